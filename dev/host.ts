@@ -1,0 +1,242 @@
+/**
+ * A small local Functions host: loads the built app the way the worker does and serves its HTTP
+ * functions on loopback, with no `func` and no Azure.
+ *
+ * 1. `@azure/functions-core` resolves to a stub (functions-core-stub.cts), so `@azure/functions` leaves
+ *    test mode and every `app.http(...)` reaches `registerFunction` exactly as in Azure.
+ * 2. The entry points are the files matched by `package.json` `main` (a glob, like the worker), imported
+ *    in plain Node: an ESM/CommonJS mistake fails here as it would in Azure.
+ * 3. Each request becomes a real `HttpRequest` + `InvocationContext`; the handler's answer is written back.
+ * Like `func start`, function keys are not enforced locally.
+ */
+import { randomUUID } from 'node:crypto';
+import { globSync, readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import Module, { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+
+export interface HttpFunction {
+  name: string;
+  methods: string[];
+  authLevel: string;
+  route: string;
+  handler: (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit | unknown>;
+}
+
+export interface LoadedApp {
+  appDir: string;
+  main: string;
+  entryPoints: string[];
+  functions: HttpFunction[];
+}
+
+export type LogLine = (level: string, functionName: string, message: string) => void;
+
+export interface HostOptions {
+  appDir: string;
+  port?: number;
+  /** Route prefix (host.json `extensions.http.routePrefix`), `api` by default. */
+  routePrefix?: string;
+  log?: LogLine;
+}
+
+export interface RunningHost {
+  readonly url: string;
+  readonly app: LoadedApp;
+  close(): Promise<void>;
+}
+
+const requireHere = createRequire(import.meta.url);
+const STUB_PATH = fileURLToPath(new URL('./functions-core-stub.cjs', import.meta.url));
+
+function installFunctionsCoreStub(): void {
+  const loader = Module as unknown as {
+    _resolveFilename: (request: string, ...rest: unknown[]) => string;
+    __functionsCoreStub?: boolean;
+  };
+  if (loader.__functionsCoreStub) return;
+  const original = loader._resolveFilename;
+  loader._resolveFilename = function (this: unknown, request: string, ...rest: unknown[]) {
+    return request === '@azure/functions-core' ? STUB_PATH : original.call(this, request, ...rest);
+  };
+  loader.__functionsCoreStub = true;
+}
+
+interface StubRegistration {
+  metadata: {
+    name: string;
+    bindings: Record<
+      string,
+      { type?: string; direction?: string; methods?: string[]; authLevel?: string; route?: string }
+    >;
+  };
+  handler: HttpFunction['handler'];
+}
+
+/** Loads the app's entry points (package.json `main`) and returns the HTTP functions they registered. */
+export async function loadApp(appDir: string): Promise<LoadedApp> {
+  installFunctionsCoreStub();
+  const manifest = JSON.parse(readFileSync(join(appDir, 'package.json'), 'utf8')) as { main?: string };
+  const main = manifest.main;
+  if (!main) throw new Error(`${join(appDir, 'package.json')} has no "main": the worker would load no functions.`);
+  const entryPoints = globSync(main, { cwd: appDir }).sort();
+  if (entryPoints.length === 0) {
+    throw new Error(`package.json "main" (${main}) matches no file in ${appDir}: run "npm run build" first.`);
+  }
+  for (const entry of entryPoints) await import(pathToFileURL(join(appDir, entry)).href);
+  const stub = requireHere(STUB_PATH) as { registrations: StubRegistration[] };
+  const functions = stub.registrations.flatMap(({ metadata, handler }): HttpFunction[] => {
+    const trigger = Object.values(metadata.bindings).find((b) => b.type === 'httpTrigger');
+    if (!trigger) return [];
+    return [
+      {
+        name: metadata.name,
+        methods: (trigger.methods ?? ['GET', 'POST']).map((m) => m.toUpperCase()),
+        authLevel: trigger.authLevel ?? 'function',
+        route: trigger.route ?? metadata.name,
+        handler,
+      },
+    ];
+  });
+  return { appDir, main, entryPoints, functions };
+}
+
+/** `route` templates: literal segments, `{name}`, `{name?}` and a trailing `{*rest}`. */
+function matchRoute(template: string, path: string): Record<string, string> | undefined {
+  const want = template.split('/').filter(Boolean);
+  const got = path.split('/').filter(Boolean);
+  const params: Record<string, string> = {};
+  for (let i = 0; i < want.length; i++) {
+    const segment = want[i] as string;
+    const value = got[i];
+    const param = /^\{(\*?)([A-Za-z_][\w]*)(?::[^}?]*)?(\??)\}$/.exec(segment);
+    if (!param) {
+      if (value === undefined || value.toLowerCase() !== segment.toLowerCase()) return undefined;
+      continue;
+    }
+    const [, catchAll, name, optional] = param as unknown as [string, string, string, string];
+    if (catchAll) {
+      params[name] = got.slice(i).map(decodeURIComponent).join('/');
+      return params;
+    }
+    if (value === undefined) return optional ? params : undefined;
+    params[name] = decodeURIComponent(value);
+  }
+  return got.length === want.length ? params : undefined;
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+const defaultLog: LogLine = (level, functionName, message) => {
+  const line = `[${new Date().toISOString()}] ${functionName} ${level}: ${message}\n`;
+  (level === 'error' || level === 'critical' ? process.stderr : process.stdout).write(line);
+};
+
+export async function startHost(options: HostOptions): Promise<RunningHost> {
+  const app = await loadApp(options.appDir);
+  // Loaded only now, after the stub is in place, and from the same module cache the app uses.
+  const azf = (await import('@azure/functions')).default;
+  const prefix = `/${(options.routePrefix ?? 'api').replace(/^\/|\/$/g, '')}`;
+  const log = options.log ?? defaultLog;
+
+  async function handle(req: IncomingMessage, res: ServerResponse, origin: string): Promise<void> {
+    const url = new URL(req.url ?? '/', origin);
+    const method = (req.method ?? 'GET').toUpperCase();
+    if (url.pathname === '/admin/functions' && method === 'GET') {
+      const list = app.functions.map(({ name, methods, authLevel, route }) => ({
+        name,
+        methods,
+        authLevel,
+        route,
+        invokeUrl: `${origin}${prefix}/${route}`,
+      }));
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(list));
+      return;
+    }
+    const path = url.pathname.startsWith(`${prefix}/`) ? url.pathname.slice(prefix.length) : undefined;
+    const matches =
+      path === undefined
+        ? []
+        : app.functions.flatMap((fn) => {
+            const params = matchRoute(fn.route, path);
+            return params ? [{ fn, params }] : [];
+          });
+    const match = matches.find(({ fn }) => fn.methods.includes(method));
+    if (!match) {
+      const status = matches.length > 0 ? 405 : 404;
+      const allow = matches.length > 0 ? { allow: matches.flatMap(({ fn }) => fn.methods).join(', ') } : {};
+      res.writeHead(status, allow).end();
+      return;
+    }
+    const body = await readBody(req);
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    }
+    const functionName = match.fn.name;
+    const request = new azf.HttpRequest({
+      method,
+      url: url.href,
+      headers,
+      params: match.params,
+      ...(body.length > 0 ? { body: { bytes: new Uint8Array(body) } } : {}),
+    });
+    const context = new azf.InvocationContext({
+      functionName,
+      invocationId: randomUUID(),
+      logHandler: (level, ...args) => log(level, functionName, args.map(String).join(' ')),
+    });
+    let result: unknown;
+    try {
+      result = await match.fn.handler(request, context);
+    } catch (error) {
+      log(
+        'error',
+        functionName,
+        `handler threw: ${error instanceof Error ? (error.stack ?? error.name) : String(error)}`,
+      );
+      res.writeHead(500).end();
+      return;
+    }
+    const response =
+      result instanceof azf.HttpResponse ? result : new azf.HttpResponse((result ?? {}) as HttpResponseInit);
+    const outHeaders: Record<string, string> = {};
+    response.headers.forEach((value, name) => {
+      outHeaders[name] = value;
+    });
+    const payload = Buffer.from(await response.arrayBuffer());
+    res.writeHead(response.status, outHeaders).end(payload);
+  }
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res, `http://${req.headers.host ?? '127.0.0.1'}`).catch((error: unknown) => {
+      log('error', 'host', error instanceof Error ? (error.stack ?? error.name) : String(error));
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 7071, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    app,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

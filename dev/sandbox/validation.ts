@@ -1,0 +1,92 @@
+/**
+ * Checks a referral document about to replace the stored one (PUT body, or
+ * the result of a PATCH). Each check returns a message for a 400
+ * `invalidRequest`, or undefined when the document passes.
+ */
+import { isPlainObject, jsonEqual } from './json.js';
+import { checkTransition } from './rules.js';
+
+/** Fields the service owns (reference §3.1, §4.6): a write must send them back unchanged. */
+const READ_ONLY_FIELDS = ['id', 'engagementId', 'createdDateTime', 'organizationId'] as const;
+
+/** ISO 8601 date-time with a time part and a zone, e.g. `2026-12-01T00:00:00Z` (§4.6: "UTC ISO 8601"). */
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/** ISO 4217: three upper-case letters (§4.6). */
+const CURRENCY = /^[A-Z]{3}$/;
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'no value (the field is missing)';
+  return `${Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value} ${JSON.stringify(value)}`;
+}
+
+export function checkNoLinks(doc: Record<string, unknown>): string | undefined {
+  // PUT page: "Remove the "links": { } object from the PUT resource."
+  return Object.hasOwn(doc, 'links')
+    ? 'Remove the links object from the PUT resource: links is read-only and must not be sent.'
+    : undefined;
+}
+
+function checkReadOnly(stored: Record<string, unknown>, next: Record<string, unknown>): string | undefined {
+  for (const field of READ_ONLY_FIELDS) {
+    const before = stored[field];
+    const after = next[field];
+    if (before === undefined && after === undefined) continue;
+    if (!jsonEqual(before, after)) {
+      return `'${field}' is read-only and must be sent unchanged: the referral has ${describe(before)}, the body has ${describe(after)}.`;
+    }
+  }
+  return undefined;
+}
+
+function checkDetails(next: Record<string, unknown>): string | undefined {
+  const details = next.details;
+  if (details === undefined || details === null) return undefined;
+  if (!isPlainObject(details)) return `'details' must be an object; got ${describe(details)}.`;
+  const { dealValue, currency, closingDateTime } = details;
+  // dealValue is a decimal: the PATCH doc example's string "10000" is refused here on purpose (§11.8).
+  if (dealValue !== undefined && dealValue !== null && (typeof dealValue !== 'number' || !Number.isFinite(dealValue))) {
+    return `'details.dealValue' must be a JSON number (decimal); got ${describe(dealValue)}.`;
+  }
+  if (currency !== undefined && currency !== null && (typeof currency !== 'string' || !CURRENCY.test(currency))) {
+    return `'details.currency' must be an ISO 4217 code of three upper-case letters; got ${describe(currency)}.`;
+  }
+  if (
+    closingDateTime !== undefined &&
+    closingDateTime !== null &&
+    (typeof closingDateTime !== 'string' ||
+      !DATE_TIME.test(closingDateTime) ||
+      Number.isNaN(Date.parse(closingDateTime)))
+  ) {
+    return `'details.closingDateTime' must be an ISO 8601 UTC date-time such as 2026-12-01T00:00:00Z; got ${describe(closingDateTime)}.`;
+  }
+  return undefined;
+}
+
+function checkShapes(next: Record<string, unknown>): string | undefined {
+  // On the wire `target` is an array of { type, id } (PUT page reading notes).
+  const target = next.target;
+  if (target !== undefined && target !== null && !Array.isArray(target)) {
+    return `'target' must be an array of { type, id } objects; got ${describe(target)}.`;
+  }
+  return checkDetails(next);
+}
+
+/** All checks for replacing `stored` with `next`, in the order the sandbox reports them. */
+export function validateReplacement(
+  stored: Record<string, unknown>,
+  next: Record<string, unknown>,
+): string | undefined {
+  const verdict = checkTransition(
+    { status: stored.status, substatus: stored.substatus },
+    { status: next.status, substatus: next.substatus },
+  );
+  // A Closed or unknown current state refuses every write, whatever the body holds (§6).
+  if (!verdict.allowed && (verdict.reason === 'closed' || verdict.reason === 'unknown-current')) return verdict.message;
+  return (
+    checkNoLinks(next) ??
+    checkReadOnly(stored, next) ??
+    checkShapes(next) ??
+    (verdict.allowed ? undefined : verdict.message)
+  );
+}

@@ -1,0 +1,96 @@
+/**
+ * `npm start`: the app on http://127.0.0.1:${PORT:-7071}/api/..., with no Azure account and no `func`.
+ *
+ * - Reads `local.settings.json` `Values` like `func` does (variables already in the environment win).
+ * - With `PARTNER_CENTER_BASE_URL` unset, starts the embedded Partner Center sandbox and points the app at it.
+ * - With `IDENTITY_ENDPOINT` unset, starts the embedded managed-identity endpoint and points
+ *   `@azure/identity` at it, so no local run ever reaches the cloud metadata address.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseConfig } from '../shared/config.js';
+import { startHost } from './host.js';
+import { startIdentityEmulator } from './identity-emulator.js';
+import { SEED_IDS } from './sandbox/seed.js';
+import { startPartnerCenterSandbox } from './sandbox/server.js';
+
+const appDir = fileURLToPath(new URL('../../', import.meta.url));
+const closers: Array<() => Promise<void>> = [];
+const say = (line = '') => process.stdout.write(`${line}\n`);
+
+function applyLocalSettings(): void {
+  const file = `${appDir}local.settings.json`;
+  if (!existsSync(file)) return;
+  const settings = JSON.parse(readFileSync(file, 'utf8')) as { Values?: Record<string, unknown> };
+  for (const [name, value] of Object.entries(settings.Values ?? {})) {
+    if (process.env[name] === undefined && value !== null && value !== undefined) process.env[name] = String(value);
+  }
+  say(`Read local.settings.json (${Object.keys(settings.Values ?? {}).length} values).`);
+}
+
+async function main(): Promise<void> {
+  applyLocalSettings();
+
+  let sandboxUrl: string | undefined;
+  if (!process.env.PARTNER_CENTER_BASE_URL) {
+    const sandbox = await startPartnerCenterSandbox({ port: Number(process.env.SANDBOX_PORT ?? 0) });
+    closers.push(() => sandbox.close());
+    sandboxUrl = sandbox.url;
+    process.env.PARTNER_CENTER_BASE_URL = sandbox.url;
+  }
+  if (!process.env.IDENTITY_ENDPOINT) {
+    const identity = await startIdentityEmulator();
+    closers.push(() => identity.close());
+    process.env.IDENTITY_ENDPOINT = identity.endpoint;
+    process.env.IDENTITY_HEADER = identity.header;
+    if (!sandboxUrl) {
+      say('Note: IDENTITY_ENDPOINT is not set, so tokens come from the embedded managed-identity emulator;');
+      say('      a real Partner Center will refuse them. See README, "Authentication".');
+    }
+  }
+
+  const config = parseConfig(process.env);
+  if (!config.ok) {
+    process.stderr.write(
+      `Configuration is invalid, not starting:\n${config.problems.map((p) => `  - ${p}`).join('\n')}\n`,
+    );
+    await shutdown(1);
+    return;
+  }
+
+  const host = await startHost({ appDir, port: Number(process.env.PORT ?? 7071) });
+  closers.unshift(() => host.close());
+
+  say();
+  say(`Functions (${host.app.entryPoints.length} entry points from "${host.app.main}"):`);
+  for (const fn of host.app.functions) {
+    say(
+      `  ${fn.name}: [${fn.methods.join(',')}] ${host.url}/api/${fn.route}  (auth: ${fn.authLevel}, not enforced locally)`,
+    );
+  }
+  say();
+  if (sandboxUrl) {
+    say(`Running against the embedded Partner Center SANDBOX at ${sandboxUrl} (in memory, seeded, reset on restart).`);
+    say('Set PARTNER_CENTER_BASE_URL to use another Partner Center endpoint.');
+    say();
+    say('Try it: move the seeded New/Pending referral to Active/Accepted:');
+    const body = JSON.stringify({ referralId: SEED_IDS.newPending, status: 'Active' });
+    say(`  curl -sS -X POST '${host.url}/api/referral-updates' -H 'Content-Type: application/json' -d '${body}'`);
+  } else {
+    say(`Running against Partner Center at ${process.env.PARTNER_CENTER_BASE_URL}.`);
+  }
+  say();
+  say('Press Ctrl+C to stop.');
+}
+
+async function shutdown(code: number): Promise<void> {
+  for (const close of closers.splice(0)) await close().catch(() => undefined);
+  process.exit(code);
+}
+
+process.once('SIGINT', () => void shutdown(0));
+process.once('SIGTERM', () => void shutdown(0));
+main().catch(async (error: unknown) => {
+  process.stderr.write(`Could not start: ${error instanceof Error ? error.message : String(error)}\n`);
+  await shutdown(1);
+});

@@ -1,0 +1,128 @@
+/**
+ * Every error the adapter can answer with, in one place.
+ *
+ * Each entry has a stable `code` (what callers branch on), the HTTP status, whether a retry of the same
+ * event can succeed (`retryable`), and a short title. Modelled on fastify's `errors.js` and undici's
+ * `lib/core/errors.js`: errors are data first, and the HTTP mapping is a property of the definition.
+ */
+
+export const ERROR_DEFINITIONS = {
+  invalid_event: { status: 400, retryable: false, title: 'The update event is invalid' },
+  unsupported_media_type: { status: 415, retryable: false, title: 'The request body must be JSON' },
+  referral_not_found: { status: 404, retryable: false, title: 'The referral does not exist' },
+  transition_not_allowed: {
+    status: 422,
+    retryable: false,
+    title: 'The status change is not allowed',
+  },
+  referral_closed: { status: 422, retryable: false, title: 'The referral is closed' },
+  upstream_rejected: { status: 422, retryable: false, title: 'Partner Center rejected the update' },
+  conflict: {
+    status: 409,
+    retryable: true,
+    title: 'The referral kept changing while it was being updated',
+  },
+  upstream_auth_failed: {
+    status: 502,
+    retryable: false,
+    title: 'Partner Center refused the credentials',
+  },
+  upstream_error: { status: 502, retryable: true, title: 'Partner Center returned an error' },
+  unexpected_referral: {
+    status: 502,
+    retryable: false,
+    title: 'Partner Center returned a referral the adapter cannot update safely',
+  },
+  upstream_unavailable: { status: 503, retryable: true, title: 'Partner Center is unavailable' },
+  upstream_timeout: { status: 504, retryable: true, title: 'Partner Center did not answer in time' },
+  configuration_invalid: {
+    status: 500,
+    retryable: false,
+    title: 'The adapter is misconfigured',
+  },
+  internal_error: { status: 500, retryable: false, title: 'Unexpected error in the adapter' },
+} as const satisfies Record<string, { status: number; retryable: boolean; title: string }>;
+
+export type ErrorCode = keyof typeof ERROR_DEFINITIONS;
+
+/** One bad field of an event: the entries of a 400 `invalid_event`. */
+export interface FieldError {
+  /** JSON pointer into the request body (`/substatus`), `''` for the body as a whole. */
+  pointer: string;
+  /** The field name as the caller wrote it, or `body`. */
+  field: string;
+  /** Machine-readable reason (zod's issue code, or our own). */
+  code: string;
+  message: string;
+}
+
+/** Extra members of the problem document (RFC 9457 extension members). Never carries secrets or PII. */
+export interface ProblemExtensions {
+  errors?: FieldError[];
+  referralId?: string;
+  current?: { status: unknown; substatus: unknown };
+  requested?: { status?: string; substatus?: string };
+  allowedTargets?: Array<{ status: string; substatus: string }>;
+  upstream?: { status?: number; code?: string; message?: string };
+  problems?: string[];
+}
+
+export interface AdapterErrorOptions {
+  /** Seconds the caller should wait before retrying (sent as `Retry-After`). */
+  retryAfterSeconds?: number;
+  extensions?: ProblemExtensions;
+  /** HTTP status Partner Center answered with, when the error came from upstream. */
+  upstreamStatus?: number;
+  cause?: unknown;
+}
+
+export class AdapterError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly retryable: boolean;
+  readonly title: string;
+  readonly retryAfterSeconds: number | undefined;
+  readonly extensions: ProblemExtensions;
+  readonly upstreamStatus: number | undefined;
+
+  constructor(code: ErrorCode, detail: string, options: AdapterErrorOptions = {}) {
+    super(detail, options.cause === undefined ? undefined : { cause: options.cause });
+    const definition = ERROR_DEFINITIONS[code];
+    this.name = 'AdapterError';
+    this.code = code;
+    this.status = definition.status;
+    this.retryable = definition.retryable;
+    this.title = definition.title;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+    this.extensions = options.extensions ?? {};
+    this.upstreamStatus = options.upstreamStatus;
+  }
+}
+
+export function isAdapterError(error: unknown): error is AdapterError {
+  return error instanceof AdapterError;
+}
+
+/** The RFC 9457 problem document the functions answer with. */
+export interface Problem extends ProblemExtensions {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ErrorCode;
+  retryable: boolean;
+}
+
+export const PROBLEM_TYPE_PREFIX = 'urn:partner-referral-webhook:error:';
+
+export function toProblem(error: AdapterError): Problem {
+  return {
+    type: `${PROBLEM_TYPE_PREFIX}${error.code}`,
+    title: error.title,
+    status: error.status,
+    detail: error.message,
+    code: error.code,
+    retryable: error.retryable,
+    ...error.extensions,
+  };
+}

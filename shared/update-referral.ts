@@ -1,0 +1,154 @@
+/**
+ * Use case: apply one update event to one referral.
+ *
+ * read (GET + eTag) → plan (rules + merge, pure) → write (PUT + If-Match), in one loop that owns every
+ * retry and the time budget:
+ * - 412/409 on the PUT: another writer got there first. Re-read, re-check the rules against the new
+ *   state, re-apply the *intent* (never the stale snapshot), write again; bounded, with jitter.
+ * - A retryable failure (429, 5xx, network, timeout) on the GET: back off (honouring `Retry-After`) and
+ *   read again. On the PUT the outcome is unknown (the write may have landed): never resend blindly,
+ *   go back to the read. If the fresh referral already holds every requested value, the event succeeded.
+ */
+import type { Config } from './config.js';
+import { AdapterError, isAdapterError } from './errors.js';
+import type { UpdateEvent } from './event-contract.js';
+import type { Change } from './merge.js';
+import type { PartnerCenterClient, RequestContext } from './partner-center-client.js';
+import { planUpdate } from './plan-update.js';
+import type { JsonObject, JsonValue } from './referral.js';
+import { backoffDelay, Deadline, sleep } from './retry.js';
+
+export type Outcome = 'updated' | 'unchanged' | 'dry-run';
+
+/** The 200 answer (contract v1). */
+export interface UpdateResult {
+  referralId: string;
+  eventId?: string;
+  outcome: Outcome;
+  status: JsonValue;
+  substatus: JsonValue;
+  eTag: string | null;
+  changes: Change[];
+  /** Dry runs only: the request that would have been sent, or null when nothing would change. */
+  wouldPut?: { ifMatch: string; body: JsonObject } | null;
+}
+
+/** Filled in while the event runs, for the summary log line; valid after a throw too. */
+export interface UpdateStats {
+  upstreamCalls: number;
+  retries: number;
+  conflicts: number;
+  lastUpstreamStatus: number | undefined;
+}
+
+export interface UpdateDependencies {
+  client: PartnerCenterClient;
+  retry: Config['retry'];
+  random?: () => number;
+}
+
+export function newStats(): UpdateStats {
+  return { upstreamCalls: 0, retries: 0, conflicts: 0, lastUpstreamStatus: undefined };
+}
+
+export async function updateReferral(
+  event: UpdateEvent,
+  deps: UpdateDependencies,
+  correlationId: string,
+  stats: UpdateStats = newStats(),
+): Promise<UpdateResult> {
+  const { referralId, intent } = event;
+  const { retry, client } = deps;
+  const deadline = new Deadline(retry.budgetMs);
+  const backoff = (attempt: number) => backoffDelay(attempt, { ...retry, random: deps.random });
+  /** Changes of a PUT whose outcome is unknown (timeout, reset, 5xx): it may have landed. */
+  let unconfirmedWrite: Change[] | undefined;
+
+  const requestContext = (): RequestContext => {
+    const remaining = deadline.remaining();
+    if (remaining <= 0) {
+      throw new AdapterError('upstream_timeout', `The time budget of ${retry.budgetMs} ms for this event ran out.`, {
+        extensions: { referralId },
+      });
+    }
+    stats.upstreamCalls++;
+    return { correlationId, signal: AbortSignal.timeout(Math.min(retry.requestTimeoutMs, remaining)) };
+  };
+  const answer = (outcome: Outcome, referral: JsonObject, eTag: string | null, changes: Change[]): UpdateResult => ({
+    referralId,
+    ...(event.eventId === undefined ? {} : { eventId: event.eventId }),
+    outcome,
+    status: referral.status ?? null,
+    substatus: referral.substatus ?? null,
+    eTag,
+    changes,
+  });
+
+  for (;;) {
+    let phase: 'read' | 'write' = 'read';
+    let plannedChanges: Change[] | undefined;
+    try {
+      const read = await client.getReferral(referralId, requestContext());
+      stats.lastUpstreamStatus = 200;
+      const plan = planUpdate(referralId, read.referral, intent);
+      if (event.dryRun) {
+        const changes = plan.kind === 'write' ? plan.changes : [];
+        const wouldPut = plan.kind === 'write' ? { ifMatch: read.eTag, body: plan.body } : null;
+        return { ...answer('dry-run', read.referral, read.eTag, changes), wouldPut };
+      }
+      if (plan.kind === 'unchanged') {
+        // Either nothing to do, or our earlier unconfirmed PUT did land (the lost-response case).
+        return unconfirmedWrite
+          ? answer('updated', read.referral, read.eTag, unconfirmedWrite)
+          : answer('unchanged', read.referral, read.eTag, []);
+      }
+      phase = 'write';
+      plannedChanges = plan.changes;
+      const write = await client.putReferral(referralId, plan.body, read.eTag, requestContext());
+      if (write.kind === 'written') {
+        stats.lastUpstreamStatus = 200;
+        return answer('updated', write.referral ?? plan.body, write.eTag ?? null, plan.changes);
+      }
+      stats.lastUpstreamStatus = write.upstreamStatus;
+      stats.conflicts++;
+      // A 412 proves our PUT was not applied; any earlier unconfirmed one is settled by the next read.
+    } catch (error) {
+      if (!isAdapterError(error) || !error.retryable) throw error;
+      stats.lastUpstreamStatus = error.upstreamStatus ?? stats.lastUpstreamStatus;
+      if (phase === 'write') unconfirmedWrite = plannedChanges;
+      stats.retries++;
+      if (stats.retries > retry.maxRetries) throw withRetryAfter(error, backoff(stats.retries));
+      const delay = Math.max(backoff(stats.retries - 1), (error.retryAfterSeconds ?? 0) * 1000);
+      if (delay >= deadline.remaining()) throw withRetryAfter(error, delay);
+      await sleep(delay);
+      continue;
+    }
+    // Reached only after a 412/409.
+    if (stats.conflicts > retry.maxConflictRetries) {
+      throw new AdapterError(
+        'conflict',
+        `Referral ${referralId} changed under every one of ${stats.conflicts} write attempts; retry the event.`,
+        { retryAfterSeconds: 1, upstreamStatus: stats.lastUpstreamStatus, extensions: { referralId } },
+      );
+    }
+    const delay = backoff(stats.conflicts - 1);
+    if (delay >= deadline.remaining()) {
+      throw new AdapterError('conflict', `Referral ${referralId} kept changing until the time budget ran out.`, {
+        retryAfterSeconds: 1,
+        extensions: { referralId },
+      });
+    }
+    await sleep(delay);
+  }
+}
+
+/** The same error, telling the caller when to come back (only retryable errors reach here). */
+function withRetryAfter(error: AdapterError, delayMs: number): AdapterError {
+  if (error.retryAfterSeconds !== undefined) return error;
+  return new AdapterError(error.code, error.message, {
+    retryAfterSeconds: Math.max(1, Math.ceil(delayMs / 1000)),
+    extensions: error.extensions,
+    upstreamStatus: error.upstreamStatus,
+    cause: error.cause,
+  });
+}

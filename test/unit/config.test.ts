@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../shared/config.js';
+
+describe('parseConfig', () => {
+  it('defaults to the real Partner Center host over https', () => {
+    const result = parseConfig({});
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.config.partnerCenter).toMatchObject({
+      origin: 'https://api.partner.microsoft.com',
+      basePath: '',
+      loopback: false,
+      scope: 'https://api.partner.microsoft.com/.default',
+    });
+    expect(result.config.retry.budgetMs).toBeLessThan(120_000);
+    expect(result.config.identity.clientId).toBeUndefined();
+  });
+
+  it.each(['http://127.0.0.1:7072', 'http://localhost:1234/pc/', 'http://[::1]:8080', 'https://pc.example.test'])(
+    'accepts %s',
+    (url) => {
+      expect(parseConfig({ PARTNER_CENTER_BASE_URL: url }).ok).toBe(true);
+    },
+  );
+
+  it('keeps a path prefix without a trailing slash', () => {
+    const result = parseConfig({ PARTNER_CENTER_BASE_URL: 'http://localhost:1234/pc/' });
+    expect(result.ok && result.config.partnerCenter.basePath).toBe('/pc');
+  });
+
+  it.each([
+    ['http://api.partner.microsoft.com', 'must use https'],
+    ['http://10.0.0.5:8080', 'must use https'],
+    ['ftp://127.0.0.1', 'must use https'],
+    ['not a url', 'is not a URL'],
+    ['https://user:pw@api.partner.microsoft.com', 'must not carry'],
+  ])('refuses %s with a clear message', (url, message) => {
+    const result = parseConfig({ PARTNER_CENTER_BASE_URL: url });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems.join()).toContain(message);
+    expect(result.problems.join()).not.toContain('pw@');
+  });
+
+  it('validates numeric settings and reports each problem', () => {
+    const result = parseConfig({ UPSTREAM_BUDGET_MS: '500000', UPSTREAM_MAX_RETRIES: 'three' });
+    expect(result).toEqual({
+      ok: false,
+      problems: [
+        expect.stringContaining('UPSTREAM_BUDGET_MS must be an integer from 1000 to 110000'),
+        expect.stringContaining('UPSTREAM_MAX_RETRIES must be an integer'),
+      ],
+    });
+  });
+
+  it('passes AZURE_CLIENT_ID through for a user-assigned identity', () => {
+    const result = parseConfig({ AZURE_CLIENT_ID: ' 11111111-2222-3333-4444-555555555555 ' });
+    expect(result.ok && result.config.identity.clientId).toBe('11111111-2222-3333-4444-555555555555');
+  });
+});
