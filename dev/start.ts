@@ -72,6 +72,8 @@ async function main(): Promise<void> {
   if (sandboxUrl) {
     say(`Running against the embedded Partner Center SANDBOX at ${sandboxUrl} (in memory, seeded, reset on restart).`);
     say('Set PARTNER_CENTER_BASE_URL to use another Partner Center endpoint.');
+    say('Seeded referrals:');
+    for (const [name, id] of Object.entries(SEED_IDS)) say(`  ${id}  ${name}`);
     say();
     say('Try it: move the seeded New/Pending referral to Active/Accepted:');
     const body = JSON.stringify({ referralId: SEED_IDS.newPending, status: 'Active' });

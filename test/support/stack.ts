@@ -1,0 +1,153 @@
+/**
+ * The whole thing over real loopback HTTP: the Partner Center sandbox and the managed-identity
+ * emulator in the test process (so tests can inspect them and inject faults), and the built app served
+ * by the local host in a child process running plain Node, exactly as `npm start` runs it.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { type IdentityEmulator, startIdentityEmulator } from '../../dev/identity-emulator.js';
+import { type PartnerCenterSandbox, startPartnerCenterSandbox } from '../../dev/sandbox/server.js';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const LOOPBACK_GUARD = fileURLToPath(new URL('./loopback-guard.mjs', import.meta.url));
+
+/** The parent's environment without anything that would point the child at a real service. */
+export function isolatedEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value === undefined) continue;
+    if (/^(IDENTITY_|MSI_|AZURE_|PARTNER_CENTER_|APPLICATIONINSIGHTS_|UPSTREAM_|RETRY_|CONCURRENCY_)/.test(name))
+      continue;
+    env[name] = value;
+  }
+  return { ...env, NODE_OPTIONS: `--import=${LOOPBACK_GUARD}`, ...extra };
+}
+
+export interface StartedProcess {
+  child: ChildProcess;
+  /** Everything the process wrote so far (stdout and stderr). */
+  output(): string;
+  /** Resolves with the first match of `pattern` in the output. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Resolves with the exit code when the process ends by itself. */
+  exited: Promise<number | null>;
+  stop(): Promise<number | null>;
+}
+
+export function startProcess(args: string[], env: Record<string, string>): StartedProcess {
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const listeners = new Set<() => void>();
+  const onData = (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+    for (const listener of listeners) listener();
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    exited,
+    output: () => output,
+    waitFor(pattern, timeoutMs = 15_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const match = output.match(pattern);
+          if (match) {
+            cleanup();
+            resolve(match);
+          }
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`timed out waiting for ${pattern}; output so far:\n${output}`));
+        }, timeoutMs);
+        const onExit = () => {
+          cleanup();
+          reject(new Error(`process exited before printing ${pattern}; output:\n${output}`));
+        };
+        const cleanup = () => {
+          clearTimeout(timer);
+          listeners.delete(check);
+          child.off('exit', onExit);
+        };
+        listeners.add(check);
+        child.once('exit', onExit);
+        check();
+      });
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+export interface Stack {
+  hostUrl: string;
+  sandbox: PartnerCenterSandbox;
+  identity: IdentityEmulator;
+  host: StartedProcess;
+  /** POST an event to /api/referral-updates. */
+  post(body: unknown, init?: { headers?: Record<string, string>; query?: string }): Promise<Answer>;
+  stop(): Promise<void>;
+}
+
+export interface Answer {
+  status: number;
+  headers: Headers;
+  body: Record<string, unknown>;
+  text: string;
+}
+
+/** Small retry settings so fault tests run in seconds; everything else is the app's default. */
+export const FAST_RETRY_ENV = {
+  RETRY_BASE_DELAY_MS: '5',
+  RETRY_MAX_DELAY_MS: '40',
+  UPSTREAM_REQUEST_TIMEOUT_MS: '800',
+  UPSTREAM_BUDGET_MS: '8000',
+};
+
+export async function startStack(env: Record<string, string> = {}): Promise<Stack> {
+  const identity = await startIdentityEmulator();
+  const sandbox = await startPartnerCenterSandbox({ acceptToken: (token) => identity.isIssued(token) });
+  const host = startProcess(
+    ['dist/dev/start.js'],
+    isolatedEnv({
+      PORT: '0',
+      PARTNER_CENTER_BASE_URL: sandbox.url,
+      IDENTITY_ENDPOINT: identity.endpoint,
+      IDENTITY_HEADER: identity.header,
+      ...FAST_RETRY_ENV,
+      ...env,
+    }),
+  );
+  const [, hostUrl] = await host.waitFor(/(http:\/\/127\.0\.0\.1:\d+)\/api\//);
+  await host.waitFor(/Press Ctrl\+C/);
+  const url = hostUrl as string;
+  return {
+    hostUrl: url,
+    sandbox,
+    identity,
+    host,
+    async post(body, init = {}) {
+      const response = await fetch(`${url}/api/referral-updates${init.query ?? ''}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...init.headers },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
+      const text = await response.text();
+      return { status: response.status, headers: response.headers, text, body: text ? JSON.parse(text) : {} };
+    },
+    async stop() {
+      await host.stop();
+      await sandbox.close();
+      await identity.close();
+    },
+  };
+}
+
+/** The sandbox's requests of one method. */
+export function requestsOf(sandbox: PartnerCenterSandbox, method: string) {
+  return sandbox.requests.filter((r) => r.method === method);
+}

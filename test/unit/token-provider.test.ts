@@ -1,0 +1,81 @@
+import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/identity';
+import { describe, expect, it } from 'vitest';
+import { AdapterError } from '../../shared/errors.js';
+import { createManagedIdentityTokenProvider } from '../../shared/token-provider.js';
+
+/** A credential whose answers the test scripts: a test double for the token source only. */
+function scriptedCredential(lifetimesMs: number[]) {
+  const calls: string[] = [];
+  let n = 0;
+  const credential: TokenCredential = {
+    async getToken(scope: string | string[], _options?: GetTokenOptions): Promise<AccessToken> {
+      calls.push(String(scope));
+      await new Promise((r) => setTimeout(r, 5));
+      const lifetime = lifetimesMs[Math.min(n, lifetimesMs.length - 1)] ?? 3_600_000;
+      n++;
+      if (lifetime < 0) throw Object.assign(new Error('endpoint down'), { name: 'CredentialUnavailableError' });
+      return { token: `t${n}`, expiresOnTimestamp: Date.now() + lifetime };
+    },
+  };
+  return { credential, calls };
+}
+
+const SCOPE = 'https://api.partner.microsoft.com/.default';
+
+describe('managed identity token provider', () => {
+  it('shares one request among concurrent callers and reuses the token', async () => {
+    const { credential, calls } = scriptedCredential([3_600_000]);
+    const provider = createManagedIdentityTokenProvider({ scope: SCOPE, clientId: undefined, credential });
+    const tokens = await Promise.all(Array.from({ length: 50 }, () => provider.getToken()));
+    expect(new Set(tokens)).toEqual(new Set(['t1']));
+    expect(await provider.getToken()).toBe('t1');
+    expect(calls).toEqual([SCOPE]);
+    expect(provider.status.requests).toBe(1);
+  });
+
+  it('renews a token that is inside the refresh margin', async () => {
+    const { credential, calls } = scriptedCredential([60_000, 3_600_000]);
+    const provider = createManagedIdentityTokenProvider({ scope: SCOPE, clientId: undefined, credential });
+    expect(await provider.getToken()).toBe('t1');
+    expect(await provider.getToken()).toBe('t2');
+    expect(await provider.getToken()).toBe('t2');
+    expect(calls).toHaveLength(2);
+  });
+
+  it('keeps using a still-valid token when renewal fails', async () => {
+    const { credential } = scriptedCredential([120_000, -1]);
+    const provider = createManagedIdentityTokenProvider({ scope: SCOPE, clientId: undefined, credential });
+    expect(await provider.getToken()).toBe('t1');
+    expect(await provider.getToken()).toBe('t1');
+    expect(provider.status.lastFailure).toBe('CredentialUnavailableError');
+  });
+
+  it('fetches a new token after invalidate()', async () => {
+    const { credential } = scriptedCredential([3_600_000]);
+    const provider = createManagedIdentityTokenProvider({ scope: SCOPE, clientId: undefined, credential });
+    const first = await provider.getToken();
+    provider.invalidate('some other token');
+    expect(await provider.getToken()).toBe(first);
+    provider.invalidate(first);
+    expect(await provider.getToken()).toBe('t2');
+  });
+
+  it('reports an unreachable identity endpoint as a retryable 503, without the error message', async () => {
+    const { credential } = scriptedCredential([-1]);
+    const provider = createManagedIdentityTokenProvider({ scope: SCOPE, clientId: undefined, credential });
+    const error = await provider.getToken().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AdapterError);
+    expect(error).toMatchObject({ code: 'upstream_unavailable', status: 503, retryable: true });
+    expect((error as AdapterError).message).not.toContain('endpoint down');
+  });
+
+  it('reports a refusal by the identity endpoint as upstream_auth_failed', async () => {
+    const credential: TokenCredential = {
+      getToken: async () => {
+        throw Object.assign(new Error('identity not found'), { name: 'AuthenticationError', statusCode: 400 });
+      },
+    };
+    const provider = createManagedIdentityTokenProvider({ scope: SCOPE, clientId: 'x', credential });
+    await expect(provider.getToken()).rejects.toMatchObject({ code: 'upstream_auth_failed', retryable: false });
+  });
+});
