@@ -58,7 +58,10 @@ async function main(): Promise<void> {
     return;
   }
 
-  const host = await startHost({ appDir, port: Number(process.env.PORT ?? 7071) });
+  const port = Number(process.env.PORT || 7071);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`PORT must be a port number (got "${process.env.PORT}")`);
+  const host = await startHost({ appDir, port });
   closers.unshift(() => host.close());
 
   say();

@@ -9,7 +9,7 @@ import { eventIdFromHeaders, parseUpdateEvent, type UpdateEvent } from '../share
 import { logEventSummary } from '../shared/event-log.js';
 import { asAdapterError, jsonResponse, problemResponse } from '../shared/http-response.js';
 import { correlationIdFrom, readJsonBody } from '../shared/inbound.js';
-import { getRuntime } from '../shared/runtime.js';
+import { checkConfigurationAtStartup, getRuntime } from '../shared/runtime.js';
 import { newStats, type UpdateResult, updateReferral } from '../shared/update-referral.js';
 
 export async function referralUpdates(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
@@ -39,6 +39,8 @@ export async function referralUpdates(request: HttpRequest, context: InvocationC
   logEventSummary(context, summary, outcome);
   return 'ok' in outcome ? jsonResponse(200, outcome.ok, correlationId) : problemResponse(outcome.error, correlationId);
 }
+
+checkConfigurationAtStartup();
 
 app.http('referral-updates', {
   methods: ['POST'],

@@ -208,6 +208,14 @@ export function parseUpdateEvent(body: unknown, envelope: EventEnvelope = {}): U
   const errors: FieldError[] = [];
   const dryRunQuery = parseDryRunQuery(envelope.dryRunQuery);
   if (typeof dryRunQuery === 'object') errors.push(dryRunQuery);
+  if (envelope.headerEventId !== undefined && envelope.headerEventId.length > LIMITS.eventId) {
+    errors.push({
+      pointer: '',
+      field: 'eventId',
+      code: 'too_big',
+      message: `The event id header (webhook-id or Idempotency-Key) must be at most ${LIMITS.eventId} characters.`,
+    });
+  }
 
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw invalidEvent([...errors, fieldError([], 'invalid_type', 'The body must be a JSON object.')]);

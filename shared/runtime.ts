@@ -15,6 +15,15 @@ export interface Runtime {
 
 let runtime: Runtime | undefined;
 
+/**
+ * Validates the configuration when the app loads, so a wrong setting shows in the start-up log (the
+ * worker keeps running: `/api/health` lists the problems and events answer `configuration_invalid`).
+ */
+export function checkConfigurationAtStartup(log: (message: string) => void = console.error): void {
+  const result = loadConfig();
+  if (!result.ok) log(`partner-center-referral-webhook: invalid configuration: ${result.problems.join('; ')}`);
+}
+
 /** The shared runtime; throws `configuration_invalid` (naming every problem) when the settings are wrong. */
 export function getRuntime(): Runtime {
   if (runtime) return runtime;

@@ -85,8 +85,8 @@ export async function updateReferral(
   });
 
   for (;;) {
-    let phase: 'read' | 'write' = 'read';
-    let plannedChanges: Change[] | undefined;
+    /** Set while our PUT is in flight: a failure then leaves the outcome unknown. */
+    let writing: Change[] | undefined;
     try {
       const read = await client.getReferral(referralId, requestContext());
       stats.lastUpstreamStatus = 200;
@@ -102,8 +102,7 @@ export async function updateReferral(
           ? answer('updated', read.referral, read.eTag, unconfirmedWrite)
           : answer('unchanged', read.referral, read.eTag, []);
       }
-      phase = 'write';
-      plannedChanges = plan.changes;
+      writing = plan.changes;
       const write = await client.putReferral(referralId, plan.body, read.eTag, requestContext());
       if (write.kind === 'written') {
         stats.lastUpstreamStatus = 200;
@@ -115,7 +114,7 @@ export async function updateReferral(
     } catch (error) {
       if (!isAdapterError(error) || !error.retryable) throw error;
       stats.lastUpstreamStatus = error.upstreamStatus ?? stats.lastUpstreamStatus;
-      if (phase === 'write') unconfirmedWrite = plannedChanges;
+      if (writing) unconfirmedWrite = writing;
       stats.retries++;
       if (stats.retries > retry.maxRetries) throw withRetryAfter(error, backoff(stats.retries));
       const delay = Math.max(backoff(stats.retries - 1), (error.retryAfterSeconds ?? 0) * 1000);
@@ -123,20 +122,14 @@ export async function updateReferral(
       await sleep(delay);
       continue;
     }
-    // Reached only after a 412/409.
-    if (stats.conflicts > retry.maxConflictRetries) {
+    // Reached only after a 412/409: another writer got there first.
+    const delay = backoff(stats.conflicts - 1);
+    if (stats.conflicts > retry.maxConflictRetries || delay >= deadline.remaining()) {
       throw new AdapterError(
         'conflict',
-        `Referral ${referralId} changed under every one of ${stats.conflicts} write attempts; retry the event.`,
+        `Referral ${referralId} changed under each of ${stats.conflicts} write attempts; retry the event.`,
         { retryAfterSeconds: 1, upstreamStatus: stats.lastUpstreamStatus, extensions: { referralId } },
       );
-    }
-    const delay = backoff(stats.conflicts - 1);
-    if (delay >= deadline.remaining()) {
-      throw new AdapterError('conflict', `Referral ${referralId} kept changing until the time budget ran out.`, {
-        retryAfterSeconds: 1,
-        extensions: { referralId },
-      });
     }
     await sleep(delay);
   }

@@ -148,6 +148,11 @@ describe('parseUpdateEvent: rejected events', () => {
     expect(error.extensions.errors?.map((e) => e.field)).toEqual(['dryRun', 'body']);
   });
 
+  it('rejects an over-long event id header', () => {
+    const error = invalid({ referralId: id, notes: 'x' }, { headerEventId: 'k'.repeat(257) });
+    expect(error.extensions.errors).toEqual([expect.objectContaining({ field: 'eventId', code: 'too_big' })]);
+  });
+
   it('never echoes the submitted values in messages', () => {
     const secretish = 'sue.smith@contoso.com';
     const error = invalid({ referralId: id, notes: secretish.repeat(2000), currency: secretish });
