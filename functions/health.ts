@@ -4,7 +4,7 @@ import { healthReport } from '../shared/health.js';
 import { jsonResponse } from '../shared/http-response.js';
 
 export async function health(_request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> {
-  const report = healthReport();
+  const report = await healthReport();
   return jsonResponse(report.status === 'ok' ? 200 : 503, report);
 }
 

@@ -7,6 +7,8 @@ import { z } from 'zod';
 
 export const DEFAULT_PARTNER_CENTER_BASE_URL = 'https://api.partner.microsoft.com';
 export const PARTNER_CENTER_SCOPE = 'https://api.partner.microsoft.com/.default';
+export const DEFAULT_AUTHORITY_HOST = 'https://login.microsoftonline.com';
+export const DEFAULT_REFRESH_TOKEN_SECRET_NAME = 'partner-center-refresh-token';
 
 function isLoopbackHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '');
@@ -29,42 +31,82 @@ const intSetting = (name: string, fallback: number, min: number, max: number) =>
       return value;
     });
 
-const baseUrl = z
-  .string()
-  .optional()
-  .transform((raw, ctx) => {
-    const value = raw?.trim() || DEFAULT_PARTNER_CENTER_BASE_URL;
-    let url: URL;
-    try {
-      url = new URL(value);
-    } catch {
-      ctx.addIssue({ code: 'custom', message: `PARTNER_CENTER_BASE_URL is not a URL: "${value}"` });
-      return z.NEVER;
-    }
-    const loopback = isLoopbackHost(url.hostname);
-    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `PARTNER_CENTER_BASE_URL must use https (plain http is allowed only for a loopback host such as 127.0.0.1): "${value}"`,
-      });
-      return z.NEVER;
-    }
-    if (url.search || url.hash || url.username || url.password) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'PARTNER_CENTER_BASE_URL must not carry a query, fragment or credentials',
-      });
-      return z.NEVER;
-    }
-    return { origin: url.origin, basePath: url.pathname.replace(/\/+$/, ''), loopback };
-  });
+interface ServiceUrl {
+  origin: string;
+  /** Path after the origin, without a trailing slash. */
+  basePath: string;
+  loopback: boolean;
+}
 
-const environmentSchema = z.object({
-  PARTNER_CENTER_BASE_URL: baseUrl,
-  AZURE_CLIENT_ID: z
+/** A service URL setting: https, or plain http only towards a loopback host (local emulators). */
+const serviceUrl = (name: string, fallback: string | undefined, { httpOnLoopback = true } = {}) =>
+  z
     .string()
     .optional()
-    .transform((v) => v?.trim() || undefined),
+    .transform((raw, ctx): ServiceUrl | undefined => {
+      const value = raw?.trim() || fallback;
+      if (value === undefined) return undefined;
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `${name} is not a URL: "${value}"` });
+        return z.NEVER;
+      }
+      const loopback = isLoopbackHost(url.hostname);
+      if (url.protocol !== 'https:' && !(httpOnLoopback && url.protocol === 'http:' && loopback)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: httpOnLoopback
+            ? `${name} must use https (plain http is allowed only for a loopback host such as 127.0.0.1): "${value}"`
+            : `${name} must use https: "${value}"`,
+        });
+        return z.NEVER;
+      }
+      if (url.search || url.hash || url.username || url.password) {
+        ctx.addIssue({ code: 'custom', message: `${name} must not carry a query, fragment or credentials` });
+        return z.NEVER;
+      }
+      return { origin: url.origin, basePath: url.pathname.replace(/\/+$/, ''), loopback };
+    });
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => v?.trim() || undefined);
+
+/** Key Vault secret names: 1-127 letters, digits and dashes. */
+const secretName = (name: string, fallback?: string) =>
+  optionalText
+    .pipe(
+      z
+        .string()
+        .regex(/^[0-9a-zA-Z-]{1,127}$/, `${name} must be a Key Vault secret name (letters, digits, dashes)`)
+        .optional(),
+    )
+    .transform((v) => v ?? fallback);
+
+const environmentSchema = z.object({
+  PARTNER_CENTER_BASE_URL: serviceUrl('PARTNER_CENTER_BASE_URL', DEFAULT_PARTNER_CENTER_BASE_URL),
+  AZURE_CLIENT_ID: optionalText,
+  PARTNER_CENTER_AUTH: z
+    .string()
+    .optional()
+    .transform((v) => v?.trim() || 'managed-identity')
+    .pipe(z.enum(['managed-identity', 'app-user'], 'PARTNER_CENTER_AUTH must be managed-identity or app-user')),
+  KEY_VAULT_URL: serviceUrl('KEY_VAULT_URL', undefined, { httpOnLoopback: false }),
+  REFRESH_TOKEN_SECRET_NAME: secretName('REFRESH_TOKEN_SECRET_NAME', DEFAULT_REFRESH_TOKEN_SECRET_NAME),
+  PARTNER_TENANT_ID: optionalText,
+  APP_REGISTRATION_CLIENT_ID: optionalText,
+  AZURE_AUTHORITY_HOST: serviceUrl('AZURE_AUTHORITY_HOST', DEFAULT_AUTHORITY_HOST),
+  APP_CLIENT_AUTH: z
+    .string()
+    .optional()
+    .transform((v) => v?.trim() || 'federated')
+    .pipe(
+      z.enum(['federated', 'key-vault-secret', 'none'], 'APP_CLIENT_AUTH must be federated, key-vault-secret or none'),
+    ),
+  APP_CLIENT_SECRET_NAME: secretName('APP_CLIENT_SECRET_NAME'),
   UPSTREAM_BUDGET_MS: intSetting('UPSTREAM_BUDGET_MS', 60_000, 1_000, 110_000),
   UPSTREAM_REQUEST_TIMEOUT_MS: intSetting('UPSTREAM_REQUEST_TIMEOUT_MS', 15_000, 100, 110_000),
   UPSTREAM_MAX_RETRIES: intSetting('UPSTREAM_MAX_RETRIES', 4, 0, 10),
@@ -85,6 +127,7 @@ export interface Config {
     connections: number;
   };
   identity: { clientId: string | undefined };
+  auth: AuthConfig;
   retry: {
     /** Total time one event may spend upstream, retries and waits included. */
     budgetMs: number;
@@ -98,6 +141,26 @@ export interface Config {
   };
 }
 
+/** How the adapter obtains its Partner Center token (README, "Authentication"). */
+export type AuthConfig =
+  | { mode: 'managed-identity' }
+  | {
+      /** Secure Application Model: a partner user's refresh token in Key Vault, redeemed and rotated. */
+      mode: 'app-user';
+      keyVaultUrl: string;
+      /** The vault is on loopback (tests): the SDK's challenge-resource check cannot apply to it. */
+      keyVaultLoopback: boolean;
+      refreshTokenSecretName: string;
+      /** e.g. `https://login.microsoftonline.com`. */
+      authorityHost: string;
+      tenantId: string;
+      /** Client id of the app registration the refresh token belongs to. */
+      appClientId: string;
+      /** federated: a managed-identity token as client assertion; key-vault-secret: a client secret kept in Key Vault. */
+      clientAuth: 'federated' | 'key-vault-secret' | 'none';
+      clientSecretName: string | undefined;
+    };
+
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
 
 /** Validates the environment. Pure: the caller decides when (once, at load) and what to do with problems. */
@@ -105,18 +168,48 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
   const parsed = environmentSchema.safeParse(env);
   if (!parsed.success) return { ok: false, problems: parsed.error.issues.map((issue) => issue.message) };
   const e = parsed.data;
-  if (e.RETRY_BASE_DELAY_MS > e.RETRY_MAX_DELAY_MS) {
-    return { ok: false, problems: ['RETRY_BASE_DELAY_MS must not exceed RETRY_MAX_DELAY_MS'] };
+  const problems: string[] = [];
+  if (e.RETRY_BASE_DELAY_MS > e.RETRY_MAX_DELAY_MS)
+    problems.push('RETRY_BASE_DELAY_MS must not exceed RETRY_MAX_DELAY_MS');
+  let auth: AuthConfig = { mode: 'managed-identity' };
+  if (e.PARTNER_CENTER_AUTH === 'app-user') {
+    const required = {
+      KEY_VAULT_URL: e.KEY_VAULT_URL,
+      PARTNER_TENANT_ID: e.PARTNER_TENANT_ID,
+      APP_REGISTRATION_CLIENT_ID: e.APP_REGISTRATION_CLIENT_ID,
+    };
+    for (const [name, value] of Object.entries(required)) {
+      if (value === undefined) problems.push(`${name} is required when PARTNER_CENTER_AUTH=app-user`);
+    }
+    if (e.APP_CLIENT_AUTH === 'key-vault-secret' && !e.APP_CLIENT_SECRET_NAME) {
+      problems.push('APP_CLIENT_SECRET_NAME is required when APP_CLIENT_AUTH=key-vault-secret');
+    }
+    if (e.KEY_VAULT_URL && e.PARTNER_TENANT_ID && e.APP_REGISTRATION_CLIENT_ID && e.AZURE_AUTHORITY_HOST) {
+      auth = {
+        mode: 'app-user',
+        keyVaultUrl: `${e.KEY_VAULT_URL.origin}${e.KEY_VAULT_URL.basePath}`,
+        keyVaultLoopback: e.KEY_VAULT_URL.loopback,
+        refreshTokenSecretName: e.REFRESH_TOKEN_SECRET_NAME ?? DEFAULT_REFRESH_TOKEN_SECRET_NAME,
+        authorityHost: `${e.AZURE_AUTHORITY_HOST.origin}${e.AZURE_AUTHORITY_HOST.basePath}`,
+        tenantId: e.PARTNER_TENANT_ID,
+        appClientId: e.APP_REGISTRATION_CLIENT_ID,
+        clientAuth: e.APP_CLIENT_AUTH,
+        clientSecretName: e.APP_CLIENT_SECRET_NAME,
+      };
+    }
   }
+  if (problems.length > 0) return { ok: false, problems };
+  const partnerCenter = e.PARTNER_CENTER_BASE_URL as ServiceUrl;
   return {
     ok: true,
     config: {
       partnerCenter: {
-        ...e.PARTNER_CENTER_BASE_URL,
+        ...partnerCenter,
         scope: PARTNER_CENTER_SCOPE,
         connections: e.UPSTREAM_CONNECTIONS,
       },
       identity: { clientId: e.AZURE_CLIENT_ID },
+      auth,
       retry: {
         budgetMs: e.UPSTREAM_BUDGET_MS,
         requestTimeoutMs: e.UPSTREAM_REQUEST_TIMEOUT_MS,

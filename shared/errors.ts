@@ -73,6 +73,8 @@ export interface AdapterErrorOptions {
   extensions?: ProblemExtensions;
   /** HTTP status Partner Center answered with, when the error came from upstream. */
   upstreamStatus?: number;
+  /** A distinct, searchable code for the logs (e.g. PARTNER_CENTER_REFRESH_TOKEN_INVALID); never sent to callers. */
+  logCode?: string;
   cause?: unknown;
 }
 
@@ -84,6 +86,7 @@ export class AdapterError extends Error {
   readonly retryAfterSeconds: number | undefined;
   readonly extensions: ProblemExtensions;
   readonly upstreamStatus: number | undefined;
+  readonly logCode: string | undefined;
 
   constructor(code: ErrorCode, detail: string, options: AdapterErrorOptions = {}) {
     super(detail, options.cause === undefined ? undefined : { cause: options.cause });
@@ -96,6 +99,7 @@ export class AdapterError extends Error {
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.extensions = options.extensions ?? {};
     this.upstreamStatus = options.upstreamStatus;
+    this.logCode = options.logCode;
   }
 }
 

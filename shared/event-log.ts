@@ -35,7 +35,12 @@ export function logEventSummary(
     upstreamStatus: stats.lastUpstreamStatus ?? null,
     ...('ok' in result
       ? { status: 200, outcome: result.ok.outcome, changedPaths: result.ok.changes.map((c) => c.path) }
-      : { status: result.error.status, code: result.error.code, retryable: result.error.retryable }),
+      : {
+          status: result.error.status,
+          code: result.error.code,
+          retryable: result.error.retryable,
+          ...(result.error.logCode ? { logCode: result.error.logCode } : {}),
+        }),
   };
   if ('ok' in result || result.error.status < 500) {
     logger.log(JSON.stringify(line));

@@ -1,47 +1,45 @@
 /**
- * `GET /api/health`: version, runtime, upstream target, token state and configuration problems.
- * Cheap (no I/O, nothing imported lazily) and free of secrets.
+ * `GET /api/health`: version, runtime, upstream target, token state and configuration problems, never
+ * a secret. In app-user mode it also reports the age of the stored refresh token (a Key Vault metadata
+ * read, cached for five minutes) and warns when it is within 14 days of the 90-day limit.
  */
 import { loadConfig } from './config.js';
-import { peekRuntime } from './runtime.js';
+import { getRuntime } from './runtime.js';
+import type { TokenHealth } from './token-provider.js';
 import { VERSION } from './version.js';
 
 export interface HealthReport {
-  status: 'ok' | 'misconfigured';
+  /** `warning`: working, but something needs attention soon (see `warnings`). */
+  status: 'ok' | 'warning' | 'misconfigured';
   version: string;
   node: string;
   partnerCenter: { baseUrl: string; loopback: boolean } | null;
-  auth: {
-    mode: 'managed-identity';
-    userAssignedClientId: string | null;
-    tokenRequests: number;
-    lastTokenSuccessAt: string | null;
-    lastTokenFailureAt: string | null;
-    lastTokenFailure: string | null;
-  } | null;
+  auth: (TokenHealth & { userAssignedClientId: string | null }) | null;
   problems: string[];
+  warnings: string[];
 }
 
-export function healthReport(): HealthReport {
+export async function healthReport(): Promise<HealthReport> {
   const result = loadConfig();
   const base = { version: VERSION, node: process.version };
   if (!result.ok) {
-    return { status: 'misconfigured', ...base, partnerCenter: null, auth: null, problems: result.problems };
+    return {
+      status: 'misconfigured',
+      ...base,
+      partnerCenter: null,
+      auth: null,
+      problems: result.problems,
+      warnings: [],
+    };
   }
   const { partnerCenter, identity } = result.config;
-  const tokens = peekRuntime()?.tokens.status;
+  const tokens = await getRuntime().tokens.health();
   return {
-    status: 'ok',
+    status: tokens.warnings.length > 0 ? 'warning' : 'ok',
     ...base,
     partnerCenter: { baseUrl: `${partnerCenter.origin}${partnerCenter.basePath}`, loopback: partnerCenter.loopback },
-    auth: {
-      mode: 'managed-identity',
-      userAssignedClientId: identity.clientId ?? null,
-      tokenRequests: tokens?.requests ?? 0,
-      lastTokenSuccessAt: tokens?.lastSuccessAt ?? null,
-      lastTokenFailureAt: tokens?.lastFailureAt ?? null,
-      lastTokenFailure: tokens?.lastFailure ?? null,
-    },
+    auth: { ...tokens, userAssignedClientId: identity.clientId ?? null },
     problems: [],
+    warnings: tokens.warnings,
   };
 }

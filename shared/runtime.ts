@@ -2,10 +2,14 @@
  * The process-wide objects the functions share: configuration (validated once), one token provider
  * and one Partner Center connection pool. Built on first use; nothing heavy is imported here.
  */
+
+import { createAppUserTokenProvider } from './app-user-token-provider.js';
 import { type Config, loadConfig } from './config.js';
 import { AdapterError } from './errors.js';
+import { createKeyVaultSecretStore } from './key-vault.js';
+import { createManagedIdentityTokenProvider, managedIdentityCredential } from './managed-identity.js';
 import { createPartnerCenterClient, type PartnerCenterClient } from './partner-center-client.js';
-import { createManagedIdentityTokenProvider, type TokenProvider } from './token-provider.js';
+import type { TokenProvider } from './token-provider.js';
 
 export interface Runtime {
   config: Config;
@@ -29,24 +33,29 @@ export function getRuntime(): Runtime {
   if (runtime) return runtime;
   const result = loadConfig();
   if (!result.ok) {
-    throw new AdapterError(
-      'configuration_invalid',
-      `The adapter's configuration is invalid: ${result.problems.join('; ')}`,
-      {
-        extensions: { problems: result.problems },
-      },
-    );
+    const detail = `The adapter's configuration is invalid: ${result.problems.join('; ')}`;
+    throw new AdapterError('configuration_invalid', detail, { extensions: { problems: result.problems } });
   }
   const { config } = result;
-  const tokens = createManagedIdentityTokenProvider({
-    scope: config.partnerCenter.scope,
-    clientId: config.identity.clientId,
-  });
+  const tokens = createTokenProvider(config);
   runtime = { config, tokens, client: createPartnerCenterClient(config.partnerCenter, tokens) };
   return runtime;
 }
 
-/** The runtime if it was already built (health reports token state without building anything). */
-export function peekRuntime(): Runtime | undefined {
-  return runtime;
+function createTokenProvider(config: Config): TokenProvider {
+  const { auth, identity, partnerCenter } = config;
+  if (auth.mode === 'managed-identity') {
+    return createManagedIdentityTokenProvider({ scope: partnerCenter.scope, clientId: identity.clientId });
+  }
+  const secrets = createKeyVaultSecretStore({
+    vaultUrl: auth.keyVaultUrl,
+    credential: () => managedIdentityCredential(identity.clientId),
+    loopback: auth.keyVaultLoopback,
+  });
+  return createAppUserTokenProvider({
+    auth,
+    scope: partnerCenter.scope,
+    managedIdentityClientId: identity.clientId,
+    secrets,
+  });
 }

@@ -1,92 +1,96 @@
 /**
- * Access tokens for Partner Center, from the app's managed identity.
- *
- * `@azure/identity` loads on the first token request, not at module load, so a cold start that only
- * answers `/api/health` never pays for it. One token is reused across invocations until shortly before
- * it expires; concurrent events share one in-flight request.
+ * Access tokens for Partner Center: the interface the client uses, and the cache every token source
+ * shares. One token is reused across invocations until shortly before it expires; concurrent events
+ * share one in-flight request; a failed renewal keeps a still-valid token in use.
  */
-import type { AccessToken, TokenCredential } from '@azure/identity';
-import { AdapterError } from './errors.js';
+
+export interface AccessTokenValue {
+  token: string;
+  /** Epoch milliseconds. */
+  expiresOnTimestamp: number;
+}
 
 export interface TokenProvider {
-  /** A bearer token for Partner Center. Throws an {@link AdapterError}. */
+  /** A bearer token for Partner Center. Throws an AdapterError. */
   getToken(signal?: AbortSignal): Promise<string>;
   /** Forget `token` (after Partner Center answered 401 to it), so the next call fetches another. */
   invalidate(token: string): void;
-  readonly status: TokenStatus;
+  /** What `/api/health` shows about tokens. Never a token or secret. */
+  health(): Promise<TokenHealth>;
 }
 
 export interface TokenStatus {
-  mode: 'managed-identity';
-  /** Token requests sent to the identity endpoint by this process. */
+  /** Token requests (managed identity) or redemptions (app-user) made by this process. */
   requests: number;
-  lastSuccessAt: string | undefined;
-  lastFailureAt: string | undefined;
-  lastFailure: string | undefined;
+  lastSuccessAt: string | null;
+  lastFailureAt: string | null;
+  /** A code or error class name, never a message that could quote a token. */
+  lastFailure: string | null;
 }
 
-export interface ManagedIdentityTokenOptions {
-  scope: string;
-  /** Client id of a user-assigned identity (`AZURE_CLIENT_ID`); system-assigned when undefined. */
-  clientId: string | undefined;
+export interface RefreshTokenHealth {
+  /** When the newest stored version was written (each redemption writes one). */
+  storedAt: string;
+  ageDays: number;
+  /** storedAt + 90 days: the refresh token dies then unless it is redeemed first. */
+  expiresAt: string;
+  daysLeft: number;
+}
+
+export interface TokenHealth extends TokenStatus {
+  mode: 'managed-identity' | 'app-user';
+  refreshToken?: RefreshTokenHealth | null;
+  warnings: string[];
+}
+
+export interface TokenCacheOptions {
   /** Start renewing this long before expiry. */
   refreshMarginMs?: number;
-  /** For tests: a credential to use instead of `ManagedIdentityCredential`. */
-  credential?: TokenCredential;
 }
 
 const DEFAULT_REFRESH_MARGIN_MS = 5 * 60_000;
 /** A token with less than this left is never handed out, even when renewal fails. */
 const MIN_USABLE_MS = 30_000;
 
-export function createManagedIdentityTokenProvider(options: ManagedIdentityTokenOptions): TokenProvider {
+export interface TokenCache {
+  getToken(signal?: AbortSignal): Promise<string>;
+  invalidate(token: string): void;
+  readonly status: TokenStatus;
+}
+
+/** Wraps `fetchToken` with reuse until near expiry, single flight, and status for health. */
+export function createTokenCache(
+  fetchToken: (signal?: AbortSignal) => Promise<AccessTokenValue>,
+  options: TokenCacheOptions = {},
+): TokenCache {
   const refreshMarginMs = options.refreshMarginMs ?? DEFAULT_REFRESH_MARGIN_MS;
-  let credential: Promise<TokenCredential> | undefined;
-  let cached: AccessToken | undefined;
-  let inFlight: Promise<AccessToken> | undefined;
-  const status: TokenStatus = {
-    mode: 'managed-identity',
-    requests: 0,
-    lastSuccessAt: undefined,
-    lastFailureAt: undefined,
-    lastFailure: undefined,
-  };
+  let cached: AccessTokenValue | undefined;
+  let inFlight: Promise<AccessTokenValue> | undefined;
+  const status: TokenStatus = { requests: 0, lastSuccessAt: null, lastFailureAt: null, lastFailure: null };
 
-  async function loadCredential(): Promise<TokenCredential> {
-    if (options.credential) return options.credential;
-    const { ManagedIdentityCredential } = await import('@azure/identity');
-    return options.clientId
-      ? new ManagedIdentityCredential({ clientId: options.clientId })
-      : new ManagedIdentityCredential();
-  }
-
-  async function fetchToken(signal?: AbortSignal): Promise<AccessToken> {
-    credential ??= loadCredential();
+  async function fetchAndRecord(signal?: AbortSignal): Promise<AccessTokenValue> {
     status.requests++;
     try {
-      const token = await (await credential).getToken(options.scope, signal ? { abortSignal: signal } : {});
-      if (!token) throw new Error('the credential returned no token');
+      const token = await fetchToken(signal);
       status.lastSuccessAt = new Date().toISOString();
       return token;
     } catch (error) {
       status.lastFailureAt = new Date().toISOString();
-      status.lastFailure = describeCredentialError(error);
-      throw toAdapterError(error);
+      status.lastFailure = failureLabel(error);
+      throw error;
     }
   }
 
   return {
     status,
     async getToken(signal) {
-      const now = Date.now();
-      if (cached && cached.expiresOnTimestamp - now > refreshMarginMs) return cached.token;
-      inFlight ??= fetchToken(signal).finally(() => {
+      if (cached && cached.expiresOnTimestamp - Date.now() > refreshMarginMs) return cached.token;
+      inFlight ??= fetchAndRecord(signal).finally(() => {
         inFlight = undefined;
       });
       try {
         cached = await inFlight;
       } catch (error) {
-        // Renewal failed but the current token is still good for a while: keep working with it.
         if (cached && cached.expiresOnTimestamp - Date.now() > MIN_USABLE_MS) return cached.token;
         throw error;
       }
@@ -98,25 +102,9 @@ export function createManagedIdentityTokenProvider(options: ManagedIdentityToken
   };
 }
 
-/** Error class name and HTTP status only: identity error messages can quote endpoints and responses. */
-function describeCredentialError(error: unknown): string {
-  const name = error instanceof Error ? error.name : 'Error';
-  const statusCode = (error as { statusCode?: unknown }).statusCode;
-  return typeof statusCode === 'number' ? `${name} (HTTP ${statusCode})` : name;
-}
-
-function toAdapterError(error: unknown): AdapterError {
-  const statusCode = (error as { statusCode?: unknown }).statusCode;
-  if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500 && statusCode !== 429) {
-    return new AdapterError(
-      'upstream_auth_failed',
-      `The managed identity endpoint refused the token request (HTTP ${statusCode}). Check that the function app has the identity assigned and that AZURE_CLIENT_ID names it.`,
-      { cause: error },
-    );
-  }
-  return new AdapterError(
-    'upstream_unavailable',
-    `Could not obtain a token from the managed identity endpoint (${describeCredentialError(error)}).`,
-    { cause: error, retryAfterSeconds: 5 },
-  );
+/** `code` of an AdapterError-like error, else the error's class name. */
+function failureLabel(error: unknown): string {
+  const code = (error as { logCode?: unknown; code?: unknown }).logCode ?? (error as { code?: unknown }).code;
+  if (typeof code === 'string') return code;
+  return error instanceof Error ? error.name : 'Error';
 }

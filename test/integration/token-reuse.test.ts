@@ -33,5 +33,5 @@ it('requests one token for many events, sequential and concurrent, for the user-
   expect(tokens).toEqual(new Set([`Bearer ${stack.identity.issued[0]?.token}`]));
 
   const health = (await (await fetch(`${stack.hostUrl}/api/health`)).json()) as { auth: unknown };
-  expect(health.auth).toMatchObject({ userAssignedClientId: CLIENT_ID, tokenRequests: 1, lastTokenFailure: null });
+  expect(health.auth).toMatchObject({ userAssignedClientId: CLIENT_ID, requests: 1, lastFailure: null });
 });

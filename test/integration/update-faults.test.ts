@@ -13,8 +13,8 @@ import { type PartnerCenterSandbox, startPartnerCenterSandbox } from '../../dev/
 import { parseConfig } from '../../shared/config.js';
 import { isAdapterError } from '../../shared/errors.js';
 import { parseUpdateEvent } from '../../shared/event-contract.js';
+import { createManagedIdentityTokenProvider } from '../../shared/managed-identity.js';
 import { createPartnerCenterClient, type PartnerCenterClient } from '../../shared/partner-center-client.js';
-import { createManagedIdentityTokenProvider } from '../../shared/token-provider.js';
 import { type UpdateDependencies, updateReferral } from '../../shared/update-referral.js';
 
 let identity: IdentityEmulator;

@@ -1,7 +1,7 @@
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/identity';
 import { describe, expect, it } from 'vitest';
 import { AdapterError } from '../../shared/errors.js';
-import { createManagedIdentityTokenProvider } from '../../shared/token-provider.js';
+import { createManagedIdentityTokenProvider } from '../../shared/managed-identity.js';
 
 /** A credential whose answers the test scripts: a test double for the token source only. */
 function scriptedCredential(lifetimesMs: number[]) {
@@ -30,7 +30,7 @@ describe('managed identity token provider', () => {
     expect(new Set(tokens)).toEqual(new Set(['t1']));
     expect(await provider.getToken()).toBe('t1');
     expect(calls).toEqual([SCOPE]);
-    expect(provider.status.requests).toBe(1);
+    expect(await provider.health()).toMatchObject({ mode: 'managed-identity', requests: 1, lastFailure: null });
   });
 
   it('renews a token that is inside the refresh margin', async () => {
@@ -47,7 +47,7 @@ describe('managed identity token provider', () => {
     const provider = createManagedIdentityTokenProvider({ scope: SCOPE, clientId: undefined, credential });
     expect(await provider.getToken()).toBe('t1');
     expect(await provider.getToken()).toBe('t1');
-    expect(provider.status.lastFailure).toBe('CredentialUnavailableError');
+    expect((await provider.health()).lastFailure).toBe('MANAGED_IDENTITY_UNAVAILABLE');
   });
 
   it('fetches a new token after invalidate()', async () => {
