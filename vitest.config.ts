@@ -1,4 +1,10 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+
+// The Key Vault emulator speaks TLS with a test CA (the Azure SDK refuses bearer tokens over plain http).
+// Node reads NODE_EXTRA_CA_CERTS only at process start: set here, it reaches every test worker and,
+// through them, every child process the tests start. See dev/tls/README.md.
+process.env.NODE_EXTRA_CA_CERTS = fileURLToPath(new URL('./dev/tls/test-ca.pem', import.meta.url));
 
 export default defineConfig({
   test: {

@@ -5,7 +5,7 @@ import { jsonResponse } from '../shared/http-response.js';
 
 export async function health(_request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> {
   const report = await healthReport();
-  return jsonResponse(report.status === 'ok' ? 200 : 503, report);
+  return jsonResponse(report.status === 'misconfigured' ? 503 : 200, report);
 }
 
 app.http('health', { methods: ['GET'], authLevel: 'anonymous', route: 'health', handler: health });

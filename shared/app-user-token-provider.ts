@@ -50,6 +50,8 @@ export interface AppUserTokenOptions {
   secrets: SecretStore;
   log?: TokenLogger;
   refreshMarginMs?: number;
+  /** How long a refresh token Entra refused stays refused before Key Vault is checked again (60 s). */
+  deadTokenRecheckMs?: number;
 }
 
 const defaultLog: TokenLogger = (level, record) => {
@@ -60,6 +62,7 @@ const defaultLog: TokenLogger = (level, record) => {
 export function createAppUserTokenProvider(options: AppUserTokenOptions): TokenProvider {
   const { auth, secrets } = options;
   const log = options.log ?? defaultLog;
+  const recheckMs = options.deadTokenRecheckMs ?? DEAD_TOKEN_RECHECK_MS;
   const endpoint = { authorityHost: auth.authorityHost, tenantId: auth.tenantId, clientId: auth.appClientId };
   /** A rotated refresh token Key Vault does not have yet (its write failed). */
   let unsaved: string | undefined;
@@ -86,10 +89,10 @@ export function createAppUserTokenProvider(options: AppUserTokenOptions): TokenP
     return secret;
   }
 
-  async function clientAuthentication(signal?: AbortSignal): Promise<ClientAuthentication> {
+  async function clientAuthentication(): Promise<ClientAuthentication> {
     if (auth.clientAuth === 'none') return { none: true };
     if (auth.clientAuth === 'federated') {
-      const assertion = await managedIdentityToken(options.managedIdentityClientId, TOKEN_EXCHANGE_SCOPE, signal);
+      const assertion = await managedIdentityToken(options.managedIdentityClientId, TOKEN_EXCHANGE_SCOPE);
       return { assertion: assertion.token };
     }
     if (!clientSecret || clientSecret.until < Date.now()) {
@@ -132,26 +135,26 @@ export function createAppUserTokenProvider(options: AppUserTokenOptions): TokenP
     const what = error instanceof Error ? error.message : 'network error';
     return new AdapterError('upstream_unavailable', `The Entra token endpoint is unavailable (${what}).`, {
       cause: error,
-      retryAfterSeconds: 5,
+      retryAfterSeconds: 2,
       logCode: 'ENTRA_UNAVAILABLE',
     });
   }
 
   /** Redeem `refreshToken` and persist the rotated one. Throws EntraError for `invalid_grant`. */
-  async function redeem(refreshToken: string, signal?: AbortSignal): Promise<AccessTokenValue> {
-    const clientAuth = await clientAuthentication(signal);
+  async function redeem(refreshToken: string): Promise<AccessTokenValue> {
+    const clientAuth = await clientAuthentication();
     let result: Awaited<ReturnType<typeof redeemRefreshToken>>;
     try {
       result = await redeemRefreshToken(endpoint, {
         refreshToken,
         scope: `${options.scope} offline_access`,
         auth: clientAuth,
-        ...(signal ? { signal } : {}),
       });
     } catch (error) {
       if (error instanceof EntraError && error.error === 'invalid_grant') throw error;
       throw entraFailure(error);
     }
+    dead = undefined;
     if (result.refreshToken) {
       unsaved = result.refreshToken;
       try {
@@ -170,15 +173,15 @@ export function createAppUserTokenProvider(options: AppUserTokenOptions): TokenP
     return { token: result.accessToken, expiresOnTimestamp: Date.now() + result.expiresInSeconds * 1000 };
   }
 
-  async function fetchAccessToken(signal?: AbortSignal): Promise<AccessTokenValue> {
+  async function fetchAccessToken(): Promise<AccessTokenValue> {
     if (dead && Date.now() < dead.recheckAt) throw refreshTokenInvalid(dead.version);
     const candidate = unsaved ? { value: unsaved, version: 'unsaved-rotation' } : await readStored();
     if (dead && candidate.version === dead.version) {
-      dead.recheckAt = Date.now() + DEAD_TOKEN_RECHECK_MS;
+      dead.recheckAt = Date.now() + recheckMs;
       throw refreshTokenInvalid(dead.version);
     }
     try {
-      return await redeem(candidate.value, signal);
+      return await redeem(candidate.value);
     } catch (error) {
       if (!(error instanceof EntraError)) throw error;
     }
@@ -187,12 +190,12 @@ export function createAppUserTokenProvider(options: AppUserTokenOptions): TokenP
     const newest = await readStored();
     if (newest.version !== candidate.version) {
       try {
-        return await redeem(newest.value, signal);
+        return await redeem(newest.value);
       } catch (error) {
         if (!(error instanceof EntraError)) throw error;
       }
     }
-    dead = { version: newest.version, recheckAt: Date.now() + DEAD_TOKEN_RECHECK_MS };
+    dead = { version: newest.version, recheckAt: Date.now() + recheckMs };
     const failure = refreshTokenInvalid(newest.version);
     log('error', { code: 'PARTNER_CENTER_REFRESH_TOKEN_INVALID', detail: failure.message });
     throw failure;
@@ -227,7 +230,7 @@ export function createAppUserTokenProvider(options: AppUserTokenOptions): TokenP
     const daysLeft = REFRESH_TOKEN_LIFETIME_DAYS - ageDays;
     if (daysLeft <= REFRESH_TOKEN_WARNING_DAYS) {
       warnings.push(
-        `The stored refresh token was last rotated ${Math.floor(ageDays)} days ago and expires in ${Math.max(0, Math.floor(daysLeft))} days unless it is redeemed (any update event redeems it). If it expires, run "npm run auth:bootstrap".`,
+        `The stored refresh token was last rotated ${Math.round(ageDays)} days ago and expires in ${Math.max(0, Math.round(daysLeft))} days unless it is redeemed (any update event redeems it). If it expires, run "npm run auth:bootstrap".`,
       );
     }
     return {

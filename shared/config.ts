@@ -98,7 +98,8 @@ const environmentSchema = z.object({
   REFRESH_TOKEN_SECRET_NAME: secretName('REFRESH_TOKEN_SECRET_NAME', DEFAULT_REFRESH_TOKEN_SECRET_NAME),
   PARTNER_TENANT_ID: optionalText,
   APP_REGISTRATION_CLIENT_ID: optionalText,
-  AZURE_AUTHORITY_HOST: serviceUrl('AZURE_AUTHORITY_HOST', DEFAULT_AUTHORITY_HOST),
+  // @azure/identity reads this variable too and requires https.
+  AZURE_AUTHORITY_HOST: serviceUrl('AZURE_AUTHORITY_HOST', DEFAULT_AUTHORITY_HOST, { httpOnLoopback: false }),
   APP_CLIENT_AUTH: z
     .string()
     .optional()

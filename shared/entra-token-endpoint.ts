@@ -89,7 +89,7 @@ export function toTokenResponse(body: Record<string, unknown>): TokenResponse {
 /** `grant_type=refresh_token`: an access token for `scope` and, every time, a new refresh token. */
 export async function redeemRefreshToken(
   endpoint: EntraEndpoint,
-  request: { refreshToken: string; scope: string; auth: ClientAuthentication; signal?: AbortSignal },
+  request: { refreshToken: string; scope: string; auth: ClientAuthentication },
 ): Promise<TokenResponse> {
   const form = withClientAuth(
     new URLSearchParams({
@@ -100,7 +100,7 @@ export async function redeemRefreshToken(
     }),
     request.auth,
   );
-  return toTokenResponse(await postForm(endpointUrl(endpoint, 'token'), form, request.signal));
+  return toTokenResponse(await postForm(endpointUrl(endpoint, 'token'), form));
 }
 
 export interface DeviceCode {

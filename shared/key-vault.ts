@@ -27,6 +27,9 @@ export interface KeyVaultOptions {
   loopback: boolean;
 }
 
+/** Upper bound for one Key Vault call, its SDK retry included. */
+const TIMEOUT_MS = 10_000;
+
 export function createKeyVaultSecretStore(options: KeyVaultOptions): SecretStore {
   let client: Promise<SecretClient> | undefined;
   const getClient = () => {
@@ -44,7 +47,7 @@ export function createKeyVaultSecretStore(options: KeyVaultOptions): SecretStore
   return {
     async get(name) {
       try {
-        const secret = await (await getClient()).getSecret(name);
+        const secret = await (await getClient()).getSecret(name, { abortSignal: AbortSignal.timeout(TIMEOUT_MS) });
         return {
           value: secret.value ?? '',
           version: secret.properties.version ?? '',
@@ -57,7 +60,10 @@ export function createKeyVaultSecretStore(options: KeyVaultOptions): SecretStore
     },
     async set(name, value, contentType) {
       try {
-        const secret = await (await getClient()).setSecret(name, value, { contentType });
+        const secret = await (await getClient()).setSecret(name, value, {
+          contentType,
+          abortSignal: AbortSignal.timeout(TIMEOUT_MS),
+        });
         return { value, version: secret.properties.version ?? '', createdOn: secret.properties.createdOn };
       } catch (error) {
         throw keyVaultError(error, 'write', name);
@@ -80,7 +86,7 @@ function keyVaultError(error: unknown, action: 'read' | 'write', name: string): 
   const what = typeof statusCode === 'number' ? `HTTP ${statusCode}` : error instanceof Error ? error.name : 'error';
   return new AdapterError('upstream_unavailable', `Key Vault could not ${action} the secret "${name}" (${what}).`, {
     cause: error,
-    retryAfterSeconds: 5,
+    retryAfterSeconds: 2,
     logCode: 'KEY_VAULT_UNAVAILABLE',
   });
 }

@@ -7,6 +7,8 @@ import type { TokenCredential } from '@azure/identity';
 import { AdapterError } from './errors.js';
 import { type AccessTokenValue, createTokenCache, type TokenProvider } from './token-provider.js';
 
+/** Upper bound for one token request to the identity endpoint. */
+const TOKEN_TIMEOUT_MS = 10_000;
 const credentials = new Map<string, Promise<TokenCredential>>();
 
 /** One credential per identity and process (the SDK also caches tokens per process). */
@@ -26,12 +28,11 @@ export function managedIdentityCredential(clientId: string | undefined): Promise
 export async function managedIdentityToken(
   clientId: string | undefined,
   scope: string,
-  signal?: AbortSignal,
   credential?: TokenCredential,
 ): Promise<AccessTokenValue> {
   try {
     const source = credential ?? (await managedIdentityCredential(clientId));
-    const token = await source.getToken(scope, signal ? { abortSignal: signal } : {});
+    const token = await source.getToken(scope, { abortSignal: AbortSignal.timeout(TOKEN_TIMEOUT_MS) });
     if (!token) throw new Error('the credential returned no token');
     return { token: token.token, expiresOnTimestamp: token.expiresOnTimestamp };
   } catch (error) {
@@ -59,7 +60,7 @@ function managedIdentityError(error: unknown): AdapterError {
   return new AdapterError(
     'upstream_unavailable',
     `Could not obtain a token from the managed identity endpoint (${describeCredentialError(error)}).`,
-    { cause: error, retryAfterSeconds: 5, logCode: 'MANAGED_IDENTITY_UNAVAILABLE' },
+    { cause: error, retryAfterSeconds: 2, logCode: 'MANAGED_IDENTITY_UNAVAILABLE' },
   );
 }
 
@@ -75,7 +76,7 @@ export interface ManagedIdentityTokenOptions {
 /** `PARTNER_CENTER_AUTH=managed-identity`: app-only tokens straight from the managed identity. */
 export function createManagedIdentityTokenProvider(options: ManagedIdentityTokenOptions): TokenProvider {
   const cache = createTokenCache(
-    (signal) => managedIdentityToken(options.clientId, options.scope, signal, options.credential),
+    () => managedIdentityToken(options.clientId, options.scope, options.credential),
     options.refreshMarginMs === undefined ? {} : { refreshMarginMs: options.refreshMarginMs },
   );
   return {

@@ -18,8 +18,8 @@ import { USER_AGENT } from './version.js';
 export interface RequestContext {
   /** `MS-CorrelationId`: one per event, the same on every upstream call it makes. */
   correlationId: string;
-  /** Aborts the call (per-request timeout and event deadline). */
-  signal: AbortSignal;
+  /** Time allowed for the HTTP exchange (the per-request timeout, capped by the event's remaining budget). */
+  timeoutMs: number;
 }
 
 export interface ReadResult {
@@ -70,7 +70,8 @@ export function createPartnerCenterClient(config: Config['partnerCenter'], token
     extra: { body?: string; ifMatch?: string } = {},
   ): Promise<UpstreamResponse> {
     for (let authAttempt = 0; ; authAttempt++) {
-      const token = await tokens.getToken(context.signal);
+      // The token comes from a cache shared by all events; its sources have timeouts of their own.
+      const token = await tokens.getToken();
       const requestId = randomUUID();
       const headers: Record<string, string> = {
         authorization: `Bearer ${token}`,
@@ -89,7 +90,7 @@ export function createPartnerCenterClient(config: Config['partnerCenter'], token
           path,
           headers,
           body: extra.body ?? null,
-          signal: context.signal,
+          signal: AbortSignal.timeout(context.timeoutMs),
         });
         response = { status: result.statusCode, headers: result.headers, text: await result.body.text() };
       } catch (error) {

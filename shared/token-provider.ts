@@ -12,7 +12,7 @@ export interface AccessTokenValue {
 
 export interface TokenProvider {
   /** A bearer token for Partner Center. Throws an AdapterError. */
-  getToken(signal?: AbortSignal): Promise<string>;
+  getToken(): Promise<string>;
   /** Forget `token` (after Partner Center answered 401 to it), so the next call fetches another. */
   invalidate(token: string): void;
   /** What `/api/health` shows about tokens. Never a token or secret. */
@@ -53,14 +53,14 @@ const DEFAULT_REFRESH_MARGIN_MS = 5 * 60_000;
 const MIN_USABLE_MS = 30_000;
 
 export interface TokenCache {
-  getToken(signal?: AbortSignal): Promise<string>;
+  getToken(): Promise<string>;
   invalidate(token: string): void;
   readonly status: TokenStatus;
 }
 
 /** Wraps `fetchToken` with reuse until near expiry, single flight, and status for health. */
 export function createTokenCache(
-  fetchToken: (signal?: AbortSignal) => Promise<AccessTokenValue>,
+  fetchToken: () => Promise<AccessTokenValue>,
   options: TokenCacheOptions = {},
 ): TokenCache {
   const refreshMarginMs = options.refreshMarginMs ?? DEFAULT_REFRESH_MARGIN_MS;
@@ -68,10 +68,10 @@ export function createTokenCache(
   let inFlight: Promise<AccessTokenValue> | undefined;
   const status: TokenStatus = { requests: 0, lastSuccessAt: null, lastFailureAt: null, lastFailure: null };
 
-  async function fetchAndRecord(signal?: AbortSignal): Promise<AccessTokenValue> {
+  async function fetchAndRecord(): Promise<AccessTokenValue> {
     status.requests++;
     try {
-      const token = await fetchToken(signal);
+      const token = await fetchToken();
       status.lastSuccessAt = new Date().toISOString();
       return token;
     } catch (error) {
@@ -83,9 +83,9 @@ export function createTokenCache(
 
   return {
     status,
-    async getToken(signal) {
+    async getToken() {
       if (cached && cached.expiresOnTimestamp - Date.now() > refreshMarginMs) return cached.token;
-      inFlight ??= fetchAndRecord(signal).finally(() => {
+      inFlight ??= fetchAndRecord().finally(() => {
         inFlight = undefined;
       });
       try {

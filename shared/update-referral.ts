@@ -72,7 +72,7 @@ export async function updateReferral(
       });
     }
     stats.upstreamCalls++;
-    return { correlationId, signal: AbortSignal.timeout(Math.min(retry.requestTimeoutMs, remaining)) };
+    return { correlationId, timeoutMs: Math.min(retry.requestTimeoutMs, remaining) };
   };
   const answer = (outcome: Outcome, referral: JsonObject, eTag: string | null, changes: Change[]): UpdateResult => ({
     referralId,

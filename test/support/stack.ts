@@ -83,16 +83,6 @@ export function startProcess(args: string[], env: Record<string, string>): Start
   };
 }
 
-export interface Stack {
-  hostUrl: string;
-  sandbox: PartnerCenterSandbox;
-  identity: IdentityEmulator;
-  host: StartedProcess;
-  /** POST an event to /api/referral-updates. */
-  post(body: unknown, init?: { headers?: Record<string, string>; query?: string }): Promise<Answer>;
-  stop(): Promise<void>;
-}
-
 export interface Answer {
   status: number;
   headers: Headers;
@@ -108,27 +98,27 @@ export const FAST_RETRY_ENV = {
   UPSTREAM_BUDGET_MS: '8000',
 };
 
-export async function startStack(env: Record<string, string> = {}): Promise<Stack> {
-  const identity = await startIdentityEmulator();
-  const sandbox = await startPartnerCenterSandbox({ acceptToken: (token) => identity.isIssued(token) });
-  const host = startProcess(
-    ['dist/dev/start.js'],
-    isolatedEnv({
-      PORT: '0',
-      PARTNER_CENTER_BASE_URL: sandbox.url,
-      IDENTITY_ENDPOINT: identity.endpoint,
-      IDENTITY_HEADER: identity.header,
-      ...FAST_RETRY_ENV,
-      ...env,
-    }),
-  );
+export interface HostProcess {
+  hostUrl: string;
+  host: StartedProcess;
+  /** POST an event to /api/referral-updates. */
+  post(body: unknown, init?: { headers?: Record<string, string>; query?: string }): Promise<Answer>;
+  /** GET /api/health. */
+  health(): Promise<Answer>;
+}
+
+/** The built app under the local host in a child process (plain Node), with `env` on top of an isolated environment. */
+export async function startHostProcess(env: Record<string, string>): Promise<HostProcess> {
+  const host = startProcess(['dist/dev/start.js'], isolatedEnv({ PORT: '0', ...FAST_RETRY_ENV, ...env }));
   const [, hostUrl] = await host.waitFor(/(http:\/\/127\.0\.0\.1:\d+)\/api\//);
   await host.waitFor(/Press Ctrl\+C/);
   const url = hostUrl as string;
+  const answer = async (response: Response): Promise<Answer> => {
+    const text = await response.text();
+    return { status: response.status, headers: response.headers, text, body: text ? JSON.parse(text) : {} };
+  };
   return {
     hostUrl: url,
-    sandbox,
-    identity,
     host,
     async post(body, init = {}) {
       const response = await fetch(`${url}/api/referral-updates${init.query ?? ''}`, {
@@ -136,11 +126,34 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
         headers: { 'content-type': 'application/json', ...init.headers },
         body: typeof body === 'string' ? body : JSON.stringify(body),
       });
-      const text = await response.text();
-      return { status: response.status, headers: response.headers, text, body: text ? JSON.parse(text) : {} };
+      return answer(response);
     },
+    health: async () => answer(await fetch(`${url}/api/health`)),
+  };
+}
+
+export interface Stack extends HostProcess {
+  sandbox: PartnerCenterSandbox;
+  identity: IdentityEmulator;
+  stop(): Promise<void>;
+}
+
+/** Identity emulator + sandbox in this process, the app in a child process, in managed-identity mode. */
+export async function startStack(env: Record<string, string> = {}): Promise<Stack> {
+  const identity = await startIdentityEmulator();
+  const sandbox = await startPartnerCenterSandbox({ acceptToken: (token) => identity.isIssued(token) });
+  const app = await startHostProcess({
+    PARTNER_CENTER_BASE_URL: sandbox.url,
+    IDENTITY_ENDPOINT: identity.endpoint,
+    IDENTITY_HEADER: identity.header,
+    ...env,
+  });
+  return {
+    ...app,
+    sandbox,
+    identity,
     async stop() {
-      await host.stop();
+      await app.host.stop();
       await sandbox.close();
       await identity.close();
     },

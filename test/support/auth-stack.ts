@@ -1,0 +1,74 @@
+/**
+ * The Secure Application Model world on loopback: managed-identity endpoint, Entra token endpoint,
+ * Key Vault over TLS (test CA) and the Partner Center sandbox, each accepting only the tokens the
+ * previous one legitimately issued:
+ * - Key Vault accepts managed-identity tokens for https://vault.azure.net;
+ * - Entra accepts managed-identity tokens for api://AzureADTokenExchange as client assertions;
+ * - the sandbox accepts only Entra's App+User access tokens (never an app-only MI token).
+ */
+import { type EntraEmulator, startEntraEmulator } from '../../dev/entra-emulator.js';
+import { type IdentityEmulator, startIdentityEmulator } from '../../dev/identity-emulator.js';
+import { type KeyVaultEmulator, startKeyVaultEmulator } from '../../dev/key-vault-emulator.js';
+import { type PartnerCenterSandbox, startPartnerCenterSandbox } from '../../dev/sandbox/server.js';
+
+export const TENANT_ID = '7d23e5ca-19dc-4eaa-aac8-5e6b559f0d1d';
+export const APP_CLIENT_ID = '0b1c2d3e-4f50-4617-8a9b-0c1d2e3f4a5b';
+export const SECRET_NAME = 'partner-center-refresh-token';
+
+export interface AuthWorld {
+  identity: IdentityEmulator;
+  entra: EntraEmulator;
+  vault: KeyVaultEmulator;
+  sandbox: PartnerCenterSandbox;
+  /** App settings for app-user mode against this world. */
+  env: Record<string, string>;
+  /** Every secret value this world ever held or issued, to scan logs and answers for. */
+  secrets(): string[];
+  close(): Promise<void>;
+}
+
+export async function startAuthWorld(options: { accessTokenLifetimeSeconds?: number } = {}): Promise<AuthWorld> {
+  const identity = await startIdentityEmulator();
+  const issuedFor = (resource: string) => (token: string) =>
+    identity.issued.some((t) => t.token === token && t.resource === resource);
+  const entra = await startEntraEmulator({
+    tenantId: TENANT_ID,
+    clientId: APP_CLIENT_ID,
+    acceptAssertion: issuedFor('api://AzureADTokenExchange'),
+    allowPublicClient: true,
+    ...(options.accessTokenLifetimeSeconds ? { accessTokenLifetimeSeconds: options.accessTokenLifetimeSeconds } : {}),
+  });
+  const vault = await startKeyVaultEmulator({ acceptToken: issuedFor('https://vault.azure.net'), tenantId: TENANT_ID });
+  const sandbox = await startPartnerCenterSandbox({ acceptToken: (token) => entra.isAccessToken(token) });
+  const seenAuthorization = () => sandbox.requests.map((r) => (r.headers.authorization ?? '').replace(/^Bearer /, ''));
+  return {
+    identity,
+    entra,
+    vault,
+    sandbox,
+    env: {
+      PARTNER_CENTER_AUTH: 'app-user',
+      PARTNER_CENTER_BASE_URL: sandbox.url,
+      IDENTITY_ENDPOINT: identity.endpoint,
+      IDENTITY_HEADER: identity.header,
+      KEY_VAULT_URL: vault.vaultUrl,
+      PARTNER_TENANT_ID: TENANT_ID,
+      APP_REGISTRATION_CLIENT_ID: APP_CLIENT_ID,
+      AZURE_AUTHORITY_HOST: entra.authorityHost,
+    },
+    secrets: () =>
+      [
+        identity.header,
+        ...identity.issued.map((t) => t.token),
+        ...vault.versions(SECRET_NAME).map((v) => v.value),
+        ...entra.redemptions.flatMap((r) => (r.refreshToken ? [r.refreshToken] : [])),
+        ...seenAuthorization(),
+      ].filter((s) => s.length > 8),
+    async close() {
+      await sandbox.close();
+      await vault.close();
+      await entra.close();
+      await identity.close();
+    },
+  };
+}
