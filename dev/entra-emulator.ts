@@ -16,6 +16,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { readBody } from './read-body.js';
 import { testServerTls } from './test-tls.js';
 
 export interface EntraEmulatorOptions {
@@ -101,17 +102,6 @@ function newUserCode(): string {
   const bytes = randomBytes(8);
   const chars = Array.from(bytes, (b) => USER_CODE_ALPHABET[b % USER_CODE_ALPHABET.length]);
   return `${chars.slice(0, 4).join('')}-${chars.slice(4).join('')}`;
-}
-
-async function readBody(req: IncomingMessage): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) return undefined;
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 export async function startEntraEmulator(options: EntraEmulatorOptions): Promise<EntraEmulator> {
@@ -383,25 +373,31 @@ export async function startEntraEmulator(options: EntraEmulatorOptions): Promise
       });
     }
     const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-    readBody(req).then(
-      (text) => {
-        if (text === undefined) {
-          return sendError(req, res, { status: 413, error: 'invalid_request', description: 'Request body too large.' });
-        }
-        if (contentType !== 'application/x-www-form-urlencoded') {
-          return sendError(req, res, {
-            status: 400,
-            error: 'invalid_request',
-            code: 900144,
-            description: "The request body must contain the following parameter: 'grant_type'.",
-          });
-        }
-        const form = new URLSearchParams(text);
-        if (endpoint === 'token') return handleToken(req, res, tenant, form);
-        return handleDeviceCode(req, res, tenant, form);
-      },
-      () => res.destroy(),
-    );
+    readBody(req, MAX_BODY_BYTES)
+      .then((b) => b?.toString('utf8'))
+      .then(
+        (text) => {
+          if (text === undefined) {
+            return sendError(req, res, {
+              status: 413,
+              error: 'invalid_request',
+              description: 'Request body too large.',
+            });
+          }
+          if (contentType !== 'application/x-www-form-urlencoded') {
+            return sendError(req, res, {
+              status: 400,
+              error: 'invalid_request',
+              code: 900144,
+              description: "The request body must contain the following parameter: 'grant_type'.",
+            });
+          }
+          const form = new URLSearchParams(text);
+          if (endpoint === 'token') return handleToken(req, res, tenant, form);
+          return handleDeviceCode(req, res, tenant, form);
+        },
+        () => res.destroy(),
+      );
   });
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;

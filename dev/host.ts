@@ -17,6 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { readBody } from './read-body.js';
 
 export interface HttpFunction {
   name: string;
@@ -128,15 +129,6 @@ function matchRoute(template: string, path: string): Record<string, string> | un
   return got.length === want.length ? params : undefined;
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
 const defaultLog: LogLine = (level, functionName, message) => {
   const line = `[${new Date().toISOString()}] ${functionName} ${level}: ${message}\n`;
   (level === 'error' || level === 'critical' ? process.stderr : process.stdout).write(line);
@@ -178,7 +170,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       res.writeHead(status, allow).end();
       return;
     }
-    const body = await readBody(req);
+    const body = (await readBody(req)) ?? Buffer.alloc(0);
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;

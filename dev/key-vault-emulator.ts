@@ -19,6 +19,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { readBody } from './read-body.js';
 import { testServerTls } from './test-tls.js';
 
 export interface KeyVaultEmulatorOptions {
@@ -80,17 +81,6 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 
 function isStringMap(value: unknown): value is Record<string, string> {
   return isPlainObject(value) && Object.values(value).every((v) => typeof v === 'string');
-}
-
-async function readBody(req: IncomingMessage): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) return undefined;
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 export async function startKeyVaultEmulator(options: KeyVaultEmulatorOptions = {}): Promise<KeyVaultEmulator> {
@@ -179,7 +169,7 @@ export async function startKeyVaultEmulator(options: KeyVaultEmulatorOptions = {
         };
         return send(res, 403, body);
       }
-      const text = await readBody(req);
+      const text = await readBody(req, MAX_BODY_BYTES).then((b) => b?.toString('utf8'));
       if (text === undefined) return fail(res, 413, 'RequestTooLarge', 'The request body is too large.');
       let parsed: unknown;
       try {

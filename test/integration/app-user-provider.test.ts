@@ -4,42 +4,18 @@
  * through HTTP events.
  */
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import {
-  type AppUserAuth,
-  createAppUserTokenProvider,
-  type TokenLogger,
-} from '../../shared/app-user-token-provider.js';
-import { PARTNER_CENTER_SCOPE } from '../../shared/config.js';
-import { createKeyVaultSecretStore, type SecretStore } from '../../shared/key-vault.js';
-import { managedIdentityCredential } from '../../shared/managed-identity.js';
-import { APP_CLIENT_ID, type AuthWorld, SECRET_NAME, startAuthWorld, TENANT_ID } from '../support/auth-stack.js';
+import type { TokenLogger } from '../../shared/app-user-token-provider.js';
+import type { SecretStore } from '../../shared/key-vault.js';
+import { type AuthWorld, SECRET_NAME, startAuthWorld } from '../support/auth-stack.js';
 
 let world: AuthWorld;
 let store: SecretStore;
-let auth: AppUserAuth;
 let logs: Array<{ level: string; code: string; detail: string }>;
 const log: TokenLogger = (level, record) => logs.push({ level, ...record });
 
 beforeAll(async () => {
   world = await startAuthWorld({ accessTokenLifetimeSeconds: 20 });
-  process.env.IDENTITY_ENDPOINT = world.identity.endpoint;
-  process.env.IDENTITY_HEADER = world.identity.header;
-  store = createKeyVaultSecretStore({
-    vaultUrl: world.vault.vaultUrl,
-    credential: () => managedIdentityCredential(undefined),
-    loopback: true,
-  });
-  auth = {
-    mode: 'app-user',
-    keyVaultUrl: world.vault.vaultUrl,
-    keyVaultLoopback: true,
-    refreshTokenSecretName: SECRET_NAME,
-    authorityHost: world.entra.authorityHost,
-    tenantId: TENANT_ID,
-    appClientId: APP_CLIENT_ID,
-    clientAuth: 'federated',
-    clientSecretName: undefined,
-  };
+  store = world.secretStore();
 });
 afterAll(async () => {
   await world?.close();
@@ -50,14 +26,7 @@ beforeEach(() => {
 });
 
 const provider = (secrets: SecretStore = store, deadTokenRecheckMs?: number) =>
-  createAppUserTokenProvider({
-    auth,
-    scope: PARTNER_CENTER_SCOPE,
-    managedIdentityClientId: undefined,
-    secrets,
-    log,
-    ...(deadTokenRecheckMs === undefined ? {} : { deadTokenRecheckMs }),
-  });
+  world.tokenProvider({ secrets, log, ...(deadTokenRecheckMs === undefined ? {} : { deadTokenRecheckMs }) });
 
 it('a lost rotation does not strand the app: invalid_grant is retried once with the newest version', async () => {
   const stale = world.entra.issueRefreshToken();
@@ -132,13 +101,7 @@ it('a dead refresh token fails fast until Key Vault holds a new one, then recove
 });
 
 it('a missing refresh token says to run the bootstrap', async () => {
-  const tokens = createAppUserTokenProvider({
-    auth: { ...auth, refreshTokenSecretName: 'never-bootstrapped' },
-    scope: PARTNER_CENTER_SCOPE,
-    managedIdentityClientId: undefined,
-    secrets: store,
-    log,
-  });
+  const tokens = world.tokenProvider({ auth: { ...world.auth, refreshTokenSecretName: 'never-bootstrapped' }, log });
   await expect(tokens.getToken()).rejects.toMatchObject({
     code: 'upstream_auth_failed',
     logCode: 'PARTNER_CENTER_REFRESH_TOKEN_MISSING',
@@ -149,11 +112,8 @@ it('a missing refresh token says to run the bootstrap', async () => {
 it('the client-secret fallback reads the secret from Key Vault, never from settings', async () => {
   world.vault.setSecret(SECRET_NAME, world.entra.issueRefreshToken());
   world.vault.setSecret('app-client-secret', 'wrong-secret');
-  const tokens = createAppUserTokenProvider({
-    auth: { ...auth, clientAuth: 'key-vault-secret', clientSecretName: 'app-client-secret' },
-    scope: PARTNER_CENTER_SCOPE,
-    managedIdentityClientId: undefined,
-    secrets: store,
+  const tokens = world.tokenProvider({
+    auth: { ...world.auth, clientAuth: 'key-vault-secret', clientSecretName: 'app-client-secret' },
     log,
   });
   // The emulator's app registration has no secret: Entra refuses the client, and says which problem it is.

@@ -3,11 +3,7 @@
  * then the refresh token goes straight into Key Vault, and is never printed.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createAppUserTokenProvider } from '../../shared/app-user-token-provider.js';
-import { PARTNER_CENTER_SCOPE } from '../../shared/config.js';
-import { createKeyVaultSecretStore } from '../../shared/key-vault.js';
-import { managedIdentityCredential } from '../../shared/managed-identity.js';
-import { APP_CLIENT_ID, type AuthWorld, SECRET_NAME, startAuthWorld, TENANT_ID } from '../support/auth-stack.js';
+import { type AuthWorld, SECRET_NAME, startAuthWorld } from '../support/auth-stack.js';
 import { isolatedEnv, startProcess } from '../support/stack.js';
 
 let world: AuthWorld;
@@ -38,28 +34,7 @@ it('signs the service account in with a device code and stores the refresh token
   expect(deviceGrant).toMatchObject({ clientAuth: 'none', status: 200 });
 
   // The stored token is one the adapter can redeem.
-  process.env.IDENTITY_ENDPOINT = world.identity.endpoint;
-  process.env.IDENTITY_HEADER = world.identity.header;
-  const tokens = createAppUserTokenProvider({
-    auth: {
-      mode: 'app-user',
-      keyVaultUrl: world.vault.vaultUrl,
-      keyVaultLoopback: true,
-      refreshTokenSecretName: SECRET_NAME,
-      authorityHost: world.entra.authorityHost,
-      tenantId: TENANT_ID,
-      appClientId: APP_CLIENT_ID,
-      clientAuth: 'federated',
-      clientSecretName: undefined,
-    },
-    scope: PARTNER_CENTER_SCOPE,
-    managedIdentityClientId: undefined,
-    secrets: createKeyVaultSecretStore({
-      vaultUrl: world.vault.vaultUrl,
-      credential: () => managedIdentityCredential(undefined),
-      loopback: true,
-    }),
-  });
+  const tokens = world.tokenProvider();
   expect(world.entra.isAccessToken(await tokens.getToken())).toBe(true);
 });
 

@@ -10,6 +10,15 @@ import { type EntraEmulator, startEntraEmulator } from '../../dev/entra-emulator
 import { type IdentityEmulator, startIdentityEmulator } from '../../dev/identity-emulator.js';
 import { type KeyVaultEmulator, startKeyVaultEmulator } from '../../dev/key-vault-emulator.js';
 import { type PartnerCenterSandbox, startPartnerCenterSandbox } from '../../dev/sandbox/server.js';
+import {
+  type AppUserAuth,
+  type AppUserTokenOptions,
+  createAppUserTokenProvider,
+} from '../../shared/app-user-token-provider.js';
+import { PARTNER_CENTER_SCOPE } from '../../shared/config.js';
+import { createKeyVaultSecretStore, type SecretStore } from '../../shared/key-vault.js';
+import { managedIdentityCredential } from '../../shared/managed-identity.js';
+import type { TokenProvider } from '../../shared/token-provider.js';
 
 export const TENANT_ID = '7d23e5ca-19dc-4eaa-aac8-5e6b559f0d1d';
 export const APP_CLIENT_ID = '0b1c2d3e-4f50-4617-8a9b-0c1d2e3f4a5b';
@@ -24,6 +33,12 @@ export interface AuthWorld {
   env: Record<string, string>;
   /** Every secret value this world ever held or issued, to scan logs and answers for. */
   secrets(): string[];
+  /** app-user settings against this world, as the app's configuration would produce them. */
+  auth: AppUserAuth;
+  /** The real Key Vault secret store, through this process's managed identity (points IDENTITY_* here). */
+  secretStore(): SecretStore;
+  /** An app-user token provider in this process; `options` override the defaults. */
+  tokenProvider(options?: Partial<AppUserTokenOptions>): TokenProvider;
   close(): Promise<void>;
 }
 
@@ -40,6 +55,26 @@ export async function startAuthWorld(options: { accessTokenLifetimeSeconds?: num
   });
   const vault = await startKeyVaultEmulator({ acceptToken: issuedFor('https://vault.azure.net'), tenantId: TENANT_ID });
   const sandbox = await startPartnerCenterSandbox({ acceptToken: (token) => entra.isAccessToken(token) });
+  const auth: AppUserAuth = {
+    mode: 'app-user',
+    keyVaultUrl: vault.vaultUrl,
+    keyVaultLoopback: true,
+    refreshTokenSecretName: SECRET_NAME,
+    authorityHost: entra.authorityHost,
+    tenantId: TENANT_ID,
+    appClientId: APP_CLIENT_ID,
+    clientAuth: 'federated',
+    clientSecretName: undefined,
+  };
+  const secretStore = () => {
+    process.env.IDENTITY_ENDPOINT = identity.endpoint;
+    process.env.IDENTITY_HEADER = identity.header;
+    return createKeyVaultSecretStore({
+      vaultUrl: vault.vaultUrl,
+      credential: () => managedIdentityCredential(undefined),
+      loopback: true,
+    });
+  };
   const seenAuthorization = () => sandbox.requests.map((r) => (r.headers.authorization ?? '').replace(/^Bearer /, ''));
   return {
     identity,
@@ -64,6 +99,16 @@ export async function startAuthWorld(options: { accessTokenLifetimeSeconds?: num
         ...entra.redemptions.flatMap((r) => (r.refreshToken ? [r.refreshToken] : [])),
         ...seenAuthorization(),
       ].filter((s) => s.length > 8),
+    auth,
+    secretStore,
+    tokenProvider: (options = {}) =>
+      createAppUserTokenProvider({
+        auth,
+        scope: PARTNER_CENTER_SCOPE,
+        managedIdentityClientId: undefined,
+        secrets: options.secrets ?? secretStore(),
+        ...options,
+      }),
     async close() {
       await sandbox.close();
       await vault.close();
