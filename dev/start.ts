@@ -5,10 +5,13 @@
  * - With `PARTNER_CENTER_BASE_URL` unset, starts the embedded Partner Center sandbox and points the app at it.
  * - With `IDENTITY_ENDPOINT` unset, starts the embedded managed-identity endpoint and points
  *   `@azure/identity` at it, so no local run ever reaches the cloud metadata address.
+ * - With no storage configured (or `UseDevelopmentStorage=true`), starts Azurite's Table service for the
+ *   idempotency store (unless IDEMPOTENCY_STORE=memory).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../shared/config.js';
+import { startAzurite } from './azurite.js';
 import { startHost } from './host.js';
 import { startIdentityEmulator } from './identity-emulator.js';
 import { SEED_IDS } from './sandbox/seed.js';
@@ -47,6 +50,19 @@ async function main(): Promise<void> {
       say('Note: IDENTITY_ENDPOINT is not set, so tokens come from the embedded managed-identity emulator;');
       say('      a real Partner Center will refuse them. See README, "Authentication".');
     }
+  }
+
+  const storage = process.env.AzureWebJobsStorage;
+  const tableUri = process.env.AzureWebJobsStorage__tableServiceUri;
+  if (
+    process.env.IDEMPOTENCY_STORE !== 'memory' &&
+    !tableUri &&
+    (!storage || storage === 'UseDevelopmentStorage=true')
+  ) {
+    const azurite = await startAzurite();
+    closers.push(() => azurite.stop());
+    process.env.AzureWebJobsStorage = azurite.connectionString;
+    say(`Started Azurite (Table service, in memory) on 127.0.0.1:${azurite.port} for the idempotency store.`);
   }
 
   const config = parseConfig(process.env);

@@ -115,6 +115,44 @@ const environmentSchema = z.object({
   RETRY_BASE_DELAY_MS: intSetting('RETRY_BASE_DELAY_MS', 200, 1, 10_000),
   RETRY_MAX_DELAY_MS: intSetting('RETRY_MAX_DELAY_MS', 10_000, 1, 60_000),
   UPSTREAM_CONNECTIONS: intSetting('UPSTREAM_CONNECTIONS', 32, 1, 1024),
+  MAX_BODY_BYTES: intSetting('MAX_BODY_BYTES', 65_536, 1_024, 1_048_576),
+  WEBHOOK_SECRETS: optionalText.transform((raw, ctx) => {
+    if (raw === undefined) return [];
+    const secrets = raw.split(/[\s,]+/).filter(Boolean);
+    for (const [i, secret] of secrets.entries()) {
+      const key = secret.startsWith('whsec_') ? Buffer.from(secret.slice(6), 'base64') : undefined;
+      if (!key || key.length < 24 || key.length > 64) {
+        // Never echo the secret itself.
+        ctx.addIssue({
+          code: 'custom',
+          message: `WEBHOOK_SECRETS entry ${i + 1} is not a Standard Webhooks secret (whsec_ + base64 of 24 to 64 bytes)`,
+        });
+        return z.NEVER;
+      }
+    }
+    return secrets;
+  }),
+  IDEMPOTENCY_STORE: z
+    .string()
+    .optional()
+    .transform((v) => v?.trim() || 'table')
+    .pipe(z.enum(['table', 'memory'], 'IDEMPOTENCY_STORE must be table or memory')),
+  IDEMPOTENCY_TABLE_NAME: optionalText.pipe(
+    z
+      .string()
+      .regex(
+        /^[A-Za-z][A-Za-z0-9]{2,62}$/,
+        'IDEMPOTENCY_TABLE_NAME must be 3-63 letters and digits, starting with a letter',
+      )
+      .optional(),
+  ),
+  IDEMPOTENCY_RETENTION_SECONDS: intSetting('IDEMPOTENCY_RETENTION_SECONDS', 259_200, 1, 31_536_000),
+  IDEMPOTENCY_WAIT_MS: intSetting('IDEMPOTENCY_WAIT_MS', 10_000, 0, 60_000),
+  AzureWebJobsStorage: optionalText,
+  AzureWebJobsStorage__tableServiceUri: serviceUrl('AzureWebJobsStorage__tableServiceUri', undefined, {
+    httpOnLoopback: false,
+  }),
+  AzureWebJobsStorage__clientId: optionalText,
 });
 
 export interface Config {
@@ -129,6 +167,12 @@ export interface Config {
   };
   identity: { clientId: string | undefined };
   auth: AuthConfig;
+  inbound: {
+    maxBodyBytes: number;
+    /** Standard Webhooks secrets (`whsec_…`); empty: signatures are not required. */
+    webhookSecrets: string[];
+  };
+  idempotency: IdempotencyConfig;
   retry: {
     /** Total time one event may spend upstream, retries and waits included. */
     budgetMs: number;
@@ -161,6 +205,23 @@ export type AuthConfig =
       clientAuth: 'federated' | 'key-vault-secret' | 'none';
       clientSecretName: string | undefined;
     };
+
+export type IdempotencyConfig = {
+  /** How long an event's outcome is remembered. */
+  retentionSeconds: number;
+  /** How long a duplicate waits for the first copy's result before answering 409 in_progress. */
+  waitMs: number;
+} & (
+  | { store: 'memory' }
+  | {
+      store: 'table';
+      tableName: string;
+      /** A connection string (`UseDevelopmentStorage=true` for Azurite), or an identity-based endpoint. */
+      connection: { connectionString: string } | { tableServiceUri: string; clientId: string | undefined };
+    }
+);
+
+export const DEFAULT_IDEMPOTENCY_TABLE = 'referralevents';
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
 
@@ -199,6 +260,34 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       };
     }
   }
+  let idempotency: IdempotencyConfig = {
+    store: 'memory',
+    retentionSeconds: e.IDEMPOTENCY_RETENTION_SECONDS,
+    waitMs: e.IDEMPOTENCY_WAIT_MS,
+  };
+  if (e.IDEMPOTENCY_STORE === 'table') {
+    const uri = e.AzureWebJobsStorage__tableServiceUri;
+    const connection = uri
+      ? {
+          tableServiceUri: `${uri.origin}${uri.basePath}`,
+          clientId: e.AzureWebJobsStorage__clientId ?? e.AZURE_CLIENT_ID,
+        }
+      : e.AzureWebJobsStorage
+        ? { connectionString: e.AzureWebJobsStorage }
+        : undefined;
+    if (connection) {
+      idempotency = {
+        ...idempotency,
+        store: 'table',
+        tableName: e.IDEMPOTENCY_TABLE_NAME ?? DEFAULT_IDEMPOTENCY_TABLE,
+        connection,
+      };
+    } else {
+      problems.push(
+        'IDEMPOTENCY_STORE=table needs AzureWebJobsStorage__tableServiceUri (identity-based) or AzureWebJobsStorage (a connection string); set IDEMPOTENCY_STORE=memory to keep outcomes in memory instead',
+      );
+    }
+  }
   if (problems.length > 0) return { ok: false, problems };
   const partnerCenter = e.PARTNER_CENTER_BASE_URL as ServiceUrl;
   return {
@@ -211,6 +300,8 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       },
       identity: { clientId: e.AZURE_CLIENT_ID },
       auth,
+      inbound: { maxBodyBytes: e.MAX_BODY_BYTES, webhookSecrets: e.WEBHOOK_SECRETS },
+      idempotency,
       retry: {
         budgetMs: e.UPSTREAM_BUDGET_MS,
         requestTimeoutMs: e.UPSTREAM_REQUEST_TIMEOUT_MS,

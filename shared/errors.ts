@@ -9,6 +9,14 @@
 export const ERROR_DEFINITIONS = {
   invalid_event: { status: 400, retryable: false, title: 'The update event is invalid' },
   unsupported_media_type: { status: 415, retryable: false, title: 'The request body must be JSON' },
+  payload_too_large: { status: 413, retryable: false, title: 'The request body is too large' },
+  invalid_signature: { status: 401, retryable: false, title: 'The webhook signature is missing or invalid' },
+  idempotency_key_reused: {
+    status: 422,
+    retryable: false,
+    title: 'The event id was already used for a different event',
+  },
+  in_progress: { status: 409, retryable: true, title: 'The same event is being processed' },
   referral_not_found: { status: 404, retryable: false, title: 'The referral does not exist' },
   transition_not_allowed: {
     status: 422,
@@ -35,6 +43,11 @@ export const ERROR_DEFINITIONS = {
   },
   upstream_unavailable: { status: 503, retryable: true, title: 'Partner Center is unavailable' },
   upstream_timeout: { status: 504, retryable: true, title: 'Partner Center did not answer in time' },
+  idempotency_store_unavailable: {
+    status: 503,
+    retryable: true,
+    title: 'The idempotency store is unavailable',
+  },
   configuration_invalid: {
     status: 500,
     retryable: false,

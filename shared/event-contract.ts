@@ -85,6 +85,9 @@ export const updateEventSchema = z.strictObject({
   notes: z.string().max(LIMITS.notes).optional(),
   name: z.string().min(1).max(LIMITS.name).optional(),
   externalReferenceId: z.string().max(LIMITS.externalReferenceId).optional(),
+  occurredAt: z.iso
+    .datetime({ offset: true, error: 'occurredAt must be an ISO 8601 date-time with a time zone' })
+    .optional(),
   dryRun: z.boolean().optional(),
 });
 
@@ -107,6 +110,8 @@ export interface UpdateIntent {
 export interface UpdateEvent {
   referralId: string;
   eventId: string | undefined;
+  /** When the change happened at the source (UTC ISO 8601); older events than the last applied are stale. */
+  occurredAt: string | undefined;
   dryRun: boolean;
   intent: UpdateIntent;
 }
@@ -254,6 +259,7 @@ export function parseUpdateEvent(body: unknown, envelope: EventEnvelope = {}): U
   return {
     referralId: event.referralId,
     eventId: envelope.headerEventId ?? event.eventId,
+    occurredAt: event.occurredAt === undefined ? undefined : new Date(event.occurredAt).toISOString(),
     dryRun: event.dryRun === true || dryRunQuery === true,
     intent: toIntent(event),
   };

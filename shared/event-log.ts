@@ -15,6 +15,8 @@ export interface EventSummary {
   correlationId: string;
   referralId: string | undefined;
   eventId: string | undefined;
+  /** `replayed`: answered from the idempotency store; `new`: first delivery of an event id; `none`: no id. */
+  idempotency: 'none' | 'new' | 'replayed';
   stats: UpdateStats;
   durationMs: number;
 }

@@ -46,7 +46,11 @@ interface UpstreamResponse {
 
 const MAX_UPSTREAM_MESSAGE = 1024;
 
-export function createPartnerCenterClient(config: Config['partnerCenter'], tokens: TokenProvider): PartnerCenterClient {
+export function createPartnerCenterClient(
+  config: Config['partnerCenter'],
+  retry: Pick<Config['retry'], 'requestTimeoutMs'>,
+  tokens: TokenProvider,
+): PartnerCenterClient {
   let pool: Promise<Pool> | undefined;
   const getPool = () => {
     pool ??= import('undici').then(
@@ -54,7 +58,10 @@ export function createPartnerCenterClient(config: Config['partnerCenter'], token
         new Pool(config.origin, {
           connections: config.connections,
           keepAliveTimeout: 30_000,
-          connect: { timeout: 10_000 },
+          // Explicit timeouts (undici's defaults are 300 s); each request is also bounded by the event budget.
+          connect: { timeout: Math.min(10_000, retry.requestTimeoutMs) },
+          headersTimeout: retry.requestTimeoutMs,
+          bodyTimeout: retry.requestTimeoutMs,
         }),
     );
     return pool;

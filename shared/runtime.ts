@@ -6,15 +6,21 @@
 import { createAppUserTokenProvider } from './app-user-token-provider.js';
 import { type Config, loadConfig } from './config.js';
 import { AdapterError } from './errors.js';
+import { createMemoryIdempotencyStore, type IdempotencyStore } from './idempotency-store.js';
 import { createKeyVaultSecretStore } from './key-vault.js';
+import { KeyedLock } from './keyed-lock.js';
 import { createManagedIdentityTokenProvider, managedIdentityCredential } from './managed-identity.js';
 import { createPartnerCenterClient, type PartnerCenterClient } from './partner-center-client.js';
+import { createTableIdempotencyStore } from './table-idempotency-store.js';
 import type { TokenProvider } from './token-provider.js';
 
 export interface Runtime {
   config: Config;
   tokens: TokenProvider;
   client: PartnerCenterClient;
+  idempotency: IdempotencyStore;
+  /** Serializes updates per referral within this instance. */
+  lock: KeyedLock;
 }
 
 let runtime: Runtime | undefined;
@@ -38,7 +44,16 @@ export function getRuntime(): Runtime {
   }
   const { config } = result;
   const tokens = createTokenProvider(config);
-  runtime = { config, tokens, client: createPartnerCenterClient(config.partnerCenter, tokens) };
+  runtime = {
+    config,
+    tokens,
+    client: createPartnerCenterClient(config.partnerCenter, config.retry, tokens),
+    idempotency:
+      config.idempotency.store === 'table'
+        ? createTableIdempotencyStore(config.idempotency)
+        : createMemoryIdempotencyStore(),
+    lock: new KeyedLock(),
+  };
   return runtime;
 }
 

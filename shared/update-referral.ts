@@ -18,7 +18,8 @@ import { planUpdate } from './plan-update.js';
 import type { JsonObject, JsonValue } from './referral.js';
 import { backoffDelay, Deadline, sleep } from './retry.js';
 
-export type Outcome = 'updated' | 'unchanged' | 'dry-run';
+/** `stale`: the event occurred before the last one applied to the referral; nothing was read or written. */
+export type Outcome = 'updated' | 'unchanged' | 'dry-run' | 'stale';
 
 /** The 200 answer (contract v1). */
 export interface UpdateResult {
@@ -31,6 +32,8 @@ export interface UpdateResult {
   changes: Change[];
   /** Dry runs only: the request that would have been sent, or null when nothing would change. */
   wouldPut?: { ifMatch: string; body: JsonObject } | null;
+  /** Stale events only: when the last applied event occurred. */
+  lastAppliedOccurredAt?: string;
 }
 
 /** Filled in while the event runs, for the summary log line; valid after a throw too. */

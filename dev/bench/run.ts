@@ -61,10 +61,10 @@ async function perEvent() {
   process.env.IDENTITY_ENDPOINT = identity.endpoint;
   process.env.IDENTITY_HEADER = identity.header;
   const sandbox = await startPartnerCenterSandbox({ acceptToken: (t) => identity.isIssued(t) });
-  const parsed = parseConfig({ PARTNER_CENTER_BASE_URL: sandbox.url });
+  const parsed = parseConfig({ PARTNER_CENTER_BASE_URL: sandbox.url, IDEMPOTENCY_STORE: 'memory' });
   if (!parsed.ok) throw new Error(parsed.problems.join('; '));
   const tokens = createManagedIdentityTokenProvider({ scope: parsed.config.partnerCenter.scope, clientId: undefined });
-  const client = createPartnerCenterClient(parsed.config.partnerCenter, tokens);
+  const client = createPartnerCenterClient(parsed.config.partnerCenter, parsed.config.retry, tokens);
   const deps = { client, retry: parsed.config.retry };
   const id = SEED_IDS.activeAccepted;
   const path = `/v1.0/engagements/referrals/${id}`;

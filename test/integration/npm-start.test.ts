@@ -16,10 +16,11 @@ afterAll(async () => {
 
 describe('npm start', () => {
   it('serves the app on the embedded sandbox and its printed curl moves a referral from New to Active', async () => {
-    const app = startProcess(['dist/dev/start.js'], isolatedEnv({ PORT: '0' }));
+    const app = startProcess(['dist/dev/start.js'], isolatedEnv({ PORT: '0', AzureWebJobsStorage: '' }));
     started.push(app);
     await app.waitFor(/Press Ctrl\+C/);
     expect(app.output()).toContain('embedded Partner Center SANDBOX');
+    expect(app.output()).toContain('Started Azurite (Table service, in memory)');
     const [curl] = await app.waitFor(/curl -sS [^\n]+/);
     expect(curl).toContain(SEED_IDS.newPending);
 

@@ -29,6 +29,7 @@ beforeAll(async () => {
   sandbox = await startPartnerCenterSandbox({ acceptToken: (t) => identity.isIssued(t) });
   const parsed = parseConfig({
     PARTNER_CENTER_BASE_URL: sandbox.url,
+    IDEMPOTENCY_STORE: 'memory',
     RETRY_BASE_DELAY_MS: '1',
     RETRY_MAX_DELAY_MS: '5',
     UPSTREAM_REQUEST_TIMEOUT_MS: '1000',
@@ -36,7 +37,7 @@ beforeAll(async () => {
   });
   if (!parsed.ok) throw new Error(parsed.problems.join());
   const tokens = createManagedIdentityTokenProvider({ scope: parsed.config.partnerCenter.scope, clientId: undefined });
-  client = createPartnerCenterClient(parsed.config.partnerCenter, tokens);
+  client = createPartnerCenterClient(parsed.config.partnerCenter, parsed.config.retry, tokens);
   deps = { client, retry: parsed.config.retry };
 });
 afterAll(async () => {

@@ -4,6 +4,7 @@
  * by the local host in a child process running plain Node, exactly as `npm start` runs it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { type IdentityEmulator, startIdentityEmulator } from '../../dev/identity-emulator.js';
 import { type PartnerCenterSandbox, startPartnerCenterSandbox } from '../../dev/sandbox/server.js';
@@ -109,7 +110,12 @@ export interface HostProcess {
 
 /** The built app under the local host in a child process (plain Node), with `env` on top of an isolated environment. */
 export async function startHostProcess(env: Record<string, string>): Promise<HostProcess> {
-  const host = startProcess(['dist/dev/start.js'], isolatedEnv({ PORT: '0', ...FAST_RETRY_ENV, ...env }));
+  // A table of its own: the test run shares one Azurite (test/support/global-setup.ts).
+  const table = `t${randomUUID().replaceAll('-', '')}`;
+  const host = startProcess(
+    ['dist/dev/start.js'],
+    isolatedEnv({ PORT: '0', ...FAST_RETRY_ENV, IDEMPOTENCY_TABLE_NAME: table, ...env }),
+  );
   const [, hostUrl] = await host.waitFor(/(http:\/\/127\.0\.0\.1:\d+)\/api\//);
   await host.waitFor(/Press Ctrl\+C/);
   const url = hostUrl as string;

@@ -3,7 +3,7 @@ import { parseConfig } from '../../shared/config.js';
 
 describe('parseConfig', () => {
   it('defaults to the real Partner Center host over https', () => {
-    const result = parseConfig({});
+    const result = parseConfig({ IDEMPOTENCY_STORE: 'memory' });
     expect(result.ok).toBe(true);
     if (!result.ok) return;
     expect(result.config.partnerCenter).toMatchObject({
@@ -19,12 +19,12 @@ describe('parseConfig', () => {
   it.each(['http://127.0.0.1:7072', 'http://localhost:1234/pc/', 'http://[::1]:8080', 'https://pc.example.test'])(
     'accepts %s',
     (url) => {
-      expect(parseConfig({ PARTNER_CENTER_BASE_URL: url }).ok).toBe(true);
+      expect(parseConfig({ PARTNER_CENTER_BASE_URL: url, IDEMPOTENCY_STORE: 'memory' }).ok).toBe(true);
     },
   );
 
   it('keeps a path prefix without a trailing slash', () => {
-    const result = parseConfig({ PARTNER_CENTER_BASE_URL: 'http://localhost:1234/pc/' });
+    const result = parseConfig({ PARTNER_CENTER_BASE_URL: 'http://localhost:1234/pc/', IDEMPOTENCY_STORE: 'memory' });
     expect(result.ok && result.config.partnerCenter.basePath).toBe('/pc');
   });
 
@@ -43,7 +43,11 @@ describe('parseConfig', () => {
   });
 
   it('validates numeric settings and reports each problem', () => {
-    const result = parseConfig({ UPSTREAM_BUDGET_MS: '500000', UPSTREAM_MAX_RETRIES: 'three' });
+    const result = parseConfig({
+      UPSTREAM_BUDGET_MS: '500000',
+      UPSTREAM_MAX_RETRIES: 'three',
+      IDEMPOTENCY_STORE: 'memory',
+    });
     expect(result).toEqual({
       ok: false,
       problems: [
@@ -54,7 +58,10 @@ describe('parseConfig', () => {
   });
 
   it('passes AZURE_CLIENT_ID through for a user-assigned identity', () => {
-    const result = parseConfig({ AZURE_CLIENT_ID: ' 11111111-2222-3333-4444-555555555555 ' });
+    const result = parseConfig({
+      AZURE_CLIENT_ID: ' 11111111-2222-3333-4444-555555555555 ',
+      IDEMPOTENCY_STORE: 'memory',
+    });
     expect(result.ok && result.config.identity.clientId).toBe('11111111-2222-3333-4444-555555555555');
   });
 });

@@ -1,0 +1,201 @@
+/**
+ * Use case behind `POST /api/referral-updates`: one inbound delivery, start to finish.
+ *
+ * size limit → signature (when WEBHOOK_SECRETS is set, before the body is parsed) → contract →
+ * idempotency (a redelivered event gets the stored answer with no upstream call; an id reused for a
+ * different event is refused; a copy arriving while the first runs waits for it) → per-referral lock
+ * (one update per referral at a time in this instance) → ordering (`occurredAt` older than the last
+ * applied event: stale) → the update → the answer, stored for replay when it is final.
+ */
+import { performance } from 'node:perf_hooks';
+import { AdapterError } from './errors.js';
+import { eventIdFromHeaders, parseUpdateEvent, type UpdateEvent } from './event-contract.js';
+import { type EventLogger, logEventSummary } from './event-log.js';
+import { asAdapterError, jsonResponse, problemResponse } from './http-response.js';
+import { eventFingerprint, type Lease, type StoredResponse } from './idempotency-store.js';
+import { correlationIdFrom, type InboundRequest, parseJsonBody, readBodyText } from './inbound.js';
+import { getRuntime, type Runtime } from './runtime.js';
+import { newStats, type UpdateResult, type UpdateStats, updateReferral } from './update-referral.js';
+import { verifyWebhookSignature } from './webhook-signature.js';
+
+export interface EventRequest extends InboundRequest {
+  query: { get(name: string): string | null };
+}
+
+/** The answer, ready for any HTTP layer. */
+export interface EventResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export type IdempotencyUse = 'none' | 'new' | 'replayed';
+
+const POLL_MS = 200;
+/** A claimed event stays leased this long past the update's own time budget. */
+const LEASE_MARGIN_MS = 15_000;
+
+export async function processEvent(request: EventRequest, logger: EventLogger): Promise<EventResponse> {
+  const started = performance.now();
+  const correlationId = correlationIdFrom(request.headers);
+  const stats = newStats();
+  let event: UpdateEvent | undefined;
+  let idempotency: IdempotencyUse = 'none';
+  let response: EventResponse;
+  let outcome: { ok: UpdateResult } | { error: AdapterError };
+  try {
+    const runtime = getRuntime();
+    const text = await readBodyText(request, runtime.config.inbound.maxBodyBytes);
+    const secrets = runtime.config.inbound.webhookSecrets;
+    if (secrets.length > 0) verifyWebhookSignature(secrets, request.headers, text);
+    event = parseUpdateEvent(parseJsonBody(text), {
+      headerEventId: eventIdFromHeaders(request.headers),
+      dryRunQuery: request.query.get('dryRun'),
+    });
+    const parsed = event;
+    const run = () => applyEvent(parsed, runtime, correlationId, stats);
+    if (parsed.eventId === undefined) {
+      outcome = await settle(run);
+      response = toResponse(outcome, correlationId);
+    } else {
+      ({ outcome, response, idempotency } = await once(parsed, parsed.eventId, runtime, correlationId, run));
+    }
+  } catch (error) {
+    outcome = { error: asAdapterError(error) };
+    response = toResponse(outcome, correlationId);
+  }
+  logEventSummary(
+    logger,
+    {
+      correlationId,
+      referralId: event?.referralId,
+      eventId: event?.eventId,
+      idempotency,
+      stats,
+      durationMs: performance.now() - started,
+    },
+    outcome,
+  );
+  return response;
+}
+
+async function settle(run: () => Promise<UpdateResult>): Promise<{ ok: UpdateResult } | { error: AdapterError }> {
+  try {
+    return { ok: await run() };
+  } catch (error) {
+    return { error: asAdapterError(error) };
+  }
+}
+
+function toResponse(outcome: { ok: UpdateResult } | { error: AdapterError }, correlationId: string): EventResponse {
+  const init =
+    'ok' in outcome ? jsonResponse(200, outcome.ok, correlationId) : problemResponse(outcome.error, correlationId);
+  return { status: init.status ?? 200, headers: init.headers as Record<string, string>, body: String(init.body ?? '') };
+}
+
+/** The event's outcome is its own (not the infrastructure's), so a redelivery must get the same answer. */
+function isFinal(status: number): boolean {
+  return status < 500 && status !== 409 && status !== 429;
+}
+
+/** Runs the event at most once per event id; duplicates get the stored answer. */
+async function once(
+  event: UpdateEvent,
+  eventId: string,
+  runtime: Runtime,
+  correlationId: string,
+  run: () => Promise<UpdateResult>,
+): Promise<{
+  outcome: { ok: UpdateResult } | { error: AdapterError };
+  response: EventResponse;
+  idempotency: IdempotencyUse;
+}> {
+  const { idempotency: config, retry } = runtime.config;
+  const store = runtime.idempotency;
+  const fingerprint = eventFingerprint(event);
+  const retentionMs = config.retentionSeconds * 1000;
+  const waitUntil = Date.now() + config.waitMs;
+  let lease: Lease | undefined;
+  for (;;) {
+    const claim = await store.begin(eventId, fingerprint, retry.budgetMs + LEASE_MARGIN_MS, retentionMs);
+    if (claim.kind === 'started') {
+      lease = claim.lease;
+      break;
+    }
+    if (claim.kind === 'replay') {
+      const replayed = {
+        status: claim.response.status,
+        headers: { ...claim.response.headers, 'MS-CorrelationId': correlationId, 'Idempotent-Replayed': 'true' },
+        body: claim.response.body,
+      };
+      return { outcome: replayOutcome(claim.response), response: replayed, idempotency: 'replayed' };
+    }
+    if (claim.kind === 'mismatch') {
+      throw new AdapterError(
+        'idempotency_key_reused',
+        `Event id "${eventId}" was already used for a different event; use a new id for a new event.`,
+        { extensions: { referralId: event.referralId } },
+      );
+    }
+    if (Date.now() >= waitUntil) {
+      throw new AdapterError('in_progress', `Event "${eventId}" is being processed by another delivery; retry later.`, {
+        retryAfterSeconds: 2,
+        extensions: { referralId: event.referralId },
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+  const outcome = await settle(run);
+  const response = toResponse(outcome, correlationId);
+  if (isFinal(response.status)) {
+    const { 'MS-CorrelationId': _c, ...headers } = response.headers;
+    await store.complete(lease, fingerprint, { status: response.status, headers, body: response.body }, retentionMs);
+  } else {
+    await store.release(lease);
+  }
+  return { outcome, response, idempotency: 'new' };
+}
+
+/** For the log line of a replayed answer. */
+function replayOutcome(stored: StoredResponse): { ok: UpdateResult } | { error: AdapterError } {
+  const body = JSON.parse(stored.body) as UpdateResult & { code?: string; detail?: string };
+  if (stored.status === 200) return { ok: body };
+  return { error: new AdapterError((body.code ?? 'internal_error') as AdapterError['code'], body.detail ?? '') };
+}
+
+/** Per-referral lock, ordering check, update, ordering record. */
+async function applyEvent(
+  event: UpdateEvent,
+  runtime: Runtime,
+  correlationId: string,
+  stats: UpdateStats,
+): Promise<UpdateResult> {
+  const { referralId, occurredAt } = event;
+  return runtime.lock.run(referralId, async () => {
+    if (occurredAt !== undefined) {
+      const last = await runtime.idempotency.lastOccurredAt(referralId);
+      if (last !== undefined && Date.parse(occurredAt) < Date.parse(last)) {
+        return {
+          referralId,
+          ...(event.eventId === undefined ? {} : { eventId: event.eventId }),
+          outcome: 'stale',
+          status: null,
+          substatus: null,
+          eTag: null,
+          changes: [],
+          lastAppliedOccurredAt: last,
+        };
+      }
+    }
+    const result = await updateReferral(
+      event,
+      { client: runtime.client, retry: runtime.config.retry },
+      correlationId,
+      stats,
+    );
+    if (occurredAt !== undefined && (result.outcome === 'updated' || result.outcome === 'unchanged')) {
+      await runtime.idempotency.recordOccurredAt(referralId, occurredAt);
+    }
+    return result;
+  });
+}
