@@ -17,12 +17,17 @@ import { invalidRequest, statusFaultReply } from './errors.js';
 import { type FaultAction, type FaultRule, FaultRules } from './faults.js';
 import { type ApiContext, handleApiRequest } from './handlers.js';
 import { deepClone } from './json.js';
+import { type AppliedWrite, type FaultLogEntry, Ledger, type SandboxStats } from './ledger.js';
+import { applyExternalEdit, type RandomFault, RandomFaultSource, type RandomFaults } from './random-faults.js';
 import { customReply, type Reply } from './reply.js';
 import { referralIdOf } from './routes.js';
 import { seedReferrals } from './seed.js';
 import { ReferralStore } from './store.js';
 
 export type { FaultAction, FaultRule } from './faults.js';
+export type { AppliedWrite, FaultLogEntry, FaultLogKind, SandboxStats } from './ledger.js';
+export type { RandomFaultKind, RandomFaults } from './random-faults.js';
+export { ADAPTER_WRITTEN_PATHS, EXTERNAL_EDIT_COUNTER, RANDOM_FAULT_KINDS } from './random-faults.js';
 
 export interface SandboxOptions {
   /** Default 0: a random free port. */
@@ -57,13 +62,37 @@ export interface PartnerCenterSandbox {
   putReferral(referral: Record<string, unknown>): string;
   /** "Someone else" edits the referral: applies `edit`, bumps eTag and updatedDateTime, returns the new eTag. */
   editReferral(id: string, edit: (referral: Record<string, unknown>) => void): string;
-  /** Back to the seed (or empty when seed: false); clears recorded requests and faults. */
+  /**
+   * Back to the seed (or empty when seed: false); clears recorded requests,
+   * fault rules, the random fault mode, the fault log, applied writes and stats.
+   */
   reset(): void;
   /** Every request received, in order, including those a fault answered. */
   readonly requests: ReadonlyArray<RecordedRequest>;
   clearRequests(): void;
+  /** Adds a fault rule. Rules take precedence over random faults. */
   injectFault(rule: FaultRule): void;
+  /** Removes pending fault rules; the random fault mode stays (setRandomFaults(undefined) ends it). */
   clearFaults(): void;
+  /**
+   * Starts (or, with undefined, ends) the random fault mode. Each call starts
+   * the PRNG afresh from `seed`; the fault log and stats are not cleared
+   * (reset() does that). Throws a RangeError on an invalid config.
+   */
+  setRandomFaults(config: RandomFaults | undefined): void;
+  /**
+   * Every fault that fired since reset(), random or rule, in request order.
+   * `applied` is final once the request has been handled.
+   */
+  readonly faultLog: ReadonlyArray<FaultLogEntry>;
+  /** Counters since reset(): requests, PUTs, applied PUTs, 412s, faults per kind, external edits per referral. */
+  stats(): SandboxStats;
+  /**
+   * The HTTP writes (PUT/PATCH) stored for a referral since reset(), in order,
+   * with the eTag each replaced and the adapter-written fields as stored.
+   * Control-API writes and concurrent edits are not included.
+   */
+  appliedWrites(referralId: string): ReadonlyArray<AppliedWrite>;
 }
 
 const MAX_BODY_BYTES = 5 * 1024 * 1024;
@@ -96,6 +125,8 @@ class Sandbox implements PartnerCenterSandbox {
   private origin = '';
   private readonly store = new ReferralStore();
   private readonly faults = new FaultRules();
+  private readonly ledger = new Ledger();
+  private random: RandomFaultSource | undefined;
   private recorded: RecordedRequest[] = [];
   private readonly sockets = new Set<Socket>();
   private readonly closing = new AbortController();
@@ -162,6 +193,8 @@ class Sandbox implements PartnerCenterSandbox {
     this.store.load(this.seed ? seedReferrals() : []);
     this.recorded = [];
     this.faults.clear();
+    this.random = undefined;
+    this.ledger.clear();
   }
 
   clearRequests(): void {
@@ -174,6 +207,22 @@ class Sandbox implements PartnerCenterSandbox {
 
   clearFaults(): void {
     this.faults.clear();
+  }
+
+  setRandomFaults(config: RandomFaults | undefined): void {
+    this.random = config === undefined ? undefined : new RandomFaultSource(config);
+  }
+
+  get faultLog(): ReadonlyArray<FaultLogEntry> {
+    return this.ledger.faultLog;
+  }
+
+  stats(): SandboxStats {
+    return this.ledger.stats();
+  }
+
+  appliedWrites(referralId: string): ReadonlyArray<AppliedWrite> {
+    return this.ledger.appliedWrites(referralId);
   }
 
   private get context(): ApiContext {
@@ -209,15 +258,74 @@ class Sandbox implements PartnerCenterSandbox {
       }),
     );
 
-    const action = this.faults.take(method, referralId);
-    if (action !== undefined && !(await this.beforeHandling(action, referralId, req, res, headers))) return;
+    const seq = this.ledger.received(method);
+    const action = this.chooseFault(seq, method, referralId);
+    if (action !== undefined && !(await this.beforeHandling(action, referralId, req, res, headers))) {
+      this.ledger.abandoned(seq);
+      return;
+    }
 
+    const target = (method === 'PUT' || method === 'PATCH') && referralId !== undefined ? referralId : undefined;
+    const before = target === undefined ? undefined : this.store.get(target);
     const reply = handleApiRequest(this.context, { method, url, headers, body });
+    const after = target === undefined ? undefined : this.store.get(target);
+    const stored = before !== undefined && after !== undefined && after.eTag !== before.eTag;
+    this.ledger.handled({
+      seq,
+      method,
+      status: reply.status,
+      ...(stored
+        ? { write: { id: String(after.doc.id), replacedETag: before.eTag, eTag: after.eTag, doc: after.doc } }
+        : {}),
+    });
     if (action?.type === 'apply-then-reset') {
       req.socket.destroy();
       return;
     }
     this.send(res, headers, action?.type === 'apply-then-status' ? statusFaultReply(action.status) : reply);
+  }
+
+  /**
+   * The fault for this request: an injected rule first; otherwise the random
+   * mode's draw (drawn for every request while the mode is on, so a rule
+   * firing does not shift the random sequence). Logs the fault that fires.
+   */
+  private chooseFault(seq: number, method: string, referralId: string | undefined): FaultAction | undefined {
+    const rule = this.faults.take(method, referralId);
+    const referralStored = referralId !== undefined && this.store.get(referralId) !== undefined;
+    const drawn = this.random?.next({ method, referralStored });
+    const where = referralId === undefined ? {} : { referralId };
+    if (rule !== undefined) {
+      this.ledger.faultFired({ seq, method, ...where, kind: 'rule', detail: describeRule(rule) });
+      return rule;
+    }
+    if (drawn === undefined) return undefined;
+    const detail = describeDrawn(drawn);
+    this.ledger.faultFired({ seq, method, ...where, kind: drawn.kind, ...(detail === undefined ? {} : { detail }) });
+    return this.randomAction(drawn);
+  }
+
+  private randomAction(fault: RandomFault): FaultAction {
+    switch (fault.kind) {
+      case 'throttle':
+        return { type: 'status', status: 429, retryAfter: fault.retryAfter };
+      case 'server-error':
+        return { type: 'status', status: fault.status };
+      case 'reset':
+        return { type: 'reset' };
+      case 'lost-response':
+        return { type: 'apply-then-reset' };
+      case 'latency':
+        return { type: 'delay', ms: fault.ms };
+      case 'concurrent-edit':
+        return {
+          type: 'concurrent-edit',
+          edit: (referral) => {
+            applyExternalEdit(referral);
+            this.ledger.externalEdit(String(referral.id));
+          },
+        };
+    }
   }
 
   /** Runs the part of a fault that comes before normal handling; false when the fault already ended the exchange. */
@@ -275,6 +383,31 @@ class Sandbox implements PartnerCenterSandbox {
       return;
     }
     this.send(res, {}, statusFaultReply(500));
+  }
+}
+
+function describeRule(action: FaultAction): string {
+  switch (action.type) {
+    case 'status':
+    case 'apply-then-status':
+      return `${action.type} ${action.status}`;
+    case 'delay':
+      return `delay ${action.ms} ms`;
+    default:
+      return action.type;
+  }
+}
+
+function describeDrawn(fault: RandomFault): string | undefined {
+  switch (fault.kind) {
+    case 'throttle':
+      return `429 retry-after ${fault.retryAfter}`;
+    case 'server-error':
+      return String(fault.status);
+    case 'latency':
+      return `${fault.ms} ms`;
+    default:
+      return undefined;
   }
 }
 
