@@ -11,23 +11,27 @@ export interface EventLogger {
   error(...args: unknown[]): void;
 }
 
+/** `replayed`: answered from the idempotency store; `new`: first delivery of an event id; `none`: no id. */
+export type IdempotencyUse = 'none' | 'new' | 'replayed';
+
+/** What the event came to: a result, an error, or an answer replayed from the idempotency store. */
+export type EventOutcome =
+  | { ok: UpdateResult }
+  | { error: AdapterError }
+  | { replayed: { status: number; body: string } };
+
 export interface EventSummary {
   correlationId: string;
   referralId: string | undefined;
   eventId: string | undefined;
-  /** `replayed`: answered from the idempotency store; `new`: first delivery of an event id; `none`: no id. */
-  idempotency: 'none' | 'new' | 'replayed';
+  idempotency: IdempotencyUse;
   stats: UpdateStats;
   durationMs: number;
 }
 
-export function logEventSummary(
-  logger: EventLogger,
-  summary: EventSummary,
-  result: { ok: UpdateResult } | { error: AdapterError },
-): void {
+export function logEventSummary(logger: EventLogger, summary: EventSummary, result: EventOutcome): void {
   const { stats, ...ids } = summary;
-  const line = {
+  const base = {
     event: 'referral-update',
     ...ids,
     durationMs: Math.round(summary.durationMs),
@@ -35,22 +39,44 @@ export function logEventSummary(
     retries: stats.retries,
     conflicts: stats.conflicts,
     upstreamStatus: stats.lastUpstreamStatus ?? null,
-    ...('ok' in result
-      ? { status: 200, outcome: result.ok.outcome, changedPaths: result.ok.changes.map((c) => c.path) }
-      : {
-          status: result.error.status,
-          code: result.error.code,
-          retryable: result.error.retryable,
-          ...(result.error.logCode ? { logCode: result.error.logCode } : {}),
-        }),
   };
-  if ('ok' in result || result.error.status < 500) {
+  if ('replayed' in result) {
+    logger.log(JSON.stringify({ ...base, status: result.replayed.status, ...replayedFields(result.replayed.body) }));
+    return;
+  }
+  if ('ok' in result) {
+    const { outcome, changes } = result.ok;
+    logger.log(JSON.stringify({ ...base, status: 200, outcome, changedPaths: changes.map((c) => c.path) }));
+    return;
+  }
+  const { error } = result;
+  const line = {
+    ...base,
+    status: error.status,
+    code: error.code,
+    retryable: error.retryable,
+    ...(error.logCode ? { logCode: error.logCode } : {}),
+  };
+  if (error.status < 500) {
     logger.log(JSON.stringify(line));
     return;
   }
-  const cause = result.error.code === 'internal_error' ? result.error.cause : undefined;
+  const cause = error.code === 'internal_error' ? error.cause : undefined;
   const stack = cause instanceof Error ? { errorName: cause.name, stack: stackFrames(cause) } : {};
   logger.error(JSON.stringify({ ...line, ...stack }));
+}
+
+/** The outcome or error code of a stored answer, for the log line of its replay. */
+function replayedFields(body: string): { outcome?: string; code?: string } {
+  try {
+    const parsed = JSON.parse(body) as { outcome?: unknown; code?: unknown };
+    return {
+      ...(typeof parsed.outcome === 'string' ? { outcome: parsed.outcome } : {}),
+      ...(typeof parsed.code === 'string' ? { code: parsed.code } : {}),
+    };
+  } catch {
+    return {};
+  }
 }
 
 /** Stack frames without the message line, which could quote data. */

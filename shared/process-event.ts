@@ -10,9 +10,9 @@
 import { performance } from 'node:perf_hooks';
 import { AdapterError } from './errors.js';
 import { eventIdFromHeaders, parseUpdateEvent, type UpdateEvent } from './event-contract.js';
-import { type EventLogger, logEventSummary } from './event-log.js';
+import { type EventLogger, type EventOutcome, type IdempotencyUse, logEventSummary } from './event-log.js';
 import { asAdapterError, jsonResponse, problemResponse } from './http-response.js';
-import { eventFingerprint, type Lease, type StoredResponse } from './idempotency-store.js';
+import { eventFingerprint, type Lease } from './idempotency-store.js';
 import { correlationIdFrom, type InboundRequest, parseJsonBody, readBodyText } from './inbound.js';
 import { getRuntime, type Runtime } from './runtime.js';
 import { newStats, type UpdateResult, type UpdateStats, updateReferral } from './update-referral.js';
@@ -29,8 +29,6 @@ export interface EventResponse {
   body: string;
 }
 
-export type IdempotencyUse = 'none' | 'new' | 'replayed';
-
 const POLL_MS = 200;
 /** A claimed event stays leased this long past the update's own time budget. */
 const LEASE_MARGIN_MS = 15_000;
@@ -42,7 +40,7 @@ export async function processEvent(request: EventRequest, logger: EventLogger): 
   let event: UpdateEvent | undefined;
   let idempotency: IdempotencyUse = 'none';
   let response: EventResponse;
-  let outcome: { ok: UpdateResult } | { error: AdapterError };
+  let outcome: EventOutcome;
   try {
     const runtime = getRuntime();
     const text = await readBodyText(request, runtime.config.inbound.maxBodyBytes);
@@ -58,7 +56,7 @@ export async function processEvent(request: EventRequest, logger: EventLogger): 
       outcome = await settle(run);
       response = toResponse(outcome, correlationId);
     } else {
-      ({ outcome, response, idempotency } = await once(parsed, parsed.eventId, runtime, correlationId, run));
+      ({ outcome, response, idempotency } = await once(parsed, parsed.eventId, runtime, correlationId, run, logger));
     }
   } catch (error) {
     outcome = { error: asAdapterError(error) };
@@ -105,11 +103,8 @@ async function once(
   runtime: Runtime,
   correlationId: string,
   run: () => Promise<UpdateResult>,
-): Promise<{
-  outcome: { ok: UpdateResult } | { error: AdapterError };
-  response: EventResponse;
-  idempotency: IdempotencyUse;
-}> {
+  logger: EventLogger,
+): Promise<{ outcome: EventOutcome; response: EventResponse; idempotency: IdempotencyUse }> {
   const { idempotency: config, retry } = runtime.config;
   const store = runtime.idempotency;
   const fingerprint = eventFingerprint(event);
@@ -128,7 +123,7 @@ async function once(
         headers: { ...claim.response.headers, 'MS-CorrelationId': correlationId, 'Idempotent-Replayed': 'true' },
         body: claim.response.body,
       };
-      return { outcome: replayOutcome(claim.response), response: replayed, idempotency: 'replayed' };
+      return { outcome: { replayed: claim.response }, response: replayed, idempotency: 'replayed' };
     }
     if (claim.kind === 'mismatch') {
       throw new AdapterError(
@@ -147,20 +142,21 @@ async function once(
   }
   const outcome = await settle(run);
   const response = toResponse(outcome, correlationId);
-  if (isFinal(response.status)) {
-    const { 'MS-CorrelationId': _c, ...headers } = response.headers;
-    await store.complete(lease, fingerprint, { status: response.status, headers, body: response.body }, retentionMs);
-  } else {
-    await store.release(lease);
+  try {
+    if (isFinal(response.status)) {
+      const { 'MS-CorrelationId': _c, ...headers } = response.headers;
+      await store.complete(lease, fingerprint, { status: response.status, headers, body: response.body }, retentionMs);
+    } else {
+      await store.release(lease);
+    }
+  } catch (error) {
+    // The event itself is done: answer it. A redelivery runs again and finds nothing left to change.
+    const detail = error instanceof AdapterError ? error.message : 'unknown error';
+    logger.warn(
+      JSON.stringify({ event: 'referral-update', correlationId, logCode: 'IDEMPOTENCY_RECORD_FAILED', detail }),
+    );
   }
   return { outcome, response, idempotency: 'new' };
-}
-
-/** For the log line of a replayed answer. */
-function replayOutcome(stored: StoredResponse): { ok: UpdateResult } | { error: AdapterError } {
-  const body = JSON.parse(stored.body) as UpdateResult & { code?: string; detail?: string };
-  if (stored.status === 200) return { ok: body };
-  return { error: new AdapterError((body.code ?? 'internal_error') as AdapterError['code'], body.detail ?? '') };
 }
 
 /** Per-referral lock, ordering check, update, ordering record. */
