@@ -120,8 +120,11 @@ export async function updateReferral(
       if (writing) unconfirmedWrite = writing;
       stats.retries++;
       if (stats.retries > retry.maxRetries) throw withRetryAfter(error, backoff(stats.retries));
-      const delay = Math.max(backoff(stats.retries - 1), (error.retryAfterSeconds ?? 0) * 1000);
-      if (delay >= deadline.remaining()) throw withRetryAfter(error, delay);
+      const retryAfterMs = (error.retryAfterSeconds ?? 0) * 1000;
+      const delay = Math.max(backoff(stats.retries - 1), retryAfterMs);
+      // A Retry-After above the backoff cap, or past the budget, is not waited out while the caller's
+      // connection is held: the caller gets it passed on and comes back then.
+      if (retryAfterMs > retry.maxDelayMs || delay >= deadline.remaining()) throw withRetryAfter(error, delay);
       await sleep(delay);
       continue;
     }

@@ -302,6 +302,15 @@ describe('upstream answers', () => {
     expect(requestsOf(stack.sandbox, 'GET')).toHaveLength(2);
   });
 
+  it('503 upstream_unavailable, Retry-After passed on, when a Retry-After exceeds the cap (no long wait)', async () => {
+    stack.sandbox.injectFault({ method: 'GET', action: { type: 'status', status: 429, retryAfter: '3' } });
+    const started = Date.now();
+    const answer = await stack.post({ referralId: SEED_IDS.newPending, status: 'Active' });
+    expectProblem(answer, 503, 'upstream_unavailable', true);
+    expect(answer.headers.get('retry-after')).toBe('3');
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
   it('503 upstream_unavailable with Retry-After when throttling outlasts the budget (no pointless wait)', async () => {
     stack.sandbox.injectFault({ times: 50, action: { type: 'status', status: 429, retryAfter: '30' } });
     const started = Date.now();

@@ -94,7 +94,7 @@ export interface Answer {
 /** Small retry settings so fault tests run in seconds; everything else is the app's default. */
 export const FAST_RETRY_ENV = {
   RETRY_BASE_DELAY_MS: '5',
-  RETRY_MAX_DELAY_MS: '40',
+  RETRY_MAX_DELAY_MS: '2000',
   UPSTREAM_REQUEST_TIMEOUT_MS: '800',
   UPSTREAM_BUDGET_MS: '8000',
 };
