@@ -35,7 +35,8 @@ export function logEventSummary(logger: EventLogger, summary: EventSummary, resu
     event: 'referral-update',
     ...ids,
     durationMs: Math.round(summary.durationMs),
-    upstreamCalls: stats.upstreamCalls,
+    // Upstream requests made for the event (GETs and PUTs).
+    attempts: stats.upstreamCalls,
     retries: stats.retries,
     conflicts: stats.conflicts,
     upstreamStatus: stats.lastUpstreamStatus ?? null,
