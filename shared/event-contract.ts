@@ -56,6 +56,17 @@ export function toUtcDateTime(input: string): string | undefined {
   return instant.toISOString().replace('.000Z', 'Z');
 }
 
+/** A lone UTF-16 surrogate (valid in a JSON escape, not valid Unicode text). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Free text up to `max` characters, well-formed Unicode only. */
+const text = (max: number, min = 0) =>
+  z
+    .string()
+    .min(min)
+    .max(max)
+    .refine((value) => !LONE_SURROGATE.test(value), 'must be valid Unicode text (no lone surrogates)');
+
 const referralIdSchema = z
   .string()
   .min(1)
@@ -65,10 +76,10 @@ const referralIdSchema = z
 /** The request body, field by field (contract v1). */
 export const updateEventSchema = z.strictObject({
   referralId: referralIdSchema,
-  eventId: z.string().min(1).max(LIMITS.eventId).optional(),
+  eventId: text(LIMITS.eventId, 1).optional(),
   status: caseInsensitiveEnum(STATUSES).optional(),
   substatus: caseInsensitiveEnum(SUBSTATUSES).optional(),
-  statusReason: z.string().max(LIMITS.statusReason).optional(),
+  statusReason: text(LIMITS.statusReason).optional(),
   dealValue: z.number().nonnegative().optional(),
   currency: z
     .string()
@@ -82,9 +93,9 @@ export const updateEventSchema = z.strictObject({
       'closingDate must be YYYY-MM-DD or an ISO 8601 date-time with a time zone (Z or ±hh:mm)',
     )
     .optional(),
-  notes: z.string().max(LIMITS.notes).optional(),
-  name: z.string().min(1).max(LIMITS.name).optional(),
-  externalReferenceId: z.string().max(LIMITS.externalReferenceId).optional(),
+  notes: text(LIMITS.notes).optional(),
+  name: text(LIMITS.name, 1).optional(),
+  externalReferenceId: text(LIMITS.externalReferenceId).optional(),
   occurredAt: z.iso
     .datetime({ offset: true, error: 'occurredAt must be an ISO 8601 date-time with a time zone' })
     .optional(),
@@ -146,6 +157,11 @@ function fieldError(path: ReadonlyArray<PropertyKey>, code: string, message: str
   };
 }
 
+/** Unknown key names are echoed to help with typos, but never at length. */
+function clip(key: string): string {
+  return key.length > 64 ? `${key.slice(0, 61)}...` : key;
+}
+
 function suggest(key: string): string {
   const known = Object.keys(updateEventSchema.shape);
   let best: string | undefined;
@@ -177,7 +193,7 @@ function zodIssuesToFieldErrors(issues: ReadonlyArray<z.core.$ZodIssue>): FieldE
   return issues.flatMap((issue) =>
     issue.code === 'unrecognized_keys'
       ? issue.keys.map((key) =>
-          fieldError([...issue.path, key], 'unrecognized_key', `Unknown field "${key}".${suggest(key)}`),
+          fieldError([...issue.path, clip(key)], 'unrecognized_key', `Unknown field "${clip(key)}".${suggest(key)}`),
         )
       : [fieldError(issue.path, issue.code, issue.message)],
   );

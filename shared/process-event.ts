@@ -13,7 +13,7 @@ import { eventIdFromHeaders, parseUpdateEvent, type UpdateEvent } from './event-
 import { type EventLogger, type EventOutcome, type IdempotencyUse, logEventSummary } from './event-log.js';
 import { asAdapterError, jsonResponse, problemResponse } from './http-response.js';
 import { eventFingerprint, type Lease } from './idempotency-store.js';
-import { correlationIdFrom, type InboundRequest, parseJsonBody, readBodyText } from './inbound.js';
+import { correlationIdFrom, decodeUtf8, type InboundRequest, parseJsonBody, readBodyBytes } from './inbound.js';
 import { getRuntime, type Runtime } from './runtime.js';
 import { newStats, type UpdateResult, type UpdateStats, updateReferral } from './update-referral.js';
 import { verifyWebhookSignature } from './webhook-signature.js';
@@ -43,10 +43,11 @@ export async function processEvent(request: EventRequest, logger: EventLogger): 
   let outcome: EventOutcome;
   try {
     const runtime = getRuntime();
-    const text = await readBodyText(request, runtime.config.inbound.maxBodyBytes);
+    const bytes = await readBodyBytes(request, runtime.config.inbound.maxBodyBytes);
     const secrets = runtime.config.inbound.webhookSecrets;
-    if (secrets.length > 0) verifyWebhookSignature(secrets, request.headers, text);
-    event = parseUpdateEvent(parseJsonBody(text), {
+    // The signature covers the raw bytes, so it is checked before anything interprets them.
+    if (secrets.length > 0) verifyWebhookSignature(secrets, request.headers, bytes);
+    event = parseUpdateEvent(parseJsonBody(decodeUtf8(bytes)), {
       headerEventId: eventIdFromHeaders(request.headers),
       dryRunQuery: request.query.get('dryRun'),
     });

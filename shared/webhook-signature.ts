@@ -21,7 +21,7 @@ function invalid(detail: string): AdapterError {
 export function verifyWebhookSignature(
   secrets: readonly string[],
   headers: SignatureHeaders,
-  rawBody: string,
+  rawBody: Buffer,
   nowSeconds = Math.floor(Date.now() / 1000),
 ): void {
   const id = headers.get('webhook-id');
@@ -33,7 +33,7 @@ export function verifyWebhookSignature(
   if (!/^\d{1,12}$/.test(timestamp) || Math.abs(nowSeconds - Number(timestamp)) > SIGNATURE_TOLERANCE_SECONDS) {
     throw invalid('webhook-timestamp must be the current Unix time in seconds (within 5 minutes).');
   }
-  const signed = `${id}.${timestamp}.${rawBody}`;
+  const signed = Buffer.concat([Buffer.from(`${id}.${timestamp}.`), rawBody]);
   const candidates = signature
     .split(' ')
     .map((entry) => entry.split(','))
