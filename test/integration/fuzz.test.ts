@@ -9,10 +9,11 @@
  * is still running, logged no internal error or uncaught exception, and nothing is polluted.
  */
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import fc, { type JsonValue } from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SEED_IDS } from '../../dev/sandbox/seed.js';
-import { type Stack, startStack } from '../support/stack.js';
+import { REPO_ROOT, type Stack, startStack } from '../support/stack.js';
 
 /** The app's default MAX_BODY_BYTES (README, Configuration). */
 const MAX_BODY_BYTES = 65_536;
@@ -765,6 +766,17 @@ interface Reply {
   text: string;
 }
 
+/** Figures for docs/reliability.md (scripts/reliability-report.mjs reads test-results/fuzz.json). */
+const figures = { runs: 0, responses5xx: 0, upstreamCalls: 0, startedAt: Date.now() };
+afterAll(() => {
+  mkdirSync(`${REPO_ROOT}test-results`, { recursive: true });
+  const { startedAt, ...counts } = figures;
+  writeFileSync(
+    'test-results/fuzz.json',
+    `${JSON.stringify({ ...counts, timeMs: Date.now() - startedAt }, null, 2)}\n`,
+  );
+});
+
 async function send(stack: Stack, shot: Shot): Promise<Reply> {
   const headers = new Headers();
   if (shot.media.value !== undefined) headers.set('content-type', shot.media.value);
@@ -777,6 +789,8 @@ async function send(stack: Stack, shot: Shot): Promise<Reply> {
     duplex: 'half',
     signal: AbortSignal.timeout(15_000),
   });
+  figures.runs++;
+  if (response.status >= 500) figures.responses5xx++;
   return { status: response.status, headers: response.headers, text: await response.text() };
 }
 
@@ -860,6 +874,7 @@ function expectProblem(stack: Stack, shot: Shot, reply: Reply, expected: readonl
     expect(reply.text.includes(prefix), `echoed ${JSON.stringify(prefix)}: ${where}`).toBe(false);
     expect(reply.text.includes(JSON.stringify(prefix).slice(1, -1)), `echoed ${JSON.stringify(prefix)}`).toBe(false);
   }
+  figures.upstreamCalls += stack.sandbox.requests.length;
   expect(stack.sandbox.requests, 'a request reached the Partner Center sandbox').toEqual([]);
   expect(stack.identity.issued.slice(tokensAtStart), 'the identity endpoint issued a token').toEqual([]);
 }

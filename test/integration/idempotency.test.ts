@@ -110,7 +110,9 @@ describe('ordering by occurredAt', () => {
       lastAppliedOccurredAt: '2026-11-20T10:00:00.000Z',
     });
     expect(stack.sandbox.requests.length).toBe(calls);
-    expect((stack.sandbox.getReferral(referralId)?.details as Record<string, unknown>).notes).toBe('newer');
+    expect((stack.sandbox.getReferral(referralId)?.details as Record<string, unknown> | undefined)?.notes).toBe(
+      'newer',
+    );
     const later = await stack.post({ referralId, notes: 'latest', occurredAt: '2026-11-21T00:00:00Z' });
     expect(later.body.outcome).toBe('updated');
   });

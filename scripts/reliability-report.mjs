@@ -1,0 +1,218 @@
+// Writes docs/reliability.md from the figures the reliability suite recorded:
+//   test-results/reliability.json  (test/integration/reliability.test.ts; required)
+//   test-results/fuzz.json         ({ runs, responses5xx, upstreamCalls, timeMs }; optional)
+// Plain Node ESM, no dependencies. Run by `npm run reliability` after the tests.
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const reliabilityFile = join(root, 'test-results', 'reliability.json');
+const fuzzFile = join(root, 'test-results', 'fuzz.json');
+const outFile = join(root, 'docs', 'reliability.md');
+
+function fail(message) {
+  process.stderr.write(`reliability-report: ${message}\n`);
+  process.exit(1);
+}
+
+function readJson(file) {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    fail(`cannot read ${relative(root, file)}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+if (!existsSync(reliabilityFile)) {
+  fail(
+    `${relative(root, reliabilityFile)} is missing: run the suite first (npm run build && npx vitest run test/integration/reliability.test.ts)`,
+  );
+}
+const r = readJson(reliabilityFile);
+for (const key of ['seed', 'events', 'referrals', 'deliveries', 'sandbox', 'results', 'timeMs', 'faults']) {
+  if (r[key] === undefined) fail(`${relative(root, reliabilityFile)} has no "${key}"; was it written by the suite?`);
+}
+
+/** The optional fuzz figures, or undefined when that suite did not run. */
+function readFuzz() {
+  if (!existsSync(fuzzFile)) return undefined;
+  const fuzz = readJson(fuzzFile);
+  const numbers = ['runs', 'responses5xx', 'upstreamCalls', 'timeMs'];
+  const bad = numbers.filter((key) => typeof fuzz[key] !== 'number' || !Number.isFinite(fuzz[key]));
+  if (bad.length > 0) fail(`${relative(root, fuzzFile)}: ${bad.join(', ')} must be numbers`);
+  return { ...fuzz, measuredAt: statSync(fuzzFile).mtime.toISOString() };
+}
+const fuzz = readFuzz();
+
+const n = (value) => (typeof value === 'number' ? value.toLocaleString('en-US') : String(value ?? '–'));
+const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
+const pct = (part, whole) => (whole > 0 ? `${((100 * part) / whole).toFixed(1)} %` : '–');
+const verdict = (count) => (count === 0 ? '0 ✓' : `**${n(count)} ✗**`);
+
+/** A Markdown table with padded columns (stable under the formatter). */
+function table(header, rows) {
+  const all = [header, ...rows].map((row) => row.map((cell) => String(cell)));
+  const widths = header.map((_, i) => Math.max(3, ...all.map((row) => [...row[i]].length)));
+  const line = (row) => `| ${row.map((cell, i) => cell + ' '.repeat(widths[i] - [...cell].length)).join(' | ')} |`;
+  return [line(all[0]), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...all.slice(1).map(line)].join('\n');
+}
+
+const FAULT_MEANING = {
+  throttle: '`429` with `Retry-After: 0` or `1`; nothing applied',
+  'server-error': '`500`, `502` or `503`; nothing applied',
+  reset: 'connection destroyed without an answer; nothing applied',
+  'lost-response': 'PUT stored, then the connection destroyed: the answer is lost',
+  latency: `answered normally after up to ${r.faults.maxLatencyMs ?? 50} ms`,
+  'concurrent-edit': 'another writer edits the referral just before the PUT, so the PUT gets `412`',
+};
+
+const d = r.deliveries;
+const res = r.results;
+const s = r.sandbox;
+const settings = r.settings ?? {};
+const date = String(r.date ?? '').slice(0, 10);
+
+const eventKinds = {
+  change: 'change 1–3 writable fields',
+  activate: 'New → Active (plus 1–2 fields)',
+  older: 'deliberately older `occurredAt` (must come back `stale`)',
+  close: '`substatus: Won` closing, late in the referral',
+  'won-again': 'a new event asking for `Won` again (nothing to change: `unchanged`)',
+  'after-close': 'changes after the closing (must be `422 referral_closed`)',
+};
+
+const fuzzRow = fuzz
+  ? [
+      '5xx under fuzz (`test/integration/fuzz.test.ts`)',
+      `${verdict(fuzz.responses5xx)} in ${n(fuzz.runs)} runs (${n(fuzz.upstreamCalls)} upstream calls, ${seconds(fuzz.timeMs)})`,
+    ]
+  : ['5xx under fuzz (`test/integration/fuzz.test.ts`)', 'not measured in this run'];
+
+const lines = [
+  '# Reliability',
+  '',
+  `Measured by \`npm run reliability\` (test/integration/reliability.test.ts, then scripts/reliability-report.mjs)`,
+  `on ${date}, Node ${r.node}, ${r.platform ?? ''}; seed **${r.seed}**.`,
+  r.passed === false
+    ? `\n> **This run FAILED with ${n(res.violations)} violations.** The first ones are listed at the end.\n`
+    : '',
+  '## What was driven',
+  '',
+  `- **${n(r.events)} update events over ${n(r.referrals)} referrals** (half New/Pending, half Active/Accepted, each`,
+  '  carrying unknown top-level and nested fields), through the built app under the local host, against the',
+  '  Partner Center sandbox, with the idempotency store in Azure Table Storage (Azurite).',
+  `- **${n(d.total)} deliveries**: every event once, plus ${n(d.concurrentDuplicates)} concurrent duplicates (same`,
+  `  \`webhook-id\`, same body, sent together), ${n(d.laterRedeliveries)} later redeliveries (after the first answer) and`,
+  `  ${n(d.reusedIdDifferentBody)} deliveries reusing an id with a different body. Callers retry like Power Automate`,
+  `  (up to ${settings.callerRetries ?? 4} more times on \`409\`/\`429\`/\`502\`/\`503\`/\`504\`, same id and body):`,
+  `  ${n(d.callerRetries)} retries, ${n(d.httpRequests)} HTTP requests in all, at most ${settings.inFlight ?? 16} in flight.`,
+  '  The events of one referral go one after another; different referrals in parallel.',
+  `- Upstream faults: the sandbox's seeded random fault mode, **rate ${r.faults.rate}** per upstream request, all`,
+  `  ${r.faults.kinds.length} kinds. App settings: \`UPSTREAM_MAX_RETRIES=${settings.upstreamMaxRetries}\`,`,
+  `  \`CONCURRENCY_MAX_RETRIES=${settings.concurrencyMaxRetries}\`, \`UPSTREAM_BUDGET_MS=${settings.upstreamBudgetMs}\`,`,
+  `  \`UPSTREAM_REQUEST_TIMEOUT_MS=${settings.requestTimeoutMs ?? '–'}\`, backoff ${settings.retryBaseDelayMs ?? '–'}–${settings.retryMaxDelayMs ?? '–'} ms`,
+  '  (the defaults are 4, 4, 60000, 15000 and 200–10000 ms: fewer retries inside the app means more retryable',
+  '  answers, so callers have to retry, and a retry after a lost PUT answer must come back `unchanged`).',
+  '',
+  table(
+    ['events', 'count'],
+    Object.entries(r.eventsByKind ?? {}).map(([kind, count]) => [eventKinds[kind] ?? kind, n(count)]),
+  ),
+  '',
+  '## Faults injected',
+  '',
+  table(
+    ['kind', 'count', 'what it does'],
+    r.faults.kinds.map((kind) => [`\`${kind}\``, n(s.faultsByKind?.[kind] ?? 0), FAULT_MEANING[kind] ?? '']),
+  ),
+  '',
+  `${n(s.faults)} faults in ${n(s.requests)} upstream requests (${pct(s.faults, s.requests)}); ${n(s.puts)} PUTs, ${n(s.appliedPuts)} stored,`,
+  `${n(s.rejected412)} answered \`412\`; ${n(s.externalEdits)} edits by the concurrent writer, all of which must survive.`,
+  '',
+  '## Results',
+  '',
+  table(
+    ['check', 'result'],
+    [
+      ['lost updates', verdict(res.lostUpdates)],
+      ['double applications', verdict(res.doubleApplications)],
+      ['fields lost (known or unknown, nested or not; concurrent edits)', verdict(res.fieldsLost)],
+      ['5xx answers other than the retryable `502`/`503`/`504` (no `500` ever)', verdict(res.responses5xx)],
+      ['wrong answers (outcome, `changes`, eTag, status, `stale`, `referral_closed`, …)', verdict(res.wrongAnswers)],
+      ['replays not byte-identical to the first answer', verdict(res.replayMismatches)],
+      ['errors not `application/problem+json`', verdict(res.notProblemJson)],
+      [
+        'events still failing after every caller retry',
+        `${n(res.unresolvedEvents)} (at most ${n(res.unresolvedAllowed ?? 5)} allowed)`,
+      ],
+      fuzzRow,
+      [
+        'time',
+        `${seconds(r.timeMs.total)} (driving the events: ${seconds(r.timeMs.driver)}; the stack: ${seconds(r.timeMs.startup)})`,
+      ],
+    ],
+  ),
+  '',
+  '## Answers',
+  '',
+  table(
+    ['final answer per event', 'events'],
+    Object.entries(r.finalOutcomes ?? {}).map(([outcome, count]) => [`\`${outcome}\``, n(count)]),
+  ),
+  '',
+  table(
+    ['every answer, by status', 'count'],
+    Object.entries(r.answers?.byStatus ?? {}).map(([status, count]) => [status, n(count)]),
+  ),
+  '',
+  `${n(r.answers?.replayed)} answers were replays (\`Idempotent-Replayed: true\`); ${n(r.answers?.retryable5xx)} were retryable`,
+  '`502`/`503`/`504` answers that the callers retried.',
+  '',
+  '## What is checked',
+  '',
+  'Each referral is fed its events in order, so the suite keeps an exact model: for every field the adapter',
+  'writes, the values the referral may hold, and the newest `occurredAt` applied. Then:',
+  '',
+  '- **No lost update:** every written field ends with the value of the last event answered `updated` or',
+  '  `unchanged` for it, and an event answered `updated` has exactly one stored write holding all its values.',
+  "- **No double application:** every write in the sandbox's ledger belongs to the event being delivered at the",
+  '  time, one write at most per event; replays, `stale`, `referral_closed` and `idempotency_key_reused` answers',
+  "  store nothing; each event's unique values appear in the ledger at most once, a reused id's body never.",
+  '- **No field lost:** everything the adapter does not write equals the snapshot taken before the run, and',
+  "  `customAttributes.externalEditCounter` equals the concurrent writer's edit count.",
+  '- **Every answer accurate:** `stale` exactly when an event is older than the last applied one; `updated`',
+  "  with the model's `from` and the event's `to`; the answer's eTag is the stored write's; a replay is",
+  "  byte-identical to the event's first final answer; every error is a complete problem document.",
+  '',
+  '## Reproduce',
+  '',
+  '```sh',
+  'npm run reliability                              # a new random seed',
+  `RELIABILITY_SEED=${r.seed} npm run reliability   # this run's plan and fault sequence`,
+  '```',
+  '',
+  'The seed fixes the events, the duplicates and the fault drawn at each upstream request position;',
+  'concurrent requests may interleave differently from run to run.',
+  '',
+];
+
+if (fuzz) {
+  lines.push(
+    `Fuzz figures from test-results/fuzz.json, written ${fuzz.measuredAt.slice(0, 19).replace('T', ' ')} UTC.`,
+    '',
+  );
+}
+if (r.passed === false && Array.isArray(r.violationSamples) && r.violationSamples.length > 0) {
+  lines.push('## Violations (first ones)', '', ...r.violationSamples.map((v) => `- ${v.replaceAll('\n', ' ')}`), '');
+}
+
+const markdown = `${lines
+  .filter((line, i, all) => !(line === '' && all[i - 1] === ''))
+  .join('\n')
+  .trimEnd()}\n`;
+mkdirSync(dirname(outFile), { recursive: true });
+writeFileSync(outFile, markdown);
+process.stdout.write(
+  `Written ${relative(root, outFile)}: ${n(r.events)} events, ${n(s.faults)} faults, lost ${res.lostUpdates}, doubled ${res.doubleApplications}, 5xx ${res.responses5xx}${fuzz ? `, fuzz 5xx ${fuzz.responses5xx}/${fuzz.runs}` : ''}\n`,
+);
