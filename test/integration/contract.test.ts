@@ -2,20 +2,11 @@
  * Contract v1 end to end: HTTP → local host (plain Node, built app) → real @azure/identity → loopback
  * managed-identity emulator → Partner Center sandbox. One test per response row, plus the traps.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SEED_IDS } from '../../dev/sandbox/seed.js';
-import { requestsOf, type Stack, startStack } from '../support/stack.js';
+import { requestsOf, type Stack, useStack } from '../support/stack.js';
 
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack();
-});
-afterAll(async () => {
-  await stack?.stop();
-});
-beforeEach(() => {
-  stack.sandbox.reset();
-});
+const stack = useStack({}, { resetSandbox: true });
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -11,9 +11,9 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import fc, { type JsonValue } from 'fast-check';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { SEED_IDS } from '../../dev/sandbox/seed.js';
-import { REPO_ROOT, type Stack, startStack } from '../support/stack.js';
+import { REPO_ROOT, type Stack, useStack } from '../support/stack.js';
 
 /** The app's default MAX_BODY_BYTES (README, Configuration). */
 const MAX_BODY_BYTES = 65_536;
@@ -902,15 +902,8 @@ function expectNoPollutionHere(): void {
 // ---------------------------------------------------------------------------------------------------
 
 describe('fuzz: default settings', () => {
-  let stack: Stack;
-  beforeAll(async () => {
-    stack = await startStack();
-  });
-  afterAll(async () => {
-    await stack?.stop();
-  });
+  const stack = useStack({}, { resetSandbox: true });
   beforeEach(() => {
-    stack.sandbox.reset();
     tokensAtStart = stack.identity.issued.length;
   });
 
@@ -1287,15 +1280,8 @@ const validEvent: fc.Arbitrary<Payload> = fc
   .map(([referralId, change]) => text('valid event', JSON.stringify({ referralId, ...change })));
 
 describe('fuzz: signed webhooks required (WEBHOOK_SECRETS set)', () => {
-  let stack: Stack;
-  beforeAll(async () => {
-    stack = await startStack({ WEBHOOK_SECRETS: SECRET });
-  });
-  afterAll(async () => {
-    await stack?.stop();
-  });
+  const stack = useStack({ WEBHOOK_SECRETS: SECRET }, { resetSandbox: true });
   beforeEach(() => {
-    stack.sandbox.reset();
     tokensAtStart = stack.identity.issued.length;
   });
 

@@ -2,20 +2,11 @@
  * Nothing applied twice: event ids, stored answers (Azure Table Storage on Azurite), ordering by
  * occurredAt, and one update at a time per referral. Through the local host, against the sandbox.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SEED_IDS } from '../../dev/sandbox/seed.js';
-import { requestsOf, type Stack, startStack } from '../support/stack.js';
+import { requestsOf, useStack } from '../support/stack.js';
 
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack();
-});
-afterAll(async () => {
-  await stack?.stop();
-});
-beforeEach(() => {
-  stack.sandbox.reset();
-});
+const stack = useStack({}, { resetSandbox: true });
 
 let n = 0;
 const newId = () => `evt-${Date.now()}-${++n}`;

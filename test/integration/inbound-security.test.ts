@@ -3,10 +3,10 @@
  * each with the settings that turn them on, through the local host.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SEED_IDS } from '../../dev/sandbox/seed.js';
 import { signWebhook } from '../../shared/webhook-signature.js';
-import { requestsOf, type Stack, startStack } from '../support/stack.js';
+import { requestsOf, useStack } from '../support/stack.js';
 
 const secret = () => `whsec_${randomBytes(32).toString('base64')}`;
 const OLD_SECRET = secret();
@@ -14,13 +14,7 @@ const NEW_SECRET = secret();
 const now = () => Math.floor(Date.now() / 1000);
 
 describe('signed webhooks (WEBHOOK_SECRETS set)', () => {
-  let stack: Stack;
-  beforeAll(async () => {
-    stack = await startStack({ WEBHOOK_SECRETS: `${OLD_SECRET} ${NEW_SECRET}`, MAX_BODY_BYTES: '2048' });
-  });
-  afterAll(async () => {
-    await stack?.stop();
-  });
+  const stack = useStack({ WEBHOOK_SECRETS: `${OLD_SECRET} ${NEW_SECRET}`, MAX_BODY_BYTES: '2048' });
 
   const signed = (body: string, key: string, id = `msg_${randomBytes(6).toString('hex')}`, timestamp = now()) => ({
     'webhook-id': id,
@@ -73,13 +67,7 @@ describe('signed webhooks (WEBHOOK_SECRETS set)', () => {
 });
 
 describe('idempotency retention and waiting', () => {
-  let stack: Stack;
-  beforeAll(async () => {
-    stack = await startStack({ IDEMPOTENCY_RETENTION_SECONDS: '1', IDEMPOTENCY_WAIT_MS: '0' });
-  });
-  afterAll(async () => {
-    await stack?.stop();
-  });
+  const stack = useStack({ IDEMPOTENCY_RETENTION_SECONDS: '1', IDEMPOTENCY_WAIT_MS: '0' });
 
   it('forgets an event after the retention: a later redelivery runs again (and finds nothing to change)', async () => {
     const event = { referralId: SEED_IDS.newPending, status: 'Active' };

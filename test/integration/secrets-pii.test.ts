@@ -7,10 +7,10 @@
  * nothing else of the referral comes back.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { makeReferral } from '../../dev/sandbox/seed.js';
 import { signWebhook } from '../../shared/webhook-signature.js';
-import { type Answer, type Stack, startStack } from '../support/stack.js';
+import { type Answer, useStack } from '../support/stack.js';
 
 const WEBHOOK_SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 const PII = {
@@ -22,12 +22,11 @@ const PII = {
   note: 'Budget approved by Oswaldine; call her mobile after 5pm',
 };
 
-let stack: Stack;
+const stack = useStack({ WEBHOOK_SECRETS: WEBHOOK_SECRET });
 let referralId: string;
 const answers: Answer[] = [];
 
-beforeAll(async () => {
-  stack = await startStack({ WEBHOOK_SECRETS: WEBHOOK_SECRET });
+beforeAll(() => {
   const referral = makeReferral({
     customerProfile: {
       name: PII.customer,
@@ -38,9 +37,6 @@ beforeAll(async () => {
   });
   stack.sandbox.putReferral(referral);
   referralId = referral.id;
-});
-afterAll(async () => {
-  await stack?.stop();
 });
 
 async function send(event: Record<string, unknown>, options: { sign?: boolean; id?: string } = {}) {

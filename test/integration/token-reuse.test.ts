@@ -1,16 +1,10 @@
 /** Tokens: one managed-identity request serves many events, through the real @azure/identity. */
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { SEED_IDS } from '../../dev/sandbox/seed.js';
-import { type Stack, startStack } from '../support/stack.js';
+import { useStack } from '../support/stack.js';
 
 const CLIENT_ID = '6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f';
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack({ AZURE_CLIENT_ID: CLIENT_ID });
-});
-afterAll(async () => {
-  await stack?.stop();
-});
+const stack = useStack({ AZURE_CLIENT_ID: CLIENT_ID });
 
 it('requests one token for many events, sequential and concurrent, for the user-assigned identity', async () => {
   const ids = [SEED_IDS.newPending, SEED_IDS.newReceived, SEED_IDS.activeAccepted, SEED_IDS.activeSparse];

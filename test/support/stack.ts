@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { type IdentityEmulator, startIdentityEmulator } from '../../dev/identity-emulator.js';
 import { type PartnerCenterSandbox, startPartnerCenterSandbox } from '../../dev/sandbox/server.js';
 
@@ -164,6 +165,31 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
       await identity.close();
     },
   };
+}
+
+/**
+ * Starts a stack for the enclosing suite (before its first test, stopped after its last) and returns it.
+ * With `resetSandbox`, the sandbox is back to its seed before each test.
+ */
+export function useStack(env: Record<string, string> = {}, options: { resetSandbox?: boolean } = {}): Stack {
+  let started: Stack | undefined;
+  beforeAll(async () => {
+    started = await startStack(env);
+  });
+  afterAll(async () => {
+    await started?.stop();
+  });
+  if (options.resetSandbox) {
+    beforeEach(() => {
+      started?.sandbox.reset();
+    });
+  }
+  return new Proxy({} as Stack, {
+    get(_target, key) {
+      if (!started) throw new Error('the stack is used before beforeAll started it');
+      return Reflect.get(started, key);
+    },
+  });
 }
 
 /** The sandbox's requests of one method. */
