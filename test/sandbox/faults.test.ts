@@ -3,9 +3,9 @@
  * tests (throttling, lost PUT responses, concurrent writers) are only as good as these faults: each
  * test checks both what the client sees and what the store holds afterwards.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { makeReferral, SEED_IDS } from '../../dev/sandbox/seed.js';
-import { type PartnerCenterSandbox, startPartnerCenterSandbox } from '../../dev/sandbox/server.js';
+import { startPartnerCenterSandbox } from '../../dev/sandbox/server.js';
 import {
   call,
   expectPartnerError,
@@ -20,18 +20,10 @@ import {
   SEVEN_DIGIT_UTC,
   stored,
   str,
+  useSandbox,
 } from './http.js';
 
-let sandbox: PartnerCenterSandbox;
-beforeAll(async () => {
-  sandbox = await startPartnerCenterSandbox();
-});
-afterAll(async () => {
-  await sandbox?.close();
-});
-beforeEach(() => {
-  sandbox.reset();
-});
+const sandbox = useSandbox();
 
 const ID = SEED_IDS.newPending;
 const OTHER_ID = SEED_IDS.newReceived;

@@ -3,8 +3,8 @@
  * Everything here is written from the API reference (/work/shared/reference), not from the sandbox's
  * own modules, so the tests and the sandbox can disagree visibly.
  */
-import { expect } from 'vitest';
-import type { PartnerCenterSandbox } from '../../dev/sandbox/server.js';
+import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
+import { type PartnerCenterSandbox, startPartnerCenterSandbox } from '../../dev/sandbox/server.js';
 
 export type Json = Record<string, unknown>;
 
@@ -134,4 +134,25 @@ export function withoutVolatile(doc: Json, ...extra: string[]): Json {
   const copy = structuredClone(doc);
   for (const key of ['eTag', 'updatedDateTime', 'links', '@odata.context', ...extra]) delete copy[key];
   return copy;
+}
+
+/** A seeded sandbox for the enclosing suite, back to its seed before each test. */
+export function useSandbox(): PartnerCenterSandbox {
+  let started: PartnerCenterSandbox | undefined;
+  beforeAll(async () => {
+    started = await startPartnerCenterSandbox();
+  });
+  afterAll(async () => {
+    await started?.close();
+  });
+  beforeEach(() => {
+    started?.reset();
+  });
+  return new Proxy({} as PartnerCenterSandbox, {
+    get(_target, key) {
+      if (!started) throw new Error('the sandbox is used before beforeAll started it');
+      const value: unknown = Reflect.get(started, key);
+      return typeof value === 'function' ? value.bind(started) : value;
+    },
+  });
 }

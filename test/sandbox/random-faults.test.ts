@@ -3,15 +3,10 @@
  * through the app under these faults and then compares the store with a model, using faultLog, stats()
  * and appliedWrites(); these tests check that each of those tells the truth about what was stored.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RandomFaultSource } from '../../dev/sandbox/random-faults.js';
 import { SEED_IDS } from '../../dev/sandbox/seed.js';
-import {
-  type FaultLogEntry,
-  type PartnerCenterSandbox,
-  type RandomFaultKind,
-  startPartnerCenterSandbox,
-} from '../../dev/sandbox/server.js';
+import type { FaultLogEntry, RandomFaultKind } from '../../dev/sandbox/server.js';
 import {
   type Answer,
   call,
@@ -26,18 +21,10 @@ import {
   REFERRALS,
   SEVEN_DIGIT_UTC,
   stored,
+  useSandbox,
 } from './http.js';
 
-let sandbox: PartnerCenterSandbox;
-beforeAll(async () => {
-  sandbox = await startPartnerCenterSandbox();
-});
-afterAll(async () => {
-  await sandbox?.close();
-});
-beforeEach(() => {
-  sandbox.reset();
-});
+const sandbox = useSandbox();
 
 const ID = SEED_IDS.newPending;
 /** Seeded with customAttributes { crmSync, tags }, which a concurrent edit must keep. */

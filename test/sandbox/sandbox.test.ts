@@ -6,9 +6,9 @@
  * Covered here: listening address, authentication, GET by id, list, PUT (full replace, If-Match, the
  * §6 transition table) and PATCH. The control API and fault injection are in faults.test.ts.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { makeReferral, SEED_IDS } from '../../dev/sandbox/seed.js';
-import { type PartnerCenterSandbox, startPartnerCenterSandbox } from '../../dev/sandbox/server.js';
+import { startPartnerCenterSandbox } from '../../dev/sandbox/server.js';
 import { ALLOWED_MOVES, VALID_PAIRS } from '../support/documented-transitions.js';
 import {
   call,
@@ -25,19 +25,11 @@ import {
   SEVEN_DIGIT_UTC,
   stored,
   str,
+  useSandbox,
   withoutVolatile,
 } from './http.js';
 
-let sandbox: PartnerCenterSandbox;
-beforeAll(async () => {
-  sandbox = await startPartnerCenterSandbox();
-});
-afterAll(async () => {
-  await sandbox?.close();
-});
-beforeEach(() => {
-  sandbox.reset();
-});
+const sandbox = useSandbox();
 
 const UNKNOWN_ID = '00000000-0000-4000-8000-000000000000';
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
