@@ -8,12 +8,12 @@
  * - With no storage configured (or `UseDevelopmentStorage=true`), starts Azurite's Table service for the
  *   idempotency store (unless IDEMPOTENCY_STORE=memory).
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../shared/config.js';
 import { startAzurite } from './azurite.js';
 import { startHost } from './host.js';
 import { startIdentityEmulator } from './identity-emulator.js';
+import { readLocalSettings } from './local-settings.js';
 import { SEED_IDS } from './sandbox/seed.js';
 import { startPartnerCenterSandbox } from './sandbox/server.js';
 
@@ -22,13 +22,9 @@ const closers: Array<() => Promise<void>> = [];
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
 function applyLocalSettings(): void {
-  const file = `${appDir}local.settings.json`;
-  if (!existsSync(file)) return;
-  const settings = JSON.parse(readFileSync(file, 'utf8')) as { Values?: Record<string, unknown> };
-  for (const [name, value] of Object.entries(settings.Values ?? {})) {
-    if (process.env[name] === undefined && value !== null && value !== undefined) process.env[name] = String(value);
-  }
-  say(`Read local.settings.json (${Object.keys(settings.Values ?? {}).length} values).`);
+  const values = readLocalSettings(appDir);
+  for (const [name, value] of Object.entries(values)) process.env[name] ??= value;
+  if (Object.keys(values).length > 0) say(`Read local.settings.json (${Object.keys(values).length} values).`);
 }
 
 async function main(): Promise<void> {

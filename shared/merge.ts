@@ -14,6 +14,7 @@ import {
   isReadOnlyAnnotation,
   type JsonObject,
   type JsonValue,
+  pointerOf,
   type ReferralState,
   WRITABLE_PATHS,
   type WritableField,
@@ -73,7 +74,7 @@ export function diff(referralId: string, referral: JsonObject, desired: DesiredV
   for (const [field, to] of Object.entries(desired) as Array<[WritableField, JsonValue]>) {
     const path = WRITABLE_PATHS[field];
     const from = readPath(referral, path);
-    if (!sameValue(field, from, to)) changes.push({ path: `/${path.join('/')}`, from: from ?? null, to });
+    if (!sameValue(field, from, to)) changes.push({ path: pointerOf(field), from: from ?? null, to });
   }
   return changes;
 }

@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { AdapterError } from './errors.js';
 import { eventIdFromHeaders, parseUpdateEvent, type UpdateEvent } from './event-contract.js';
 import { type EventLogger, type EventOutcome, type IdempotencyUse, logEventSummary } from './event-log.js';
-import { asAdapterError, jsonResponse, problemResponse } from './http-response.js';
+import { asAdapterError, CORRELATION_HEADER, jsonResponse, problemResponse } from './http-response.js';
 import { eventFingerprint, type Lease } from './idempotency-store.js';
 import { correlationIdFrom, decodeUtf8, type InboundRequest, parseJsonBody, readBodyBytes } from './inbound.js';
 import { getRuntime, type Runtime } from './runtime.js';
@@ -121,7 +121,7 @@ async function once(
     if (claim.kind === 'replay') {
       const replayed = {
         status: claim.response.status,
-        headers: { ...claim.response.headers, 'MS-CorrelationId': correlationId, 'Idempotent-Replayed': 'true' },
+        headers: { ...claim.response.headers, [CORRELATION_HEADER]: correlationId, 'Idempotent-Replayed': 'true' },
         body: claim.response.body,
       };
       return { outcome: { replayed: claim.response }, response: replayed, idempotency: 'replayed' };
@@ -145,7 +145,7 @@ async function once(
   const response = toResponse(outcome, correlationId);
   try {
     if (isFinal(response.status)) {
-      const { 'MS-CorrelationId': _c, ...headers } = response.headers;
+      const { [CORRELATION_HEADER]: _c, ...headers } = response.headers;
       await store.complete(lease, fingerprint, { status: response.status, headers, body: response.body }, retentionMs);
     } else {
       await store.release(lease);

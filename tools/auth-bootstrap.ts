@@ -10,9 +10,9 @@
  * Key Vault is written with the admin's own Azure sign-in (`az login` / `azd auth login`), or with the
  * managed identity when IDENTITY_ENDPOINT is set.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { TokenCredential } from '@azure/identity';
+import { readLocalSettings } from '../dev/local-settings.js';
 import { REFRESH_TOKEN_CONTENT_TYPE } from '../shared/app-user-token-provider.js';
 import { parseConfig } from '../shared/config.js';
 import { EntraError, pollDeviceCode, requestDeviceCode } from '../shared/entra-token-endpoint.js';
@@ -22,12 +22,7 @@ import { createKeyVaultSecretStore } from '../shared/key-vault.js';
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
 function settings(): Record<string, string | undefined> {
-  const env: Record<string, string | undefined> = {};
-  if (existsSync('local.settings.json')) {
-    const local = JSON.parse(readFileSync('local.settings.json', 'utf8')) as { Values?: Record<string, unknown> };
-    for (const [name, value] of Object.entries(local.Values ?? {})) env[name] = String(value);
-  }
-  Object.assign(env, process.env);
+  const env: Record<string, string | undefined> = { ...readLocalSettings(process.cwd()), ...process.env };
   const { values } = parseArgs({
     options: {
       'vault-url': { type: 'string' },
