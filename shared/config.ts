@@ -153,7 +153,14 @@ const environmentSchema = z.object({
     httpOnLoopback: false,
   }),
   AzureWebJobsStorage__clientId: optionalText,
+  // Telemetry (README, "Telemetry"): unset, nothing of Application Insights is loaded.
+  APPLICATIONINSIGHTS_CONNECTION_STRING: optionalText,
+  // `Authorization=AAD` (optionally `;ClientId=<user-assigned identity>`): ingestion with Entra ID.
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: optionalText,
 });
+
+/** Every setting the app reads and validates (the infrastructure templates are checked against this list). */
+export const CONFIGURATION_VARIABLES: readonly string[] = Object.keys(environmentSchema.shape);
 
 export interface Config {
   partnerCenter: {
