@@ -7,9 +7,12 @@
  * 2. The entry points are the files matched by `package.json` `main` (a glob, like the worker), imported
  *    in plain Node: an ESM/CommonJS mistake fails here as it would in Azure.
  * 3. Each request becomes a real `HttpRequest` + `InvocationContext`; the handler's answer is written back.
+ * 4. Like the Functions host, each invocation gets a W3C trace context (the caller's `traceparent` as its
+ *    parent), and, when Application Insights is configured, the host records the request: as a server
+ *    span through the app's OpenTelemetry providers, so the app's dependencies nest under it.
  * Like `func start`, function keys are not enforced locally.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { globSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import Module, { createRequire } from 'node:module';
@@ -134,12 +137,71 @@ const defaultLog: LogLine = (level, functionName, message) => {
   (level === 'error' || level === 'critical' ? process.stderr : process.stdout).write(line);
 };
 
+interface RecordedRequest {
+  /** The W3C `traceparent` the invocation receives in `InvocationContext.traceContext`. */
+  traceParent: string;
+  end(status: number): void;
+}
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
+
+/**
+ * The host's side of telemetry. Without Application Insights: a fresh trace per request (or the caller's
+ * trace), no recording. With it: a server span per request, made with the global OpenTelemetry API the
+ * app's Application Insights set-up registers (the real host records requests with its own SDK).
+ */
+async function requestRecorder(): Promise<{
+  start(name: string, url: URL, traceParent: string | undefined): RecordedRequest;
+}> {
+  const hex = (bytes: number) => randomBytes(bytes).toString('hex');
+  if (!process.env.APPLICATIONINSIGHTS_CONNECTION_STRING) {
+    return {
+      start: (_name, _url, incoming) => {
+        const trace = incoming ? TRACEPARENT.exec(incoming)?.[1] : undefined;
+        return { traceParent: `00-${trace ?? hex(16)}-${hex(8)}-01`, end: () => {} };
+      },
+    };
+  }
+  const api = await import('@opentelemetry/api');
+  return {
+    start(name, url, incoming) {
+      // Looked up per request: the app registers its providers asynchronously, and a tracer taken
+      // earlier from this copy of the API would stay a no-op.
+      const tracer = api.trace.getTracer('local-functions-host');
+      const parent = incoming ? api.propagation.extract(api.ROOT_CONTEXT, { traceparent: incoming }) : api.ROOT_CONTEXT;
+      const span = tracer.startSpan(
+        name,
+        {
+          kind: api.SpanKind.SERVER,
+          attributes: {
+            'http.request.method': name.split(' ')[0] ?? 'GET',
+            'url.full': `${url.origin}${url.pathname}`,
+          },
+        },
+        parent,
+      );
+      // A span made before the app registered its providers records nothing: give the invocation a trace anyway.
+      const spanContext = span.spanContext();
+      const ids = api.isSpanContextValid(spanContext) ? spanContext : { traceId: hex(16), spanId: hex(8) };
+      return {
+        traceParent: `00-${ids.traceId}-${ids.spanId}-01`,
+        end(status) {
+          span.setAttribute('http.response.status_code', status);
+          if (status >= 500) span.setStatus({ code: api.SpanStatusCode.ERROR });
+          span.end();
+        },
+      };
+    },
+  };
+}
+
 export async function startHost(options: HostOptions): Promise<RunningHost> {
   const app = await loadApp(options.appDir);
   // Loaded only now, after the stub is in place, and from the same module cache the app uses.
   const azf = (await import('@azure/functions')).default;
   const prefix = `/${(options.routePrefix ?? 'api').replace(/^\/|\/$/g, '')}`;
   const log = options.log ?? defaultLog;
+  const requests = await requestRecorder();
 
   async function handle(req: IncomingMessage, res: ServerResponse, origin: string): Promise<void> {
     const url = new URL(req.url ?? '/', origin);
@@ -176,6 +238,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
     }
     const functionName = match.fn.name;
+    const invocation = requests.start(`${method} /api/${match.fn.route}`, url, headers.traceparent);
     const request = new azf.HttpRequest({
       method,
       url: url.href,
@@ -187,6 +250,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       functionName,
       invocationId: randomUUID(),
       logHandler: (level, ...args) => log(level, functionName, args.map(String).join(' ')),
+      traceContext: { traceParent: invocation.traceParent, attributes: {} },
     });
     let result: unknown;
     try {
@@ -197,6 +261,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
         functionName,
         `handler threw: ${error instanceof Error ? (error.stack ?? error.name) : String(error)}`,
       );
+      invocation.end(500);
       res.writeHead(500).end();
       return;
     }
@@ -207,6 +272,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       outHeaders[name] = value;
     });
     const payload = Buffer.from(await response.arrayBuffer());
+    invocation.end(response.status);
     res.writeHead(response.status, outHeaders).end(payload);
   }
 

@@ -5,6 +5,7 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { processEvent } from '../shared/process-event.js';
 import { checkConfigurationAtStartup } from '../shared/runtime.js';
+import { startTelemetry } from '../shared/telemetry.js';
 
 export async function referralUpdates(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   const { status, headers, body } = await processEvent(request, context);
@@ -12,6 +13,8 @@ export async function referralUpdates(request: HttpRequest, context: InvocationC
 }
 
 checkConfigurationAtStartup();
+// Application Insights, when configured, starts with the worker rather than on the first event.
+void startTelemetry();
 
 app.http('referral-updates', {
   methods: ['POST'],

@@ -180,6 +180,8 @@ export interface Config {
     webhookSecrets: string[];
   };
   idempotency: IdempotencyConfig;
+  /** Application Insights; undefined when `APPLICATIONINSIGHTS_CONNECTION_STRING` is unset (nothing of it loads). */
+  telemetry: TelemetryConfig | undefined;
   retry: {
     /** Total time one event may spend upstream, retries and waits included. */
     budgetMs: number;
@@ -229,6 +231,61 @@ export type IdempotencyConfig = {
 );
 
 export const DEFAULT_IDEMPOTENCY_TABLE = 'referralevents';
+
+export interface TelemetryConfig {
+  connectionString: string;
+  /**
+   * `entra`: ingestion authenticated with a managed-identity token (`APPLICATIONINSIGHTS_AUTHENTICATION_STRING=
+   * Authorization=AAD[;ClientId=…]`), required when the component has local authentication disabled.
+   */
+  ingestion: { auth: 'key' } | { auth: 'entra'; clientId: string | undefined };
+}
+
+/** `Key=value;Key=value` (connection-string syntax), keys lower-cased. */
+function keyValuePairs(text: string): Map<string, string> {
+  return new Map(
+    text
+      .split(';')
+      .filter((part) => part.includes('='))
+      .map((part) => {
+        const at = part.indexOf('=');
+        return [part.slice(0, at).trim().toLowerCase(), part.slice(at + 1).trim()] as const;
+      }),
+  );
+}
+
+/** `Authorization=AAD` with an optional `ClientId=<user-assigned identity>`, as the Functions host reads it. */
+function parseTelemetry(
+  connectionString: string | undefined,
+  authentication: string | undefined,
+  problems: string[],
+): TelemetryConfig | undefined {
+  if (connectionString === undefined) {
+    if (authentication !== undefined)
+      problems.push(
+        'APPLICATIONINSIGHTS_AUTHENTICATION_STRING is set but APPLICATIONINSIGHTS_CONNECTION_STRING is not',
+      );
+    return undefined;
+  }
+  const parts = keyValuePairs(connectionString);
+  // Never echo the connection string: it carries the instrumentation key.
+  if (!parts.get('instrumentationkey')) {
+    problems.push('APPLICATIONINSIGHTS_CONNECTION_STRING must contain InstrumentationKey=…');
+    return undefined;
+  }
+  if (authentication === undefined) return { connectionString, ingestion: { auth: 'key' } };
+  const fields = keyValuePairs(authentication);
+  if (
+    fields.get('authorization')?.toUpperCase() !== 'AAD' ||
+    [...fields.keys()].some((k) => k !== 'authorization' && k !== 'clientid')
+  ) {
+    problems.push(
+      'APPLICATIONINSIGHTS_AUTHENTICATION_STRING must be Authorization=AAD, optionally with ;ClientId=<identity client id>',
+    );
+    return undefined;
+  }
+  return { connectionString, ingestion: { auth: 'entra', clientId: fields.get('clientid') || undefined } };
+}
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
 
@@ -295,6 +352,11 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       );
     }
   }
+  const telemetry = parseTelemetry(
+    e.APPLICATIONINSIGHTS_CONNECTION_STRING,
+    e.APPLICATIONINSIGHTS_AUTHENTICATION_STRING,
+    problems,
+  );
   if (problems.length > 0) return { ok: false, problems };
   const partnerCenter = e.PARTNER_CENTER_BASE_URL as ServiceUrl;
   return {
@@ -309,6 +371,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       auth,
       inbound: { maxBodyBytes: e.MAX_BODY_BYTES, webhookSecrets: e.WEBHOOK_SECRETS },
       idempotency,
+      telemetry,
       retry: {
         budgetMs: e.UPSTREAM_BUDGET_MS,
         requestTimeoutMs: e.UPSTREAM_REQUEST_TIMEOUT_MS,

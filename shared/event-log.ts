@@ -29,42 +29,71 @@ export interface EventSummary {
   durationMs: number;
 }
 
-export function logEventSummary(logger: EventLogger, summary: EventSummary, result: EventOutcome): void {
+/**
+ * What one event came to, as identifiers, counts and field paths: the structured log line and the
+ * telemetry event are both made from it. Never field values, tokens or upstream bodies.
+ */
+export interface EventRecord {
+  event: 'referral-update';
+  correlationId: string;
+  referralId: string | undefined;
+  eventId: string | undefined;
+  idempotency: IdempotencyUse;
+  durationMs: number;
+  /** Upstream requests made for the event (GETs and PUTs). */
+  attempts: number;
+  retries: number;
+  /** 412/409 answers to our PUTs (each one a re-read and re-merge). */
+  conflicts: number;
+  /** 429 answers from Partner Center. */
+  throttles: number;
+  upstreamStatus: number | null;
+  /** The HTTP status of the answer. */
+  status: number;
+  /** The 200 outcome (`updated`, `unchanged`, `dry-run`, `stale`), also of a replayed answer. */
+  outcome?: string;
+  code?: string;
+  retryable?: boolean;
+  logCode?: string;
+  changedPaths?: string[];
+}
+
+export function eventRecord(summary: EventSummary, result: EventOutcome): EventRecord {
   const { stats, ...ids } = summary;
   const base = {
-    event: 'referral-update',
+    event: 'referral-update' as const,
     ...ids,
     durationMs: Math.round(summary.durationMs),
-    // Upstream requests made for the event (GETs and PUTs).
     attempts: stats.upstreamCalls,
     retries: stats.retries,
     conflicts: stats.conflicts,
+    throttles: stats.throttles,
     upstreamStatus: stats.lastUpstreamStatus ?? null,
   };
-  if ('replayed' in result) {
-    logger.log(JSON.stringify({ ...base, status: result.replayed.status, ...replayedFields(result.replayed.body) }));
-    return;
-  }
+  if ('replayed' in result) return { ...base, status: result.replayed.status, ...replayedFields(result.replayed.body) };
   if ('ok' in result) {
     const { outcome, changes } = result.ok;
-    logger.log(JSON.stringify({ ...base, status: 200, outcome, changedPaths: changes.map((c) => c.path) }));
-    return;
+    return { ...base, status: 200, outcome, changedPaths: changes.map((c) => c.path) };
   }
   const { error } = result;
-  const line = {
+  return {
     ...base,
     status: error.status,
     code: error.code,
     retryable: error.retryable,
     ...(error.logCode ? { logCode: error.logCode } : {}),
   };
-  if (error.status < 500) {
-    logger.log(JSON.stringify(line));
+}
+
+/** The record as one JSON line; a 5xx goes to the error log, with the stack of an unexpected failure. */
+export function logEvent(logger: EventLogger, record: EventRecord, result: EventOutcome): void {
+  if (record.status < 500) {
+    logger.log(JSON.stringify(record));
     return;
   }
-  const cause = error.code === 'internal_error' ? error.cause : undefined;
+  const cause = 'error' in result && result.error.code === 'internal_error' ? result.error.cause : undefined;
   const stack = cause instanceof Error ? { errorName: cause.name, stack: stackFrames(cause) } : {};
-  logger.error(JSON.stringify({ ...line, ...stack }));
+  logger.error(JSON.stringify({ ...record, ...stack }));
 }
 
 /** The outcome or error code of a stored answer, for the log line of its replay. */

@@ -7,6 +7,7 @@
  * layer that would replay the conditional PUT (reference §5, trap §11.6).
  */
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { Dispatcher, Pool } from 'undici';
 import type { Config } from './config.js';
 import { AdapterError, type ErrorCode } from './errors.js';
@@ -20,6 +21,8 @@ export interface RequestContext {
   correlationId: string;
   /** Time allowed for the HTTP exchange (the per-request timeout, capped by the event's remaining budget). */
   timeoutMs: number;
+  /** Told the duration and status (undefined: no answer) of every HTTP exchange. */
+  observe?: (durationMs: number, status: number | undefined) => void;
 }
 
 export interface ReadResult {
@@ -91,6 +94,7 @@ export function createPartnerCenterClient(
       };
       if (extra.ifMatch !== undefined) headers['if-match'] = extra.ifMatch;
       let response: UpstreamResponse;
+      const started = performance.now();
       try {
         const result = await (await getPool()).request({
           method,
@@ -101,8 +105,10 @@ export function createPartnerCenterClient(
         });
         response = { status: result.statusCode, headers: result.headers, text: await result.body.text() };
       } catch (error) {
+        context.observe?.(performance.now() - started, undefined);
         throw networkError(error, method);
       }
+      context.observe?.(performance.now() - started, response.status);
       // A 401 may be a token revoked or rotated early: forget it and try once more with a fresh one.
       if (response.status === 401 && authAttempt === 0) {
         tokens.invalidate(token);

@@ -10,11 +10,12 @@
 import { performance } from 'node:perf_hooks';
 import { AdapterError } from './errors.js';
 import { eventIdFromHeaders, parseUpdateEvent, type UpdateEvent } from './event-contract.js';
-import { type EventLogger, type EventOutcome, type IdempotencyUse, logEventSummary } from './event-log.js';
+import { type EventLogger, type EventOutcome, eventRecord, type IdempotencyUse, logEvent } from './event-log.js';
 import { asAdapterError, CORRELATION_HEADER, jsonResponse, problemResponse } from './http-response.js';
 import { eventFingerprint, type Lease } from './idempotency-store.js';
 import { correlationIdFrom, decodeUtf8, type InboundRequest, parseJsonBody, readBodyBytes } from './inbound.js';
 import { getRuntime, type Runtime } from './runtime.js';
+import { startTelemetry, type Telemetry } from './telemetry.js';
 import { newStats, type UpdateResult, type UpdateStats, updateReferral } from './update-referral.js';
 import { verifyWebhookSignature } from './webhook-signature.js';
 
@@ -33,7 +34,17 @@ const POLL_MS = 200;
 /** A claimed event stays leased this long past the update's own time budget. */
 const LEASE_MARGIN_MS = 15_000;
 
-export async function processEvent(request: EventRequest, logger: EventLogger): Promise<EventResponse> {
+/** The invocation as the use case needs it: its logger and the trace context the host passed. */
+export interface Invocation extends EventLogger {
+  traceContext?: { traceParent?: string | null | undefined } | undefined;
+}
+
+export async function processEvent(request: EventRequest, invocation: Invocation): Promise<EventResponse> {
+  const telemetry = await startTelemetry();
+  return telemetry.inInvocation(invocation.traceContext?.traceParent, () => handle(request, invocation, telemetry));
+}
+
+async function handle(request: EventRequest, logger: EventLogger, telemetry: Telemetry): Promise<EventResponse> {
   const started = performance.now();
   const correlationId = correlationIdFrom(request.headers);
   const stats = newStats();
@@ -63,8 +74,7 @@ export async function processEvent(request: EventRequest, logger: EventLogger): 
     outcome = { error: asAdapterError(error) };
     response = toResponse(outcome, correlationId);
   }
-  logEventSummary(
-    logger,
+  const record = eventRecord(
     {
       correlationId,
       referralId: event?.referralId,
@@ -75,6 +85,8 @@ export async function processEvent(request: EventRequest, logger: EventLogger): 
     },
     outcome,
   );
+  logEvent(logger, record, outcome);
+  telemetry.recordEvent(record, stats.upstreamDurationsMs);
   return response;
 }
 

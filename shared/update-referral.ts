@@ -41,6 +41,10 @@ export interface UpdateStats {
   upstreamCalls: number;
   retries: number;
   conflicts: number;
+  /** 429 answers from Partner Center. */
+  throttles: number;
+  /** How long each upstream HTTP exchange took, in order. */
+  upstreamDurationsMs: number[];
   lastUpstreamStatus: number | undefined;
 }
 
@@ -51,7 +55,14 @@ export interface UpdateDependencies {
 }
 
 export function newStats(): UpdateStats {
-  return { upstreamCalls: 0, retries: 0, conflicts: 0, lastUpstreamStatus: undefined };
+  return {
+    upstreamCalls: 0,
+    retries: 0,
+    conflicts: 0,
+    throttles: 0,
+    upstreamDurationsMs: [],
+    lastUpstreamStatus: undefined,
+  };
 }
 
 export async function updateReferral(
@@ -75,7 +86,14 @@ export async function updateReferral(
       });
     }
     stats.upstreamCalls++;
-    return { correlationId, timeoutMs: Math.min(retry.requestTimeoutMs, remaining) };
+    return {
+      correlationId,
+      timeoutMs: Math.min(retry.requestTimeoutMs, remaining),
+      observe: (durationMs, status) => {
+        stats.upstreamDurationsMs.push(durationMs);
+        if (status === 429) stats.throttles++;
+      },
+    };
   };
   const answer = (outcome: Outcome, referral: JsonObject, eTag: string | null, changes: Change[]): UpdateResult => ({
     referralId,
@@ -115,8 +133,9 @@ export async function updateReferral(
       stats.conflicts++;
       // A 412 proves our PUT was not applied; any earlier unconfirmed one is settled by the next read.
     } catch (error) {
-      if (!isAdapterError(error) || !error.retryable) throw error;
+      if (!isAdapterError(error)) throw error;
       stats.lastUpstreamStatus = error.upstreamStatus ?? stats.lastUpstreamStatus;
+      if (!error.retryable) throw error;
       if (writing) unconfirmedWrite = writing;
       stats.retries++;
       if (stats.retries > retry.maxRetries) throw withRetryAfter(error, backoff(stats.retries));

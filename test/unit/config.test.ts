@@ -65,3 +65,60 @@ describe('parseConfig', () => {
     expect(result.ok && result.config.identity.clientId).toBe('11111111-2222-3333-4444-555555555555');
   });
 });
+
+describe('telemetry settings', () => {
+  const KEY =
+    'InstrumentationKey=00000000-0000-0000-0000-000000000001;IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/';
+  const base = { IDEMPOTENCY_STORE: 'memory' };
+
+  it('is off without a connection string', () => {
+    const result = parseConfig(base);
+    expect(result.ok && result.config.telemetry).toBeUndefined();
+  });
+
+  it('uses the instrumentation key alone without an authentication string', () => {
+    const result = parseConfig({ ...base, APPLICATIONINSIGHTS_CONNECTION_STRING: KEY });
+    expect(result.ok && result.config.telemetry).toEqual({ connectionString: KEY, ingestion: { auth: 'key' } });
+  });
+
+  it.each([
+    ['Authorization=AAD', undefined],
+    ['ClientId=11111111-2222-3333-4444-555555555555;Authorization=AAD', '11111111-2222-3333-4444-555555555555'],
+    ['authorization=aad; clientid=abc', 'abc'],
+  ])('authenticates ingestion with Entra ID for %s', (authentication, clientId) => {
+    const result = parseConfig({
+      ...base,
+      APPLICATIONINSIGHTS_CONNECTION_STRING: KEY,
+      APPLICATIONINSIGHTS_AUTHENTICATION_STRING: authentication,
+    });
+    expect(result.ok && result.config.telemetry?.ingestion).toEqual({ auth: 'entra', clientId });
+  });
+
+  it.each([
+    [
+      { APPLICATIONINSIGHTS_CONNECTION_STRING: 'IngestionEndpoint=https://x.example/' },
+      'must contain InstrumentationKey',
+    ],
+    [
+      { APPLICATIONINSIGHTS_CONNECTION_STRING: KEY, APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=Key' },
+      'Authorization=AAD',
+    ],
+    [
+      {
+        APPLICATIONINSIGHTS_CONNECTION_STRING: KEY,
+        APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD;Secret=x',
+      },
+      'Authorization=AAD',
+    ],
+    [
+      { APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD' },
+      'APPLICATIONINSIGHTS_CONNECTION_STRING is not',
+    ],
+  ])('refuses %o without echoing it', (env, message) => {
+    const result = parseConfig({ ...base, ...env });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems.join('\n')).toContain(message);
+    expect(result.problems.join('\n')).not.toContain('00000000-0000-0000-0000-000000000001');
+  });
+});

@@ -1,0 +1,52 @@
+/**
+ * Telemetry, as the rest of the app sees it: run an invocation inside its trace context, record one
+ * event summary. Light on purpose: with `APPLICATIONINSIGHTS_CONNECTION_STRING` unset this is a no-op and
+ * nothing of Application Insights or OpenTelemetry is imported; with it set, ./azure-monitor.js (the
+ * heavy part) loads once, on the first call of {@link startTelemetry}.
+ */
+import { loadConfig, type TelemetryConfig } from './config.js';
+import type { EventRecord } from './event-log.js';
+
+export interface Telemetry {
+  /**
+   * Runs `work` as part of the invocation whose W3C `traceparent` the host passed (InvocationContext
+   * `traceContext`): upstream calls made inside become dependencies of the host's request.
+   */
+  inInvocation<T>(traceParent: string | null | undefined, work: () => Promise<T>): Promise<T>;
+  /** One custom event (`ReferralUpdate`) with the event's dimensions, and the metrics it moves. */
+  recordEvent(record: EventRecord, upstreamDurationsMs: readonly number[]): void;
+}
+
+export const NO_TELEMETRY: Telemetry = {
+  inInvocation: (_traceParent, work) => work(),
+  recordEvent: () => {},
+};
+
+let started: Promise<Telemetry> | undefined;
+
+/**
+ * Starts telemetry when it is configured (once per process) and resolves with it; a failure to start
+ * is reported once and leaves the app running without telemetry.
+ */
+export function startTelemetry(log: (message: string) => void = console.error): Promise<Telemetry> {
+  started ??= start(log);
+  return started;
+}
+
+async function start(log: (message: string) => void): Promise<Telemetry> {
+  const result = loadConfig();
+  const config: TelemetryConfig | undefined = result.ok ? result.config.telemetry : undefined;
+  if (!config) return NO_TELEMETRY;
+  try {
+    const { startAzureMonitor } = await import('./azure-monitor.js');
+    return startAzureMonitor(config);
+  } catch (error) {
+    // The name only: SDK messages can quote the connection string.
+    log(`partner-center-referral-webhook: telemetry is off, Application Insights failed to start (${nameOf(error)})`);
+    return NO_TELEMETRY;
+  }
+}
+
+function nameOf(error: unknown): string {
+  return error instanceof Error ? error.name : typeof error;
+}

@@ -1,0 +1,217 @@
+/**
+ * Application Insights, end to end on loopback: the built app under the local host (which, like the
+ * Functions host, records the request and hands the invocation its `traceparent`), the real
+ * `applicationinsights` SDK exporting to a TLS ingestion emulator, with Entra-authenticated ingestion
+ * through the managed-identity emulator. Statsbeat and the VM resource detector are off; the loopback
+ * guard in the app process fails any other connection.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Envelope, type IngestionEmulator, startIngestionEmulator } from '../../dev/ingestion-emulator.js';
+import { makeReferral } from '../../dev/sandbox/seed.js';
+import { isolatedEnv, type Stack, startProcess, startStack } from '../support/stack.js';
+
+const NOTE = 'Private: customer CFO Wilhelmina Stroud prefers calls on +44 20 7946 0958';
+const CUSTOMER = 'Stroud & Partners Holdings';
+
+/** Settings every telemetry-enabled process gets in tests. */
+function telemetryEnv(ingestion: IngestionEmulator): Record<string, string> {
+  return {
+    APPLICATIONINSIGHTS_CONNECTION_STRING: ingestion.connectionString,
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD',
+    APPLICATIONINSIGHTS_STATSBEAT_DISABLED: 'true',
+    WEBSITE_SITE_NAME: 'referral-webhook-test',
+    OTEL_BSP_SCHEDULE_DELAY: '100',
+    OTEL_BLRP_SCHEDULE_DELAY: '100',
+    OTEL_METRIC_EXPORT_INTERVAL: '500',
+  };
+}
+
+const tag = (envelope: Envelope, name: string) => envelope.tags?.[name];
+const props = (envelope: Envelope) => envelope.data.baseData.properties ?? {};
+
+describe('with APPLICATIONINSIGHTS_CONNECTION_STRING set', () => {
+  let ingestion: IngestionEmulator;
+  let stack: Stack;
+  const referral = makeReferral({
+    customerProfile: { name: CUSTOMER },
+    details: { notes: 'old note', dealValue: 10, currency: 'USD' },
+  });
+  const traceId = randomBytes(16).toString('hex');
+  const callerSpanId = randomBytes(8).toString('hex');
+  let updated: { correlationId: string; eventId: string };
+  let unchangedCorrelationId: string;
+  let rejectedCorrelationId: string;
+
+  beforeAll(async () => {
+    ingestion = await startIngestionEmulator();
+    stack = await startStack(telemetryEnv(ingestion));
+    stack.sandbox.putReferral(referral);
+    // Warm-up: the first event waits for the SDK to start, so later requests are recorded from the start.
+    expect((await stack.post({})).status).toBe(400);
+
+    // Throttled once on the GET, then another writer gets in before the PUT (412): two retries, one update.
+    stack.sandbox.injectFault({
+      method: 'GET',
+      referralId: referral.id,
+      action: { type: 'status', status: 429, retryAfter: '0' },
+    });
+    stack.sandbox.injectFault({
+      method: 'PUT',
+      referralId: referral.id,
+      action: { type: 'concurrent-edit', edit: (r) => Object.assign(r, { externalReferenceId: 'crm-edit' }) },
+    });
+    const eventId = `evt-${randomBytes(6).toString('hex')}`;
+    const first = await stack.post(
+      { referralId: referral.id, eventId, dealValue: 125_000, currency: 'EUR', notes: NOTE },
+      { headers: { traceparent: `00-${traceId}-${callerSpanId}-01` } },
+    );
+    expect(first.status).toBe(200);
+    expect(first.body.outcome).toBe('updated');
+    updated = { correlationId: first.headers.get('ms-correlationid') ?? '', eventId };
+
+    const again = await stack.post({ referralId: referral.id, dealValue: 125_000 });
+    expect(again.body.outcome).toBe('unchanged');
+    unchangedCorrelationId = again.headers.get('ms-correlationid') ?? '';
+
+    const missing = await stack.post({ referralId: 'no-such-referral', substatus: 'Won' });
+    expect(missing.status).toBe(404);
+    rejectedCorrelationId = missing.headers.get('ms-correlationid') ?? '';
+
+    await ingestion.waitFor(
+      () =>
+        ingestion.ofType('EventData').length >= 4 &&
+        ingestion.ofType('RequestData').length >= 4 &&
+        ['referral.updates.applied', 'referral.updates.unchanged', 'referral.updates.rejected'].every((name) =>
+          metricNames().includes(name),
+        ),
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+    await ingestion?.close();
+  });
+
+  const metricNames = () =>
+    ingestion
+      .ofType('MetricData')
+      .flatMap((e) => (e.data.baseData.metrics as Array<{ name: string }> | undefined) ?? [])
+      .map((m) => m.name);
+  const metricTotal = (name: string) =>
+    ingestion
+      .ofType('MetricData')
+      .flatMap((e) => (e.data.baseData.metrics as Array<{ name: string; value: number; count?: number }>) ?? [])
+      .filter((m) => m.name === name)
+      .reduce((sum, m) => sum + m.value, 0);
+  const eventOf = (correlationId: string) =>
+    ingestion.ofType('EventData').find((e) => props(e).correlationId === correlationId);
+
+  it('records the request as the host does, in the caller’s trace', () => {
+    const request = ingestion.ofType('RequestData').find((e) => tag(e, 'ai.operation.id') === traceId) as Envelope;
+    expect(request).toBeDefined();
+    expect(request.data.baseData.responseCode).toBe('200');
+    expect(tag(request, 'ai.operation.parentId')).toBe(callerSpanId);
+  });
+
+  it('records each Partner Center call as a dependency of that request, with the event’s MS-CorrelationId', () => {
+    const request = ingestion.ofType('RequestData').find((e) => tag(e, 'ai.operation.id') === traceId) as Envelope;
+    const dependencies = ingestion.ofType('RemoteDependencyData').filter((e) => tag(e, 'ai.operation.id') === traceId);
+    // GET (429), GET, PUT (412 after the concurrent edit), GET, PUT.
+    expect(dependencies.map((d) => d.data.baseData.resultCode)).toEqual(['429', '200', '412', '200', '200']);
+    for (const dependency of dependencies) {
+      expect(dependency.data.baseData.type).toBe('Http');
+      expect(String(dependency.data.baseData.data)).toContain(`/v1.0/engagements/referrals/${referral.id}`);
+      expect(tag(dependency, 'ai.operation.parentId')).toBe(request.data.baseData.id);
+      expect(props(dependency).correlationId).toBe(updated.correlationId);
+    }
+  });
+
+  it('sends one ReferralUpdate event per event, with its dimensions and measurements', () => {
+    const event = eventOf(updated.correlationId) as Envelope;
+    expect(event.data.baseData.name).toBe('ReferralUpdate');
+    expect(tag(event, 'ai.operation.id')).toBe(traceId);
+    expect(props(event)).toMatchObject({
+      referralId: referral.id,
+      eventId: updated.eventId,
+      outcome: 'updated',
+      status: '200',
+      attempts: '5',
+      upstreamStatus: '200',
+      idempotency: 'new',
+    });
+    expect(event.data.baseData.measurements).toMatchObject({ attempts: 5, retries: 1, conflicts: 1, throttles: 1 });
+    expect(props(eventOf(unchangedCorrelationId) as Envelope)).toMatchObject({ outcome: 'unchanged', attempts: '1' });
+    expect(props(eventOf(rejectedCorrelationId) as Envelope)).toMatchObject({
+      outcome: 'rejected',
+      code: 'referral_not_found',
+      status: '404',
+      upstreamStatus: '404',
+    });
+  });
+
+  it('counts updates applied, unchanged and rejected, 412 re-merges, throttles, and upstream latency', async () => {
+    await ingestion.waitFor(
+      () =>
+        metricNames().includes('referral.upstream.duration') && metricNames().includes('referral.upstream.throttled'),
+    );
+    expect(metricTotal('referral.updates.applied')).toBeGreaterThanOrEqual(1);
+    expect(metricTotal('referral.updates.unchanged')).toBeGreaterThanOrEqual(1);
+    // The warm-up's 400 and the 404.
+    expect(metricTotal('referral.updates.rejected')).toBeGreaterThanOrEqual(2);
+    expect(metricTotal('referral.upstream.precondition_failed')).toBeGreaterThanOrEqual(1);
+    expect(metricTotal('referral.upstream.throttled')).toBeGreaterThanOrEqual(1);
+    expect(metricNames()).not.toContain('referral.updates.failed');
+  });
+
+  it('authenticates ingestion with a managed-identity token for Azure Monitor', () => {
+    expect(ingestion.requests.length).toBeGreaterThan(0);
+    for (const request of ingestion.requests) {
+      const token = /^Bearer (.+)$/.exec(request.authorization ?? '')?.[1] ?? '';
+      expect(stack.identity.isIssued(token)).toBe(true);
+      const issued = stack.identity.issued.find((t) => t.token === token);
+      expect(issued?.resource).toMatch(/^https:\/\/monitor\.azure\.com\/?$/);
+    }
+  });
+
+  it('sends no field values, customer data or tokens, and nothing off loopback', () => {
+    const everything = JSON.stringify(ingestion.envelopes);
+    for (const secret of [NOTE, CUSTOMER, 'Wilhelmina', 'crm-edit', ...stack.identity.issued.map((t) => t.token)]) {
+      expect(everything).not.toContain(secret);
+    }
+    expect(everything).not.toMatch(/statsbeat/i);
+    expect(stack.host.output()).not.toContain('loopback guard');
+  });
+});
+
+describe('module loading', () => {
+  /** How many heavy modules a fresh process has loaded once the app's entry points are imported and telemetry started. */
+  async function heavyModulesLoaded(env: Record<string, string>): Promise<number> {
+    const script = `
+      import { createRequire } from 'node:module';
+      const { loadApp } = await import('./dist/dev/host.js');
+      await loadApp('.');
+      await (await import('./dist/shared/telemetry.js')).startTelemetry();
+      const loaded = Object.keys(createRequire(import.meta.url).cache)
+        .filter((p) => /applicationinsights|@opentelemetry|@azure[\\\\/]monitor/.test(p));
+      console.log('LOADED=' + loaded.length + ';');
+    `;
+    const child = startProcess(['--input-type=module', '-e', script], isolatedEnv(env));
+    const [, count] = await child.waitFor(/LOADED=(\d+);/);
+    await child.stop();
+    return Number(count);
+  }
+
+  it('loads none of Application Insights or OpenTelemetry when no connection string is set', async () => {
+    expect(await heavyModulesLoaded({})).toBe(0);
+  });
+
+  it('loads them when one is set (the check above can fail)', async () => {
+    const ingestion = await startIngestionEmulator();
+    try {
+      expect(await heavyModulesLoaded(telemetryEnv(ingestion))).toBeGreaterThan(100);
+    } finally {
+      await ingestion.close();
+    }
+  });
+});
