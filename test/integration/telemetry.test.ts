@@ -2,24 +2,29 @@
  * Application Insights, end to end on loopback: the built app under the local host (which, like the
  * Functions host, records the request and hands the invocation its `traceparent`), the real
  * `applicationinsights` SDK exporting to a TLS ingestion emulator, with Entra-authenticated ingestion
- * through the managed-identity emulator. Statsbeat and the VM resource detector are off; the loopback
- * guard in the app process fails any other connection.
+ * through the managed-identity emulator. Statsbeat and the VM resource detector are off, the SDK's
+ * remote-configuration poll ends at a refusing loopback proxy, and the loopback guard in the app process
+ * fails any other connection.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Envelope, type IngestionEmulator, startIngestionEmulator } from '../../dev/ingestion-emulator.js';
 import { makeReferral } from '../../dev/sandbox/seed.js';
+import { type RefusingProxy, startRefusingProxy } from '../support/refusing-proxy.js';
 import { isolatedEnv, type Stack, startProcess, startStack } from '../support/stack.js';
 
 const NOTE = 'Private: customer CFO Wilhelmina Stroud prefers calls on +44 20 7946 0958';
 const CUSTOMER = 'Stroud & Partners Holdings';
 
 /** Settings every telemetry-enabled process gets in tests. */
-function telemetryEnv(ingestion: IngestionEmulator): Record<string, string> {
+function telemetryEnv(ingestion: IngestionEmulator, proxy: RefusingProxy): Record<string, string> {
   return {
+    ...proxy.env,
     APPLICATIONINSIGHTS_CONNECTION_STRING: ingestion.connectionString,
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD',
+    // Statsbeat (the SDK's usage reports to Microsoft): the first turns off its optional part, the second all of it.
     APPLICATIONINSIGHTS_STATSBEAT_DISABLED: 'true',
+    APPLICATION_INSIGHTS_NO_STATSBEAT: 'true',
     WEBSITE_SITE_NAME: 'referral-webhook-test',
     OTEL_BSP_SCHEDULE_DELAY: '100',
     OTEL_BLRP_SCHEDULE_DELAY: '100',
@@ -32,6 +37,7 @@ const props = (envelope: Envelope) => envelope.data.baseData.properties ?? {};
 
 describe('with APPLICATIONINSIGHTS_CONNECTION_STRING set', () => {
   let ingestion: IngestionEmulator;
+  let proxy: RefusingProxy;
   let stack: Stack;
   const referral = makeReferral({
     customerProfile: { name: CUSTOMER },
@@ -45,7 +51,8 @@ describe('with APPLICATIONINSIGHTS_CONNECTION_STRING set', () => {
 
   beforeAll(async () => {
     ingestion = await startIngestionEmulator();
-    stack = await startStack(telemetryEnv(ingestion));
+    proxy = await startRefusingProxy();
+    stack = await startStack(telemetryEnv(ingestion, proxy));
     stack.sandbox.putReferral(referral);
     // Warm-up: the first event waits for the SDK to start, so later requests are recorded from the start.
     expect((await stack.post({})).status).toBe(400);
@@ -91,6 +98,7 @@ describe('with APPLICATIONINSIGHTS_CONNECTION_STRING set', () => {
   afterAll(async () => {
     await stack?.stop();
     await ingestion?.close();
+    await proxy?.close();
   });
 
   const metricNames = () =>
@@ -181,6 +189,8 @@ describe('with APPLICATIONINSIGHTS_CONNECTION_STRING set', () => {
     }
     expect(everything).not.toMatch(/statsbeat/i);
     expect(stack.host.output()).not.toContain('loopback guard');
+    // The SDK's own configuration poll, if it came yet, ended at the refusing loopback proxy.
+    for (const target of proxy.refused) expect(target).toBe('settings.sdk.monitor.azure.com:443');
   });
 });
 
@@ -208,10 +218,12 @@ describe('module loading', () => {
 
   it('loads them when one is set (the check above can fail)', async () => {
     const ingestion = await startIngestionEmulator();
+    const proxy = await startRefusingProxy();
     try {
-      expect(await heavyModulesLoaded(telemetryEnv(ingestion))).toBeGreaterThan(100);
+      expect(await heavyModulesLoaded(telemetryEnv(ingestion, proxy))).toBeGreaterThan(100);
     } finally {
       await ingestion.close();
+      await proxy.close();
     }
   });
 });
