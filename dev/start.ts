@@ -7,8 +7,13 @@
  *   `@azure/identity` at it, so no local run ever reaches the cloud metadata address.
  * - With no storage configured (or `UseDevelopmentStorage=true`), starts Azurite's Table service for the
  *   idempotency store (unless IDEMPOTENCY_STORE=memory).
+ * - Runs the built app in dist/ by default; `--package` builds the deploy package (npm run package) and
+ *   runs that instead, `--app-dir <dir>` runs the app in another folder (an extracted deploy zip): its
+ *   package.json `main`, with only its own files and node_modules, like the worker in Azure.
  */
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { parseConfig } from '../shared/config.js';
 import { startAzurite } from './azurite.js';
 import { startHost } from './host.js';
@@ -17,17 +22,32 @@ import { readLocalSettings } from './local-settings.js';
 import { SEED_IDS } from './sandbox/seed.js';
 import { startPartnerCenterSandbox } from './sandbox/server.js';
 
-const appDir = fileURLToPath(new URL('../../', import.meta.url));
+/** The repository: local.settings.json, and the app unless --package or --app-dir says otherwise. */
+const repoDir = fileURLToPath(new URL('../../', import.meta.url));
 const closers: Array<() => Promise<void>> = [];
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
 function applyLocalSettings(): void {
-  const values = readLocalSettings(appDir);
+  const values = readLocalSettings(repoDir);
   for (const [name, value] of Object.entries(values)) process.env[name] ??= value;
   if (Object.keys(values).length > 0) say(`Read local.settings.json (${Object.keys(values).length} values).`);
 }
 
+/** The app folder to serve: the repository's build, the freshly built deploy package, or --app-dir. */
+async function appFolder(): Promise<string> {
+  const { values } = parseArgs({
+    options: { package: { type: 'boolean', default: false }, 'app-dir': { type: 'string' } },
+  });
+  if (values['app-dir']) return resolve(values['app-dir']);
+  if (!values.package) return repoDir;
+  const { buildPackage, describePackage } = await import('../tools/package.js');
+  const result = await buildPackage();
+  say(describePackage(result));
+  return result.appDir;
+}
+
 async function main(): Promise<void> {
+  const appDir = await appFolder();
   applyLocalSettings();
 
   let sandboxUrl: string | undefined;
@@ -77,6 +97,7 @@ async function main(): Promise<void> {
   closers.unshift(() => host.close());
 
   say();
+  if (appDir !== repoDir) say(`App: ${appDir}`);
   say(`Functions (${host.app.entryPoints.length} entry points from "${host.app.main}"):`);
   for (const fn of host.app.functions) {
     say(

@@ -73,34 +73,126 @@ const referralIdSchema = z
   .max(LIMITS.referralId)
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'referralId may contain only letters, digits, ".", "_" and "-"');
 
-/** The request body, field by field (contract v1). */
-export const updateEventSchema = z.strictObject({
-  referralId: referralIdSchema,
-  eventId: text(LIMITS.eventId, 1).optional(),
-  status: caseInsensitiveEnum(STATUSES).optional(),
-  substatus: caseInsensitiveEnum(SUBSTATUSES).optional(),
-  statusReason: text(LIMITS.statusReason).optional(),
-  dealValue: z.number().nonnegative().optional(),
-  currency: z
-    .string()
-    .transform((code) => code.toUpperCase())
-    .refine((code) => ISO_CURRENCIES.has(code), 'currency must be an ISO 4217 code such as EUR or USD')
-    .optional(),
-  closingDate: z
-    .string()
-    .refine(
-      (value) => toUtcDateTime(value) !== undefined,
-      'closingDate must be YYYY-MM-DD or an ISO 8601 date-time with a time zone (Z or ±hh:mm)',
-    )
-    .optional(),
-  notes: text(LIMITS.notes).optional(),
-  name: text(LIMITS.name, 1).optional(),
-  externalReferenceId: text(LIMITS.externalReferenceId).optional(),
-  occurredAt: z.iso
-    .datetime({ offset: true, error: 'occurredAt must be an ISO 8601 date-time with a time zone' })
-    .optional(),
-  dryRun: z.boolean().optional(),
-});
+/**
+ * The request body, field by field (contract v1). The `.meta()` beside each field is what the OpenAPI
+ * document and the Power Automate connector show (`title` becomes the field label): it lives here so the
+ * documentation cannot describe a field the validation does not have. Metadata never changes validation.
+ */
+export const updateEventSchema = z
+  .strictObject({
+    referralId: referralIdSchema.meta({
+      title: 'Referral ID',
+      description: `The Partner Center referral to update (the id in its URL): letters, digits, ".", "_" and "-", at most ${LIMITS.referralId} characters.`,
+      examples: ['3f2b8c1e-7a4d-4e9b-b1c2-5d6e7f8a9b01'],
+    }),
+    eventId: text(LIMITS.eventId, 1)
+      .optional()
+      .meta({
+        title: 'Event ID',
+        description: `Your id for this change, at most ${LIMITS.eventId} characters (for example the Dataverse row version). A redelivery with the same id gets the first answer again without calling Partner Center; the same id with different content is refused (422 idempotency_key_reused). The webhook-id or Idempotency-Key header, when sent, wins over this field.`,
+        examples: ['opportunity-7f1c-rv-1234567'],
+      }),
+    status: caseInsensitiveEnum(STATUSES)
+      .optional()
+      .meta({
+        title: 'Status',
+        description:
+          'New, Active or Closed (any casing). Alone, Active means Active/Accepted, New keeps the current New substatus, and Closed is refused (it needs a substatus).',
+        examples: ['Closed'],
+      }),
+    substatus: caseInsensitiveEnum(SUBSTATUSES)
+      .optional()
+      .meta({
+        title: 'Substatus',
+        description:
+          'Pending or Received (New), Accepted (Active), Won, Lost, Declined or Expired (Closed); any casing. Alone it implies its status (Won means Closed/Won); with a status it must belong to it.',
+        examples: ['Won'],
+      }),
+    statusReason: text(LIMITS.statusReason)
+      .optional()
+      .meta({
+        title: 'Status reason',
+        description: `Why the status changed, written to statusReason; at most ${LIMITS.statusReason} characters.`,
+        examples: ['Customer signed the contract'],
+      }),
+    dealValue: z
+      .number()
+      .nonnegative()
+      .optional()
+      .meta({
+        title: 'Deal value',
+        description: 'The deal value, a JSON number ≥ 0, written to details.dealValue.',
+        examples: [125000],
+      }),
+    currency: z
+      .string()
+      .transform((code) => code.toUpperCase())
+      .refine((code) => ISO_CURRENCIES.has(code), 'currency must be an ISO 4217 code such as EUR or USD')
+      .optional()
+      .meta({
+        title: 'Currency',
+        description:
+          'ISO 4217 currency code such as EUR or USD, any casing (eur becomes EUR), written to details.currency.',
+        examples: ['EUR'],
+      }),
+    closingDate: z
+      .string()
+      .refine(
+        (value) => toUtcDateTime(value) !== undefined,
+        'closingDate must be YYYY-MM-DD or an ISO 8601 date-time with a time zone (Z or ±hh:mm)',
+      )
+      .optional()
+      .meta({
+        title: 'Closing date',
+        description:
+          'YYYY-MM-DD, or an ISO 8601 date-time with a time zone (Z or ±hh:mm). Written to details.closingDateTime in UTC (2026-12-31 becomes 2026-12-31T00:00:00Z).',
+        examples: ['2026-12-31'],
+      }),
+    notes: text(LIMITS.notes)
+      .optional()
+      .meta({
+        title: 'Notes',
+        description: `Free text written to details.notes; at most ${LIMITS.notes} characters. Never logged.`,
+        examples: ['Kick-off booked for 12 January'],
+      }),
+    name: text(LIMITS.name, 1)
+      .optional()
+      .meta({
+        title: 'Name',
+        description: `The referral's name, 1 to ${LIMITS.name} characters.`,
+        examples: ['Contoso cloud migration'],
+      }),
+    externalReferenceId: text(LIMITS.externalReferenceId)
+      .optional()
+      .meta({
+        title: 'External reference ID',
+        description: `Your CRM's own id for this deal, written to externalReferenceId; at most ${LIMITS.externalReferenceId} characters.`,
+        examples: ['crm-0042'],
+      }),
+    occurredAt: z.iso
+      .datetime({ offset: true, error: 'occurredAt must be an ISO 8601 date-time with a time zone' })
+      .optional()
+      .meta({
+        title: 'Occurred at',
+        description:
+          'When the change happened in your system: an ISO 8601 date-time with a time zone. An event older than the last one applied to the referral changes nothing and answers 200 with outcome "stale".',
+        examples: ['2026-11-25T09:30:00Z'],
+      }),
+    dryRun: z
+      .boolean()
+      .optional()
+      .meta({
+        title: 'Dry run',
+        description:
+          'true: read the referral and check the rules, answer with the changes and the exact PUT body it would send, and write nothing (same as the query ?dryRun=true).',
+        examples: [true],
+      }),
+  })
+  .meta({
+    title: 'Update event',
+    description:
+      'A flat update event (contract v1). Unknown fields are rejected (a typo is a 400, never ignored), and at least one change field is required.',
+  });
 
 export type UpdateEventBody = z.output<typeof updateEventSchema>;
 
@@ -135,7 +227,8 @@ export interface EventEnvelope {
   dryRunQuery?: string | null | undefined;
 }
 
-const CHANGE_FIELDS = [
+/** The fields that change the referral: an event must name at least one. */
+export const CHANGE_FIELDS = [
   'status',
   'substatus',
   'statusReason',

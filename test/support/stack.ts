@@ -109,12 +109,20 @@ export interface HostProcess {
   health(): Promise<Answer>;
 }
 
+export interface HostProcessOptions {
+  /** Serve the app in this folder (e.g. an extracted deploy package, test/support/package.ts) instead of dist/. */
+  appDir?: string;
+}
+
 /** The built app under the local host in a child process (plain Node), with `env` on top of an isolated environment. */
-export async function startHostProcess(env: Record<string, string>): Promise<HostProcess> {
+export async function startHostProcess(
+  env: Record<string, string>,
+  options: HostProcessOptions = {},
+): Promise<HostProcess> {
   // A table of its own: the test run shares one Azurite (test/support/global-setup.ts).
   const table = `t${randomUUID().replaceAll('-', '')}`;
   const host = startProcess(
-    ['dist/dev/start.js'],
+    ['dist/dev/start.js', ...(options.appDir ? ['--app-dir', options.appDir] : [])],
     isolatedEnv({ PORT: '0', ...FAST_RETRY_ENV, IDEMPOTENCY_TABLE_NAME: table, ...env }),
   );
   const [, hostUrl] = await host.waitFor(/(http:\/\/127\.0\.0\.1:\d+)\/api\//);
@@ -146,15 +154,18 @@ export interface Stack extends HostProcess {
 }
 
 /** Identity emulator + sandbox in this process, the app in a child process, in managed-identity mode. */
-export async function startStack(env: Record<string, string> = {}): Promise<Stack> {
+export async function startStack(env: Record<string, string> = {}, options: HostProcessOptions = {}): Promise<Stack> {
   const identity = await startIdentityEmulator();
   const sandbox = await startPartnerCenterSandbox({ acceptToken: (token) => identity.isIssued(token) });
-  const app = await startHostProcess({
-    PARTNER_CENTER_BASE_URL: sandbox.url,
-    IDENTITY_ENDPOINT: identity.endpoint,
-    IDENTITY_HEADER: identity.header,
-    ...env,
-  });
+  const app = await startHostProcess(
+    {
+      PARTNER_CENTER_BASE_URL: sandbox.url,
+      IDENTITY_ENDPOINT: identity.endpoint,
+      IDENTITY_HEADER: identity.header,
+      ...env,
+    },
+    options,
+  );
   return {
     ...app,
     sandbox,
