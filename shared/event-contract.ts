@@ -98,7 +98,7 @@ export const updateEventSchema = z
         title: 'Status',
         description:
           'New, Active or Closed (any casing). Alone, Active means Active/Accepted, New keeps the current New substatus, and Closed is refused (it needs a substatus).',
-        examples: ['Closed'],
+        examples: ['Active'],
       }),
     substatus: caseInsensitiveEnum(SUBSTATUSES)
       .optional()
