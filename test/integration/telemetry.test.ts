@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Envelope, type IngestionEmulator, startIngestionEmulator } from '../../dev/ingestion-emulator.js';
 import { makeReferral } from '../../dev/sandbox/seed.js';
+import { extractedPackage, removePackage } from '../support/package.js';
 import { type RefusingProxy, startRefusingProxy } from '../support/refusing-proxy.js';
 import { isolatedEnv, type Stack, startProcess, startStack } from '../support/stack.js';
 
@@ -35,7 +36,14 @@ function telemetryEnv(ingestion: IngestionEmulator, proxy: RefusingProxy): Recor
 const tag = (envelope: Envelope, name: string) => envelope.tags?.[name];
 const props = (envelope: Envelope) => envelope.data.baseData.properties ?? {};
 
-describe('with APPLICATIONINSIGHTS_CONNECTION_STRING set', () => {
+afterAll(removePackage);
+
+// The built app (dist/), and the deploy package with Application Insights bundled into it: the zip as Azure
+// receives it, extracted and served by the local host.
+describe.each([
+  ['the built app', async () => undefined],
+  ['the deploy package', async () => (await extractedPackage()).appDir],
+])('%s, with APPLICATIONINSIGHTS_CONNECTION_STRING set', (_label, appDir) => {
   let ingestion: IngestionEmulator;
   let proxy: RefusingProxy;
   let stack: Stack;
@@ -52,7 +60,8 @@ describe('with APPLICATIONINSIGHTS_CONNECTION_STRING set', () => {
   beforeAll(async () => {
     ingestion = await startIngestionEmulator();
     proxy = await startRefusingProxy();
-    stack = await startStack(telemetryEnv(ingestion, proxy));
+    const dir = await appDir();
+    stack = await startStack(telemetryEnv(ingestion, proxy), dir === undefined ? {} : { appDir: dir });
     stack.sandbox.putReferral(referral);
     // Warm-up: the first event waits for the SDK to start, so later requests are recorded from the start.
     expect((await stack.post({})).status).toBe(400);

@@ -1,0 +1,485 @@
+/**
+ * `npm run package`: the deployment package for Flex Consumption (`az functionapp deployment source
+ * config-zip`, or azd with a prebuilt package), built from the compiled app in dist/.
+ *
+ * <out>/app/            the staging folder: what the zip holds, runnable by the local host
+ *   host.json           the repository's
+ *   package.json        production only: `type: module`, the same `main` glob, no scripts, no devDependencies;
+ *                       `dependencies` lists only what could not be bundled (UNBUNDLED)
+ *   dist/functions/*.js one bundled entry point per function (esbuild, ESM, code splitting)
+ *   dist/chunks/*.js    shared code, and one lazily loaded chunk per dynamic `import()`: the Azure SDK,
+ *                       undici, and Application Insights load only when first needed
+ *   dist/**.js.map      source maps, only for the files holding the app's own code (see SOURCE MAPS)
+ *   node_modules/       only the UNBUNDLED packages and their dependencies (none today)
+ * <out>/partner-center-referral-webhook.zip   the same files, deterministic
+ * <out>/package-report.json                   what was built: files, sizes, startup set, externals
+ *
+ * `@azure/functions-core` stays external: the Functions worker provides it at run time (and the local
+ * host a stub). Everything else, the telemetry stack included, is bundled; see UNBUNDLED.
+ *
+ * Usage: node dist/tools/package.js [--out <dir>] [--no-zip] [--no-measure]
+ */
+import { execFile } from 'node:child_process';
+import {
+  copyFileSync,
+  existsSync,
+  globSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
+import * as esbuild from 'esbuild';
+import { writeZip, type ZipEntry } from './zip.js';
+
+const run = promisify(execFile);
+
+/** The repository (the folder holding package.json), from dist/tools/ or tools/. */
+export const REPO_ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url));
+export const DEFAULT_OUT_DIR = join(REPO_ROOT, 'dist', 'package');
+export const ZIP_NAME = 'partner-center-referral-webhook.zip';
+/** The issue's budget for the zip. */
+export const ZIP_BUDGET_BYTES = 5 * 1024 * 1024;
+
+/** Provided by the Functions worker at run time (never installed, never bundled). */
+export const WORKER_PROVIDED = ['@azure/functions-core'];
+
+/**
+ * Packages left out of the bundle and shipped in node_modules instead, each with the reason a
+ * measurement gave. Empty: everything bundles, Application Insights included (docs/performance.md).
+ */
+export const UNBUNDLED: ReadonlyArray<{ name: string; reason: string }> = [];
+
+/**
+ * SOURCE MAPS: the bundles are not minified (function names and code stay readable in stack traces
+ * without any tooling; minifying measured no import-time gain). Maps are shipped for
+ * the files that hold the app's own code, so `--enable-source-maps` (languageWorkers__node__arguments)
+ * turns those frames into `functions/…ts` / `shared/…ts` lines; frames inside libraries stay as readable
+ * bundle lines. Sources content is left out (the code is in the repository).
+ */
+const APP_SOURCE = /^(functions|shared)\//;
+
+/**
+ * Each chunk defines `require` (CommonJS code inside the bundle calls it for Node built-ins and for
+ * `@azure/functions-core`); `__dirname`/`__filename` come from INJECTED_GLOBALS.
+ */
+const BANNER =
+  "import { createRequire as __pcrwCreateRequire } from 'node:module'; const require = __pcrwCreateRequire(import.meta.url);";
+const INJECTED_GLOBALS = 'pcrw:cjs-globals';
+
+export interface PackageOptions {
+  /** Where to write app/, the zip and the report (default dist/package). Emptied first. */
+  outDir?: string;
+  /** Write the zip (default true). */
+  zip?: boolean;
+}
+
+export interface PackagedFile {
+  /** Relative to the app folder, forward slashes. */
+  path: string;
+  bytes: number;
+}
+
+export interface PackageOutput extends PackagedFile {
+  /** Imported when the entry points load (statically reachable from one); the rest loads on demand. */
+  startup: boolean;
+  /** Has a source map next to it. */
+  sourceMap: boolean;
+  /** npm packages bundled into this file, with their bytes in it. */
+  packages: Record<string, number>;
+}
+
+export interface PackageResult {
+  appDir: string;
+  /** Undefined with `zip: false`. */
+  zipPath: string | undefined;
+  zipBytes: number | undefined;
+  main: string;
+  entryPoints: string[];
+  outputs: PackageOutput[];
+  files: PackagedFile[];
+  /** package.json `dependencies` of the package (the UNBUNDLED packages, pinned). */
+  dependencies: Record<string, string>;
+  /** Files holding Application Insights / OpenTelemetry: none of them may be a startup file. */
+  telemetryOutputs: string[];
+  buildMs: number;
+}
+
+interface RepoManifest {
+  name: string;
+  version: string;
+  description?: string;
+  license?: string;
+  main?: string;
+  engines?: Record<string, string>;
+}
+
+const toPosix = (path: string) => path.split(sep).join('/');
+
+function packageNameOf(input: string): string | undefined {
+  const match = /(?:^|\/)node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input.slice(input.lastIndexOf('node_modules/')));
+  return match?.[1];
+}
+
+/**
+ * esbuild puts each dynamically imported module in a chunk of its own; for a CommonJS package that chunk
+ * exports only `default`, so `const { Pool } = await import('undici')` finds no `Pool`, where Node (which
+ * detects CommonJS export names) finds one. This plugin gives every dynamic import of a CommonJS package
+ * an ESM facade with the export names Node itself reports for that file, so the bundle behaves like Node.
+ */
+function commonJsDynamicImports(): esbuild.Plugin {
+  const names = new Map<string, Promise<string[]>>();
+  const exportNames = (file: string) => {
+    let found = names.get(file);
+    if (!found) {
+      // Node's own answer (cjs-module-lexer), in a throwaway process: the module runs there, not here.
+      const script = `const ns = await import(${JSON.stringify(pathToFileURL(file).href)}); console.log(JSON.stringify(Object.keys(ns)));`;
+      found = run(process.execPath, ['--input-type=module', '-e', script], {
+        cwd: REPO_ROOT,
+        env: { ...process.env, NODE_OPTIONS: '' },
+        maxBuffer: 16 * 1024 * 1024,
+      }).then(({ stdout }) => JSON.parse(stdout.trim().split('\n').pop() ?? '[]') as string[]);
+      names.set(file, found);
+    }
+    return found;
+  };
+  return {
+    name: 'commonjs-dynamic-imports',
+    setup(build) {
+      build.onResolve({ filter: /^[^./]/ }, async (args) => {
+        if (args.kind !== 'dynamic-import' || args.path.startsWith('node:') || args.pluginData === 'facade') return;
+        const resolved = await build.resolve(args.path, {
+          kind: args.kind,
+          importer: args.importer,
+          resolveDir: args.resolveDir,
+          pluginData: 'facade',
+        });
+        if (resolved.errors.length > 0 || resolved.external || !isCommonJs(resolved.path)) return;
+        return { path: resolved.path, namespace: 'commonjs-facade' };
+      });
+      build.onLoad({ filter: /.*/, namespace: 'commonjs-facade' }, async (args) => {
+        const keys = (await exportNames(args.path)).filter((key) => key !== 'module.exports');
+        const list = keys.map((key) => (/^[A-Za-z_$][\w$]*$/.test(key) ? key : JSON.stringify(key))).join(', ');
+        return {
+          contents: `export { ${list} } from ${JSON.stringify(args.path)};\n`,
+          resolveDir: dirname(args.path),
+          loader: 'js',
+        };
+      });
+    },
+  };
+}
+
+/** CommonJS as Node sees it: `.cjs`, or `.js` whose nearest package.json is not `type: module`. */
+function isCommonJs(file: string): boolean {
+  if (file.endsWith('.cjs')) return true;
+  if (!file.endsWith('.js')) return false;
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest))
+      return (JSON.parse(readFileSync(manifest, 'utf8')) as { type?: string }).type !== 'module';
+    if (dirname(dir) === dir) return true;
+  }
+}
+
+/** `__dirname` / `__filename` for CommonJS code inside the ESM bundle: the chunk's own folder and file. */
+function cjsGlobals(): esbuild.Plugin {
+  return {
+    name: 'cjs-globals',
+    setup(build) {
+      build.onResolve({ filter: new RegExp(`^${INJECTED_GLOBALS}$`) }, (args) => ({
+        path: args.path,
+        namespace: 'cjs-globals',
+      }));
+      build.onLoad({ filter: /.*/, namespace: 'cjs-globals' }, () => ({
+        contents: [
+          "import { dirname } from 'node:path';",
+          "import { fileURLToPath } from 'node:url';",
+          'const file = fileURLToPath(import.meta.url);',
+          'const folder = dirname(file);',
+          'export { folder as __dirname, file as __filename };',
+        ].join('\n'),
+        resolveDir: REPO_ROOT,
+        loader: 'js',
+      }));
+    },
+  };
+}
+
+/** The files an app folder holds, relative, sorted. */
+function listFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => toPosix(relative(dir, join(entry.parentPath, entry.name))))
+    .sort();
+}
+
+/** Copies an UNBUNDLED package and its dependencies (as Node would resolve them) into app/node_modules. */
+function copyWithDependencies(name: string, fromDir: string, appDir: string, copied: Set<string>): void {
+  let dir = fromDir;
+  let found: string | undefined;
+  for (;;) {
+    const candidate = join(dir, 'node_modules', name);
+    if (existsSync(join(candidate, 'package.json'))) {
+      found = candidate;
+      break;
+    }
+    if (dir === REPO_ROOT || dirname(dir) === dir) break;
+    dir = dirname(dir);
+  }
+  if (!found) throw new Error(`package: ${name} is not installed (needed from ${relative(REPO_ROOT, fromDir)})`);
+  if (copied.has(found)) return;
+  copied.add(found);
+  for (const file of listFiles(found)) {
+    if (file.startsWith('node_modules/') || /\.([cm]?ts|map|md|tsbuildinfo)$/.test(file)) continue;
+    const target = join(appDir, relative(REPO_ROOT, found), file);
+    mkdirSync(dirname(target), { recursive: true });
+    copyFileSync(join(found, file), target);
+  }
+  const manifest = JSON.parse(readFileSync(join(found, 'package.json'), 'utf8')) as {
+    dependencies?: Record<string, string>;
+    optionalDependencies?: Record<string, string>;
+  };
+  for (const dependency of Object.keys(manifest.dependencies ?? {}))
+    copyWithDependencies(dependency, found, appDir, copied);
+  for (const dependency of Object.keys(manifest.optionalDependencies ?? {})) {
+    try {
+      copyWithDependencies(dependency, found, appDir, copied);
+    } catch {
+      // optional: not installed on this platform
+    }
+  }
+}
+
+/**
+ * Source map `sources` relative to the app folder as if the repository's files sat in it
+ * (`../../shared/x.ts` from dist/chunks/), so a mapped stack frame reads `<app>/shared/x.ts:12`.
+ */
+function rebaseSourceMap(mapFile: string, appDir: string): void {
+  const map = JSON.parse(readFileSync(mapFile, 'utf8')) as { sources: string[]; sourceRoot?: string };
+  const mapDir = dirname(mapFile);
+  map.sources = map.sources.map((source) => {
+    if (/^[a-z]+:/i.test(source)) return source;
+    const absolute = resolve(mapDir, source);
+    const inRepo = relative(REPO_ROOT, absolute);
+    if (inRepo.startsWith('..') || isAbsolute(inRepo)) return source;
+    return toPosix(relative(mapDir, join(appDir, inRepo)));
+  });
+  writeFileSync(mapFile, JSON.stringify(map));
+}
+
+export async function buildPackage(options: PackageOptions = {}): Promise<PackageResult> {
+  const started = performance.now();
+  const outDir = resolve(options.outDir ?? DEFAULT_OUT_DIR);
+  const appDir = join(outDir, 'app');
+  const manifest = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as RepoManifest;
+  const main = manifest.main;
+  if (!main?.startsWith('dist/')) throw new Error(`package: package.json "main" (${main}) must point into dist/`);
+  // The entry points the worker would load from the built app: the same glob, the same files.
+  const entryPoints = globSync(main, { cwd: REPO_ROOT }).map(toPosix).sort();
+  if (entryPoints.length === 0) throw new Error(`package: "${main}" matches no built file: run "npm run build" first`);
+
+  // Emptied first, so only ever a folder this wrote before (or an empty or new one).
+  if (existsSync(outDir) && readdirSync(outDir).length > 0 && !existsSync(join(outDir, 'package-report.json'))) {
+    throw new Error(`package: ${outDir} is not empty and holds no earlier package: refusing to empty it`);
+  }
+  rmSync(outDir, { recursive: true, force: true });
+  mkdirSync(appDir, { recursive: true });
+
+  const external = [...WORKER_PROVIDED, ...UNBUNDLED.map(({ name }) => name)];
+  const result = await esbuild.build({
+    absWorkingDir: REPO_ROOT,
+    entryPoints: entryPoints.map((entry) => join(REPO_ROOT, entry)),
+    outbase: REPO_ROOT,
+    outdir: appDir,
+    chunkNames: 'dist/chunks/[name]-[hash]',
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node22',
+    external,
+    banner: { js: BANNER },
+    inject: [INJECTED_GLOBALS],
+    plugins: [cjsGlobals(), commonJsDynamicImports()],
+    sourcemap: 'linked',
+    sourcesContent: false,
+    legalComments: 'none',
+    metafile: true,
+    logLevel: 'silent',
+  });
+  for (const warning of result.warnings) {
+    const [formatted] = await esbuild.formatMessages([warning], { kind: 'warning' });
+    process.stderr.write(formatted ?? '');
+  }
+
+  // The startup set: entry points and what they import statically, transitively.
+  const outputs = result.metafile.outputs;
+  const startup = new Set<string>();
+  const visit = (file: string) => {
+    if (startup.has(file)) return;
+    startup.add(file);
+    for (const imported of outputs[file]?.imports ?? []) {
+      if (imported.kind === 'import-statement' && !imported.external) visit(imported.path);
+    }
+  };
+  // (Dynamically imported chunks carry an `entryPoint` too: only the real entry points are roots.)
+  const roots = new Set(entryPoints);
+  for (const [file, output] of Object.entries(outputs)) {
+    if (output.entryPoint && roots.has(toPosix(output.entryPoint))) visit(file);
+  }
+
+  const packaged: PackageOutput[] = [];
+  for (const [file, output] of Object.entries(outputs)) {
+    if (file.endsWith('.map')) continue;
+    const absolute = join(REPO_ROOT, file);
+    const path = toPosix(relative(appDir, absolute));
+    // A syntax check of what Node will parse: the banner's `require` must not collide with a declaration.
+    await esbuild.transform(readFileSync(absolute, 'utf8'), { format: 'esm', loader: 'js', logLevel: 'silent' });
+    const packages: Record<string, number> = {};
+    let appCode = false;
+    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+      const name = packageNameOf(input);
+      if (name) packages[name] = (packages[name] ?? 0) + bytesInOutput;
+      else if (APP_SOURCE.test(toPosix(relative('dist', input))) && bytesInOutput > 0) appCode = true;
+    }
+    const mapFile = `${absolute}.map`;
+    if (appCode) rebaseSourceMap(mapFile, appDir);
+    else {
+      rmSync(mapFile, { force: true });
+      const code = readFileSync(absolute, 'utf8').replace(/\n\/\/# sourceMappingURL=[^\n]*\n?$/, '\n');
+      writeFileSync(absolute, code);
+    }
+    packaged.push({
+      path,
+      bytes: statSync(absolute).size,
+      startup: startup.has(file),
+      sourceMap: appCode,
+      packages,
+    });
+  }
+  packaged.sort((a, b) => (a.path < b.path ? -1 : 1));
+
+  // Production package.json: what the worker reads (type, main), and the dependencies left outside.
+  const dependencies: Record<string, string> = {};
+  const copied = new Set<string>();
+  for (const { name } of UNBUNDLED) {
+    copyWithDependencies(name, REPO_ROOT, appDir, copied);
+    dependencies[name] = (
+      JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }
+    ).version;
+  }
+  const production = {
+    name: manifest.name,
+    version: manifest.version,
+    description: manifest.description,
+    license: manifest.license,
+    private: true,
+    type: 'module',
+    main,
+    engines: manifest.engines,
+    dependencies,
+  };
+  writeFileSync(join(appDir, 'package.json'), `${JSON.stringify(production, null, 2)}\n`);
+  copyFileSync(join(REPO_ROOT, 'host.json'), join(appDir, 'host.json'));
+
+  const files = listFiles(appDir).map((path) => ({ path, bytes: statSync(join(appDir, path)).size }));
+  let zipPath: string | undefined;
+  let zipBytes: number | undefined;
+  if (options.zip !== false) {
+    const entries: ZipEntry[] = files.map(({ path }) => ({ name: path, data: readFileSync(join(appDir, path)) }));
+    const zip = writeZip(entries);
+    zipPath = join(outDir, ZIP_NAME);
+    writeFileSync(zipPath, zip);
+    zipBytes = zip.length;
+  }
+  const telemetryOutputs = packaged
+    .filter(({ packages }) =>
+      Object.keys(packages).some((name) => /^(applicationinsights|@opentelemetry\/)/.test(name)),
+    )
+    .map(({ path }) => path);
+
+  const report: PackageResult = {
+    appDir,
+    zipPath,
+    zipBytes,
+    main,
+    entryPoints,
+    outputs: packaged,
+    files,
+    dependencies,
+    telemetryOutputs,
+    buildMs: Math.round(performance.now() - started),
+  };
+  writeFileSync(join(outDir, 'package-report.json'), `${JSON.stringify(report, null, 2)}\n`);
+  return report;
+}
+
+export const formatBytes = (bytes: number) =>
+  bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(2)} MB` : `${(bytes / 1024).toFixed(1)} KB`;
+
+/** The package summary `npm run package` prints. */
+export function describePackage(result: PackageResult): string {
+  const lines: string[] = [];
+  const startupBytes = result.outputs.filter((o) => o.startup).reduce((sum, o) => sum + o.bytes, 0);
+  const lazyBytes = result.outputs.filter((o) => !o.startup).reduce((sum, o) => sum + o.bytes, 0);
+  lines.push(`Package: ${relative(process.cwd(), result.appDir) || '.'} (${result.files.length} files)`);
+  if (result.zipPath && result.zipBytes !== undefined) {
+    const verdict = result.zipBytes <= ZIP_BUDGET_BYTES ? 'within' : 'OVER';
+    lines.push(
+      `Zip:     ${relative(process.cwd(), result.zipPath)}  ${formatBytes(result.zipBytes)} (${verdict} the ${formatBytes(ZIP_BUDGET_BYTES)} budget)`,
+    );
+  }
+  lines.push(`Entry points ("${result.main}"): ${result.entryPoints.length}`);
+  lines.push(`JavaScript loaded at startup: ${formatBytes(startupBytes)}; on demand: ${formatBytes(lazyBytes)}`);
+  const top = (packages: Record<string, number>) =>
+    Object.entries(packages)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 3)
+      .map(([name]) => name)
+      .join(', ');
+  for (const output of [...result.outputs].sort((a, b) => b.bytes - a.bytes).slice(0, 8)) {
+    const what = top(output.packages) || 'app code';
+    lines.push(
+      `  ${output.startup ? 'startup ' : 'lazy    '} ${formatBytes(output.bytes).padStart(9)}  ${output.path}  (${what})`,
+    );
+  }
+  lines.push(
+    `Not bundled: ${[...WORKER_PROVIDED.map((n) => `${n} (the worker provides it)`), ...UNBUNDLED.map((u) => `${u.name} (${u.reason})`)].join('; ')}`,
+  );
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      out: { type: 'string' },
+      'no-zip': { type: 'boolean', default: false },
+      'no-measure': { type: 'boolean', default: false },
+    },
+  });
+  const result = await buildPackage({ outDir: values.out, zip: !values['no-zip'] });
+  process.stdout.write(`${describePackage(result)}\nBuilt in ${result.buildMs} ms.\n`);
+  if (result.zipBytes !== undefined && result.zipBytes > ZIP_BUDGET_BYTES) process.exitCode = 1;
+  if (!values['no-measure']) {
+    const { measureColdStarts, describeColdStarts } = await import('./cold-start.js');
+    process.stdout.write('\nCold start, importing the entry points in fresh Node processes (median of 3):\n');
+    const figures = await measureColdStarts({ packagedAppDir: result.appDir, runs: 3 });
+    process.stdout.write(`${describeColdStarts(figures)}\n`);
+    process.stdout.write('(npm run bench measures more runs and writes docs/performance.md.)\n');
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((error: unknown) => {
+    process.stderr.write(
+      `package failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exit(1);
+  });
+}
