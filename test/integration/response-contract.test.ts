@@ -347,7 +347,7 @@ describe('app-user mode: health with the refresh token', () => {
 
 describe('coverage', () => {
   it('these tests were answered every outcome and every code of the catalogue, except configuration_invalid and internal_error', () => {
-    // configuration_invalid: test/integration/openapi-misconfigured.test.ts; internal_error (a bug) and
+    // configuration_invalid: test/integration/misconfigured.test.ts; internal_error (a bug) and
     // every other code, as problemResponse writes them: test/unit/response-contract.test.ts.
     const expected = [
       '200 updated',
