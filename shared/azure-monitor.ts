@@ -20,7 +20,7 @@ import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import applicationInsights from 'applicationinsights';
 import type { TelemetryConfig } from './config.js';
 import type { EventRecord } from './event-log.js';
-import { CORRELATION_HEADER } from './http-response.js';
+import { CORRELATION_HEADER } from './headers.js';
 import { managedIdentityCredential } from './managed-identity.js';
 import type { Telemetry } from './telemetry.js';
 import { VERSION } from './version.js';

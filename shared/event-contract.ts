@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { AdapterError, type FieldError } from './errors.js';
+import { REQUEST_HEADERS } from './headers.js';
 import {
   STATUSES,
   type Status,
@@ -392,9 +393,9 @@ function toIntent(event: UpdateEventBody): UpdateIntent {
 
 /** `Idempotency-Key` is a structured-field string (quoted); accept quoted and bare values. */
 export function eventIdFromHeaders(headers: { get(name: string): string | null }): string | undefined {
-  const webhookId = headers.get('webhook-id');
+  const webhookId = headers.get(REQUEST_HEADERS.webhookId);
   if (webhookId) return webhookId;
-  const key = headers.get('idempotency-key');
+  const key = headers.get(REQUEST_HEADERS.idempotencyKey);
   if (!key) return undefined;
   const unquoted = /^"(.*)"$/.exec(key.trim());
   return unquoted ? unquoted[1] : key.trim();

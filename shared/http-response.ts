@@ -4,8 +4,7 @@
  */
 import type { HttpResponseInit } from '@azure/functions';
 import { AdapterError, isAdapterError, toProblem } from './errors.js';
-
-export const CORRELATION_HEADER = 'MS-CorrelationId';
+import { CORRELATION_HEADER } from './headers.js';
 
 export function jsonResponse(status: number, body: unknown, correlationId?: string): HttpResponseInit {
   return {

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { AdapterError } from './errors.js';
+import { CORRELATION_HEADER } from './headers.js';
 
 export interface InboundRequest {
   headers: { get(name: string): string | null };
@@ -64,6 +65,6 @@ export function parseJsonBody(text: string): unknown {
 
 /** `MS-CorrelationId` from the caller when it is a GUID, else a new one: one per event, sent upstream and back. */
 export function correlationIdFrom(headers: { get(name: string): string | null }): string {
-  const given = headers.get('ms-correlationid')?.trim();
+  const given = headers.get(CORRELATION_HEADER)?.trim();
   return given && GUID.test(given) ? given : randomUUID();
 }

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { ERROR_DEFINITIONS } from './errors.js';
 import { CHANGE_FIELDS, LIMITS, updateEventSchema } from './event-contract.js';
+import { REQUEST_HEADERS, RESPONSE_HEADERS } from './headers.js';
 import {
   changeSchema,
   errorCodesByStatus,
@@ -14,7 +15,6 @@ import {
   healthReportSchema,
   problemSchema,
   REPLAYABLE_STATUSES,
-  RESPONSE_HEADERS,
   RETRY_AFTER_STATUSES,
   updateResultSchema,
 } from './response-contract.js';
@@ -98,15 +98,6 @@ export const PATHS = {
   updateReferral: '/referral-updates',
   health: '/health',
   openApi: '/openapi.json',
-} as const;
-
-/** Request headers the adapter reads (shared/inbound.ts, event-contract.ts, webhook-signature.ts). */
-export const REQUEST_HEADERS = {
-  correlationId: 'MS-CorrelationId',
-  webhookId: 'webhook-id',
-  idempotencyKey: 'Idempotency-Key',
-  webhookTimestamp: 'webhook-timestamp',
-  webhookSignature: 'webhook-signature',
 } as const;
 
 export const FUNCTION_KEY_HEADER = 'x-functions-key';

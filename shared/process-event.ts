@@ -11,7 +11,8 @@ import { performance } from 'node:perf_hooks';
 import { AdapterError } from './errors.js';
 import { eventIdFromHeaders, parseUpdateEvent, type UpdateEvent } from './event-contract.js';
 import { type EventLogger, type EventOutcome, eventRecord, type IdempotencyUse, logEvent } from './event-log.js';
-import { asAdapterError, CORRELATION_HEADER, jsonResponse, problemResponse } from './http-response.js';
+import { CORRELATION_HEADER, RESPONSE_HEADERS } from './headers.js';
+import { asAdapterError, jsonResponse, problemResponse } from './http-response.js';
 import { eventFingerprint, type Lease } from './idempotency-store.js';
 import { correlationIdFrom, decodeUtf8, type InboundRequest, parseJsonBody, readBodyBytes } from './inbound.js';
 import { getRuntime, type Runtime } from './runtime.js';
@@ -133,7 +134,11 @@ async function once(
     if (claim.kind === 'replay') {
       const replayed = {
         status: claim.response.status,
-        headers: { ...claim.response.headers, [CORRELATION_HEADER]: correlationId, 'Idempotent-Replayed': 'true' },
+        headers: {
+          ...claim.response.headers,
+          [CORRELATION_HEADER]: correlationId,
+          [RESPONSE_HEADERS.replayed]: 'true',
+        },
         body: claim.response.body,
       };
       return { outcome: { replayed: claim.response }, response: replayed, idempotency: 'replayed' };

@@ -15,13 +15,6 @@ import type { Change } from './merge.js';
 import { type JsonValue, STATUSES, SUBSTATUSES } from './referral.js';
 import type { Outcome, UpdateResult } from './update-referral.js';
 
-/** Response headers (the names as sent; HTTP header names are case-insensitive). */
-export const RESPONSE_HEADERS = {
-  correlationId: 'MS-CorrelationId',
-  replayed: 'Idempotent-Replayed',
-  retryAfter: 'Retry-After',
-} as const;
-
 export const ERROR_CODES = Object.keys(ERROR_DEFINITIONS) as [ErrorCode, ...ErrorCode[]];
 
 /** The error codes the catalogue answers with each HTTP status, in catalogue order. */

@@ -6,6 +6,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { AdapterError } from './errors.js';
+import { REQUEST_HEADERS } from './headers.js';
 
 export const SIGNATURE_TOLERANCE_SECONDS = 300;
 
@@ -24,9 +25,9 @@ export function verifyWebhookSignature(
   rawBody: Buffer,
   nowSeconds = Math.floor(Date.now() / 1000),
 ): void {
-  const id = headers.get('webhook-id');
-  const timestamp = headers.get('webhook-timestamp');
-  const signature = headers.get('webhook-signature');
+  const id = headers.get(REQUEST_HEADERS.webhookId);
+  const timestamp = headers.get(REQUEST_HEADERS.webhookTimestamp);
+  const signature = headers.get(REQUEST_HEADERS.webhookSignature);
   if (!id || !timestamp || !signature) {
     throw invalid('Signed webhooks are required: send webhook-id, webhook-timestamp and webhook-signature.');
   }

@@ -10,6 +10,7 @@
  * that says something else.
  */
 import type { updateEventSchema } from '../shared/event-contract.js';
+import { REQUEST_HEADERS } from '../shared/headers.js';
 import {
   buildOpenApiDocument,
   CONTRACT_VERSION,
@@ -19,7 +20,6 @@ import {
   type OpenApiDocument,
   type OperationObject,
   PATHS,
-  REQUEST_HEADERS,
 } from '../shared/openapi.js';
 
 /** Replace it in the custom connector's General tab (or generate with `--host`). */

@@ -76,6 +76,7 @@ describe('start-up cost', () => {
       'functions/openapi.js',
       'shared/errors.js',
       'shared/event-contract.js',
+      'shared/headers.js',
       'shared/openapi.js',
       'shared/referral.js',
       'shared/response-contract.js',

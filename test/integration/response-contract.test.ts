@@ -10,20 +10,14 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SEED_IDS } from '../../dev/sandbox/seed.js';
+import { REQUEST_HEADERS, RESPONSE_HEADERS } from '../../shared/headers.js';
 import {
   buildOpenApiDocument,
   PROBLEM_EXAMPLES,
-  REQUEST_HEADERS,
   UPDATE_EVENT_EXAMPLES,
   UPDATE_RESULT_EXAMPLE,
 } from '../../shared/openapi.js';
-import {
-  ERROR_CODES,
-  healthReportSchema,
-  problemSchema,
-  RESPONSE_HEADERS,
-  updateResultSchema,
-} from '../../shared/response-contract.js';
+import { ERROR_CODES, healthReportSchema, problemSchema, updateResultSchema } from '../../shared/response-contract.js';
 import { signWebhook } from '../../shared/webhook-signature.js';
 import { type AuthWorld, SECRET_NAME, startAuthWorld } from '../support/auth-stack.js';
 import { openApi31Check, pointer, swagger20Check } from '../support/documents.js';

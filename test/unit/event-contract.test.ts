@@ -72,7 +72,7 @@ describe('parseUpdateEvent: accepted events', () => {
   });
 
   it('takes the event id from webhook-id, then Idempotency-Key, then the body', () => {
-    const headers = (h: Record<string, string>) => ({ get: (n: string) => h[n] ?? null });
+    const headers = (h: Record<string, string>) => new Headers(h);
     expect(eventIdFromHeaders(headers({ 'webhook-id': 'msg_1', 'idempotency-key': '"k"' }))).toBe('msg_1');
     expect(eventIdFromHeaders(headers({ 'idempotency-key': '"8e03978e"' }))).toBe('8e03978e');
     expect(eventIdFromHeaders(headers({ 'idempotency-key': 'bare' }))).toBe('bare');
