@@ -5,6 +5,7 @@
  */
 import { loadConfig } from './config.js';
 import { getRuntime } from './runtime.js';
+import { type TelemetryStatus, telemetryStatus } from './telemetry.js';
 import type { TokenHealth } from './token-provider.js';
 import { VERSION } from './version.js';
 
@@ -15,6 +16,8 @@ export interface HealthReport {
   node: string;
   partnerCenter: { baseUrl: string; loopback: boolean } | null;
   auth: (TokenHealth & { userAssignedClientId: string | null }) | null;
+  /** Application Insights: whether it runs, and how ingestion authenticates; null when misconfigured. */
+  telemetry: { status: TelemetryStatus; ingestion: 'key' | 'entra' | null } | null;
   problems: string[];
   warnings: string[];
 }
@@ -28,18 +31,27 @@ export async function healthReport(): Promise<HealthReport> {
       ...base,
       partnerCenter: null,
       auth: null,
+      telemetry: null,
       problems: result.problems,
       warnings: [],
     };
   }
-  const { partnerCenter, identity } = result.config;
+  const { partnerCenter, identity, telemetry } = result.config;
   const tokens = await getRuntime().tokens.health();
+  const telemetryNow = telemetryStatus();
+  const warnings = [
+    ...tokens.warnings,
+    ...(telemetryNow === 'failed'
+      ? ['Application Insights failed to start: the app runs without telemetry (see the start-up log).']
+      : []),
+  ];
   return {
-    status: tokens.warnings.length > 0 ? 'warning' : 'ok',
+    status: warnings.length > 0 ? 'warning' : 'ok',
     ...base,
     partnerCenter: { baseUrl: `${partnerCenter.origin}${partnerCenter.basePath}`, loopback: partnerCenter.loopback },
     auth: { ...tokens, userAssignedClientId: identity.clientId ?? null },
+    telemetry: { status: telemetryNow, ingestion: telemetry?.ingestion.auth ?? null },
     problems: [],
-    warnings: tokens.warnings,
+    warnings,
   };
 }

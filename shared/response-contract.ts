@@ -228,6 +228,19 @@ export const healthReportSchema = z
       })
       .nullable()
       .meta({ description: 'The token source; null when misconfigured.' }),
+    telemetry: z
+      .strictObject({
+        status: z.enum(['off', 'starting', 'on', 'failed']).meta({
+          description:
+            'Application Insights: off (APPLICATIONINSIGHTS_CONNECTION_STRING unset), starting, on, or failed (the app runs without telemetry; a warning says so).',
+        }),
+        ingestion: z
+          .enum(['key', 'entra'])
+          .nullable()
+          .meta({ description: 'How ingestion authenticates: the instrumentation key, or Entra ID; null when off.' }),
+      })
+      .nullable()
+      .meta({ description: 'Telemetry; null when misconfigured.' }),
     problems: z.array(z.string()).meta({ description: 'Invalid settings (misconfigured only).' }),
     warnings: z.array(z.string()).meta({ description: 'What needs attention soon.' }),
   })

@@ -22,7 +22,16 @@ export const NO_TELEMETRY: Telemetry = {
   recordEvent: () => {},
 };
 
+/** `off`: not configured; `failed`: configured, but the SDK did not start (the app runs without telemetry). */
+export type TelemetryStatus = 'off' | 'starting' | 'on' | 'failed';
+
 let started: Promise<Telemetry> | undefined;
+let status: TelemetryStatus = 'off';
+
+/** For /api/health; starts nothing. */
+export function telemetryStatus(): TelemetryStatus {
+  return status;
+}
 
 /**
  * Starts telemetry when it is configured (once per process) and resolves with it; a failure to start
@@ -37,10 +46,14 @@ async function start(log: (message: string) => void): Promise<Telemetry> {
   const result = loadConfig();
   const config: TelemetryConfig | undefined = result.ok ? result.config.telemetry : undefined;
   if (!config) return NO_TELEMETRY;
+  status = 'starting';
   try {
     const { startAzureMonitor } = await import('./azure-monitor.js');
-    return startAzureMonitor(config);
+    const telemetry = await startAzureMonitor(config);
+    status = 'on';
+    return telemetry;
   } catch (error) {
+    status = 'failed';
     // The name only: SDK messages can quote the connection string.
     log(`partner-center-referral-webhook: telemetry is off, Application Insights failed to start (${nameOf(error)})`);
     return NO_TELEMETRY;

@@ -428,6 +428,7 @@ describe('the rest of the surface', () => {
       node: expect.stringMatching(/^v22\./),
       partnerCenter: { baseUrl: stack.sandbox.url, loopback: true },
       auth: { mode: 'managed-identity' },
+      telemetry: { status: 'off', ingestion: null },
       problems: [],
     });
     expect(text).not.toContain(stack.identity.header);

@@ -181,6 +181,12 @@ describe.each([
     expect(metricNames()).not.toContain('referral.updates.failed');
   });
 
+  it('says in /api/health that telemetry is on, with Entra ID ingestion', async () => {
+    const health = await stack.health();
+    expect(health.body.telemetry).toEqual({ status: 'on', ingestion: 'entra' });
+    expect(health.body.status).toBe('ok');
+  });
+
   it('authenticates ingestion with a managed-identity token for Azure Monitor', () => {
     expect(ingestion.requests.length).toBeGreaterThan(0);
     for (const request of ingestion.requests) {
