@@ -20,6 +20,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { parseTraceParent } from '../shared/telemetry.js';
 import { readBody } from './read-body.js';
 
 export interface HttpFunction {
@@ -143,8 +144,6 @@ interface RecordedRequest {
   end(status: number): void;
 }
 
-const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
-
 /**
  * The host's side of telemetry. Without Application Insights: a fresh trace per request (or the caller's
  * trace), no recording. With it: a server span per request, made with the global OpenTelemetry API the
@@ -157,8 +156,8 @@ async function requestRecorder(): Promise<{
   if (!process.env.APPLICATIONINSIGHTS_CONNECTION_STRING) {
     return {
       start: (_name, _url, incoming) => {
-        const trace = incoming ? TRACEPARENT.exec(incoming)?.[1] : undefined;
-        return { traceParent: `00-${trace ?? hex(16)}-${hex(8)}-01`, end: () => {} };
+        const trace = parseTraceParent(incoming)?.traceId ?? hex(16);
+        return { traceParent: `00-${trace}-${hex(8)}-01`, end: () => {} };
       },
     };
   }

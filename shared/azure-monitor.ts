@@ -22,7 +22,7 @@ import type { TelemetryConfig } from './config.js';
 import type { EventRecord } from './event-log.js';
 import { CORRELATION_HEADER } from './headers.js';
 import { managedIdentityCredential } from './managed-identity.js';
-import type { Telemetry } from './telemetry.js';
+import { parseTraceParent, type Telemetry } from './telemetry.js';
 import { VERSION } from './version.js';
 
 const SCOPE = 'partner-center-referral-webhook';
@@ -169,18 +169,11 @@ function headerValue(headers: string | (string | string[])[], name: string): str
   return undefined;
 }
 
-const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
-
 /** The host's W3C `traceparent` as the parent of everything the invocation does. */
 function invocationContext(traceParent: string | null | undefined): Context {
-  const match = traceParent ? TRACEPARENT.exec(traceParent.trim()) : null;
-  if (!match) return context.active();
-  const [, traceId, spanId, flags] = match as unknown as [string, string, string, string];
-  if (/^0+$/.test(traceId) || /^0+$/.test(spanId)) return context.active();
-  return trace.setSpanContext(ROOT_CONTEXT, {
-    traceId,
-    spanId,
-    traceFlags: Number.parseInt(flags, 16) & TraceFlags.SAMPLED,
-    isRemote: true,
-  });
+  const parent = parseTraceParent(traceParent);
+  if (!parent) return context.active();
+  // Sampled whatever the host's flag says: the host's adaptive sampling may drop its request item, but the
+  // app's dependencies and ReferralUpdate events are kept (logs in an unsampled trace would be dropped).
+  return trace.setSpanContext(ROOT_CONTEXT, { ...parent, traceFlags: TraceFlags.SAMPLED, isRemote: true });
 }

@@ -60,6 +60,16 @@ async function start(log: (message: string) => void): Promise<Telemetry> {
   }
 }
 
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
+
+/** The trace and parent span of a W3C `traceparent` (version 00); undefined when absent or invalid. */
+export function parseTraceParent(value: string | null | undefined): { traceId: string; spanId: string } | undefined {
+  const match = value ? TRACEPARENT.exec(value.trim()) : null;
+  if (!match) return undefined;
+  const [, traceId, spanId] = match as unknown as [string, string, string];
+  return /^0+$/.test(traceId) || /^0+$/.test(spanId) ? undefined : { traceId, spanId };
+}
+
 function nameOf(error: unknown): string {
   return error instanceof Error ? error.name : typeof error;
 }
