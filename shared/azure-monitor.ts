@@ -14,7 +14,16 @@
  * the others instrument libraries the app does not use. No field values, tokens or bodies are recorded.
  */
 import type { TokenCredential } from '@azure/identity';
-import { type Attributes, type Context, context, metrics, ROOT_CONTEXT, TraceFlags, trace } from '@opentelemetry/api';
+import {
+  type Attributes,
+  type Context,
+  type Counter,
+  context,
+  metrics,
+  ROOT_CONTEXT,
+  TraceFlags,
+  trace,
+} from '@opentelemetry/api';
 import { logs } from '@opentelemetry/api-logs';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import applicationInsights from 'applicationinsights';
@@ -66,7 +75,8 @@ export async function startAzureMonitor(config: TelemetryConfig): Promise<Teleme
   });
 
   const meter = metrics.getMeter(SCOPE, VERSION);
-  const updates = {
+  // One counter per outcome that counts as an update decision (dry runs, stale events and replays do not).
+  const updates: Partial<Record<string, Counter>> = {
     updated: meter.createCounter('referral.updates.applied', { description: 'Events that changed a referral' }),
     unchanged: meter.createCounter('referral.updates.unchanged', {
       description: 'Events the referral already matched (no write)',
@@ -95,39 +105,36 @@ export async function startAzureMonitor(config: TelemetryConfig): Promise<Teleme
       return context.with(invocationContext(traceParent), work);
     },
     recordEvent(record, upstreamDurationsMs) {
-      const dimensions = dimensionsOf(record);
-      const counter =
-        record.idempotency === 'replayed'
-          ? undefined
-          : record.status === 200
-            ? record.outcome === 'updated'
-              ? updates.updated
-              : record.outcome === 'unchanged'
-                ? updates.unchanged
-                : undefined
-            : record.status < 500
-              ? updates.rejected
-              : updates.failed;
-      counter?.add(1, { outcome: dimensions.outcome });
-      if (record.conflicts > 0) conflicts.add(record.conflicts);
-      if (record.throttles > 0) throttles.add(record.throttles);
-      for (const ms of upstreamDurationsMs) latency.record(ms);
-      logger.emit({
-        body: 'ReferralUpdate',
-        attributes: {
-          [CUSTOM_EVENT_NAME]: 'ReferralUpdate',
-          ...dimensions,
-          [CUSTOM_MEASUREMENTS]: JSON.stringify({
-            durationMs: record.durationMs,
-            attempts: record.attempts,
-            retries: record.retries,
-            conflicts: record.conflicts,
-            throttles: record.throttles,
-          }),
-        },
-      });
+      // Telemetry never fails an event: the answer is already decided.
+      try {
+        emit(record, upstreamDurationsMs);
+      } catch {
+        // The SDK reports its own failures through its diagnostic log.
+      }
     },
   };
+
+  function emit(record: EventRecord, upstreamDurationsMs: readonly number[]): void {
+    const dimensions = dimensionsOf(record);
+    updates[dimensions.outcome]?.add(1);
+    if (record.conflicts > 0) conflicts.add(record.conflicts);
+    if (record.throttles > 0) throttles.add(record.throttles);
+    for (const ms of upstreamDurationsMs) latency.record(ms);
+    logger.emit({
+      body: 'ReferralUpdate',
+      attributes: {
+        [CUSTOM_EVENT_NAME]: 'ReferralUpdate',
+        ...dimensions,
+        [CUSTOM_MEASUREMENTS]: JSON.stringify({
+          durationMs: record.durationMs,
+          attempts: record.attempts,
+          retries: record.retries,
+          conflicts: record.conflicts,
+          throttles: record.throttles,
+        }),
+      },
+    });
+  }
 }
 
 /** The custom event's dimensions: identifiers, outcome and statuses, never values. */

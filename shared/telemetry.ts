@@ -17,7 +17,7 @@ export interface Telemetry {
   recordEvent(record: EventRecord, upstreamDurationsMs: readonly number[]): void;
 }
 
-export const NO_TELEMETRY: Telemetry = {
+const NO_TELEMETRY: Telemetry = {
   inInvocation: (_traceParent, work) => work(),
   recordEvent: () => {},
 };
