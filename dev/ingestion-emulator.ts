@@ -22,6 +22,17 @@ export interface Envelope {
   data: { baseType: string; baseData: Record<string, unknown> & { properties?: Record<string, string> } };
 }
 
+/**
+ * What keeps the SDK itself on loopback besides the connection string: statsbeat (its usage reports to
+ * Microsoft) off entirely (the first variable turns off only its optional part), and `WEBSITE_SITE_NAME`
+ * set, which stops the virtual-machine metadata probe.
+ */
+export const LOOPBACK_TELEMETRY_SETTINGS: Readonly<Record<string, string>> = {
+  APPLICATIONINSIGHTS_STATSBEAT_DISABLED: 'true',
+  APPLICATION_INSIGHTS_NO_STATSBEAT: 'true',
+  WEBSITE_SITE_NAME: 'referral-webhook-local',
+};
+
 export interface IngestionRequest {
   path: string;
   /** The `Authorization` header, when the exporter authenticates with Entra ID. */

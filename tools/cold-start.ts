@@ -9,19 +9,19 @@
  * metadata-service probe) and HTTPS_PROXY is a closed loopback port.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, globSync, readFileSync } from 'node:fs';
+import { globSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
+import { LOOPBACK_TELEMETRY_SETTINGS } from '../dev/ingestion-emulator.js';
+import { withoutServiceSettings } from '../dev/isolated-env.js';
 import { REPO_ROOT } from './package.js';
 
 /** What "telemetry configured" means in these measurements. */
 export const TELEMETRY_ENV: Readonly<Record<string, string>> = {
   APPLICATIONINSIGHTS_CONNECTION_STRING:
     'InstrumentationKey=00000000-0000-4000-8000-000000000000;IngestionEndpoint=https://127.0.0.1:9/',
-  APPLICATIONINSIGHTS_STATSBEAT_DISABLED: 'true',
-  APPLICATION_INSIGHTS_NO_STATSBEAT: 'true',
-  WEBSITE_SITE_NAME: 'bench',
+  ...LOOPBACK_TELEMETRY_SETTINGS,
   // The exporter's remote-configuration poll (5-15 s after start, so normally after the process ended)
   // would go to a closed loopback port.
   HTTPS_PROXY: 'http://127.0.0.1:9',
@@ -52,8 +52,6 @@ export interface ColdStartFigures {
   runs: number;
   baselineMs: number;
   cases: ColdStartCase[];
-  /** False when the app has no telemetry module yet: the "configured" cases were not measured. */
-  telemetryMeasured: boolean;
 }
 
 /** The entry point files of an app folder, as the worker finds them. */
@@ -66,22 +64,18 @@ export function entryFiles(appDir: string): string[] {
 
 /** The environment of a measured process: nothing that points at a real service. */
 function cleanEnv(extra: Record<string, string>): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (value === undefined) continue;
-    if (
-      /^(IDENTITY_|MSI_|AZURE_|PARTNER_CENTER_|APPLICATIONINSIGHTS_|APPLICATION_INSIGHTS_|WEBSITE_|OTEL_|NODE_OPTIONS$)/.test(
-        name,
-      )
-    )
-      continue;
-    if (/^(https?_proxy|no_proxy)$/i.test(name)) continue;
-    env[name] = value;
-  }
-  return { ...env, IDEMPOTENCY_STORE: 'memory', ...extra };
+  return { ...withoutServiceSettings(), IDEMPOTENCY_STORE: 'memory', ...extra };
 }
 
-function timeProcess(script: string, env: Record<string, string>, flags: string[] = []): number {
+/** A measured process: a module script run after the PRELUDE, with its environment and Node flags. */
+export interface ProcessSpec {
+  script: string;
+  /** Default: the parent's environment without service settings, IDEMPOTENCY_STORE=memory. */
+  env?: Record<string, string>;
+  flags?: string[];
+}
+
+function timeProcess({ script, env = cleanEnv({}), flags = [] }: ProcessSpec): number {
   const started = performance.now();
   const result = spawnSync(
     process.execPath,
@@ -98,10 +92,33 @@ function timeProcess(script: string, env: Record<string, string>, flags: string[
   return elapsed;
 }
 
-const median = (values: number[]) => {
+export const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 };
+
+export const ratio = (value: number, baseline: number) => `${(value / baseline).toFixed(2)}×`;
+
+/** `import()` of every entry point of an app folder, as a module script. */
+export function importAll(appDir: string): string {
+  return entryFiles(appDir)
+    .map((file) => `await import(${JSON.stringify(pathToFileURL(file).href)});`)
+    .join(' ');
+}
+
+/**
+ * The median wall time of each process over `runs` fresh processes: one warm-up round (file system
+ * caches), then interleaved rounds, so drift affects every series alike.
+ */
+export function medianTimes<K extends string>(specs: Record<K, ProcessSpec>, runs: number): Record<K, number> {
+  const names = Object.keys(specs) as K[];
+  const samples = new Map<K, number[]>(names.map((name) => [name, []]));
+  for (const name of names) timeProcess(specs[name]);
+  for (let i = 0; i < runs; i++) {
+    for (const name of names) samples.get(name)?.push(timeProcess(specs[name]));
+  }
+  return Object.fromEntries(names.map((name) => [name, median(samples.get(name) ?? [])])) as Record<K, number>;
+}
 
 export interface ColdStartOptions {
   /** The packaged app folder (tools/package.ts `appDir`). */
@@ -116,39 +133,28 @@ export interface ColdStartOptions {
 export async function measureColdStarts(options: ColdStartOptions): Promise<ColdStartFigures> {
   const runs = options.runs ?? 9;
   const unbundledDir = options.unbundledAppDir ?? REPO_ROOT;
-  const telemetryMeasured = existsSync(join(unbundledDir, 'dist', 'shared', 'azure-monitor.js'));
-  const importAll = (appDir: string) =>
-    entryFiles(appDir)
-      .map((file) => `await import(${JSON.stringify(pathToFileURL(file).href)});`)
-      .join(' ');
-  const quiet = cleanEnv({});
-  const configured = cleanEnv({ ...TELEMETRY_ENV });
-  const specs: Array<Omit<ColdStartCase, 'medianMs'>> = [];
-  for (const telemetry of telemetryMeasured ? [false, true] : [false]) {
-    specs.push({ app: 'unbundled', telemetry, sourceMaps: false }, { app: 'packaged', telemetry, sourceMaps: false });
-    if (options.sourceMaps) specs.push({ app: 'packaged', telemetry, sourceMaps: true });
+  const cases: Array<Omit<ColdStartCase, 'medianMs'>> = [];
+  for (const telemetry of [false, true]) {
+    cases.push({ app: 'unbundled', telemetry, sourceMaps: false }, { app: 'packaged', telemetry, sourceMaps: false });
+    if (options.sourceMaps) cases.push({ app: 'packaged', telemetry, sourceMaps: true });
   }
-  const scripts = [
-    { script: '', env: quiet, flags: [] as string[], samples: [] as number[] },
-    ...specs.map((spec) => ({
+  const specs: Record<string, ProcessSpec> = { baseline: { script: '' } };
+  for (const [i, spec] of cases.entries()) {
+    specs[i] = {
       script: importAll(spec.app === 'unbundled' ? unbundledDir : options.packagedAppDir),
-      env: spec.telemetry ? configured : quiet,
+      env: cleanEnv(spec.telemetry ? { ...TELEMETRY_ENV } : {}),
       flags: spec.sourceMaps ? ['--enable-source-maps'] : [],
-      samples: [] as number[],
-    })),
-  ];
-  // One warm-up round (file system caches), then interleaved rounds so drift affects every series alike.
-  for (const { script, env, flags } of scripts) timeProcess(script, env, flags);
-  for (let i = 0; i < runs; i++) {
-    for (const entry of scripts) entry.samples.push(timeProcess(entry.script, entry.env, entry.flags));
+    };
   }
-  const [baseline, ...measured] = scripts;
-  const cases = specs.map((spec, i) => ({ ...spec, medianMs: median(measured[i]?.samples ?? []) }));
-  return { runs, baselineMs: median(baseline?.samples ?? []), cases, telemetryMeasured };
+  const times = medianTimes(specs, runs);
+  return {
+    runs,
+    baselineMs: times.baseline ?? Number.NaN,
+    cases: cases.map((spec, i) => ({ ...spec, medianMs: times[i] ?? Number.NaN })),
+  };
 }
 
 const ms = (value: number) => `${value.toFixed(1)} ms`;
-const ratio = (value: number, baseline: number) => `${(value / baseline).toFixed(2)}×`;
 
 /** The figures as a Markdown table (printed by `npm run package`, written by `npm run bench`). */
 export function describeColdStarts(figures: ColdStartFigures): string {
@@ -159,7 +165,7 @@ export function describeColdStarts(figures: ColdStartFigures): string {
     '|---|---|---|---|---|',
     `| empty Node process (baseline) | | ${ms(figures.baselineMs)} | 1.00× | |`,
   ];
-  for (const telemetry of figures.telemetryMeasured ? [false, true] : [false]) {
+  for (const telemetry of [false, true]) {
     const unbundled = find('unbundled', telemetry);
     const packaged = find('packaged', telemetry);
     const label = telemetry ? 'configured' : 'off';
@@ -176,7 +182,5 @@ export function describeColdStarts(figures: ColdStartFigures): string {
       );
     }
   }
-  if (!figures.telemetryMeasured)
-    lines.push('', 'With telemetry configured: not measured (the app has no telemetry module).');
   return lines.join('\n');
 }

@@ -4,18 +4,18 @@
  *
  * <out>/app/            the staging folder: what the zip holds, runnable by the local host
  *   host.json           the repository's
- *   package.json        production only: `type: module`, the same `main` glob, no scripts, no devDependencies;
- *                       `dependencies` lists only what could not be bundled (UNBUNDLED)
+ *   package.json        production only: `type: module`, the same `main` glob, no scripts, no dependencies
  *   dist/functions/*.js one bundled entry point per function (esbuild, ESM, code splitting)
  *   dist/chunks/*.js    shared code, and one lazily loaded chunk per dynamic `import()`: the Azure SDK,
  *                       undici, and Application Insights load only when first needed
  *   dist/**.js.map      source maps, only for the files holding the app's own code (see SOURCE MAPS)
- *   node_modules/       only the UNBUNDLED packages and their dependencies (none today)
  * <out>/partner-center-referral-webhook.zip   the same files, deterministic
  * <out>/package-report.json                   what was built: files, sizes, startup set, externals
  *
  * `@azure/functions-core` stays external: the Functions worker provides it at run time (and the local
- * host a stub). Everything else, the telemetry stack included, is bundled; see UNBUNDLED.
+ * host a stub). Everything else is bundled, the telemetry stack included (it works bundled: its undici
+ * instrumentation uses diagnostics channels, and the module-patching instrumentations are off), so the
+ * package has no node_modules (docs/performance.md).
  *
  * Usage: node dist/tools/package.js [--out <dir>] [--no-zip] [--no-measure]
  */
@@ -48,12 +48,6 @@ export const ZIP_BUDGET_BYTES = 5 * 1024 * 1024;
 
 /** Provided by the Functions worker at run time (never installed, never bundled). */
 export const WORKER_PROVIDED = ['@azure/functions-core'];
-
-/**
- * Packages left out of the bundle and shipped in node_modules instead, each with the reason a
- * measurement gave. Empty: everything bundles, Application Insights included (docs/performance.md).
- */
-export const UNBUNDLED: ReadonlyArray<{ name: string; reason: string }> = [];
 
 /**
  * SOURCE MAPS: the bundles are not minified (function names and code stay readable in stack traces
@@ -103,8 +97,6 @@ export interface PackageResult {
   entryPoints: string[];
   outputs: PackageOutput[];
   files: PackagedFile[];
-  /** package.json `dependencies` of the package (the UNBUNDLED packages, pinned). */
-  dependencies: Record<string, string>;
   /** Files holding Application Insights / OpenTelemetry: none of them may be a startup file. */
   telemetryOutputs: string[];
   buildMs: number;
@@ -219,43 +211,6 @@ function listFiles(dir: string): string[] {
     .sort();
 }
 
-/** Copies an UNBUNDLED package and its dependencies (as Node would resolve them) into app/node_modules. */
-function copyWithDependencies(name: string, fromDir: string, appDir: string, copied: Set<string>): void {
-  let dir = fromDir;
-  let found: string | undefined;
-  for (;;) {
-    const candidate = join(dir, 'node_modules', name);
-    if (existsSync(join(candidate, 'package.json'))) {
-      found = candidate;
-      break;
-    }
-    if (dir === REPO_ROOT || dirname(dir) === dir) break;
-    dir = dirname(dir);
-  }
-  if (!found) throw new Error(`package: ${name} is not installed (needed from ${relative(REPO_ROOT, fromDir)})`);
-  if (copied.has(found)) return;
-  copied.add(found);
-  for (const file of listFiles(found)) {
-    if (file.startsWith('node_modules/') || /\.([cm]?ts|map|md|tsbuildinfo)$/.test(file)) continue;
-    const target = join(appDir, relative(REPO_ROOT, found), file);
-    mkdirSync(dirname(target), { recursive: true });
-    copyFileSync(join(found, file), target);
-  }
-  const manifest = JSON.parse(readFileSync(join(found, 'package.json'), 'utf8')) as {
-    dependencies?: Record<string, string>;
-    optionalDependencies?: Record<string, string>;
-  };
-  for (const dependency of Object.keys(manifest.dependencies ?? {}))
-    copyWithDependencies(dependency, found, appDir, copied);
-  for (const dependency of Object.keys(manifest.optionalDependencies ?? {})) {
-    try {
-      copyWithDependencies(dependency, found, appDir, copied);
-    } catch {
-      // optional: not installed on this platform
-    }
-  }
-}
-
 /**
  * Source map `sources` relative to the app folder as if the repository's files sat in it
  * (`../../shared/x.ts` from dist/chunks/), so a mapped stack frame reads `<app>/shared/x.ts:12`.
@@ -291,7 +246,6 @@ export async function buildPackage(options: PackageOptions = {}): Promise<Packag
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(appDir, { recursive: true });
 
-  const external = [...WORKER_PROVIDED, ...UNBUNDLED.map(({ name }) => name)];
   const result = await esbuild.build({
     absWorkingDir: REPO_ROOT,
     entryPoints: entryPoints.map((entry) => join(REPO_ROOT, entry)),
@@ -303,7 +257,7 @@ export async function buildPackage(options: PackageOptions = {}): Promise<Packag
     format: 'esm',
     platform: 'node',
     target: 'node22',
-    external,
+    external: WORKER_PROVIDED,
     banner: { js: BANNER },
     inject: [INJECTED_GLOBALS],
     plugins: [cjsGlobals(), commonJsDynamicImports()],
@@ -365,15 +319,7 @@ export async function buildPackage(options: PackageOptions = {}): Promise<Packag
   }
   packaged.sort((a, b) => (a.path < b.path ? -1 : 1));
 
-  // Production package.json: what the worker reads (type, main), and the dependencies left outside.
-  const dependencies: Record<string, string> = {};
-  const copied = new Set<string>();
-  for (const { name } of UNBUNDLED) {
-    copyWithDependencies(name, REPO_ROOT, appDir, copied);
-    dependencies[name] = (
-      JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }
-    ).version;
-  }
+  // Production package.json: what the worker reads (type, main); everything it runs is bundled.
   const production = {
     name: manifest.name,
     version: manifest.version,
@@ -383,7 +329,6 @@ export async function buildPackage(options: PackageOptions = {}): Promise<Packag
     type: 'module',
     main,
     engines: manifest.engines,
-    dependencies,
   };
   writeFileSync(join(appDir, 'package.json'), `${JSON.stringify(production, null, 2)}\n`);
   copyFileSync(join(REPO_ROOT, 'host.json'), join(appDir, 'host.json'));
@@ -412,7 +357,6 @@ export async function buildPackage(options: PackageOptions = {}): Promise<Packag
     entryPoints,
     outputs: packaged,
     files,
-    dependencies,
     telemetryOutputs,
     buildMs: Math.round(performance.now() - started),
   };
@@ -423,11 +367,25 @@ export async function buildPackage(options: PackageOptions = {}): Promise<Packag
 export const formatBytes = (bytes: number) =>
   bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(2)} MB` : `${(bytes / 1024).toFixed(1)} KB`;
 
+/** JavaScript bytes loaded with the entry points, loaded on demand, and of the telemetry stack (on demand). */
+export function packageSizes(result: PackageResult): {
+  startupBytes: number;
+  lazyBytes: number;
+  telemetryBytes: number;
+} {
+  const total = (keep: (output: PackageOutput) => boolean) =>
+    result.outputs.filter(keep).reduce((sum, output) => sum + output.bytes, 0);
+  return {
+    startupBytes: total((o) => o.startup),
+    lazyBytes: total((o) => !o.startup),
+    telemetryBytes: total((o) => result.telemetryOutputs.includes(o.path)),
+  };
+}
+
 /** The package summary `npm run package` prints. */
 export function describePackage(result: PackageResult): string {
   const lines: string[] = [];
-  const startupBytes = result.outputs.filter((o) => o.startup).reduce((sum, o) => sum + o.bytes, 0);
-  const lazyBytes = result.outputs.filter((o) => !o.startup).reduce((sum, o) => sum + o.bytes, 0);
+  const { startupBytes, lazyBytes } = packageSizes(result);
   lines.push(`Package: ${relative(process.cwd(), result.appDir) || '.'} (${result.files.length} files)`);
   if (result.zipPath && result.zipBytes !== undefined) {
     const verdict = result.zipBytes <= ZIP_BUDGET_BYTES ? 'within' : 'OVER';
@@ -449,9 +407,7 @@ export function describePackage(result: PackageResult): string {
       `  ${output.startup ? 'startup ' : 'lazy    '} ${formatBytes(output.bytes).padStart(9)}  ${output.path}  (${what})`,
     );
   }
-  lines.push(
-    `Not bundled: ${[...WORKER_PROVIDED.map((n) => `${n} (the worker provides it)`), ...UNBUNDLED.map((u) => `${u.name} (${u.reason})`)].join('; ')}`,
-  );
+  lines.push(`Not bundled: ${WORKER_PROVIDED.map((n) => `${n} (the worker provides it)`).join('; ')}`);
   return lines.join('\n');
 }
 

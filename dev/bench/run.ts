@@ -12,18 +12,24 @@
  *    unbundled build, with telemetry off and configured (tools/cold-start.ts).
  * Loopback only: the sandbox and the identity emulator are started here.
  */
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { parseConfig } from '../../shared/config.js';
 import { parseUpdateEvent } from '../../shared/event-contract.js';
 import { createManagedIdentityTokenProvider } from '../../shared/managed-identity.js';
 import { createPartnerCenterClient } from '../../shared/partner-center-client.js';
 import { updateReferral } from '../../shared/update-referral.js';
-import { describeColdStarts, entryFiles, measureColdStarts } from '../../tools/cold-start.js';
-import { buildPackage, formatBytes, UNBUNDLED, ZIP_BUDGET_BYTES } from '../../tools/package.js';
+import {
+  describeColdStarts,
+  importAll,
+  measureColdStarts,
+  median,
+  medianTimes,
+  ratio,
+} from '../../tools/cold-start.js';
+import { buildPackage, formatBytes, packageSizes, ZIP_BUDGET_BYTES } from '../../tools/package.js';
 import { startIdentityEmulator } from '../identity-emulator.js';
 import { SEED_IDS } from '../sandbox/seed.js';
 import { startPartnerCenterSandbox } from '../sandbox/server.js';
@@ -32,34 +38,19 @@ const appDir = fileURLToPath(new URL('../../../', import.meta.url));
 const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 9);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 400);
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-};
 const ms = (value: number) => `${value.toFixed(2)} ms`;
-const ratio = (value: number, baseline: number) => `${(value / baseline).toFixed(2)}×`;
 
-function timeProcess(script: string): number {
-  const started = performance.now();
-  execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: appDir, stdio: 'ignore' });
-  return performance.now() - started;
-}
-
+/** The built app's entry points, against an empty process and against the same with the heavy SDKs eager. */
 function coldStart() {
-  const entry = entryFiles(appDir)
-    .map((file) => `await import(${JSON.stringify(pathToFileURL(file).href)});`)
-    .join(' ');
-  const scripts = {
-    baseline: '0;',
-    app: entry,
-    eager: `await import('@azure/identity'); await import('undici'); ${entry}`,
-  };
-  const samples: Record<keyof typeof scripts, number[]> = { baseline: [], app: [], eager: [] };
-  for (let i = 0; i < COLD_RUNS; i++) {
-    for (const name of Object.keys(scripts) as Array<keyof typeof scripts>)
-      samples[name].push(timeProcess(scripts[name]));
-  }
-  return { baseline: median(samples.baseline), app: median(samples.app), eager: median(samples.eager) };
+  const entry = importAll(appDir);
+  return medianTimes(
+    {
+      baseline: { script: '' },
+      app: { script: entry },
+      eager: { script: `await import('@azure/identity'); await import('undici'); ${entry}` },
+    },
+    COLD_RUNS,
+  );
 }
 
 async function perEvent() {
@@ -129,11 +120,7 @@ async function deployPackage() {
 const cold = coldStart();
 const event = await perEvent();
 const pkg = await deployPackage();
-const startupBytes = pkg.built.outputs.filter((o) => o.startup).reduce((sum, o) => sum + o.bytes, 0);
-const lazyBytes = pkg.built.outputs.filter((o) => !o.startup).reduce((sum, o) => sum + o.bytes, 0);
-const telemetryBytes = pkg.built.outputs
-  .filter((o) => pkg.built.telemetryOutputs.includes(o.path))
-  .reduce((sum, o) => sum + o.bytes, 0);
+const { startupBytes, lazyBytes, telemetryBytes } = packageSizes(pkg.built);
 const report = `# Performance
 
 Measured by \`npm run bench\` (dev/bench/run.ts) on ${new Date().toISOString().slice(0, 10)}, Node ${process.version},
@@ -165,7 +152,7 @@ Token requests to the identity endpoint for all ${EVENTS + 20} adapter events: $
 Zip: **${formatBytes(pkg.built.zipBytes ?? 0)}** (budget ${formatBytes(ZIP_BUDGET_BYTES)}), ${pkg.built.files.length} files. JavaScript loaded with the
 entry points: ${formatBytes(startupBytes)}; loaded on demand: ${formatBytes(lazyBytes)}, of which Application Insights and
 OpenTelemetry ${formatBytes(telemetryBytes)} (only when \`APPLICATIONINSIGHTS_CONNECTION_STRING\` is set). Left out of the bundle:
-\`@azure/functions-core\` (the worker provides it)${UNBUNDLED.map((u) => `, \`${u.name}\` (${u.reason})`).join('')}.
+\`@azure/functions-core\` (the worker provides it); the package has no node_modules.
 
 Cold start: a fresh Node process imports every entry point (\`@azure/functions-core\` resolving to the
 local stub) and runs until it exits by itself, so telemetry started in the background at load counts;

@@ -50,9 +50,8 @@ describe('the deploy zip', () => {
     expect(names).toContain('host.json');
     expect(names).toContain('package.json');
     const topLevel = new Set(names.map((name) => name.split('/')[0]));
-    const expected = ['dist', 'host.json', 'package.json'];
-    if (pkg.report.dependencies && Object.keys(pkg.report.dependencies).length > 0) expected.push('node_modules');
-    expect([...topLevel].sort()).toEqual(expected.sort());
+    // No node_modules: everything the app runs is bundled.
+    expect([...topLevel].sort()).toEqual(['dist', 'host.json', 'package.json']);
     const unwanted = names.filter(
       (name) =>
         /^(dev|test|tools|shared|functions|scripts|docs|infra|connector)\//.test(name) ||
@@ -73,11 +72,8 @@ describe('the deploy zip', () => {
     expect(manifest).toMatchObject({ name: repo.name, version: repo.version, type: 'module', main: repo.main });
     expect(manifest.devDependencies).toBeUndefined();
     expect(manifest.scripts).toBeUndefined();
-    // Only what could not be bundled; each one shipped in node_modules.
-    for (const name of Object.keys(manifest.dependencies ?? {})) {
-      expect(fileNames()).toContain(`node_modules/${name}/package.json`);
-    }
-    expect(manifest.dependencies).toEqual(pkg.report.dependencies);
+    // Nothing to install: everything the app runs is bundled (and the zip holds no node_modules, above).
+    expect(manifest.dependencies).toBeUndefined();
   });
 
   it("passes the build's entry-point check: main matches exactly one bundle per function in functions/", async () => {

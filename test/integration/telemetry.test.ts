@@ -8,7 +8,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Envelope, type IngestionEmulator, startIngestionEmulator } from '../../dev/ingestion-emulator.js';
+import {
+  type Envelope,
+  type IngestionEmulator,
+  LOOPBACK_TELEMETRY_SETTINGS,
+  startIngestionEmulator,
+} from '../../dev/ingestion-emulator.js';
 import { makeReferral } from '../../dev/sandbox/seed.js';
 import { extractedPackage, removePackage } from '../support/package.js';
 import { type RefusingProxy, startRefusingProxy } from '../support/refusing-proxy.js';
@@ -23,10 +28,7 @@ function telemetryEnv(ingestion: IngestionEmulator, proxy: RefusingProxy): Recor
     ...proxy.env,
     APPLICATIONINSIGHTS_CONNECTION_STRING: ingestion.connectionString,
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD',
-    // Statsbeat (the SDK's usage reports to Microsoft): the first turns off its optional part, the second all of it.
-    APPLICATIONINSIGHTS_STATSBEAT_DISABLED: 'true',
-    APPLICATION_INSIGHTS_NO_STATSBEAT: 'true',
-    WEBSITE_SITE_NAME: 'referral-webhook-test',
+    ...LOOPBACK_TELEMETRY_SETTINGS,
     OTEL_BSP_SCHEDULE_DELAY: '100',
     OTEL_BLRP_SCHEDULE_DELAY: '100',
     OTEL_METRIC_EXPORT_INTERVAL: '500',

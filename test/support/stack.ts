@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { type IdentityEmulator, startIdentityEmulator } from '../../dev/identity-emulator.js';
+import { withoutServiceSettings } from '../../dev/isolated-env.js';
 import { type PartnerCenterSandbox, startPartnerCenterSandbox } from '../../dev/sandbox/server.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -15,14 +16,7 @@ export const LOOPBACK_GUARD = fileURLToPath(new URL('./loopback-guard.mjs', impo
 
 /** The parent's environment without anything that would point the child at a real service. */
 export function isolatedEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (value === undefined) continue;
-    if (/^(IDENTITY_|MSI_|AZURE_|PARTNER_CENTER_|APPLICATIONINSIGHTS_|UPSTREAM_|RETRY_|CONCURRENCY_)/.test(name))
-      continue;
-    env[name] = value;
-  }
-  return { ...env, NODE_OPTIONS: `--import=${LOOPBACK_GUARD}`, ...extra };
+  return { ...withoutServiceSettings(), NODE_OPTIONS: `--import=${LOOPBACK_GUARD}`, ...extra };
 }
 
 export interface StartedProcess {
