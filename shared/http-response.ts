@@ -18,11 +18,14 @@ export function jsonResponse(status: number, body: unknown, correlationId?: stri
   };
 }
 
+/** Statuses whose problem carries `Retry-After` when the error says when to come back. */
+export const RETRY_AFTER_STATUSES: readonly number[] = [409, 503];
+
 export function problemResponse(error: AdapterError, correlationId?: string): HttpResponseInit {
   const response = jsonResponse(error.status, toProblem(error), correlationId);
   const headers = response.headers as Record<string, string>;
   headers['content-type'] = 'application/problem+json; charset=utf-8';
-  if (error.retryAfterSeconds !== undefined && (error.status === 503 || error.status === 409 || error.status === 429)) {
+  if (error.retryAfterSeconds !== undefined && RETRY_AFTER_STATUSES.includes(error.status)) {
     headers['retry-after'] = String(error.retryAfterSeconds);
   }
   return response;

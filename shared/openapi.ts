@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { ERROR_DEFINITIONS } from './errors.js';
 import { CHANGE_FIELDS, LIMITS, updateEventSchema } from './event-contract.js';
 import { REQUEST_HEADERS, RESPONSE_HEADERS } from './headers.js';
+import { RETRY_AFTER_STATUSES } from './http-response.js';
 import {
   changeSchema,
   errorCodesByStatus,
@@ -15,7 +16,6 @@ import {
   healthReportSchema,
   problemSchema,
   REPLAYABLE_STATUSES,
-  RETRY_AFTER_STATUSES,
   updateResultSchema,
 } from './response-contract.js';
 

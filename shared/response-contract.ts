@@ -27,9 +27,6 @@ export function errorCodesByStatus(): Map<number, ErrorCode[]> {
   return byStatus;
 }
 
-/** Statuses whose problem may carry `Retry-After` (http-response.ts `problemResponse`). */
-export const RETRY_AFTER_STATUSES: readonly number[] = [409, 503];
-
 /**
  * Statuses whose answer may be a stored one replayed for a redelivered event id (final answers of events
  * that reached the idempotency store: process-event.ts stores < 500 except 409/429; 400, 401, 413 and 415

@@ -77,6 +77,7 @@ describe('start-up cost', () => {
       'shared/errors.js',
       'shared/event-contract.js',
       'shared/headers.js',
+      'shared/http-response.js',
       'shared/openapi.js',
       'shared/referral.js',
       'shared/response-contract.js',

@@ -6,14 +6,13 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { AdapterError, ERROR_DEFINITIONS, type ErrorCode, type ProblemExtensions } from '../../shared/errors.js';
-import { problemResponse } from '../../shared/http-response.js';
+import { problemResponse, RETRY_AFTER_STATUSES } from '../../shared/http-response.js';
 import { buildOpenApiDocument, PROBLEM_EXAMPLES, UPDATE_RESULT_EXAMPLE } from '../../shared/openapi.js';
 import {
   ERROR_CODES,
   errorCodesByStatus,
   healthReportSchema,
   problemSchema,
-  RETRY_AFTER_STATUSES,
   updateResultSchema,
 } from '../../shared/response-contract.js';
 import { openApi31Check, pointer, swagger20Check } from '../support/documents.js';
