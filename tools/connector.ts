@@ -21,6 +21,7 @@ import {
   type OperationObject,
   PATHS,
 } from '../shared/openapi.js';
+import { isJsonObject } from '../shared/referral.js';
 
 /** Replace it in the custom connector's General tab (or generate with `--host`). */
 export const DEFAULT_HOST = 'your-function-app.azurewebsites.net';
@@ -85,10 +86,6 @@ function fail(path: string, message: string): never {
   throw new Error(`connector: cannot express ${path} in OpenAPI 2.0: ${message}`);
 }
 
-function isObject(value: unknown): value is JsonSchema {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** A JSON Schema 2020-12 (OpenAPI 3.1) schema as an OpenAPI 2.0 Schema Object. */
 export function toSwaggerSchema(schema: JsonSchema, path = '#'): SwaggerSchema {
   const { anyOf, type, ...rest } = schema;
@@ -96,9 +93,9 @@ export function toSwaggerSchema(schema: JsonSchema, path = '#'): SwaggerSchema {
     // Nullable: `anyOf: [X, { type: 'null' }]` is X with x-nullable.
     if (!Array.isArray(anyOf)) fail(path, 'anyOf is not an array');
     const others = anyOf.filter(
-      (branch) => !(isObject(branch) && branch.type === 'null' && Object.keys(branch).length === 1),
+      (branch) => !(isJsonObject(branch) && branch.type === 'null' && Object.keys(branch).length === 1),
     );
-    if (others.length !== 1 || anyOf.length !== 2 || type !== undefined || !isObject(others[0])) {
+    if (others.length !== 1 || anyOf.length !== 2 || type !== undefined || !isJsonObject(others[0])) {
       fail(path, 'anyOf other than "X or null"');
     }
     const inner = toSwaggerSchema(others[0], `${path}/anyOf`);
@@ -127,21 +124,21 @@ export function toSwaggerSchema(schema: JsonSchema, path = '#'): SwaggerSchema {
       if (typeof value !== 'string' || !value.startsWith('#/components/schemas/')) fail(at, `$ref ${String(value)}`);
       out.$ref = value.replace('#/components/schemas/', '#/definitions/');
     } else if (keyword === 'properties') {
-      if (!isObject(value)) fail(at, 'properties is not an object');
+      if (!isJsonObject(value)) fail(at, 'properties is not an object');
       out.properties = Object.fromEntries(
         Object.entries(value).map(([name, property]) => {
-          if (!isObject(property)) fail(`${at}/${name}`, 'not a schema');
+          if (!isJsonObject(property)) fail(`${at}/${name}`, 'not a schema');
           return [name, toSwaggerSchema(property, `${at}/${name}`)];
         }),
       );
     } else if (keyword === 'items') {
-      if (!isObject(value)) fail(at, 'items is not a single schema');
+      if (!isJsonObject(value)) fail(at, 'items is not a single schema');
       out.items = toSwaggerSchema(value, at);
     } else if (keyword === 'additionalProperties') {
       out.additionalProperties = typeof value === 'boolean' ? value : toSwaggerSchema(value as JsonSchema, at);
     } else if (keyword === 'propertyNames') {
       // Object keys are always strings in OpenAPI 2.0; only `{ type: 'string' }` is accepted.
-      if (!isObject(value) || value.type !== 'string' || Object.keys(value).length !== 1) fail(at, 'propertyNames');
+      if (!isJsonObject(value) || value.type !== 'string' || Object.keys(value).length !== 1) fail(at, 'propertyNames');
     } else fail(at, `keyword ${keyword}`);
   }
   return out;
@@ -190,7 +187,7 @@ function referencedDefinitions(roots: unknown[], all: Record<string, SwaggerSche
   const found = new Set<string>();
   const visit = (value: unknown): void => {
     if (Array.isArray(value)) value.forEach(visit);
-    else if (isObject(value)) {
+    else if (isJsonObject(value)) {
       for (const [key, member] of Object.entries(value)) {
         if (key === '$ref' && typeof member === 'string') {
           const name = member.replace('#/definitions/', '');
