@@ -233,6 +233,28 @@ describe('module loading', () => {
     expect(await heavyModulesLoaded({})).toBe(0);
   });
 
+  it('keeps the SDK itself off the network: past its first statsbeat and configuration rounds (15 s), only the configuration poll was tried, at the loopback proxy', async () => {
+    const ingestion = await startIngestionEmulator();
+    const proxy = await startRefusingProxy();
+    try {
+      const script = `
+        const { loadApp } = await import('./dist/dev/host.js');
+        await loadApp('.');
+        await (await import('./dist/shared/telemetry.js')).startTelemetry();
+        setTimeout(() => console.log('WAITED'), 17_000);
+      `;
+      const child = startProcess(['--input-type=module', '-e', script], isolatedEnv(telemetryEnv(ingestion, proxy)));
+      await child.waitFor(/WAITED/, 30_000);
+      await child.stop();
+      // Without APPLICATION_INSIGHTS_NO_STATSBEAT, statsbeat's first export (westus-0.in.applicationinsights…) is here too.
+      expect(new Set(proxy.refused)).toEqual(new Set(['settings.sdk.monitor.azure.com:443']));
+      expect(child.output()).not.toContain('loopback guard');
+    } finally {
+      await ingestion.close();
+      await proxy.close();
+    }
+  }, 40_000);
+
   it('loads them when one is set (the check above can fail)', async () => {
     const ingestion = await startIngestionEmulator();
     const proxy = await startRefusingProxy();
