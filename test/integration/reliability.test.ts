@@ -111,7 +111,8 @@ const RETRYABLE_CODES: Record<number, readonly string[]> = {
 };
 
 // ---------------------------------------------------------------------------------------------------------
-// Fields the adapter writes, as the sandbox stores them
+// Fields the adapter writes, as the sandbox stores them. Written out here on purpose rather than taken from
+// shared/referral.ts WRITABLE_PATHS: the model must not inherit a mistake of the code it checks.
 
 const FIELDS = [
   'status',
