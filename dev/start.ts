@@ -15,10 +15,10 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseConfig } from '../shared/config.js';
-import { startAzurite } from './azurite.js';
-import { startHost } from './host.js';
-import { startIdentityEmulator } from './identity-emulator.js';
-import { readLocalSettings } from './local-settings.js';
+import { readLocalSettings } from '../tools/local-settings.js';
+import { startAzurite } from './emulators/azurite.js';
+import { startIdentityEmulator } from './emulators/identity.js';
+import { startHost } from './host/host.js';
 import { SEED_IDS } from './sandbox/seed.js';
 import { startPartnerCenterSandbox } from './sandbox/server.js';
 

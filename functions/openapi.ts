@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
-import { openApiJson } from '../shared/openapi.js';
+import { openApiJson } from '../shared/contract/openapi.js';
 
 let etag: string | undefined;
 

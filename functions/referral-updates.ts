@@ -3,18 +3,17 @@
  * Parse the trigger, run the use case, map its answer to HTTP. The rules live in shared/.
  */
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
-import { processEvent } from '../shared/process-event.js';
-import { checkConfigurationAtStartup } from '../shared/runtime.js';
-import { startTelemetry } from '../shared/telemetry.js';
+import { APP, appTelemetry, checkConfigurationAtStartup } from '../shared/runtime.js';
+import { processEvent } from '../shared/use-cases/process-event.js';
 
 export async function referralUpdates(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  const { status, headers, body } = await processEvent(request, context);
+  const { status, headers, body } = await processEvent(request, context, APP);
   return { status, headers, body };
 }
 
 checkConfigurationAtStartup();
 // Application Insights, when configured, starts with the worker rather than on the first event.
-void startTelemetry();
+void appTelemetry();
 
 app.http('referral-updates', {
   methods: ['POST'],

@@ -3,10 +3,13 @@
  * a secret. In app-user mode it also reports the age of the stored refresh token (a Key Vault metadata
  * read, cached for five minutes) and warns when it is within 14 days of the 90-day limit.
  */
+
+import type { z } from 'zod';
+import type { TokenHealth } from './auth/token-provider.js';
 import { loadConfig } from './config.js';
+import type { Expect, Extends, healthReportSchema } from './contract/responses.js';
 import { getRuntime } from './runtime.js';
-import { type TelemetryStatus, telemetryStatus } from './telemetry.js';
-import type { TokenHealth } from './token-provider.js';
+import { type TelemetryStatus, telemetryStatus } from './telemetry/telemetry.js';
 import { VERSION } from './version.js';
 
 export interface HealthReport {
@@ -21,6 +24,12 @@ export interface HealthReport {
   problems: string[];
   warnings: string[];
 }
+
+/** The report and its documented schema (contract/responses.ts) are the same shape, checked at compile time. */
+export type HealthReportTypeChecks = [
+  Expect<Extends<z.output<typeof healthReportSchema>, HealthReport>>,
+  Expect<Extends<HealthReport, z.output<typeof healthReportSchema>>>,
+];
 
 export async function healthReport(): Promise<HealthReport> {
   const result = loadConfig();

@@ -3,24 +3,22 @@
  * and one Partner Center connection pool. Built on first use; nothing heavy is imported here.
  */
 
-import { createAppUserTokenProvider } from './app-user-token-provider.js';
+import { createAppUserTokenProvider } from './auth/app-user.js';
+import { createKeyVaultSecretStore } from './auth/key-vault.js';
+import { createManagedIdentityTokenProvider, managedIdentityCredential } from './auth/managed-identity.js';
+import type { TokenProvider } from './auth/token-provider.js';
 import { type Config, loadConfig } from './config.js';
-import { AdapterError } from './errors.js';
-import { createMemoryIdempotencyStore, type IdempotencyStore } from './idempotency-store.js';
-import { createKeyVaultSecretStore } from './key-vault.js';
-import { KeyedLock } from './keyed-lock.js';
-import { createManagedIdentityTokenProvider, managedIdentityCredential } from './managed-identity.js';
-import { createPartnerCenterClient, type PartnerCenterClient } from './partner-center-client.js';
-import { createTableIdempotencyStore } from './table-idempotency-store.js';
-import type { TokenProvider } from './token-provider.js';
+import { AdapterError } from './core/errors.js';
+import { createMemoryIdempotencyStore } from './idempotency/store.js';
+import { createTableIdempotencyStore } from './idempotency/table-store.js';
+import { createPartnerCenterClient } from './partner-center/client.js';
+import { startTelemetry, type Telemetry } from './telemetry/telemetry.js';
+import { KeyedLock } from './use-cases/keyed-lock.js';
+import type { EventApp, EventRuntime } from './use-cases/process-event.js';
 
-export interface Runtime {
+export interface Runtime extends EventRuntime {
   config: Config;
   tokens: TokenProvider;
-  client: PartnerCenterClient;
-  idempotency: IdempotencyStore;
-  /** Serializes updates per referral within this instance. */
-  lock: KeyedLock;
 }
 
 let runtime: Runtime | undefined;
@@ -56,6 +54,15 @@ export function getRuntime(): Runtime {
   };
   return runtime;
 }
+
+/** Application Insights for this process, started once when configured (a no-op otherwise). */
+export function appTelemetry(): Promise<Telemetry> {
+  const result = loadConfig();
+  return startTelemetry(result.ok ? result.config.telemetry : undefined);
+}
+
+/** What `processEvent` runs on in the deployed app: this process's runtime and telemetry. */
+export const APP: EventApp = { runtime: getRuntime, telemetry: appTelemetry };
 
 function createTokenProvider(config: Config): TokenProvider {
   const { auth, identity, partnerCenter } = config;

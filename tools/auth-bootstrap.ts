@@ -12,12 +12,12 @@
  */
 import { parseArgs } from 'node:util';
 import type { TokenCredential } from '@azure/identity';
-import { readLocalSettings } from '../dev/local-settings.js';
-import { REFRESH_TOKEN_CONTENT_TYPE } from '../shared/app-user-token-provider.js';
+import { REFRESH_TOKEN_CONTENT_TYPE } from '../shared/auth/app-user.js';
+import { EntraError, pollDeviceCode, requestDeviceCode } from '../shared/auth/entra.js';
+import { createKeyVaultSecretStore } from '../shared/auth/key-vault.js';
 import { parseConfig } from '../shared/config.js';
-import { EntraError, pollDeviceCode, requestDeviceCode } from '../shared/entra-token-endpoint.js';
-import { AdapterError } from '../shared/errors.js';
-import { createKeyVaultSecretStore } from '../shared/key-vault.js';
+import { AdapterError } from '../shared/core/errors.js';
+import { readLocalSettings } from './local-settings.js';
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
 

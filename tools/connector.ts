@@ -9,8 +9,8 @@
  * anything else, so a new construct in the contract fails the generator instead of producing a connector
  * that says something else.
  */
-import type { updateEventSchema } from '../shared/event-contract.js';
-import { REQUEST_HEADERS } from '../shared/headers.js';
+
+import { REQUEST_HEADERS } from '../shared/contract/headers.js';
 import {
   buildOpenApiDocument,
   CONTRACT_VERSION,
@@ -20,8 +20,9 @@ import {
   type OpenApiDocument,
   type OperationObject,
   PATHS,
-} from '../shared/openapi.js';
-import { isJsonObject } from '../shared/referral.js';
+} from '../shared/contract/openapi.js';
+import type { updateEventSchema } from '../shared/contract/update-event.js';
+import { isJsonObject } from '../shared/core/referral.js';
 
 /** Replace it in the custom connector's General tab (or generate with `--host`). */
 export const DEFAULT_HOST = 'your-function-app.azurewebsites.net';

@@ -17,7 +17,7 @@
  * instrumentation uses diagnostics channels, and the module-patching instrumentations are off), so the
  * package has no node_modules (docs/performance.md).
  *
- * Usage: node dist/tools/package.js [--out <dir>] [--no-zip] [--no-measure]
+ * Usage: node dist/tools/package.js [--out <dir>] [--no-zip]
  */
 import { execFile } from 'node:child_process';
 import {
@@ -416,19 +416,11 @@ async function main(): Promise<void> {
     options: {
       out: { type: 'string' },
       'no-zip': { type: 'boolean', default: false },
-      'no-measure': { type: 'boolean', default: false },
     },
   });
   const result = await buildPackage({ outDir: values.out, zip: !values['no-zip'] });
   process.stdout.write(`${describePackage(result)}\nBuilt in ${result.buildMs} ms.\n`);
   if (result.zipBytes !== undefined && result.zipBytes > ZIP_BUDGET_BYTES) process.exitCode = 1;
-  if (!values['no-measure']) {
-    const { measureColdStarts, describeColdStarts } = await import('./cold-start.js');
-    process.stdout.write('\nCold start, importing the entry points in fresh Node processes (median of 3):\n');
-    const figures = await measureColdStarts({ packagedAppDir: result.appDir, runs: 3 });
-    process.stdout.write(`${describeColdStarts(figures)}\n`);
-    process.stdout.write('(npm run bench measures more runs and writes docs/performance.md.)\n');
-  }
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -16,23 +16,16 @@ import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
+import { createManagedIdentityTokenProvider } from '../../shared/auth/managed-identity.js';
 import { parseConfig } from '../../shared/config.js';
-import { parseUpdateEvent } from '../../shared/event-contract.js';
-import { createManagedIdentityTokenProvider } from '../../shared/managed-identity.js';
-import { createPartnerCenterClient } from '../../shared/partner-center-client.js';
-import { updateReferral } from '../../shared/update-referral.js';
-import {
-  describeColdStarts,
-  importAll,
-  measureColdStarts,
-  median,
-  medianTimes,
-  ratio,
-} from '../../tools/cold-start.js';
+import { parseUpdateEvent } from '../../shared/contract/update-event.js';
+import { createPartnerCenterClient } from '../../shared/partner-center/client.js';
+import { updateReferral } from '../../shared/use-cases/update-referral.js';
 import { buildPackage, formatBytes, packageSizes, ZIP_BUDGET_BYTES } from '../../tools/package.js';
-import { startIdentityEmulator } from '../identity-emulator.js';
+import { startIdentityEmulator } from '../emulators/identity.js';
 import { SEED_IDS } from '../sandbox/seed.js';
 import { startPartnerCenterSandbox } from '../sandbox/server.js';
+import { describeColdStarts, importAll, measureColdStarts, median, medianTimes, ratio } from './cold-start.js';
 
 const appDir = fileURLToPath(new URL('../../../', import.meta.url));
 const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 9);

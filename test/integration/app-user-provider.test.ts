@@ -4,8 +4,8 @@
  * through HTTP events.
  */
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import type { TokenLogger } from '../../shared/app-user-token-provider.js';
-import type { SecretStore } from '../../shared/key-vault.js';
+import type { TokenLogger } from '../../shared/auth/app-user.js';
+import type { SecretStore } from '../../shared/auth/key-vault.js';
 import { type AuthWorld, SECRET_NAME, startAuthWorld } from '../support/auth-stack.js';
 
 let world: AuthWorld;

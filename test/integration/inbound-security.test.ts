@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { SEED_IDS } from '../../dev/sandbox/seed.js';
-import { signWebhook } from '../../shared/webhook-signature.js';
+import { signWebhook } from '../../shared/http/webhook-signature.js';
 import { requestsOf, useStack } from '../support/stack.js';
 
 const secret = () => `whsec_${randomBytes(32).toString('base64')}`;

@@ -7,8 +7,8 @@
 import { readFileSync } from 'node:fs';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
-import { buildOpenApiDocument } from '../../shared/openapi.js';
-import { healthReportSchema, problemSchema } from '../../shared/response-contract.js';
+import { buildOpenApiDocument } from '../../shared/contract/openapi.js';
+import { healthReportSchema, problemSchema } from '../../shared/contract/responses.js';
 import { openApi31Check, pointer, swagger20Check } from '../support/documents.js';
 import { REPO_ROOT } from '../support/stack.js';
 

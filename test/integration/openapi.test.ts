@@ -9,7 +9,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildOpenApiDocument } from '../../shared/openapi.js';
+import { buildOpenApiDocument } from '../../shared/contract/openapi.js';
 import { CONNECTOR_FILES } from '../../tools/connector.js';
 import { isolatedEnv, REPO_ROOT, useStack } from '../support/stack.js';
 
@@ -66,21 +66,20 @@ function importGraph(entry: string): string[] {
 describe('start-up cost', () => {
   it('the referral-updates entry point never loads the OpenAPI builder or the response schemas', () => {
     const graph = importGraph('dist/functions/referral-updates.js');
-    expect(graph).toContain('shared/event-contract.js');
-    expect(graph).not.toContain('shared/openapi.js');
-    expect(graph).not.toContain('shared/response-contract.js');
+    expect(graph).toContain('shared/contract/update-event.js');
+    expect(graph).not.toContain('shared/contract/openapi.js');
+    expect(graph).not.toContain('shared/contract/responses.js');
   });
 
   it('the openapi entry point loads the contract only: no settings, no runtime, no Partner Center client', () => {
     expect(importGraph('dist/functions/openapi.js')).toEqual([
       'functions/openapi.js',
-      'shared/errors.js',
-      'shared/event-contract.js',
-      'shared/headers.js',
-      'shared/http-response.js',
-      'shared/openapi.js',
-      'shared/referral.js',
-      'shared/response-contract.js',
+      'shared/contract/headers.js',
+      'shared/contract/openapi.js',
+      'shared/contract/responses.js',
+      'shared/contract/update-event.js',
+      'shared/core/errors.js',
+      'shared/core/referral.js',
     ]);
   });
 });

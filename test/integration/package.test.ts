@@ -161,7 +161,7 @@ describe('the extracted package under the local host (plain Node, its own files 
 
 /** The registrations (name, bindings) the worker receives when plain Node imports the app in `cwd`. */
 async function registrations(cwd: string): Promise<unknown[]> {
-  const stub = join(REPO_ROOT, 'dist', 'dev', 'functions-core-stub.cjs');
+  const stub = join(REPO_ROOT, 'dist', 'dev', 'host', 'functions-core-stub.cjs');
   const script = `
     import Module, { createRequire } from 'node:module';
     import { globSync, readFileSync } from 'node:fs';

@@ -11,7 +11,7 @@ const run = promisify(execFile);
 
 it('registers exactly the expected HTTP functions with their routes, methods and auth levels', async () => {
   const script = `
-    const { loadApp } = await import('./dist/dev/host.js');
+    const { loadApp } = await import('./dist/dev/host/host.js');
     const app = await loadApp(process.cwd());
     console.log(JSON.stringify({ main: app.main, entryPoints: app.entryPoints,
       functions: app.functions.map(({ name, methods, authLevel, route }) => ({ name, methods, authLevel, route })) }));`;

@@ -10,15 +10,15 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SEED_IDS } from '../../dev/sandbox/seed.js';
-import { REQUEST_HEADERS, RESPONSE_HEADERS } from '../../shared/headers.js';
+import { REQUEST_HEADERS, RESPONSE_HEADERS } from '../../shared/contract/headers.js';
 import {
   buildOpenApiDocument,
   PROBLEM_EXAMPLES,
   UPDATE_EVENT_EXAMPLES,
   UPDATE_RESULT_EXAMPLE,
-} from '../../shared/openapi.js';
-import { ERROR_CODES, healthReportSchema, problemSchema, updateResultSchema } from '../../shared/response-contract.js';
-import { signWebhook } from '../../shared/webhook-signature.js';
+} from '../../shared/contract/openapi.js';
+import { ERROR_CODES, healthReportSchema, problemSchema, updateResultSchema } from '../../shared/contract/responses.js';
+import { signWebhook } from '../../shared/http/webhook-signature.js';
 import { type AuthWorld, SECRET_NAME, startAuthWorld } from '../support/auth-stack.js';
 import { openApi31Check, pointer, swagger20Check } from '../support/documents.js';
 import { type Answer, type HostProcess, REPO_ROOT, startHostProcess, useStack } from '../support/stack.js';

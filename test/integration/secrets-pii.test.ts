@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { beforeAll, expect, it } from 'vitest';
 import { makeReferral } from '../../dev/sandbox/seed.js';
-import { signWebhook } from '../../shared/webhook-signature.js';
+import { signWebhook } from '../../shared/http/webhook-signature.js';
 import { type Answer, useStack } from '../support/stack.js';
 
 const WEBHOOK_SECRET = `whsec_${randomBytes(32).toString('base64')}`;

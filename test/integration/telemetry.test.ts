@@ -13,7 +13,7 @@ import {
   type IngestionEmulator,
   LOOPBACK_TELEMETRY_SETTINGS,
   startIngestionEmulator,
-} from '../../dev/ingestion-emulator.js';
+} from '../../dev/emulators/ingestion.js';
 import { makeReferral } from '../../dev/sandbox/seed.js';
 import { extractedPackage, removePackage } from '../support/package.js';
 import { type RefusingProxy, startRefusingProxy } from '../support/refusing-proxy.js';
@@ -216,9 +216,9 @@ describe('module loading', () => {
   async function heavyModulesLoaded(env: Record<string, string>): Promise<number> {
     const script = `
       import { createRequire } from 'node:module';
-      const { loadApp } = await import('./dist/dev/host.js');
+      const { loadApp } = await import('./dist/dev/host/host.js');
       await loadApp('.');
-      await (await import('./dist/shared/telemetry.js')).startTelemetry();
+      await (await import('./dist/shared/runtime.js')).appTelemetry();
       const loaded = Object.keys(createRequire(import.meta.url).cache)
         .filter((p) => /applicationinsights|@opentelemetry|@azure[\\\\/]monitor/.test(p));
       console.log('LOADED=' + loaded.length + ';');
@@ -238,9 +238,9 @@ describe('module loading', () => {
     const proxy = await startRefusingProxy();
     try {
       const script = `
-        const { loadApp } = await import('./dist/dev/host.js');
+        const { loadApp } = await import('./dist/dev/host/host.js');
         await loadApp('.');
-        await (await import('./dist/shared/telemetry.js')).startTelemetry();
+        await (await import('./dist/shared/runtime.js')).appTelemetry();
         setTimeout(() => console.log('WAITED'), 17_000);
       `;
       const child = startProcess(['--input-type=module', '-e', script], isolatedEnv(telemetryEnv(ingestion, proxy)));

@@ -6,16 +6,16 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type IdentityEmulator, startIdentityEmulator } from '../../dev/identity-emulator.js';
+import { type IdentityEmulator, startIdentityEmulator } from '../../dev/emulators/identity.js';
 import type { FaultAction } from '../../dev/sandbox/faults.js';
 import { SEED_IDS } from '../../dev/sandbox/seed.js';
 import { type PartnerCenterSandbox, startPartnerCenterSandbox } from '../../dev/sandbox/server.js';
+import { createManagedIdentityTokenProvider } from '../../shared/auth/managed-identity.js';
 import { parseConfig } from '../../shared/config.js';
-import { isAdapterError } from '../../shared/errors.js';
-import { parseUpdateEvent } from '../../shared/event-contract.js';
-import { createManagedIdentityTokenProvider } from '../../shared/managed-identity.js';
-import { createPartnerCenterClient, type PartnerCenterClient } from '../../shared/partner-center-client.js';
-import { type UpdateDependencies, updateReferral } from '../../shared/update-referral.js';
+import { parseUpdateEvent } from '../../shared/contract/update-event.js';
+import { isAdapterError } from '../../shared/core/errors.js';
+import { createPartnerCenterClient, type PartnerCenterClient } from '../../shared/partner-center/client.js';
+import { type UpdateDependencies, updateReferral } from '../../shared/use-cases/update-referral.js';
 
 let identity: IdentityEmulator;
 let sandbox: PartnerCenterSandbox;

@@ -6,19 +6,15 @@
  * - Entra accepts managed-identity tokens for api://AzureADTokenExchange as client assertions;
  * - the sandbox accepts only Entra's App+User access tokens (never an app-only MI token).
  */
-import { type EntraEmulator, startEntraEmulator } from '../../dev/entra-emulator.js';
-import { type IdentityEmulator, startIdentityEmulator } from '../../dev/identity-emulator.js';
-import { type KeyVaultEmulator, startKeyVaultEmulator } from '../../dev/key-vault-emulator.js';
+import { type EntraEmulator, startEntraEmulator } from '../../dev/emulators/entra.js';
+import { type IdentityEmulator, startIdentityEmulator } from '../../dev/emulators/identity.js';
+import { type KeyVaultEmulator, startKeyVaultEmulator } from '../../dev/emulators/key-vault.js';
 import { type PartnerCenterSandbox, startPartnerCenterSandbox } from '../../dev/sandbox/server.js';
-import {
-  type AppUserAuth,
-  type AppUserTokenOptions,
-  createAppUserTokenProvider,
-} from '../../shared/app-user-token-provider.js';
+import { type AppUserAuth, type AppUserTokenOptions, createAppUserTokenProvider } from '../../shared/auth/app-user.js';
+import { createKeyVaultSecretStore, type SecretStore } from '../../shared/auth/key-vault.js';
+import { managedIdentityCredential } from '../../shared/auth/managed-identity.js';
+import type { TokenProvider } from '../../shared/auth/token-provider.js';
 import { PARTNER_CENTER_SCOPE } from '../../shared/config.js';
-import { createKeyVaultSecretStore, type SecretStore } from '../../shared/key-vault.js';
-import { managedIdentityCredential } from '../../shared/managed-identity.js';
-import type { TokenProvider } from '../../shared/token-provider.js';
 
 export const TENANT_ID = '7d23e5ca-19dc-4eaa-aac8-5e6b559f0d1d';
 export const APP_CLIENT_ID = '0b1c2d3e-4f50-4617-8a9b-0c1d2e3f4a5b';

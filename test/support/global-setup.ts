@@ -3,7 +3,7 @@
  * test worker and every app process the tests start through `AzureWebJobsStorage`; each app process
  * gets a table of its own (see startHostProcess), so test files never see each other's records.
  */
-import { type RunningAzurite, startAzurite } from '../../dev/azurite.js';
+import { type RunningAzurite, startAzurite } from '../../dev/emulators/azurite.js';
 
 let azurite: RunningAzurite | undefined;
 

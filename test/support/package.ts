@@ -34,7 +34,7 @@ let built: Promise<ExtractedPackage> | undefined;
 
 async function build(): Promise<ExtractedPackage> {
   const outDir = mkdtempSync(join(tmpdir(), 'pcrw-package-'));
-  const { stdout } = await run(process.execPath, ['dist/tools/package.js', '--out', outDir, '--no-measure'], {
+  const { stdout } = await run(process.execPath, ['dist/tools/package.js', '--out', outDir], {
     cwd: REPO_ROOT,
     env: isolatedEnv(),
     maxBuffer: 16 * 1024 * 1024,

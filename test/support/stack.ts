@@ -7,12 +7,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
-import { type IdentityEmulator, startIdentityEmulator } from '../../dev/identity-emulator.js';
-import { withoutServiceSettings } from '../../dev/isolated-env.js';
+import { type IdentityEmulator, startIdentityEmulator } from '../../dev/emulators/identity.js';
 import { type PartnerCenterSandbox, startPartnerCenterSandbox } from '../../dev/sandbox/server.js';
+import { withoutServiceSettings } from '../../dev/support/isolated-env.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const LOOPBACK_GUARD = fileURLToPath(new URL('./loopback-guard.mjs', import.meta.url));
+export const LOOPBACK_GUARD = fileURLToPath(new URL('../../dev/support/loopback-guard.mjs', import.meta.url));
 
 /** The parent's environment without anything that would point the child at a real service. */
 export function isolatedEnv(extra: Record<string, string> = {}): Record<string, string> {

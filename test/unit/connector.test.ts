@@ -8,10 +8,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { describe, expect, it } from 'vitest';
-import { ERROR_DEFINITIONS } from '../../shared/errors.js';
-import { updateEventSchema } from '../../shared/event-contract.js';
-import { buildOpenApiDocument, type JsonSchema } from '../../shared/openapi.js';
-import { STATUSES, SUBSTATUSES } from '../../shared/referral.js';
+import { buildOpenApiDocument, type JsonSchema } from '../../shared/contract/openapi.js';
+import { updateEventSchema } from '../../shared/contract/update-event.js';
+import { ERROR_DEFINITIONS } from '../../shared/core/errors.js';
+import { STATUSES, SUBSTATUSES } from '../../shared/core/referral.js';
 import {
   buildConnector,
   CONNECTOR_FILES,

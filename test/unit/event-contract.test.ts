@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AdapterError } from '../../shared/errors.js';
-import { eventIdFromHeaders, parseUpdateEvent, toUtcDateTime } from '../../shared/event-contract.js';
+import { eventIdFromHeaders, parseUpdateEvent, toUtcDateTime } from '../../shared/contract/update-event.js';
+import { AdapterError } from '../../shared/core/errors.js';
 
 const id = '3d5a1c52-0d55-4f6c-9a47-3c35b8f1e0a1';
 

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { readLocalSettings } from '../../dev/local-settings.js';
+import { readLocalSettings } from '../../tools/local-settings.js';
 
 it('reads local.settings.json Values as strings, like func, and nothing when the file is absent', () => {
   const dir = mkdtempSync(join(tmpdir(), 'local-settings-'));

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { expect, it } from 'vitest';
-import { isAllowedTarget, targetOf } from '../support/loopback-guard.mjs';
+import { isAllowedTarget, targetOf } from '../../dev/support/loopback-guard.mjs';
 import { isolatedEnv, LOOPBACK_GUARD } from '../support/stack.js';
 
 it('runs every test process, and every child process the tests start, behind the loopback guard', () => {

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AdapterError } from '../../shared/errors.js';
-import { buildPutBody, desiredValues, diff } from '../../shared/merge.js';
-import { planUpdate } from '../../shared/plan-update.js';
-import type { JsonObject, JsonValue } from '../../shared/referral.js';
+import { AdapterError } from '../../shared/core/errors.js';
+import { buildPutBody, desiredValues, diff } from '../../shared/core/merge.js';
+import { planUpdate } from '../../shared/core/plan-update.js';
+import type { JsonObject, JsonValue } from '../../shared/core/referral.js';
 
 const WRITTEN_TOP = ['status', 'substatus', 'statusReason', 'name', 'externalReferenceId'];
 const WRITTEN_DETAILS = ['dealValue', 'currency', 'closingDateTime', 'notes'];

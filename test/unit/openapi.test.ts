@@ -5,8 +5,6 @@
  */
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { describe, expect, it } from 'vitest';
-import { ERROR_DEFINITIONS } from '../../shared/errors.js';
-import { CHANGE_FIELDS, LIMITS, parseUpdateEvent, updateEventSchema } from '../../shared/event-contract.js';
 import {
   buildOpenApiDocument,
   type JsonSchema,
@@ -15,9 +13,11 @@ import {
   PROBLEM_EXAMPLES,
   UPDATE_EVENT_EXAMPLES,
   UPDATE_RESULT_EXAMPLE,
-} from '../../shared/openapi.js';
-import { STATUSES, SUBSTATUSES } from '../../shared/referral.js';
-import { ERROR_CODES, problemSchema, updateResultSchema } from '../../shared/response-contract.js';
+} from '../../shared/contract/openapi.js';
+import { ERROR_CODES, problemSchema, updateResultSchema } from '../../shared/contract/responses.js';
+import { CHANGE_FIELDS, LIMITS, parseUpdateEvent, updateEventSchema } from '../../shared/contract/update-event.js';
+import { ERROR_DEFINITIONS } from '../../shared/core/errors.js';
+import { STATUSES, SUBSTATUSES } from '../../shared/core/referral.js';
 import { openApi31Check, pointer } from '../support/documents.js';
 
 const document = buildOpenApiDocument();

@@ -5,16 +5,17 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { AdapterError, ERROR_DEFINITIONS, type ErrorCode, type ProblemExtensions } from '../../shared/errors.js';
-import { problemResponse, RETRY_AFTER_STATUSES } from '../../shared/http-response.js';
-import { buildOpenApiDocument, PROBLEM_EXAMPLES, UPDATE_RESULT_EXAMPLE } from '../../shared/openapi.js';
+import { RETRY_AFTER_STATUSES } from '../../shared/contract/headers.js';
+import { buildOpenApiDocument, PROBLEM_EXAMPLES, UPDATE_RESULT_EXAMPLE } from '../../shared/contract/openapi.js';
 import {
   ERROR_CODES,
   errorCodesByStatus,
   healthReportSchema,
   problemSchema,
   updateResultSchema,
-} from '../../shared/response-contract.js';
+} from '../../shared/contract/responses.js';
+import { AdapterError, ERROR_DEFINITIONS, type ErrorCode, type ProblemExtensions } from '../../shared/core/errors.js';
+import { problemResponse } from '../../shared/http/response.js';
 import { openApi31Check, pointer, swagger20Check } from '../support/documents.js';
 import { REPO_ROOT } from '../support/stack.js';
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, Deadline, parseRetryAfter } from '../../shared/retry.js';
+import { backoffDelay, Deadline, parseRetryAfter } from '../../shared/core/retry.js';
 
 describe('backoffDelay', () => {
   it('stays within [0, min(max, base·2^attempt)) for any random draw', () => {

@@ -1,7 +1,7 @@
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/identity';
 import { describe, expect, it } from 'vitest';
-import { AdapterError } from '../../shared/errors.js';
-import { createManagedIdentityTokenProvider } from '../../shared/managed-identity.js';
+import { createManagedIdentityTokenProvider } from '../../shared/auth/managed-identity.js';
+import { AdapterError } from '../../shared/core/errors.js';
 
 /** A credential whose answers the test scripts: a test double for the token source only. */
 function scriptedCredential(lifetimesMs: number[]) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseTraceParent } from '../../shared/telemetry.js';
+import { parseTraceParent } from '../../shared/telemetry/telemetry.js';
 
 describe('parseTraceParent', () => {
   const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';

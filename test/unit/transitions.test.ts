@@ -1,16 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AdapterError } from '../../shared/errors.js';
-import type { UpdateIntent } from '../../shared/event-contract.js';
-import { planUpdate } from '../../shared/plan-update.js';
+import { AdapterError } from '../../shared/core/errors.js';
+import { planUpdate } from '../../shared/core/plan-update.js';
 import {
   type JsonObject,
   type ReferralState,
   STATUSES,
   SUBSTATUSES,
   SUBSTATUSES_BY_STATUS,
-} from '../../shared/referral.js';
-import { allowedTargets, assertWritable, isAllowedTransition } from '../../shared/transitions.js';
+} from '../../shared/core/referral.js';
+import { allowedTargets, assertWritable, isAllowedTransition } from '../../shared/core/transitions.js';
+import type { UpdateIntent } from '../../shared/core/update.js';
 import { ALLOWED_MOVES, VALID_PAIRS as DOCUMENTED_PAIRS } from '../support/documented-transitions.js';
 
 const pair = (s: string) => {

@@ -1,0 +1,435 @@
+/**
+ * A loopback Microsoft Entra (v2) token endpoint for the Secure Application Model path
+ * (partner-center-referrals.md §8.4): an app registration redeems a stored refresh token for an App+User
+ * access token to `https://api.partner.microsoft.com` and gets a rotated refresh token back.
+ *
+ *   POST /{tenant}/oauth2/v2.0/token        grant_type=refresh_token | urn:ietf:params:oauth:grant-type:device_code
+ *   POST /{tenant}/oauth2/v2.0/devicecode   client_id, scope (the one-time bootstrap; approveDevice() plays the admin)
+ *
+ * HTTPS on 127.0.0.1 with the test certificate (dev/test-tls.ts): @azure/identity reads AZURE_AUTHORITY_HOST too
+ * and refuses a non-https one, so the emulator speaks TLS like Entra.
+ * Error bodies have Entra's shape and AADSTS codes, so the app's error handling sees what it will see in
+ * production. As in Entra, a redeemed refresh token stays valid: every redemption returns a NEW refresh token
+ * and the old one keeps working until revoked. Nothing here logs a token.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { readBody } from '../support/read-body.js';
+import { testServerTls } from './test-tls.js';
+
+export interface EntraEmulatorOptions {
+  port?: number;
+  tenantId: string;
+  /** The app registration. */
+  clientId: string;
+  // Client authentication the app registration accepts:
+  /** client_assertion (urn:ietf:params:oauth:client-assertion-type:jwt-bearer); absent: assertions are refused. */
+  acceptAssertion?: (jwt: string) => boolean;
+  /** client_secret; absent: secrets are refused. */
+  clientSecret?: string;
+  /** No client authentication at all (device code bootstrap from a public client). Default false. */
+  allowPublicClient?: boolean;
+  /** Default 3599. */
+  accessTokenLifetimeSeconds?: number;
+}
+
+export interface Redemption {
+  grantType: string;
+  refreshToken?: string;
+  clientAuth: 'assertion' | 'secret' | 'none';
+  scope: string;
+  /** The HTTP status the emulator answered with (200, 400, 401, or an injected failure). */
+  status: number;
+}
+
+export interface EntraEmulator {
+  /** e.g. https://127.0.0.1:41234 (no trailing slash). */
+  readonly authorityHost: string;
+  /** Plant a valid refresh token (what the bootstrap would have produced). Returns it. */
+  issueRefreshToken(): string;
+  /** Make a refresh token invalid (revoked/expired): redeeming it gives invalid_grant. */
+  revoke(refreshToken: string): void;
+  /** Revoke every refresh token issued so far (a password reset); later ones are valid again. */
+  revokeAll(): void;
+  /** Issued by this emulator, for the Partner Center audience, and not yet expired. */
+  isAccessToken(token: string): boolean;
+  /** Every request to the token endpoint, in order, including refused and injected-failure ones. */
+  readonly redemptions: ReadonlyArray<Redemption>;
+  /** Answer the next `count` token requests with `status` (default 503) and `temporarily_unavailable`. */
+  failNext(count: number, status?: number): void;
+  /** The signed-in admin completes the device code flow. Throws for an unknown user code. */
+  approveDevice(userCode: string): void;
+  close(): Promise<void>;
+}
+
+const PARTNER_SCOPES = [
+  'https://api.partner.microsoft.com/.default',
+  'https://api.partner.microsoft.com/user_impersonation',
+];
+const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+const DEVICE_CODE_LIFETIME_SECONDS = 900;
+const MAX_BODY_BYTES = 64 * 1024;
+/** Consonants only: no vowels (no accidental words) and no look-alike digits. */
+const USER_CODE_ALPHABET = 'BCDFGHJKLMNPQRSTVWXZ';
+
+interface DeviceAuthorization {
+  userCode: string;
+  scope: string;
+  expiresAt: number;
+  approved: boolean;
+}
+
+interface EntraError {
+  status: number;
+  error: string;
+  description: string;
+  code?: number;
+}
+
+/** Entra's timestamp format: `2026-04-01 12:34:56Z`. */
+function entraTimestamp(date: Date): string {
+  return `${date.toISOString().slice(0, 19).replace('T', ' ')}Z`;
+}
+
+function scopesOf(scope: string): string[] {
+  return scope.split(/\s+/).filter((s) => s !== '');
+}
+
+function newUserCode(): string {
+  const bytes = randomBytes(8);
+  const chars = Array.from(bytes, (b) => USER_CODE_ALPHABET[b % USER_CODE_ALPHABET.length]);
+  return `${chars.slice(0, 4).join('')}-${chars.slice(4).join('')}`;
+}
+
+export async function startEntraEmulator(options: EntraEmulatorOptions): Promise<EntraEmulator> {
+  const tenantId = options.tenantId.toLowerCase();
+  const lifetimeSeconds = options.accessTokenLifetimeSeconds ?? 3599;
+  /** Refresh token -> still valid. Revoked tokens stay in the map as `false`. */
+  const refreshTokens = new Map<string, boolean>();
+  /** Access token -> expiry (ms since epoch). */
+  const accessTokens = new Map<string, number>();
+  const devices = new Map<string, DeviceAuthorization>();
+  const redemptions: Redemption[] = [];
+  let failures = { count: 0, status: 503 };
+  let authorityHost = '';
+
+  const newRefreshToken = () => {
+    const token = `rt-${randomUUID()}`;
+    refreshTokens.set(token, true);
+    return token;
+  };
+
+  const sendJson = (res: ServerResponse, status: number, body: unknown) => {
+    res
+      .writeHead(status, {
+        'content-type': 'application/json; charset=utf-8',
+        'cache-control': 'no-store, no-cache',
+        pragma: 'no-cache',
+      })
+      .end(JSON.stringify(body));
+  };
+
+  /** `{ error, error_description, error_codes?, timestamp, trace_id, correlation_id }`, as Entra sends it. */
+  const sendError = (req: IncomingMessage, res: ServerResponse, e: EntraError) => {
+    const now = new Date();
+    const traceId = randomUUID();
+    const header = req.headers['client-request-id'];
+    const correlationId = typeof header === 'string' && header !== '' ? header : randomUUID();
+    const description = `${e.code === undefined ? '' : `AADSTS${e.code}: `}${e.description} Trace ID: ${traceId} Correlation ID: ${correlationId} Timestamp: ${entraTimestamp(now)}`;
+    sendJson(res, e.status, {
+      error: e.error,
+      error_description: description,
+      ...(e.code === undefined ? {} : { error_codes: [e.code] }),
+      timestamp: entraTimestamp(now),
+      trace_id: traceId,
+      correlation_id: correlationId,
+      ...(e.code === undefined ? {} : { error_uri: `${authorityHost}/error?code=${e.code}` }),
+    });
+  };
+
+  /** Tenant and app registration checks shared by both endpoints; undefined when they pass. */
+  const checkClient = (tenant: string, form: URLSearchParams): EntraError | undefined => {
+    if (tenant.toLowerCase() !== tenantId) {
+      return {
+        status: 400,
+        error: 'invalid_request',
+        code: 90002,
+        description: `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`,
+      };
+    }
+    const clientId = form.get('client_id');
+    if (!clientId) {
+      return {
+        status: 400,
+        error: 'invalid_request',
+        code: 900144,
+        description: "The request body must contain the following parameter: 'client_id'.",
+      };
+    }
+    if (clientId !== options.clientId) {
+      return {
+        status: 400,
+        error: 'unauthorized_client',
+        code: 700016,
+        description: `Application with identifier '${clientId}' was not found in the directory '${tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
+      };
+    }
+    return undefined;
+  };
+
+  /** Client authentication on the token endpoint; undefined when it passes. */
+  const checkClientAuth = (form: URLSearchParams): EntraError | undefined => {
+    const assertion = form.get('client_assertion') || undefined;
+    const secret = form.get('client_secret') || undefined;
+    if (assertion !== undefined) {
+      if (form.get('client_assertion_type') !== ASSERTION_TYPE) {
+        return {
+          status: 400,
+          error: 'invalid_request',
+          code: 900144,
+          description: `The request body must contain the following parameter: 'client_assertion_type' with the value '${ASSERTION_TYPE}'.`,
+        };
+      }
+      if (!options.acceptAssertion?.(assertion)) {
+        return {
+          status: 401,
+          error: 'invalid_client',
+          code: 700027,
+          description: 'Client assertion failed signature validation.',
+        };
+      }
+      return undefined;
+    }
+    if (secret !== undefined) {
+      if (options.clientSecret === undefined || secret !== options.clientSecret) {
+        return {
+          status: 401,
+          error: 'invalid_client',
+          code: 7000215,
+          description: `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${options.clientId}'.`,
+        };
+      }
+      return undefined;
+    }
+    if (options.allowPublicClient) return undefined;
+    return {
+      status: 401,
+      error: 'invalid_client',
+      code: 7000218,
+      description: "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+    };
+  };
+
+  const checkPartnerScope = (scope: string): EntraError | undefined => {
+    if (scopesOf(scope).some((s) => PARTNER_SCOPES.includes(s))) return undefined;
+    return {
+      status: 400,
+      error: 'invalid_scope',
+      code: 70011,
+      description: `The provided request must include a 'scope' input parameter with '${PARTNER_SCOPES[0]}'. The provided value for the input parameter 'scope' is not valid.`,
+    };
+  };
+
+  /** 200 with an access token (and a refresh token when `withRefreshToken`). */
+  const sendTokens = (res: ServerResponse, scope: string, withRefreshToken: boolean) => {
+    const accessToken = `pc-app-user-${randomUUID()}`;
+    accessTokens.set(accessToken, Date.now() + lifetimeSeconds * 1000);
+    sendJson(res, 200, {
+      token_type: 'Bearer',
+      scope,
+      expires_in: lifetimeSeconds,
+      ext_expires_in: lifetimeSeconds,
+      access_token: accessToken,
+      ...(withRefreshToken ? { refresh_token: newRefreshToken() } : {}),
+    });
+  };
+
+  const handleToken = (req: IncomingMessage, res: ServerResponse, tenant: string, form: URLSearchParams) => {
+    const grantType = form.get('grant_type') ?? '';
+    const refreshToken = form.get('refresh_token') ?? undefined;
+    const redemption: Redemption = {
+      grantType,
+      ...(refreshToken === undefined ? {} : { refreshToken }),
+      clientAuth: form.get('client_assertion') ? 'assertion' : form.get('client_secret') ? 'secret' : 'none',
+      scope: form.get('scope') ?? '',
+      status: 0,
+    };
+    redemptions.push(redemption);
+    const fail = (e: EntraError) => {
+      redemption.status = e.status;
+      sendError(req, res, e);
+    };
+
+    if (failures.count > 0) {
+      failures.count--;
+      return fail({
+        status: failures.status,
+        error: 'temporarily_unavailable',
+        code: 90033,
+        description: 'A transient error has occurred. Please try again.',
+      });
+    }
+    const refused = checkClient(tenant, form) ?? checkClientAuth(form);
+    if (refused) return fail(refused);
+
+    if (grantType === 'refresh_token') {
+      const scopeRefused = checkPartnerScope(redemption.scope);
+      if (scopeRefused) return fail(scopeRefused);
+      if (refreshToken === undefined || refreshToken === '') {
+        return fail({
+          status: 400,
+          error: 'invalid_request',
+          code: 900144,
+          description: "The request body must contain the following parameter: 'refresh_token'.",
+        });
+      }
+      if (refreshTokens.get(refreshToken) !== true) {
+        return fail({
+          status: 400,
+          error: 'invalid_grant',
+          code: 70000,
+          description:
+            'The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.',
+        });
+      }
+      redemption.status = 200;
+      return sendTokens(res, redemption.scope, true);
+    }
+
+    if (grantType === DEVICE_CODE_GRANT) {
+      const deviceCode = form.get('device_code') ?? '';
+      const device = devices.get(deviceCode);
+      if (!device || device.expiresAt <= Date.now()) {
+        devices.delete(deviceCode);
+        return fail({ status: 400, error: 'expired_token', code: 70019, description: 'Verification code expired.' });
+      }
+      if (!device.approved) {
+        return fail({
+          status: 400,
+          error: 'authorization_pending',
+          code: 70016,
+          description: 'OAuth 2.0 device flow error. Authorization is pending. Continue polling.',
+        });
+      }
+      devices.delete(deviceCode);
+      redemption.status = 200;
+      return sendTokens(res, device.scope, scopesOf(device.scope).includes('offline_access'));
+    }
+
+    return fail({
+      status: 400,
+      error: 'unsupported_grant_type',
+      code: 70003,
+      description: 'The app requested an unsupported grant type.',
+    });
+  };
+
+  const handleDeviceCode = (req: IncomingMessage, res: ServerResponse, tenant: string, form: URLSearchParams) => {
+    const refused = checkClient(tenant, form) ?? checkPartnerScope(form.get('scope') ?? '');
+    if (refused) return sendError(req, res, refused);
+    const deviceCode = randomBytes(48).toString('base64url');
+    let userCode = newUserCode();
+    while ([...devices.values()].some((d) => d.userCode === userCode)) userCode = newUserCode();
+    devices.set(deviceCode, {
+      userCode,
+      scope: form.get('scope') ?? '',
+      expiresAt: Date.now() + DEVICE_CODE_LIFETIME_SECONDS * 1000,
+      approved: false,
+    });
+    const verificationUri = `${authorityHost}/devicelogin`;
+    return sendJson(res, 200, {
+      device_code: deviceCode,
+      user_code: userCode,
+      verification_uri: verificationUri,
+      expires_in: DEVICE_CODE_LIFETIME_SECONDS,
+      interval: 1,
+      message: `To sign in, use a web browser to open the page ${verificationUri} and enter the code ${userCode} to authenticate.`,
+    });
+  };
+
+  const server = createServer(testServerTls(), (req, res) => {
+    const url = new URL(req.url ?? '/', 'https://127.0.0.1');
+    if (url.pathname === '/devicelogin') {
+      res
+        .writeHead(200, { 'content-type': 'text/plain; charset=utf-8' })
+        .end('Entra emulator: device sign-in is completed by the test calling approveDevice(userCode).\n');
+      return;
+    }
+    const match = /^\/([^/]+)\/oauth2\/v2\.0\/(token|devicecode)$/.exec(url.pathname);
+    const tenant = match?.[1];
+    const endpoint = match?.[2];
+    if (tenant === undefined || endpoint === undefined) {
+      return sendError(req, res, { status: 404, error: 'not_found', description: 'No such endpoint.' });
+    }
+    if (req.method !== 'POST') {
+      return sendError(req, res, {
+        status: 400,
+        error: 'invalid_request',
+        code: 900561,
+        description: `The endpoint only accepts POST requests. Received a ${req.method ?? ''} request.`,
+      });
+    }
+    const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+    readBody(req, MAX_BODY_BYTES)
+      .then((b) => b?.toString('utf8'))
+      .then(
+        (text) => {
+          if (text === undefined) {
+            return sendError(req, res, {
+              status: 413,
+              error: 'invalid_request',
+              description: 'Request body too large.',
+            });
+          }
+          if (contentType !== 'application/x-www-form-urlencoded') {
+            return sendError(req, res, {
+              status: 400,
+              error: 'invalid_request',
+              code: 900144,
+              description: "The request body must contain the following parameter: 'grant_type'.",
+            });
+          }
+          const form = new URLSearchParams(text);
+          if (endpoint === 'token') return handleToken(req, res, tenant, form);
+          return handleDeviceCode(req, res, tenant, form);
+        },
+        () => res.destroy(),
+      );
+  });
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  authorityHost = `https://127.0.0.1:${port}`;
+
+  return {
+    authorityHost,
+    issueRefreshToken: newRefreshToken,
+    revoke(refreshToken) {
+      refreshTokens.set(refreshToken, false);
+    },
+    revokeAll() {
+      for (const token of refreshTokens.keys()) refreshTokens.set(token, false);
+    },
+    isAccessToken(token) {
+      const expiresAt = accessTokens.get(token);
+      return expiresAt !== undefined && expiresAt > Date.now();
+    },
+    redemptions,
+    failNext(count, status = 503) {
+      failures = { count, status };
+    },
+    approveDevice(userCode) {
+      const wanted = userCode.toUpperCase();
+      const device = [...devices.values()].find((d) => d.userCode === wanted);
+      if (!device) throw new Error(`approveDevice: no pending device authorization with user code ${userCode}`);
+      device.approved = true;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

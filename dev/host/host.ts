@@ -1,0 +1,299 @@
+/**
+ * A small local Functions host: loads the built app the way the worker does and serves its HTTP
+ * functions on loopback, with no `func` and no Azure.
+ *
+ * 1. `@azure/functions-core` resolves to a stub (functions-core-stub.cts), so `@azure/functions` leaves
+ *    test mode and every `app.http(...)` reaches `registerFunction` exactly as in Azure.
+ * 2. The entry points are the files matched by `package.json` `main` (a glob, like the worker), imported
+ *    in plain Node: an ESM/CommonJS mistake fails here as it would in Azure.
+ * 3. Each request becomes a real `HttpRequest` + `InvocationContext`; the handler's answer is written back.
+ * 4. Like the Functions host, each invocation gets a W3C trace context (the caller's `traceparent` as its
+ *    parent), and, when Application Insights is configured, the host records the request: as a server
+ *    span through the app's OpenTelemetry providers, so the app's dependencies nest under it.
+ * Like `func start`, function keys are not enforced locally.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { globSync, readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import Module, { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { parseTraceParent } from '../../shared/telemetry/telemetry.js';
+import { readBody } from '../support/read-body.js';
+
+export interface HttpFunction {
+  name: string;
+  methods: string[];
+  authLevel: string;
+  route: string;
+  handler: (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit | unknown>;
+}
+
+export interface LoadedApp {
+  appDir: string;
+  main: string;
+  entryPoints: string[];
+  functions: HttpFunction[];
+}
+
+export type LogLine = (level: string, functionName: string, message: string) => void;
+
+export interface HostOptions {
+  appDir: string;
+  port?: number;
+  /** Route prefix (host.json `extensions.http.routePrefix`), `api` by default. */
+  routePrefix?: string;
+  log?: LogLine;
+}
+
+export interface RunningHost {
+  readonly url: string;
+  readonly app: LoadedApp;
+  close(): Promise<void>;
+}
+
+const requireHere = createRequire(import.meta.url);
+const STUB_PATH = fileURLToPath(new URL('./functions-core-stub.cjs', import.meta.url));
+
+function installFunctionsCoreStub(): void {
+  const loader = Module as unknown as {
+    _resolveFilename: (request: string, ...rest: unknown[]) => string;
+    __functionsCoreStub?: boolean;
+  };
+  if (loader.__functionsCoreStub) return;
+  const original = loader._resolveFilename;
+  loader._resolveFilename = function (this: unknown, request: string, ...rest: unknown[]) {
+    return request === '@azure/functions-core' ? STUB_PATH : original.call(this, request, ...rest);
+  };
+  loader.__functionsCoreStub = true;
+}
+
+interface StubRegistration {
+  metadata: {
+    name: string;
+    bindings: Record<
+      string,
+      { type?: string; direction?: string; methods?: string[]; authLevel?: string; route?: string }
+    >;
+  };
+  handler: HttpFunction['handler'];
+}
+
+/** Loads the app's entry points (package.json `main`) and returns the HTTP functions they registered. */
+export async function loadApp(appDir: string): Promise<LoadedApp> {
+  installFunctionsCoreStub();
+  const manifest = JSON.parse(readFileSync(join(appDir, 'package.json'), 'utf8')) as { main?: string };
+  const main = manifest.main;
+  if (!main) throw new Error(`${join(appDir, 'package.json')} has no "main": the worker would load no functions.`);
+  const entryPoints = globSync(main, { cwd: appDir }).sort();
+  if (entryPoints.length === 0) {
+    throw new Error(`package.json "main" (${main}) matches no file in ${appDir}: run "npm run build" first.`);
+  }
+  for (const entry of entryPoints) await import(pathToFileURL(join(appDir, entry)).href);
+  const stub = requireHere(STUB_PATH) as { registrations: StubRegistration[] };
+  const functions = stub.registrations.flatMap(({ metadata, handler }): HttpFunction[] => {
+    const trigger = Object.values(metadata.bindings).find((b) => b.type === 'httpTrigger');
+    if (!trigger) return [];
+    return [
+      {
+        name: metadata.name,
+        methods: (trigger.methods ?? ['GET', 'POST']).map((m) => m.toUpperCase()),
+        authLevel: trigger.authLevel ?? 'function',
+        route: trigger.route ?? metadata.name,
+        handler,
+      },
+    ];
+  });
+  return { appDir, main, entryPoints, functions };
+}
+
+/** `route` templates: literal segments, `{name}`, `{name?}` and a trailing `{*rest}`. */
+function matchRoute(template: string, path: string): Record<string, string> | undefined {
+  const want = template.split('/').filter(Boolean);
+  const got = path.split('/').filter(Boolean);
+  const params: Record<string, string> = {};
+  for (let i = 0; i < want.length; i++) {
+    const segment = want[i] as string;
+    const value = got[i];
+    const param = /^\{(\*?)([A-Za-z_][\w]*)(?::[^}?]*)?(\??)\}$/.exec(segment);
+    if (!param) {
+      if (value === undefined || value.toLowerCase() !== segment.toLowerCase()) return undefined;
+      continue;
+    }
+    const [, catchAll, name, optional] = param as unknown as [string, string, string, string];
+    if (catchAll) {
+      params[name] = got.slice(i).map(decodeURIComponent).join('/');
+      return params;
+    }
+    if (value === undefined) return optional ? params : undefined;
+    params[name] = decodeURIComponent(value);
+  }
+  return got.length === want.length ? params : undefined;
+}
+
+const defaultLog: LogLine = (level, functionName, message) => {
+  const line = `[${new Date().toISOString()}] ${functionName} ${level}: ${message}\n`;
+  (level === 'error' || level === 'critical' ? process.stderr : process.stdout).write(line);
+};
+
+interface RecordedRequest {
+  /** The W3C `traceparent` the invocation receives in `InvocationContext.traceContext`. */
+  traceParent: string;
+  end(status: number): void;
+}
+
+/**
+ * The host's side of telemetry. Without Application Insights: a fresh trace per request (or the caller's
+ * trace), no recording. With it: a server span per request, made with the global OpenTelemetry API the
+ * app's Application Insights set-up registers (the real host records requests with its own SDK).
+ */
+async function requestRecorder(): Promise<{
+  start(name: string, url: URL, traceParent: string | undefined): RecordedRequest;
+}> {
+  const hex = (bytes: number) => randomBytes(bytes).toString('hex');
+  if (!process.env.APPLICATIONINSIGHTS_CONNECTION_STRING) {
+    return {
+      start: (_name, _url, incoming) => {
+        const trace = parseTraceParent(incoming)?.traceId ?? hex(16);
+        return { traceParent: `00-${trace}-${hex(8)}-01`, end: () => {} };
+      },
+    };
+  }
+  const api = await import('@opentelemetry/api');
+  return {
+    start(name, url, incoming) {
+      // Looked up per request: the app registers its providers asynchronously, and a tracer taken
+      // earlier from this copy of the API would stay a no-op.
+      const tracer = api.trace.getTracer('local-functions-host');
+      const parent = incoming ? api.propagation.extract(api.ROOT_CONTEXT, { traceparent: incoming }) : api.ROOT_CONTEXT;
+      const span = tracer.startSpan(
+        name,
+        {
+          kind: api.SpanKind.SERVER,
+          attributes: {
+            'http.request.method': name.split(' ')[0] ?? 'GET',
+            'url.full': `${url.origin}${url.pathname}`,
+          },
+        },
+        parent,
+      );
+      // A span made before the app registered its providers records nothing: give the invocation a trace anyway.
+      const spanContext = span.spanContext();
+      const ids = api.isSpanContextValid(spanContext) ? spanContext : { traceId: hex(16), spanId: hex(8) };
+      return {
+        traceParent: `00-${ids.traceId}-${ids.spanId}-01`,
+        end(status) {
+          span.setAttribute('http.response.status_code', status);
+          if (status >= 500) span.setStatus({ code: api.SpanStatusCode.ERROR });
+          span.end();
+        },
+      };
+    },
+  };
+}
+
+export async function startHost(options: HostOptions): Promise<RunningHost> {
+  const app = await loadApp(options.appDir);
+  // Loaded only now, after the stub is in place, and from the same module cache the app uses.
+  const azf = (await import('@azure/functions')).default;
+  const prefix = `/${(options.routePrefix ?? 'api').replace(/^\/|\/$/g, '')}`;
+  const log = options.log ?? defaultLog;
+  const requests = await requestRecorder();
+
+  async function handle(req: IncomingMessage, res: ServerResponse, origin: string): Promise<void> {
+    const url = new URL(req.url ?? '/', origin);
+    const method = (req.method ?? 'GET').toUpperCase();
+    if (url.pathname === '/admin/functions' && method === 'GET') {
+      const list = app.functions.map(({ name, methods, authLevel, route }) => ({
+        name,
+        methods,
+        authLevel,
+        route,
+        invokeUrl: `${origin}${prefix}/${route}`,
+      }));
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(list));
+      return;
+    }
+    const path = url.pathname.startsWith(`${prefix}/`) ? url.pathname.slice(prefix.length) : undefined;
+    const matches =
+      path === undefined
+        ? []
+        : app.functions.flatMap((fn) => {
+            const params = matchRoute(fn.route, path);
+            return params ? [{ fn, params }] : [];
+          });
+    const match = matches.find(({ fn }) => fn.methods.includes(method));
+    if (!match) {
+      const status = matches.length > 0 ? 405 : 404;
+      const allow = matches.length > 0 ? { allow: matches.flatMap(({ fn }) => fn.methods).join(', ') } : {};
+      res.writeHead(status, allow).end();
+      return;
+    }
+    const body = (await readBody(req)) ?? Buffer.alloc(0);
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    }
+    const functionName = match.fn.name;
+    const invocation = requests.start(`${method} /api/${match.fn.route}`, url, headers.traceparent);
+    const request = new azf.HttpRequest({
+      method,
+      url: url.href,
+      headers,
+      params: match.params,
+      ...(body.length > 0 ? { body: { bytes: new Uint8Array(body) } } : {}),
+    });
+    const context = new azf.InvocationContext({
+      functionName,
+      invocationId: randomUUID(),
+      logHandler: (level, ...args) => log(level, functionName, args.map(String).join(' ')),
+      traceContext: { traceParent: invocation.traceParent, attributes: {} },
+    });
+    let result: unknown;
+    try {
+      result = await match.fn.handler(request, context);
+    } catch (error) {
+      log(
+        'error',
+        functionName,
+        `handler threw: ${error instanceof Error ? (error.stack ?? error.name) : String(error)}`,
+      );
+      invocation.end(500);
+      res.writeHead(500).end();
+      return;
+    }
+    const response =
+      result instanceof azf.HttpResponse ? result : new azf.HttpResponse((result ?? {}) as HttpResponseInit);
+    const outHeaders: Record<string, string> = {};
+    response.headers.forEach((value, name) => {
+      outHeaders[name] = value;
+    });
+    const payload = Buffer.from(await response.arrayBuffer());
+    invocation.end(response.status);
+    res.writeHead(response.status, outHeaders).end(payload);
+  }
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res, `http://${req.headers.host ?? '127.0.0.1'}`).catch((error: unknown) => {
+      log('error', 'host', error instanceof Error ? (error.stack ?? error.name) : String(error));
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 7071, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    app,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,267 @@
+/**
+ * Contract v1, the answers: zod schemas of every body the HTTP functions send (the 200 result, the RFC
+ * 9457 problem documents, health). They are the source of the OpenAPI document and the Power Automate
+ * connector (shared/openapi.ts, tools/connector.ts), and the tests parse real answers of the running app
+ * with them, so the documents cannot drift from the behaviour. Objects are strict: a field the code adds
+ * without describing it here fails those tests.
+ *
+ * The error codes, their HTTP status and `retryable` come from the catalogue (ERROR_DEFINITIONS), never
+ * from a second list.
+ */
+import { z } from 'zod';
+import {
+  ERROR_DEFINITIONS,
+  type ErrorCode,
+  type FieldError,
+  PROBLEM_TYPE_PREFIX,
+  type Problem,
+} from '../core/errors.js';
+import type { Change } from '../core/merge.js';
+import { type JsonValue, STATUSES, SUBSTATUSES } from '../core/referral.js';
+import type { Outcome, UpdateResult } from '../core/update.js';
+
+export const ERROR_CODES = Object.keys(ERROR_DEFINITIONS) as [ErrorCode, ...ErrorCode[]];
+
+/** The error codes the catalogue answers with each HTTP status, in catalogue order. */
+export function errorCodesByStatus(): Map<number, ErrorCode[]> {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of ERROR_CODES) {
+    const { status } = ERROR_DEFINITIONS[code];
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  return byStatus;
+}
+
+/**
+ * Statuses whose answer may be a stored one replayed for a redelivered event id (final answers of events
+ * that reached the idempotency store: process-event.ts stores < 500 except 409/429; 400, 401, 413 and 415
+ * are decided before the store is consulted).
+ */
+export const REPLAYABLE_STATUSES: readonly number[] = [200, 404, 422];
+
+const httpStatus = () => z.number().int().min(100).max(599);
+
+/** Any JSON value, as it came from Partner Center. A parsed answer can hold nothing else. */
+const jsonValue = () => z.unknown() as unknown as z.ZodType<JsonValue>;
+
+export const changeSchema = z
+  .strictObject({
+    path: z.string().meta({
+      title: 'Path',
+      description: 'JSON pointer into the referral, such as /details/dealValue or /substatus.',
+      examples: ['/substatus'],
+    }),
+    from: jsonValue().meta({
+      title: 'From',
+      description: 'The value before the event; null when the field was absent.',
+    }),
+    to: jsonValue().meta({ title: 'To', description: 'The value after the event.' }),
+  })
+  .meta({ title: 'Change', description: 'One field the event changed (or, in a dry run, would change).' });
+
+const OUTCOMES = ['updated', 'unchanged', 'dry-run', 'stale'] as const satisfies readonly Outcome[];
+
+export const updateResultSchema = z
+  .strictObject({
+    referralId: z.string().meta({ title: 'Referral ID', description: 'The referral the event was for.' }),
+    eventId: z
+      .string()
+      .optional()
+      .meta({ title: 'Event ID', description: 'The event id (header or body), when the event had one.' }),
+    outcome: z.enum(OUTCOMES).meta({
+      title: 'Outcome',
+      description:
+        'updated: written. unchanged: the referral already held every value, nothing was written. dry-run: nothing was written (see changes and wouldPut). stale: the event occurred before the last one applied to this referral; nothing was read or written.',
+    }),
+    status: z
+      .string()
+      .nullable()
+      .meta({ title: 'Status', description: "The referral's status after the event; null when stale." }),
+    substatus: z
+      .string()
+      .nullable()
+      .meta({ title: 'Substatus', description: "The referral's substatus after the event; null when stale." }),
+    eTag: z
+      .string()
+      .nullable()
+      .meta({ title: 'eTag', description: "The referral's eTag after the event, quotes included; null when stale." }),
+    changes: z.array(changeSchema).meta({
+      title: 'Changes',
+      description: 'One entry per field that changed (or would change, in a dry run); empty when nothing changed.',
+    }),
+    wouldPut: z
+      .strictObject({
+        ifMatch: z.string().meta({ title: 'If-Match', description: 'The eTag the write would be conditional on.' }),
+        body: z.record(z.string(), jsonValue()).meta({
+          title: 'Body',
+          description: 'The exact PUT body: the full referral, customer details included.',
+        }),
+      })
+      .nullable()
+      .optional()
+      .meta({
+        title: 'Would PUT',
+        description: 'Dry runs only: the write it would send, or null when nothing would change.',
+      }),
+    lastAppliedOccurredAt: z.string().optional().meta({
+      title: 'Last applied occurred at',
+      description: 'Stale events only: when the last event applied to this referral occurred.',
+    }),
+  })
+  .meta({
+    title: 'Update result',
+    description: 'The answer to an event that was applied, unchanged, dry-run or stale.',
+  });
+
+export const fieldErrorSchema = z
+  .strictObject({
+    field: z.string().meta({ description: 'The field as the caller wrote it, or body for the body as a whole.' }),
+    pointer: z.string().meta({ description: "JSON pointer into the request body ('' for the body as a whole)." }),
+    code: z.string().meta({ description: "Machine-readable reason (zod's issue code, or the adapter's own)." }),
+    message: z.string().meta({ description: 'What is wrong; never quotes the value that was sent.' }),
+  })
+  .meta({ title: 'Field error', description: 'One bad field of an invalid event.' });
+
+const stateSchema = z.strictObject({
+  status: z.enum(STATUSES),
+  substatus: z.enum(SUBSTATUSES),
+});
+
+export const problemSchema = z
+  .strictObject({
+    type: z.string().meta({
+      description: `${PROBLEM_TYPE_PREFIX}<code>`,
+      examples: [`${PROBLEM_TYPE_PREFIX}transition_not_allowed`],
+    }),
+    title: z.string().meta({ description: 'A short summary of the error code.' }),
+    status: httpStatus().meta({ description: 'The HTTP status of this answer.' }),
+    detail: z.string().meta({ description: 'What happened to this event, for a person.' }),
+    code: z.enum(ERROR_CODES).meta({ title: 'Error code', description: 'What to branch on.' }),
+    retryable: z.boolean().meta({
+      title: 'Retryable',
+      description: 'Whether sending the same event again can succeed (409/5xx): retrying is always safe.',
+    }),
+    errors: z.array(fieldErrorSchema).optional().meta({ description: 'invalid_event: one entry per bad field.' }),
+    referralId: z.string().optional().meta({ description: 'The referral the event was for, when known.' }),
+    current: z
+      .strictObject({ status: z.string().nullable(), substatus: z.string().nullable() })
+      .optional()
+      .meta({ description: "transition_not_allowed, referral_closed: the referral's current status and substatus." }),
+    requested: z
+      .strictObject({ status: z.enum(STATUSES).optional(), substatus: z.enum(SUBSTATUSES).optional() })
+      .optional()
+      .meta({ description: 'transition_not_allowed: the state the event asked for.' }),
+    allowedTargets: z
+      .array(stateSchema)
+      .optional()
+      .meta({ description: 'transition_not_allowed: the states the referral may move to (empty when none).' }),
+    upstream: z
+      .strictObject({
+        status: httpStatus().optional(),
+        code: z.string().optional(),
+        message: z.string().optional(),
+      })
+      .optional()
+      .meta({
+        description: "Errors from Partner Center: its HTTP status and, when it sent one, its error's code and message.",
+      }),
+    problems: z.array(z.string()).optional().meta({ description: 'configuration_invalid: every invalid setting.' }),
+  })
+  .superRefine((problem, ctx) => {
+    // The catalogue decides status, retryable, title and type for each code: a document that disagrees is wrong.
+    const definition = ERROR_DEFINITIONS[problem.code];
+    const expected = {
+      type: `${PROBLEM_TYPE_PREFIX}${problem.code}`,
+      status: definition.status,
+      retryable: definition.retryable,
+      title: definition.title,
+    };
+    for (const [key, value] of Object.entries(expected)) {
+      if (problem[key as keyof typeof expected] !== value) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: `${key} must be ${JSON.stringify(value)} for ${problem.code} (ERROR_DEFINITIONS)`,
+        });
+      }
+    }
+  })
+  .meta({
+    title: 'Problem',
+    description:
+      'An RFC 9457 problem document (application/problem+json). Branch on code; retryable says whether the same event may succeed later.',
+  });
+
+const refreshTokenSchema = z.strictObject({
+  storedAt: z.string().meta({ description: 'When the newest stored version was written (the last rotation).' }),
+  ageDays: z.number().meta({ description: 'Its age in days.' }),
+  expiresAt: z.string().meta({ description: 'storedAt + 90 days: it dies then unless it is redeemed first.' }),
+  daysLeft: z.number().meta({ description: 'Days until expiresAt.' }),
+});
+
+export const healthReportSchema = z
+  .strictObject({
+    status: z.enum(['ok', 'warning', 'misconfigured']).meta({
+      description:
+        'ok; warning: working, but something needs attention soon (see warnings); misconfigured: the settings are invalid (see problems), answered with 503.',
+    }),
+    version: z.string().meta({ description: "The app's version." }),
+    node: z.string().meta({ description: 'The Node.js version it runs on.' }),
+    partnerCenter: z
+      .strictObject({ baseUrl: z.string(), loopback: z.boolean() })
+      .nullable()
+      .meta({ description: 'The Referrals API origin in use; null when misconfigured.' }),
+    auth: z
+      .strictObject({
+        mode: z.enum(['managed-identity', 'app-user']),
+        requests: z
+          .number()
+          .int()
+          .nonnegative()
+          .meta({ description: 'Token requests or redemptions by this instance.' }),
+        lastSuccessAt: z.string().nullable(),
+        lastFailureAt: z.string().nullable(),
+        lastFailure: z.string().nullable().meta({ description: 'A log code, never a message.' }),
+        refreshToken: refreshTokenSchema.nullable().optional().meta({
+          description: 'app-user mode: the stored refresh token (never its value); null when none is stored.',
+        }),
+        warnings: z.array(z.string()),
+        userAssignedClientId: z.string().nullable(),
+      })
+      .nullable()
+      .meta({ description: 'The token source; null when misconfigured.' }),
+    telemetry: z
+      .strictObject({
+        status: z.enum(['off', 'starting', 'on', 'failed']).meta({
+          description:
+            'Application Insights: off (APPLICATIONINSIGHTS_CONNECTION_STRING unset), starting, on, or failed (the app runs without telemetry; a warning says so).',
+        }),
+        ingestion: z
+          .enum(['key', 'entra'])
+          .nullable()
+          .meta({ description: 'How ingestion authenticates: the instrumentation key, or Entra ID; null when off.' }),
+      })
+      .nullable()
+      .meta({ description: 'Telemetry; null when misconfigured.' }),
+    problems: z.array(z.string()).meta({ description: 'Invalid settings (misconfigured only).' }),
+    warnings: z.array(z.string()).meta({ description: 'What needs attention soon.' }),
+  })
+  .meta({
+    title: 'Health report',
+    description: 'GET /api/health: version, upstream target, token state, configuration problems. Never a secret.',
+  });
+
+// Compile-time ties between the schemas and the types the code answers with. Where the code's type is
+// wider than what it can really send (a JsonValue status, an `unknown` current state), the schema is the
+// narrower, documented shape and only that direction is checked; the tests check real answers.
+export type Extends<A, B> = [A] extends [B] ? true : false;
+export type Expect<T extends true> = T;
+export type ResponseContractTypeChecks = [
+  Expect<Extends<z.output<typeof fieldErrorSchema>, FieldError>>,
+  Expect<Extends<FieldError, z.output<typeof fieldErrorSchema>>>,
+  Expect<Extends<z.output<typeof changeSchema>, Change>>,
+  Expect<Extends<Change, z.output<typeof changeSchema>>>,
+  Expect<Extends<z.output<typeof updateResultSchema>, UpdateResult>>,
+  Expect<Extends<z.output<typeof problemSchema>, Problem>>,
+  Expect<Extends<Outcome, (typeof OUTCOMES)[number]>>,
+];

@@ -1,0 +1,105 @@
+/**
+ * Merge and diff: pure functions, no I/O.
+ *
+ * `PUT` replaces the whole referral, so the body is the resource exactly as Partner Center returned it,
+ * with only the requested paths set. Every other key, known to this code or not, nested or top-level,
+ * goes back unchanged (reference §4.6, trap §11.4). Only the read-only `links` object and top-level
+ * `@odata.*` annotations are removed.
+ */
+
+import { AdapterError } from './errors.js';
+import {
+  isJsonObject,
+  isReadOnlyAnnotation,
+  type JsonObject,
+  type JsonValue,
+  pointerOf,
+  type ReferralState,
+  WRITABLE_PATHS,
+  type WritableField,
+} from './referral.js';
+import type { UpdateIntent } from './update.js';
+
+/** One changed field: `path` is a JSON pointer into the referral. */
+export interface Change {
+  path: string;
+  from: JsonValue;
+  to: JsonValue;
+}
+
+/** The values the referral should hold after the update, by writable field. */
+export type DesiredValues = Partial<Record<WritableField, JsonValue>>;
+
+export function desiredValues(intent: UpdateIntent, requested: Partial<ReferralState>): DesiredValues {
+  const { status: _s, substatus: _ss, ...rest } = intent;
+  const desired: DesiredValues = {};
+  for (const [field, value] of Object.entries(rest) as Array<[WritableField, JsonValue | undefined]>) {
+    if (value !== undefined) desired[field] = value;
+  }
+  if (requested.status) desired.status = requested.status;
+  if (requested.substatus) desired.substatus = requested.substatus;
+  return desired;
+}
+
+function readPath(referral: JsonObject, path: readonly string[]): JsonValue | undefined {
+  let node: JsonValue | undefined = referral;
+  for (const key of path) {
+    if (!isJsonObject(node) || !Object.hasOwn(node, key)) return undefined;
+    node = node[key];
+  }
+  return node;
+}
+
+/** Two values are the same for the field: date-times compare as instants, so 7-digit fractions are kept. */
+function sameValue(field: WritableField, current: JsonValue | undefined, desired: JsonValue): boolean {
+  if (current === desired) return true;
+  if (field === 'closingDateTime' && typeof current === 'string' && typeof desired === 'string') {
+    const a = Date.parse(current);
+    return !Number.isNaN(a) && a === Date.parse(desired);
+  }
+  return false;
+}
+
+/** The changes needed to make `referral` hold the desired values; empty when it already does. */
+export function diff(referralId: string, referral: JsonObject, desired: DesiredValues): Change[] {
+  const details = referral.details;
+  if (details !== undefined && details !== null && !isJsonObject(details)) {
+    throw new AdapterError(
+      'unexpected_referral',
+      `Referral ${referralId} has a "details" value that is not an object; the adapter will not overwrite it.`,
+      { extensions: { referralId } },
+    );
+  }
+  const changes: Change[] = [];
+  for (const [field, to] of Object.entries(desired) as Array<[WritableField, JsonValue]>) {
+    const path = WRITABLE_PATHS[field];
+    const from = readPath(referral, path);
+    if (!sameValue(field, from, to)) changes.push({ path: pointerOf(field), from: from ?? null, to });
+  }
+  return changes;
+}
+
+/** The PUT body: a deep copy of the referral without `links`/`@odata.*`, with the changes applied. */
+export function buildPutBody(referral: JsonObject, changes: readonly Change[]): JsonObject {
+  const body: JsonObject = {};
+  for (const [key, value] of Object.entries(referral)) {
+    if (!isReadOnlyAnnotation(key)) defineValue(body, key, structuredClone(value));
+  }
+  for (const change of changes) {
+    const keys = change.path.slice(1).split('/');
+    const last = keys.pop() as string;
+    let node = body;
+    for (const key of keys) {
+      const child = node[key];
+      if (!isJsonObject(child)) defineValue(node, key, {});
+      node = node[key] as JsonObject;
+    }
+    defineValue(node, last, change.to);
+  }
+  return body;
+}
+
+/** Defines an own property, so a key such as `__proto__` from upstream JSON stays data, never a prototype. */
+function defineValue(target: JsonObject, key: string, value: JsonValue): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}

@@ -1,0 +1,48 @@
+/**
+ * What one update event asks for and what applying it answers, in Partner Center terms: the types the
+ * rules, the use cases and the wire contract share. The contract (contract/update-event.ts) produces an
+ * `UpdateEvent` from the request; the use case answers an `UpdateResult`. See docs/partner-center-api.md.
+ */
+import type { Change } from './merge.js';
+import type { JsonObject, JsonValue, Status, Substatus } from './referral.js';
+
+/** The change an event asks for, in Partner Center terms. Absent keys are left alone. */
+export interface UpdateIntent {
+  status?: Status;
+  /** Undefined with `status: 'New'` alone: the current New substatus is kept (see transitions). */
+  substatus?: Substatus;
+  statusReason?: string;
+  dealValue?: number;
+  currency?: string;
+  closingDateTime?: string;
+  notes?: string;
+  name?: string;
+  externalReferenceId?: string;
+}
+
+export interface UpdateEvent {
+  referralId: string;
+  eventId: string | undefined;
+  /** When the change happened at the source (UTC ISO 8601); older events than the last applied are stale. */
+  occurredAt: string | undefined;
+  dryRun: boolean;
+  intent: UpdateIntent;
+}
+
+/** `stale`: the event occurred before the last one applied to the referral; nothing was read or written. */
+export type Outcome = 'updated' | 'unchanged' | 'dry-run' | 'stale';
+
+/** The 200 answer (contract v1). */
+export interface UpdateResult {
+  referralId: string;
+  eventId?: string;
+  outcome: Outcome;
+  status: JsonValue;
+  substatus: JsonValue;
+  eTag: string | null;
+  changes: Change[];
+  /** Dry runs only: the request that would have been sent, or null when nothing would change. */
+  wouldPut?: { ifMatch: string; body: JsonObject } | null;
+  /** Stale events only: when the last applied event occurred. */
+  lastAppliedOccurredAt?: string;
+}

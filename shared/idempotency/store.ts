@@ -1,0 +1,105 @@
+/**
+ * What the adapter remembers between deliveries of the same event, and between events of the same
+ * referral:
+ * - per event id: in progress (leased to one instance) or done (with the exact response to replay),
+ *   plus a fingerprint of the event so an id reused for a different event is refused;
+ * - per referral: when the last applied event occurred, so an older event is recognised as stale.
+ * Two implementations: Azure Table Storage (table-idempotency-store.ts) and memory (below, only when
+ * IDEMPOTENCY_STORE=memory is set: it forgets on restart and is not shared between instances).
+ */
+import { createHash } from 'node:crypto';
+import type { UpdateEvent } from '../core/update.js';
+
+export interface StoredResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface Lease {
+  key: string;
+  /** Opaque to callers (a Table eTag, or a counter in memory). */
+  version: string;
+}
+
+export type BeginResult =
+  | { kind: 'started'; lease: Lease }
+  | { kind: 'replay'; response: StoredResponse }
+  | { kind: 'in-progress' }
+  | { kind: 'mismatch' };
+
+export interface IdempotencyStore {
+  /** Claims `key` for `leaseMs`, or says why not. */
+  begin(key: string, fingerprint: string, leaseMs: number, retentionMs: number): Promise<BeginResult>;
+  /** Records the final response for replay until the retention ends. */
+  complete(lease: Lease, fingerprint: string, response: StoredResponse, retentionMs: number): Promise<void>;
+  /** Forgets an event whose outcome was retryable, so a redelivery runs again. */
+  release(lease: Lease): Promise<void>;
+  /** ISO time of the newest event applied to the referral, if any. */
+  lastOccurredAt(referralId: string): Promise<string | undefined>;
+  /** Moves the referral's newest applied time forward (never back). */
+  recordOccurredAt(referralId: string, occurredAt: string): Promise<void>;
+}
+
+/** A stable digest of what the event asks for: the same id with another fingerprint is another event. */
+export function eventFingerprint(event: UpdateEvent): string {
+  const intent = Object.fromEntries(Object.entries(event.intent).sort(([a], [b]) => a.localeCompare(b)));
+  const canonical = JSON.stringify([event.referralId, intent, event.dryRun, event.occurredAt ?? null]);
+  return createHash('sha256').update(canonical).digest('base64url');
+}
+
+interface MemoryRecord {
+  fingerprint: string;
+  state: 'in-progress' | 'done';
+  leaseUntil: number;
+  expiresAt: number;
+  version: number;
+  response?: StoredResponse;
+}
+
+export function createMemoryIdempotencyStore(now: () => number = Date.now): IdempotencyStore {
+  const events = new Map<string, MemoryRecord>();
+  const referrals = new Map<string, string>();
+  let versions = 0;
+
+  return {
+    async begin(key, fingerprint, leaseMs, retentionMs) {
+      const existing = events.get(key);
+      const t = now();
+      if (existing && existing.expiresAt > t) {
+        if (existing.fingerprint !== fingerprint) return { kind: 'mismatch' };
+        if (existing.state === 'done' && existing.response) return { kind: 'replay', response: existing.response };
+        if (existing.leaseUntil > t) return { kind: 'in-progress' };
+      }
+      const version = ++versions;
+      events.set(key, {
+        fingerprint,
+        state: 'in-progress',
+        leaseUntil: t + leaseMs,
+        expiresAt: t + retentionMs,
+        version,
+      });
+      return { kind: 'started', lease: { key, version: String(version) } };
+    },
+    async complete(lease, fingerprint, response, retentionMs) {
+      events.set(lease.key, {
+        fingerprint,
+        state: 'done',
+        leaseUntil: 0,
+        expiresAt: now() + retentionMs,
+        version: ++versions,
+        response,
+      });
+    },
+    async release(lease) {
+      if (String(events.get(lease.key)?.version) === lease.version) events.delete(lease.key);
+    },
+    async lastOccurredAt(referralId) {
+      return referrals.get(referralId);
+    },
+    async recordOccurredAt(referralId, occurredAt) {
+      const current = referrals.get(referralId);
+      if (!current || Date.parse(occurredAt) > Date.parse(current)) referrals.set(referralId, occurredAt);
+    },
+  };
+}

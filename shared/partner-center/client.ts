@@ -1,0 +1,238 @@
+/**
+ * The Partner Center Referrals API over HTTP (undici): GET one referral, PUT it back with `If-Match`.
+ *
+ * One connection pool per process. This layer makes exactly one attempt per call (plus one immediate
+ * retry with a fresh token after a 401) and classifies every failure into an {@link AdapterError};
+ * retries, backoff and the 412 loop belong to the update use case, never to a generic HTTP retry
+ * layer that would replay the conditional PUT (reference §5, trap §11.6).
+ */
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { Dispatcher, Pool } from 'undici';
+import type { TokenProvider } from '../auth/token-provider.js';
+import type { Config } from '../config.js';
+import { AdapterError, type ErrorCode } from '../core/errors.js';
+import { isJsonObject, type JsonObject } from '../core/referral.js';
+import { parseRetryAfter } from '../core/retry.js';
+import { USER_AGENT } from '../version.js';
+
+export interface RequestContext {
+  /** `MS-CorrelationId`: one per event, the same on every upstream call it makes. */
+  correlationId: string;
+  /** Time allowed for the HTTP exchange (the per-request timeout, capped by the event's remaining budget). */
+  timeoutMs: number;
+  /** Told the duration and status (undefined: no answer) of every HTTP exchange. */
+  observe?: (durationMs: number, status: number | undefined) => void;
+}
+
+export interface ReadResult {
+  referral: JsonObject;
+  /** The eTag exactly as received, quotes included. */
+  eTag: string;
+}
+
+export type WriteResult =
+  | { kind: 'written'; referral: JsonObject | undefined; eTag: string | undefined }
+  | { kind: 'precondition-failed'; upstreamStatus: number };
+
+export interface PartnerCenterClient {
+  getReferral(referralId: string, context: RequestContext): Promise<ReadResult>;
+  putReferral(referralId: string, body: JsonObject, eTag: string, context: RequestContext): Promise<WriteResult>;
+  close(): Promise<void>;
+}
+
+interface UpstreamResponse {
+  status: number;
+  headers: Dispatcher.ResponseData['headers'];
+  text: string;
+}
+
+const MAX_UPSTREAM_MESSAGE = 1024;
+
+export function createPartnerCenterClient(
+  config: Config['partnerCenter'],
+  retry: Pick<Config['retry'], 'requestTimeoutMs'>,
+  tokens: TokenProvider,
+): PartnerCenterClient {
+  let pool: Promise<Pool> | undefined;
+  const getPool = () => {
+    pool ??= import('undici').then(
+      ({ Pool }) =>
+        new Pool(config.origin, {
+          connections: config.connections,
+          keepAliveTimeout: 30_000,
+          // Explicit timeouts (undici's defaults are 300 s); each request is also bounded by the event budget.
+          connect: { timeout: Math.min(10_000, retry.requestTimeoutMs) },
+          headersTimeout: retry.requestTimeoutMs,
+          bodyTimeout: retry.requestTimeoutMs,
+        }),
+    );
+    return pool;
+  };
+
+  const pathOf = (referralId: string) =>
+    `${config.basePath}/v1.0/engagements/referrals/${encodeURIComponent(referralId)}`;
+
+  async function send(
+    method: 'GET' | 'PUT',
+    path: string,
+    context: RequestContext,
+    extra: { body?: string; ifMatch?: string } = {},
+  ): Promise<UpstreamResponse> {
+    for (let authAttempt = 0; ; authAttempt++) {
+      // The token comes from a cache shared by all events; its sources have timeouts of their own.
+      const token = await tokens.getToken();
+      const requestId = randomUUID();
+      const headers: Record<string, string> = {
+        authorization: `Bearer ${token}`,
+        accept: 'application/json',
+        'content-type': 'application/json',
+        'ms-correlationid': context.correlationId,
+        'ms-requestid': requestId,
+        'client-request-id': requestId,
+        'user-agent': USER_AGENT,
+      };
+      if (extra.ifMatch !== undefined) headers['if-match'] = extra.ifMatch;
+      let response: UpstreamResponse;
+      const started = performance.now();
+      try {
+        const result = await (await getPool()).request({
+          method,
+          path,
+          headers,
+          body: extra.body ?? null,
+          signal: AbortSignal.timeout(context.timeoutMs),
+        });
+        response = { status: result.statusCode, headers: result.headers, text: await result.body.text() };
+      } catch (error) {
+        context.observe?.(performance.now() - started, undefined);
+        throw networkError(error, method);
+      }
+      context.observe?.(performance.now() - started, response.status);
+      // A 401 may be a token revoked or rotated early: forget it and try once more with a fresh one.
+      if (response.status === 401 && authAttempt === 0) {
+        tokens.invalidate(token);
+        continue;
+      }
+      return response;
+    }
+  }
+
+  return {
+    async getReferral(referralId, context) {
+      const response = await send('GET', pathOf(referralId), context);
+      if (response.status !== 200) throw statusError(response, referralId, 'GET');
+      const referral = parseJson(response.text);
+      if (!isJsonObject(referral)) {
+        throw new AdapterError('upstream_error', 'Partner Center returned a referral that is not a JSON object.', {
+          upstreamStatus: response.status,
+          extensions: { referralId },
+        });
+      }
+      const eTag = typeof referral.eTag === 'string' ? referral.eTag : header(response, 'etag');
+      if (!eTag) {
+        throw new AdapterError(
+          'unexpected_referral',
+          'Partner Center returned the referral without an eTag; a conditional update is impossible.',
+          { upstreamStatus: response.status, extensions: { referralId } },
+        );
+      }
+      return { referral, eTag };
+    },
+
+    async putReferral(referralId, body, eTag, context) {
+      const response = await send('PUT', pathOf(referralId), context, { body: JSON.stringify(body), ifMatch: eTag });
+      if (response.status === 412 || response.status === 409) {
+        return { kind: 'precondition-failed', upstreamStatus: response.status };
+      }
+      if (response.status < 200 || response.status >= 300) throw statusError(response, referralId, 'PUT');
+      const parsed = parseJson(response.text);
+      const referral = isJsonObject(parsed) ? parsed : undefined;
+      const newETag = typeof referral?.eTag === 'string' ? referral.eTag : header(response, 'etag');
+      return { kind: 'written', referral, eTag: newETag };
+    },
+
+    async close() {
+      if (pool) await (await pool).close();
+      pool = undefined;
+    },
+  };
+}
+
+function header(response: UpstreamResponse, name: string): string | undefined {
+  const value = response.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Partner API error bodies: `{ error: { code, message, innerError } }`, or the throttling shape. */
+function upstreamDetails(response: UpstreamResponse): { status: number; code?: string; message?: string } {
+  const body = parseJson(response.text);
+  const error = isJsonObject(body) && isJsonObject(body.error) ? body.error : isJsonObject(body) ? body : {};
+  const code = typeof error.code === 'string' ? error.code : undefined;
+  const message = typeof error.message === 'string' ? error.message.slice(0, MAX_UPSTREAM_MESSAGE) : undefined;
+  return {
+    status: response.status,
+    ...(code === undefined ? {} : { code }),
+    ...(message === undefined ? {} : { message }),
+  };
+}
+
+function statusError(response: UpstreamResponse, referralId: string, method: string): AdapterError {
+  const upstream = upstreamDetails(response);
+  const status = response.status;
+  const retryAfterMs = parseRetryAfter(header(response, 'retry-after'));
+  const options = {
+    upstreamStatus: status,
+    extensions: { referralId, upstream },
+    ...(retryAfterMs === undefined ? {} : { retryAfterSeconds: Math.ceil(retryAfterMs / 1000) }),
+  };
+  const say = (code: ErrorCode, detail: string) => new AdapterError(code, detail, options);
+  const what = `Partner Center answered ${method} with ${status}${upstream.code ? ` (${upstream.code})` : ''}`;
+  if (status === 404)
+    return say('referral_not_found', `Referral ${referralId} was not found, or this identity cannot see it.`);
+  if (status === 401 || status === 403) {
+    return say(
+      'upstream_auth_failed',
+      `${what}. The token was refused: the Referrals API needs a user in the Referrals Admin or Referrals User role (see README, Authentication).`,
+    );
+  }
+  if (status === 429 || status === 503) return say('upstream_unavailable', `${what}; it is throttling or unavailable.`);
+  if (status === 504 || status === 408) return say('upstream_timeout', `${what}.`);
+  if (status >= 500) return say('upstream_error', `${what}.`);
+  return say('upstream_rejected', `${what}${upstream.message ? `: ${upstream.message}` : '.'}`);
+}
+
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+function networkError(error: unknown, method: string): AdapterError {
+  if (error instanceof AdapterError) return error;
+  const code = (error as { code?: unknown }).code;
+  const name = error instanceof Error ? error.name : '';
+  if (name === 'TimeoutError' || name === 'AbortError' || (typeof code === 'string' && TIMEOUT_CODES.has(code))) {
+    return new AdapterError('upstream_timeout', `Partner Center did not answer the ${method} in time.`, {
+      cause: error,
+    });
+  }
+  const label = typeof code === 'string' ? code : name || 'network error';
+  if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) {
+    return new AdapterError('upstream_unavailable', `Could not connect to Partner Center (${label}).`, {
+      cause: error,
+    });
+  }
+  return new AdapterError(
+    'upstream_error',
+    `The connection to Partner Center failed during the ${method} (${label}).`,
+    {
+      cause: error,
+    },
+  );
+}
