@@ -9,7 +9,8 @@
  * Errors are the {@link AdapterError}s the real client (shared/partner-center/client.ts) raises for the
  * same answer: 404 → referral_not_found, 429/503 → upstream_unavailable, 504/408 → upstream_timeout,
  * other 5xx → upstream_error, 412/409 on a PUT → `precondition-failed`; a timeout → upstream_timeout, a
- * reset → upstream_error, a refused connection → upstream_unavailable. Keep the two in step.
+ * reset → upstream_error, a refused connection → upstream_unavailable. test/unit/scripted-partner-center.test.ts
+ * checks the two against each other over loopback HTTP.
  *
  * The fake also holds the referral as Partner Center has it: `GET.ok(referral)` sets it, a PUT that
  * lands (`PUT.ok()`, `PUT.lost({ landed: true })`) replaces it with the body and a new eTag, and
