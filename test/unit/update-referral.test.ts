@@ -142,18 +142,19 @@ describe('retryable failures and the time budget', () => {
   });
 
   it('once UPSTREAM_BUDGET_MS is spent, no further call starts: upstream_timeout', async () => {
-    vi.useFakeTimers({ toFake: ['Date'] });
-    // The read answers after 61 s of a 60 s budget (the clock moves while it is in flight).
-    const slowRead = GET.ok(pending, undefined, { onCall: () => vi.setSystemTime(Date.now() + 61_000) });
+    vi.useFakeTimers({ toFake: ['Date'] }); // Date stands still unless moved; timers stay real
+    // The read answers 2 s into a 2 s budget (the clock moves while it is in flight): no PUT may start.
+    const slowRead = GET.ok(pending, undefined, { onCall: () => vi.setSystemTime(Date.now() + 2_000) });
     const pc = new ScriptedPartnerCenter([slowRead]);
+    const settings = { UPSTREAM_BUDGET_MS: '2000', UPSTREAM_REQUEST_TIMEOUT_MS: '15000' };
 
-    const error = await failure(runUpdate(activate, updateDeps(pc, { UPSTREAM_BUDGET_MS: '60000' })));
+    const error = await failure(runUpdate(activate, updateDeps(pc, settings)));
 
     expect(error.code).toBe('upstream_timeout');
-    expect(error.message).toContain('60000 ms');
+    expect(error.message).toContain('2000 ms');
     expect(pc.sequence).toBe('GET');
-    // The one exchange was itself bounded by the budget left.
-    expect(pc.calls[0]?.timeoutMs).toBeLessThanOrEqual(60_000);
+    // The exchange itself was given the budget left, not the longer per-request timeout.
+    expect(pc.calls[0]?.timeoutMs).toBe(2_000);
   });
 });
 
