@@ -121,6 +121,33 @@ describe('idempotency (memory store)', () => {
   );
 });
 
+describe('per-referral lock', () => {
+  it('two events for one referral run one after the other: the second reads what the first wrote', async () => {
+    const readArrived = deferred();
+    const openRead = deferred();
+    const pc = new ScriptedPartnerCenter([
+      GET.ok(pending, undefined, { onCall: () => readArrived.resolve(), until: openRead.promise }),
+      PUT.ok(),
+      GET.current(),
+      PUT.ok(),
+    ]);
+    const app = testApp(pc);
+
+    const first = deliver(app, { body: event({ eventId: 'evt-a', dealValue: 1 }) });
+    await readArrived.promise;
+    const second = deliver(app, { body: event({ eventId: 'evt-b', name: 'Renamed' }) });
+    await sleep(10);
+    expect(pc.sequence).toBe('GET'); // the second waits for the lock, it has not read yet
+    openRead.resolve();
+    const answers = await Promise.all([first, second]);
+
+    expect(answers.map((a) => a.json.outcome)).toEqual(['updated', 'updated']);
+    expect(pc.sequence).toBe('GET PUT GET PUT');
+    expect(pc.puts[1]?.ifMatch).toBe('"v1"'); // the eTag the first PUT produced
+    expect(pc.held).toMatchObject({ name: 'Renamed', details: { dealValue: 1 } });
+  });
+});
+
 describe('ordering', () => {
   it('an event older than the last applied one answers 200 stale, with no upstream call', async () => {
     const pc = new ScriptedPartnerCenter([GET.ok(pending), PUT.ok()]);
