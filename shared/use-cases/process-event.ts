@@ -58,6 +58,8 @@ export interface EventRuntime {
   idempotency: IdempotencyStore;
   /** Serializes updates per referral within this instance. */
   lock: KeyedLock;
+  /** How often a duplicate checks whether the first copy has finished; 200 ms unless set (tests shorten it). */
+  idempotencyPollMs?: number;
 }
 
 export interface EventApp {
@@ -193,7 +195,7 @@ async function once(
         extensions: { referralId: event.referralId },
       });
     }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    await new Promise((resolve) => setTimeout(resolve, runtime.idempotencyPollMs ?? POLL_MS));
   }
   const outcome = await settle(run);
   const response = toResponse(outcome, correlationId);

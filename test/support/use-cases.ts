@@ -1,0 +1,153 @@
+/**
+ * In-process harness of the use cases: test settings, a referral as Partner Center returns it, and ONE
+ * helper per use-case call (`runUpdate`, `deliver`), so a change of signature is adapted here only.
+ * Pair with the scripted client of ./scripted-partner-center.ts.
+ */
+import { type Config, parseConfig } from '../../shared/config.js';
+import { parseUpdateEvent } from '../../shared/contract/update-event.js';
+import type { JsonObject } from '../../shared/core/referral.js';
+import type { UpdateEvent, UpdateResult } from '../../shared/core/update.js';
+import { createMemoryIdempotencyStore, type IdempotencyStore } from '../../shared/idempotency/store.js';
+import type { PartnerCenterClient } from '../../shared/partner-center/client.js';
+import type { UpdateStats } from '../../shared/telemetry/event-record.js';
+import type { Telemetry } from '../../shared/telemetry/telemetry.js';
+import { KeyedLock } from '../../shared/use-cases/keyed-lock.js';
+import {
+  type EventApp,
+  type EventRequest,
+  type EventResponse,
+  type EventRuntime,
+  type Invocation,
+  processEvent,
+} from '../../shared/use-cases/process-event.js';
+import { type UpdateDependencies, updateReferral } from '../../shared/use-cases/update-referral.js';
+
+export const REFERRAL_ID = 'ref-0001';
+export const CORRELATION_ID = '00000000-0000-4000-8000-0000000000c1';
+
+/** Settings by name, as in the README's configuration table; undefined leaves one at its default. */
+export type Settings = Readonly<Record<string, string | undefined>>;
+
+/** Memory store, millisecond backoff: a use-case test never waits on a real delay. */
+const TEST_SETTINGS: Settings = {
+  IDEMPOTENCY_STORE: 'memory',
+  RETRY_BASE_DELAY_MS: '1',
+  RETRY_MAX_DELAY_MS: '5',
+};
+
+/** A valid configuration from settings (the names of the README's table), over {@link TEST_SETTINGS}. */
+export function testConfig(settings: Settings = {}): Config {
+  const parsed = parseConfig({ ...TEST_SETTINGS, ...settings });
+  if (!parsed.ok) throw new Error(`test settings are invalid: ${parsed.problems.join('; ')}`);
+  return parsed.config;
+}
+
+/** The dependencies of `updateReferral`; jitter draws 0, so every backoff sleep is 0 ms. */
+export function updateDeps(client: PartnerCenterClient, settings: Settings = {}): UpdateDependencies {
+  return { client, retry: testConfig(settings).retry, random: () => 0 };
+}
+
+/** An event as the contract parses it, for {@link REFERRAL_ID} unless the body names another. */
+export function updateEvent(body: Record<string, unknown>): UpdateEvent {
+  return parseUpdateEvent({ referralId: REFERRAL_ID, ...body });
+}
+
+/** The one call of `updateReferral` in the unit tests. */
+export function runUpdate(
+  event: UpdateEvent,
+  deps: UpdateDependencies,
+  options: { correlationId?: string; stats?: UpdateStats } = {},
+): Promise<UpdateResult> {
+  return updateReferral(event, deps, options.correlationId ?? CORRELATION_ID, options.stats);
+}
+
+/**
+ * A referral as the GET returns it (https://learn.microsoft.com/partner-center/developer/get-a-list-of-referrals),
+ * New/Pending by default, with keys the adapter does not know (they must come back untouched) and the
+ * read-only `links`. `fields` replace top-level keys; `details` is merged into the default details.
+ */
+export function referral(fields: Record<string, unknown> & { details?: Record<string, unknown> } = {}): JsonObject {
+  const { details, ...rest } = fields;
+  return {
+    id: REFERRAL_ID,
+    engagementId: 'eng-0001',
+    organizationId: 'org-0001',
+    organizationName: 'Contoso Company',
+    name: 'Fabrikam supply chain modernisation',
+    externalReferenceId: null,
+    status: 'New',
+    substatus: 'Pending',
+    statusReason: '',
+    qualification: 'SalesQualified',
+    type: 'Independent',
+    customerProfile: { name: 'Fabrikam Inc', address: { country: 'US', region: 'North America' }, ids: [] },
+    details: {
+      notes: 'Looking at Dynamics 365.',
+      dealValue: 50000,
+      currency: 'USD',
+      closingDateTime: '2026-12-15T00:00:00Z',
+      requirements: { industries: [{ id: 'Manufacturing' }], additionalRequirements: { iot: {} } },
+      ...details,
+    },
+    partnerRole: 'SolutionDesign',
+    links: { relatedEngagement: { uri: '/engagements/eng-0001', method: 'GET' } },
+    eTag: '"e1"',
+    ...(rest as JsonObject),
+  } as JsonObject;
+}
+
+/** Events of one app; `lines` collects what the use case logged. */
+export interface TestApp extends EventApp {
+  runtimeValue: EventRuntime;
+  lines: string[];
+}
+
+/** An {@link EventApp} on the scripted client and a fresh memory store, as the brief of process-event.ts describes. */
+export function testApp(
+  client: PartnerCenterClient,
+  options: { settings?: Settings; idempotency?: IdempotencyStore } = {},
+): TestApp {
+  const runtimeValue: EventRuntime = {
+    config: testConfig(options.settings),
+    client,
+    idempotency: options.idempotency ?? createMemoryIdempotencyStore(),
+    lock: new KeyedLock(),
+    idempotencyPollMs: 2,
+  };
+  const telemetry: Telemetry = { inInvocation: (_traceParent, work) => work(), recordEvent: () => {} };
+  return { runtimeValue, lines: [], runtime: () => runtimeValue, telemetry: async () => telemetry };
+}
+
+export interface Delivery {
+  /** The JSON body, or raw text/bytes sent as they are. */
+  body: unknown;
+  headers?: Record<string, string>;
+  /** e.g. `{ dryRun: 'true' }`. */
+  query?: Record<string, string>;
+}
+
+/** A POST /api/referral-updates as the use case sees it (Content-Type: application/json unless given). */
+export function eventRequest({ body, headers = {}, query = {} }: Delivery): EventRequest {
+  const bytes =
+    typeof body === 'string'
+      ? Buffer.from(body)
+      : body instanceof Uint8Array
+        ? body
+        : Buffer.from(JSON.stringify(body));
+  return {
+    headers: new Headers({ 'content-type': 'application/json', ...headers }),
+    query: new URLSearchParams(query),
+    arrayBuffer: async () => bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
+  };
+}
+
+/** The one call of `processEvent` in the unit tests: one delivery, its answer with the body parsed. */
+export async function deliver(
+  app: TestApp,
+  delivery: Delivery,
+): Promise<EventResponse & { json: Record<string, unknown> }> {
+  const record = (...args: unknown[]) => app.lines.push(args.map(String).join(' '));
+  const invocation: Invocation = { log: record, warn: record, error: record };
+  const response = await processEvent(eventRequest(delivery), invocation, app);
+  return { ...response, json: JSON.parse(response.body) as Record<string, unknown> };
+}

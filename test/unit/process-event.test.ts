@@ -1,0 +1,240 @@
+/**
+ * One delivery start to finish (processEvent) in process: memory idempotency store, scripted Partner
+ * Center (test/support/scripted-partner-center.ts), one test per rule of the pipeline: size limit →
+ * signature → contract → idempotency → per-referral lock → ordering → update → answer.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { AdapterError } from '../../shared/core/errors.js';
+import { signWebhook } from '../../shared/http/webhook-signature.js';
+import { deferred, GET, PUT, ScriptedPartnerCenter } from '../support/scripted-partner-center.js';
+import { deliver, REFERRAL_ID, referral, testApp } from '../support/use-cases.js';
+
+const pending = referral();
+const event = (fields: Record<string, unknown> = {}) => ({ referralId: REFERRAL_ID, status: 'Active', ...fields });
+
+describe('idempotency (memory store)', () => {
+  it('replays the stored answer to a redelivery: same bytes, Idempotent-Replayed: true, no upstream call', async () => {
+    const pc = new ScriptedPartnerCenter([GET.ok(pending), PUT.ok()]);
+    const app = testApp(pc);
+    const delivery = { body: event({ dealValue: 1200 }), headers: { 'Idempotency-Key': '"evt-replay"' } };
+
+    const first = await deliver(app, delivery);
+    const again = await deliver(app, delivery);
+
+    expect(first.status).toBe(200);
+    expect(first.json.outcome).toBe('updated');
+    expect(again.status).toBe(200);
+    expect(again.body).toBe(first.body);
+    expect(again.headers['Idempotent-Replayed']).toBe('true');
+    expect(again.headers['content-type']).toBe(first.headers['content-type']);
+    expect(first.headers['Idempotent-Replayed']).toBeUndefined();
+    expect(pc.sequence).toBe('GET PUT');
+  });
+
+  it('refuses an event id reused for another event: 422 idempotency_key_reused, nothing upstream', async () => {
+    const pc = new ScriptedPartnerCenter([GET.ok(pending), PUT.ok()]);
+    const app = testApp(pc);
+
+    await deliver(app, { body: event({ eventId: 'evt-reused', dealValue: 1 }) });
+    const reused = await deliver(app, { body: event({ eventId: 'evt-reused', dealValue: 2 }) });
+
+    expect(reused.status).toBe(422);
+    expect(reused.json.code).toBe('idempotency_key_reused');
+    expect(pc.sequence).toBe('GET PUT');
+  });
+
+  it('a duplicate arriving while the first runs waits for it and gets its answer (one PUT)', async () => {
+    const readArrived = deferred();
+    const openRead = deferred();
+    const pc = new ScriptedPartnerCenter([
+      GET.ok(pending, undefined, { onCall: () => readArrived.resolve(), until: openRead.promise }),
+      PUT.ok(),
+    ]);
+    const app = testApp(pc);
+    const delivery = { body: event({ eventId: 'evt-twice' }) };
+
+    const first = deliver(app, delivery);
+    await readArrived.promise;
+    let duplicateAnswered = false;
+    const duplicate = deliver(app, delivery).then((response) => {
+      duplicateAnswered = true;
+      return response;
+    });
+    await sleep(20); // ten polls of the duplicate (idempotencyPollMs: 2)
+    expect(duplicateAnswered).toBe(false);
+    openRead.resolve();
+    const [a, b] = await Promise.all([first, duplicate]);
+
+    expect(a.status).toBe(200);
+    expect(b.body).toBe(a.body);
+    expect(b.headers['Idempotent-Replayed']).toBe('true');
+    expect(pc.sequence).toBe('GET PUT');
+  });
+
+  it.each([
+    {
+      answer: '409 conflict',
+      settings: { CONCURRENCY_MAX_RETRIES: '0' },
+      failing: [GET.ok(pending), PUT.status(412)],
+      status: 409,
+      code: 'conflict',
+      retryAfter: '1',
+    },
+    {
+      answer: '503 (upstream 429)',
+      settings: { UPSTREAM_MAX_RETRIES: '0' },
+      failing: [GET.status(429, { retryAfterSeconds: 30 })],
+      status: 503,
+      code: 'upstream_unavailable',
+      retryAfter: '30',
+    },
+    {
+      answer: '502 (upstream 500)',
+      settings: { UPSTREAM_MAX_RETRIES: '0' },
+      failing: [GET.status(500)],
+      status: 502,
+      code: 'upstream_error',
+      retryAfter: undefined, // Retry-After goes with 409 and 503 only (contract/headers.ts)
+    },
+  ])(
+    'never stores a non-final answer ($answer): the redelivery runs again',
+    async ({ settings, failing, status, code, retryAfter }) => {
+      const pc = new ScriptedPartnerCenter(failing);
+      const app = testApp(pc, { settings });
+      const delivery = { body: event({ eventId: 'evt-retry' }) };
+
+      const first = await deliver(app, delivery);
+      expect(first.status).toBe(status);
+      expect(first.json.code).toBe(code);
+      expect(first.headers['retry-after']).toBe(retryAfter);
+
+      const before = pc.calls.length;
+      pc.append(GET.ok(referral({ eTag: '"e7"' })), PUT.ok());
+      const redelivered = await deliver(app, delivery);
+
+      expect(redelivered.status).toBe(200);
+      expect(redelivered.json.outcome).toBe('updated');
+      expect(redelivered.headers['Idempotent-Replayed']).toBeUndefined();
+      expect(pc.calls.length - before).toBe(2);
+    },
+  );
+});
+
+describe('per-referral lock', () => {
+  it('two events for one referral run one after the other: the second reads what the first wrote', async () => {
+    const readArrived = deferred();
+    const openRead = deferred();
+    const pc = new ScriptedPartnerCenter([
+      GET.ok(pending, undefined, { onCall: () => readArrived.resolve(), until: openRead.promise }),
+      PUT.ok(),
+      GET.current(),
+      PUT.ok(),
+    ]);
+    const app = testApp(pc);
+
+    const first = deliver(app, { body: event({ eventId: 'evt-a', dealValue: 1 }) });
+    await readArrived.promise;
+    const second = deliver(app, { body: event({ eventId: 'evt-b', name: 'Renamed' }) });
+    await sleep(10);
+    expect(pc.sequence).toBe('GET'); // the second waits for the lock, it has not read yet
+    openRead.resolve();
+    const answers = await Promise.all([first, second]);
+
+    expect(answers.map((a) => a.json.outcome)).toEqual(['updated', 'updated']);
+    expect(pc.sequence).toBe('GET PUT GET PUT');
+    expect(pc.puts[1]?.ifMatch).toBe('"v1"'); // the eTag the first PUT produced
+    expect(pc.held).toMatchObject({ name: 'Renamed', details: { dealValue: 1 } });
+  });
+});
+
+describe('ordering', () => {
+  it('an event older than the last applied one answers 200 stale, with no upstream call', async () => {
+    const pc = new ScriptedPartnerCenter([GET.ok(pending), PUT.ok()]);
+    const app = testApp(pc);
+
+    const applied = await deliver(app, { body: event({ occurredAt: '2026-11-25T10:00:00Z' }) });
+    const late = await deliver(app, { body: event({ dealValue: 5, occurredAt: '2026-11-25T09:59:59+00:00' }) });
+
+    expect(applied.json.outcome).toBe('updated');
+    expect(late.status).toBe(200);
+    expect(late.json).toMatchObject({ outcome: 'stale', lastAppliedOccurredAt: '2026-11-25T10:00:00.000Z' });
+    expect(pc.sequence).toBe('GET PUT');
+  });
+});
+
+describe('refused before anything goes upstream', () => {
+  it.each([
+    { what: 'an unknown field', body: event({ substaus: 'Won' }), field: 'substaus', code: 'unrecognized_key' },
+    { what: 'a negative deal value', body: event({ dealValue: -1 }), field: 'dealValue', code: 'too_small' },
+    {
+      what: 'Closed without substatus',
+      body: event({ status: 'Closed' }),
+      field: 'status',
+      code: 'substatus_required',
+    },
+    { what: 'a body that is not JSON', body: '{"referralId":', field: 'body', code: 'invalid_json' },
+  ])('contract: $what → 400 problem naming the field', async ({ body, field, code }) => {
+    const pc = new ScriptedPartnerCenter([]);
+
+    const response = await deliver(testApp(pc), { body });
+
+    expect(response.status).toBe(400);
+    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(response.json.code).toBe('invalid_event');
+    expect(response.json.errors).toContainEqual(expect.objectContaining({ field, code }));
+    expect(pc.calls).toHaveLength(0);
+  });
+
+  it('a body above MAX_BODY_BYTES → 413 payload_too_large', async () => {
+    const pc = new ScriptedPartnerCenter([]);
+
+    const response = await deliver(testApp(pc, { settings: { MAX_BODY_BYTES: '1024' } }), {
+      body: event({ notes: 'x'.repeat(1024) }),
+    });
+
+    expect(response.status).toBe(413);
+    expect(response.json.code).toBe('payload_too_large');
+    expect(pc.calls).toHaveLength(0);
+  });
+
+  it('WEBHOOK_SECRETS set and no signature → 401 invalid_signature (a signed copy passes)', async () => {
+    const secret = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
+    const pc = new ScriptedPartnerCenter([GET.ok(pending), PUT.ok()]);
+    const app = testApp(pc, { settings: { WEBHOOK_SECRETS: secret } });
+    const body = JSON.stringify(event());
+
+    const unsigned = await deliver(app, { body });
+
+    expect(unsigned.status).toBe(401);
+    expect(unsigned.json.code).toBe('invalid_signature');
+    expect(pc.calls).toHaveLength(0);
+
+    const timestamp = Math.floor(Date.now() / 1000);
+    const signature = signWebhook(secret, 'msg-1', timestamp, body);
+    const signed = await deliver(app, {
+      body,
+      headers: { 'webhook-id': 'msg-1', 'webhook-timestamp': String(timestamp), 'webhook-signature': signature },
+    });
+    expect(signed.status).toBe(200);
+  });
+
+  it('runtime() throwing configuration_invalid → 500 problem naming the problems', async () => {
+    const pc = new ScriptedPartnerCenter([]);
+    const app = testApp(pc);
+    app.runtime = () => {
+      throw new AdapterError('configuration_invalid', 'The adapter configuration is invalid: X', {
+        extensions: { problems: ['RETRY_BASE_DELAY_MS must not exceed RETRY_MAX_DELAY_MS'] },
+      });
+    };
+
+    const response = await deliver(app, { body: event() });
+
+    expect(response.status).toBe(500);
+    expect(response.json).toMatchObject({
+      code: 'configuration_invalid',
+      problems: ['RETRY_BASE_DELAY_MS must not exceed RETRY_MAX_DELAY_MS'],
+    });
+    expect(pc.calls).toHaveLength(0);
+  });
+});
