@@ -111,7 +111,7 @@ param keyVaultSoftDeleteRetentionInDays int = 90
 param keyVaultEnablePurgeProtection bool = true
 
 // ---------------------------------------------------------------------------------------------------------------
-// The app's own settings (README, "Configuration" and "Authentication")
+// The app's own settings (README, "Configuration"; docs/authentication.md)
 // ---------------------------------------------------------------------------------------------------------------
 
 @description('PARTNER_CENTER_AUTH: app-user (production: the Secure Application Model, refresh token in Key Vault) or managed-identity (app-only tokens, which the production Referrals API refuses).')

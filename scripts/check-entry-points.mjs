@@ -1,6 +1,6 @@
 // Build check: package.json "main" must match exactly one built file per function in functions/.
 // The Functions worker only *warns* when the glob matches nothing (the app then starts with no
-// functions), so a wrong glob has to fail the build instead (platform-notes §3).
+// functions), so a wrong glob has to fail the build instead (docs/azure-functions.md#entry-points-and-the-main-glob).
 // `node scripts/check-entry-points.mjs [appDir]`: the same check on another app folder, such as the
 // deploy package (dist/package/app) or an extracted deploy zip; the expected list still comes from
 // this repository's functions/.

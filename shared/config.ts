@@ -153,7 +153,7 @@ const environmentSchema = z.object({
     httpOnLoopback: false,
   }),
   AzureWebJobsStorage__clientId: optionalText,
-  // Telemetry (README, "Telemetry"): unset, nothing of Application Insights is loaded.
+  // Telemetry (docs/telemetry.md): unset, nothing of Application Insights is loaded.
   APPLICATIONINSIGHTS_CONNECTION_STRING: optionalText,
   // `Authorization=AAD` (optionally `;ClientId=<user-assigned identity>`): ingestion with Entra ID.
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: optionalText,
@@ -195,7 +195,7 @@ export interface Config {
   };
 }
 
-/** How the adapter obtains its Partner Center token (README, "Authentication"). */
+/** How the adapter obtains its Partner Center token (docs/authentication.md). */
 export type AuthConfig =
   | { mode: 'managed-identity' }
   | {

@@ -9,7 +9,7 @@
  *    against the bare HTTP round trips it cannot avoid (the same GET + PUT with undici and a fixed
  *    token), both against the loopback sandbox.
  * 3. Deploy package (tools/package.ts): its zip size, and the cold start of the packaged app against the
- *    unbundled build, with telemetry off and configured (tools/cold-start.ts).
+ *    unbundled build, with telemetry off and configured (dev/bench/cold-start.ts).
  * Loopback only: the sandbox and the identity emulator are started here.
  */
 import { writeFileSync } from 'node:fs';

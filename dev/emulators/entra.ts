@@ -1,7 +1,7 @@
 /**
  * A loopback Microsoft Entra (v2) token endpoint for the Secure Application Model path
- * (partner-center-referrals.md §8.4): an app registration redeems a stored refresh token for an App+User
- * access token to `https://api.partner.microsoft.com` and gets a rotated refresh token back.
+ * (docs/partner-center-api.md#secure-application-model): an app registration redeems a stored refresh
+ * token for an App+User access token to `https://api.partner.microsoft.com` and gets a rotated refresh token back.
  *
  *   POST /{tenant}/oauth2/v2.0/token        grant_type=refresh_token | urn:ietf:params:oauth:grant-type:device_code
  *   POST /{tenant}/oauth2/v2.0/devicecode   client_id, scope (the one-time bootstrap; approveDevice() plays the admin)

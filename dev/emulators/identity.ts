@@ -1,6 +1,6 @@
 /**
  * A loopback managed-identity endpoint, the App Service / Functions flavour that `@azure/identity`
- * calls when `IDENTITY_ENDPOINT` and `IDENTITY_HEADER` are set (platform-notes §10):
+ * calls when `IDENTITY_ENDPOINT` and `IDENTITY_HEADER` are set (docs/azure-functions.md#managed-identity-endpoint):
  *
  *   GET {IDENTITY_ENDPOINT}?api-version=2019-08-01&resource=<resource>[&client_id=<id>]
  *   x-identity-header: {IDENTITY_HEADER}

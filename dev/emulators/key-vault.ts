@@ -1,6 +1,7 @@
 /**
  * A loopback Azure Key Vault, secrets data plane only, for the Secure Application Model path
- * (partner-center-referrals.md §8.4): the app reads the stored refresh token and writes the rotated one back.
+ * (docs/partner-center-api.md#secure-application-model): the app reads the stored refresh token and writes
+ * the rotated one back.
  *
  *   GET /secrets/{name}[/]            latest version        PUT /secrets/{name}   new version
  *   GET /secrets/{name}/{version}     one version           GET /secrets/{name}/versions, GET /secrets

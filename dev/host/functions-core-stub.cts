@@ -3,7 +3,8 @@
  *
  * When it resolves, `@azure/functions` leaves test mode and hands every `app.http(...)` call to
  * `registerFunction(metadata, handler)`: exactly what the worker receives. The local host records them
- * and serves them (platform-notes §4.4). CommonJS, because `@azure/functions` loads it with `require`.
+ * and serves them (docs/azure-functions.md#registrations-and-the-worker-module). CommonJS, because
+ * `@azure/functions` loads it with `require`.
  */
 interface Registration {
   metadata: unknown;

@@ -1,11 +1,11 @@
 /**
- * Error bodies in the Partner API shape (reference §7.2):
+ * Error bodies in the Partner API shape (docs/partner-center-api.md#error-bodies-and-codes):
  * `{ "error": { "code", "message", "target" } }`, and the throttling shape
  * `{ "statusCode": 429, "message": "Rate limit is exceeded. Try again in N seconds." }`.
  */
 import { jsonReply, type Reply } from './reply.js';
 
-/** The documented `error.code` values (§7.2). */
+/** The documented `error.code` values (docs/partner-center-api.md#error-bodies-and-codes). */
 export type PartnerErrorCode =
   | 'accessDenied'
   | 'generalException'

@@ -8,7 +8,10 @@ export type FaultAction =
   | { type: 'status'; status: number; retryAfter?: string; body?: unknown }
   /** Destroy the socket without answering; nothing is applied. */
   | { type: 'reset' }
-  /** Handle normally (a PUT/PATCH is applied and stored), then destroy the socket: the "lost PUT response" (§5). */
+  /**
+   * Handle normally (a PUT/PATCH is applied and stored), then destroy the socket: the "lost PUT response"
+   * (docs/partner-center-api.md#concurrency-412-and-lost-responses).
+   */
   | { type: 'apply-then-reset' }
   /** Handle normally, then answer this status instead (e.g. 502/504 from a proxy). */
   | { type: 'apply-then-status'; status: number }

@@ -28,7 +28,7 @@ export interface ApiRequest {
   body: string;
 }
 
-/** Every request needs `Authorization: Bearer <token>` (§4.1). */
+/** Every request needs `Authorization: Bearer <token>` (docs/partner-center-api.md#request-headers). */
 function checkAuth(ctx: ApiContext, headers: ApiRequest['headers']): Reply | undefined {
   const header = headers.authorization;
   if (header === undefined || header === '') return unauthenticated('The Authorization header is missing.');
@@ -42,7 +42,7 @@ function methodNotAllowed(method: string, allow: string): Reply {
   return errorReply(405, 'invalidRequest', `Method ${method} is not allowed here; allowed: ${allow}.`, { allow });
 }
 
-/** Writes must be JSON (the reference's request headers table sends `Content-Type: application/json`). */
+/** Writes must be JSON, sent as `Content-Type: application/json` (docs/partner-center-api.md#request-headers). */
 function checkJsonContentType(headers: ApiRequest['headers']): Reply | undefined {
   const mediaType = (headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
   if (mediaType === 'application/json' || /^application\/[\w.-]+\+json$/.test(mediaType)) return undefined;
@@ -62,7 +62,7 @@ function getReferral(ctx: ApiContext, id: string): Reply {
   return entry === undefined ? notFound(id) : resourceReply(200, entry, ctx, true);
 }
 
-/** PUT: full replace under a mandatory If-Match (PUT page; §4.6, §5). */
+/** PUT: full replace under a mandatory If-Match (docs/partner-center-api.md#put-full-replace, #etag-and-if-match). */
 function putReferral(ctx: ApiContext, id: string, req: ApiRequest): Reply {
   const entry = ctx.store.get(id);
   if (entry === undefined) return notFound(id);
@@ -78,14 +78,18 @@ function putReferral(ctx: ApiContext, id: string, req: ApiRequest): Reply {
   if (!parsed.ok) return invalidRequest(parsed.message);
   const body = parsed.value;
   if (!isPlainObject(body)) return invalidRequest('The PUT body must be a Referral JSON object.');
-  // Byte-for-byte: an eTag with stripped, doubled or re-escaped quotes is stale (§5, §11.2).
+  // Byte-for-byte: an eTag with stripped, doubled or re-escaped quotes is stale
+  // (docs/partner-center-api.md#etag-and-if-match).
   if (ifMatch !== entry.eTag) return preconditionFailed();
   const problem = checkNoLinks(body) ?? validateReplacement(entry.doc, body);
   if (problem !== undefined) return invalidRequest(problem);
   return resourceReply(200, ctx.store.write(id, body), ctx, false);
 }
 
-/** PATCH: JSON Patch, If-Match optional, same rules on the resulting document (§4.5). */
+/**
+ * PATCH: JSON Patch, If-Match optional, same rules on the resulting document
+ * (docs/partner-center-api.md#patch-json-patch).
+ */
 function patchReferral(ctx: ApiContext, id: string, req: ApiRequest): Reply {
   const entry = ctx.store.get(id);
   if (entry === undefined) return notFound(id);

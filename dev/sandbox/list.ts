@@ -1,6 +1,6 @@
 /**
  * GET /v1.0/engagements/referrals: `$top`, `$skip` and a simple `$filter`
- * (reference §4.3). Only `field eq 'value'` clauses joined by `and` are
+ * (docs/partner-center-api.md#listing-referrals). Only `field eq 'value'` clauses joined by `and` are
  * understood, for the documented scalar fields; any other clause is ignored.
  */
 import { invalidRequest } from './errors.js';
@@ -9,7 +9,7 @@ import { COLLECTION_CONTEXT, listItem } from './representation.js';
 import { BASE_PATH } from './routes.js';
 import type { ReferralStore } from './store.js';
 
-/** "If there are more than 100 items in a collection, use @odata.nextLink" (§4.3). */
+/** At most 100 items per page, then `@odata.nextLink` (docs/partner-center-api.md#listing-referrals). */
 const MAX_PAGE_SIZE = 100;
 
 const FILTERABLE = new Set(['status', 'substatus', 'engagementId', 'type', 'qualification', 'direction']);

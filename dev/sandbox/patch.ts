@@ -1,6 +1,6 @@
 /**
  * JSON Patch (RFC 6902) limited to what the PATCH page supports: "The API
- * currently only supports the replace and add operations" (reference §4.5).
+ * currently only supports the replace and add operations" (docs/partner-center-api.md#patch-json-patch).
  * Paths are JSON Pointers (RFC 6901).
  */
 import { deepClone, isPlainObject, setOwn } from './json.js';

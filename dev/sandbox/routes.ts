@@ -1,4 +1,4 @@
-/** URL layout of the Referrals API (reference §2). */
+/** URL layout of the Referrals API (docs/partner-center-api.md#base-url-and-endpoints). */
 
 export const BASE_PATH = '/v1.0/engagements/referrals';
 

@@ -1,7 +1,7 @@
 /**
  * The sandbox's own reading of the status/substatus transition table
- * (reference §6, "Status & Substatus transition states"). Written from the
- * reference, independently of the app, so the two can disagree visibly.
+ * (docs/partner-center-api.md#status-and-substatus-transitions). Written from that
+ * page, independently of the app, so the two can disagree visibly.
  */
 
 export const REFERRAL_STATUSES = ['New', 'Active', 'Closed'] as const;
@@ -34,7 +34,7 @@ export type TransitionVerdict =
   | { allowed: true }
   | { allowed: false; reason: 'closed' | 'unknown-current' | 'invalid-target' | 'not-allowed'; message: string };
 
-/** Exact, case-sensitive match: the sandbox only accepts the canonical casing (§3.3). */
+/** Exact, case-sensitive match: only the canonical casing (docs/partner-center-api.md#status-and-substatus-values). */
 export function asStatus(value: unknown): ReferralStatus | undefined {
   return REFERRAL_STATUSES.find((status) => status === value);
 }
@@ -61,7 +61,8 @@ export function checkTransition(from: ReferralState, to: ReferralState): Transit
   }
   const current = asStatus(from.status);
   if (current === undefined || !isValidState(from)) {
-    // Unknown current state (e.g. an `Error` substatus): refuse rather than guess (§6).
+    // Unknown current state (e.g. an `Error` substatus): refuse rather than guess
+    // (docs/partner-center-api.md#status-and-substatus-transitions).
     return {
       allowed: false,
       reason: 'unknown-current',

@@ -17,7 +17,7 @@ const NOT_STORED = new Set(['eTag', 'links']);
 
 /**
  * A new entity tag. The value carries literal double quotes, as the service's
- * do (`"\"2500ec5a-…\""`, reference §5), so an app that strips or re-adds
+ * do (`"\"2500ec5a-…\""`, docs/partner-center-api.md#etag-and-if-match), so an app that strips or re-adds
  * quotes fails the byte-for-byte If-Match comparison.
  */
 export function newETag(): string {

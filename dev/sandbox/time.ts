@@ -2,7 +2,7 @@ import { hrtime } from 'node:process';
 
 /**
  * Now as the service writes it: UTC with 7 fractional digits
- * (`2018-11-06T18:43:38.9948636Z`, reference §3.1). The digits past the
+ * (`2018-11-06T18:43:38.9948636Z`, docs/partner-center-api.md#wire-format). The digits past the
  * millisecond come from the high-resolution clock so they are not always zero:
  * an app that round-trips dates through `Date` loses them, which tests can see.
  */

@@ -6,13 +6,13 @@
 import { isPlainObject, jsonEqual } from './json.js';
 import { checkTransition } from './rules.js';
 
-/** Fields the service owns (reference §3.1, §4.6): a write must send them back unchanged. */
+/** Fields the service owns (docs/partner-center-api.md#put-full-replace): a write must send them back unchanged. */
 const READ_ONLY_FIELDS = ['id', 'engagementId', 'createdDateTime', 'organizationId'] as const;
 
-/** ISO 8601 date-time with a time part and a zone, e.g. `2026-12-01T00:00:00Z` (§4.6: "UTC ISO 8601"). */
+/** ISO 8601 date-time with a time part and a zone, e.g. `2026-12-01T00:00:00Z` (docs/partner-center-api.md#wire-format). */
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
 
-/** ISO 4217: three upper-case letters (§4.6). */
+/** ISO 4217: three upper-case letters (docs/partner-center-api.md#fields-the-adapter-writes). */
 const CURRENCY = /^[A-Z]{3}$/;
 
 function describe(value: unknown): string {
@@ -21,7 +21,7 @@ function describe(value: unknown): string {
 }
 
 export function checkNoLinks(doc: Record<string, unknown>): string | undefined {
-  // PUT page: "Remove the "links": { } object from the PUT resource."
+  // The PUT body must not carry the read-only links (docs/partner-center-api.md#put-full-replace).
   return Object.hasOwn(doc, 'links')
     ? 'Remove the links object from the PUT resource: links is read-only and must not be sent.'
     : undefined;
@@ -44,7 +44,8 @@ function checkDetails(next: Record<string, unknown>): string | undefined {
   if (details === undefined || details === null) return undefined;
   if (!isPlainObject(details)) return `'details' must be an object; got ${describe(details)}.`;
   const { dealValue, currency, closingDateTime } = details;
-  // dealValue is a decimal: the PATCH doc example's string "10000" is refused here on purpose (§11.8).
+  // dealValue is a decimal: the PATCH doc example's string "10000" is refused on purpose
+  // (docs/partner-center-api.md#documentation-quirks).
   if (dealValue !== undefined && dealValue !== null && (typeof dealValue !== 'number' || !Number.isFinite(dealValue))) {
     return `'details.dealValue' must be a JSON number (decimal); got ${describe(dealValue)}.`;
   }
@@ -64,7 +65,7 @@ function checkDetails(next: Record<string, unknown>): string | undefined {
 }
 
 function checkShapes(next: Record<string, unknown>): string | undefined {
-  // On the wire `target` is an array of { type, id } (PUT page reading notes).
+  // On the wire `target` is an array of { type, id } (docs/partner-center-api.md#the-referral-resource).
   const target = next.target;
   if (target !== undefined && target !== null && !Array.isArray(target)) {
     return `'target' must be an array of { type, id } objects; got ${describe(target)}.`;
@@ -81,7 +82,8 @@ export function validateReplacement(
     { status: stored.status, substatus: stored.substatus },
     { status: next.status, substatus: next.substatus },
   );
-  // A Closed or unknown current state refuses every write, whatever the body holds (§6).
+  // A Closed or unknown current state refuses every write, whatever the body holds
+  // (docs/partner-center-api.md#status-and-substatus-transitions).
   if (!verdict.allowed && (verdict.reason === 'closed' || verdict.reason === 'unknown-current')) return verdict.message;
   return (
     checkNoLinks(next) ??

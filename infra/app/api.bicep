@@ -120,7 +120,7 @@ var behaviourSettings = {
 
 var partnerCenterSettings = empty(partnerCenterBaseUrl) ? {} : { PARTNER_CENTER_BASE_URL: partnerCenterBaseUrl }
 
-// The Secure Application Model (README, "Authentication"); nothing of it in managed-identity mode.
+// The Secure Application Model (docs/authentication.md); nothing of it in managed-identity mode.
 var appUserSettings = partnerCenterAuth != 'app-user' ? {} : union(
   {
     KEY_VAULT_URL: keyVaultUri

@@ -40,7 +40,7 @@ var roles = {
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
 }
 
-// Key Vault Secrets User cannot write: the rotated refresh token needs Secrets Officer (README, "Authentication").
+// Key Vault Secrets User cannot write: the rotated refresh token needs Secrets Officer (docs/authentication.md).
 var appKeyVaultRoleId = keyVaultAccess == 'secrets-officer' ? roles.keyVaultSecretsOfficer : roles.keyVaultSecretsUser
 
 resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' existing = {

@@ -1,6 +1,6 @@
 /**
  * `PARTNER_CENTER_AUTH=app-user`: delegated (App+User) tokens through the Secure Application Model,
- * with the managed identity as the only stored credential (reference §8.2–8.4).
+ * with the managed identity as the only stored credential (docs/partner-center-api.md#secure-application-model).
  *
  * 1. Read the partner's refresh token from Key Vault (newest version) with the managed identity.
  * 2. Redeem it at Entra (`grant_type=refresh_token`), authenticating the app registration with a

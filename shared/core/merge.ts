@@ -3,7 +3,7 @@
  *
  * `PUT` replaces the whole referral, so the body is the resource exactly as Partner Center returned it,
  * with only the requested paths set. Every other key, known to this code or not, nested or top-level,
- * goes back unchanged (reference §4.6, trap §11.4). Only the read-only `links` object and top-level
+ * goes back unchanged (docs/partner-center-api.md#put-full-replace). Only the read-only `links` object and top-level
  * `@odata.*` annotations are removed.
  */
 

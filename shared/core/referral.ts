@@ -3,7 +3,7 @@
  *
  * A referral is kept as the raw JSON object Partner Center returned: the adapter never parses it into a
  * typed model, because `PUT` is a full replace and any key a model did not know would be erased
- * (reference §3.2, §4.6). Only the handful of keys the adapter writes are named here.
+ * (docs/partner-center-api.md#the-referral-resource). Only the handful of keys the adapter writes are named here.
  */
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | JsonObject;
@@ -75,7 +75,7 @@ export function pointerOf(field: WritableField): string {
   return `/${WRITABLE_PATHS[field].join('/')}`;
 }
 
-/** Keys Partner Center returns that must not go back in a PUT (update-a-referral: "Remove the links object"). */
+/** Keys Partner Center returns that must not go back in a PUT (docs/partner-center-api.md#put-full-replace). */
 export function isReadOnlyAnnotation(key: string): boolean {
   return key === 'links' || key.startsWith('@odata.');
 }

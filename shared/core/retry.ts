@@ -16,7 +16,7 @@ export function backoffDelay(attempt: number, options: BackoffOptions): number {
   return Math.floor((options.random ?? Math.random)() * ceiling);
 }
 
-/** `Retry-After` as seconds or an HTTP-date (RFC 9110 §10.2.3), in milliseconds; undefined when absent or unreadable. */
+/** `Retry-After` as seconds or an HTTP-date (RFC 9110, section 10.2.3), in milliseconds; undefined when absent or unreadable. */
 export function parseRetryAfter(value: string | undefined | null, now = Date.now()): number | undefined {
   if (!value) return undefined;
   const trimmed = value.trim();

@@ -1,6 +1,6 @@
 /**
- * Status/substatus transition rules (update-a-referral, "Status and substatus transition states";
- * reference §6). Pure functions, no I/O.
+ * Status/substatus transition rules (docs/partner-center-api.md#status-and-substatus-transitions).
+ * Pure functions, no I/O.
  *
  * | Status | Allowed status transition | Allowed substatus            |
  * |--------|---------------------------|------------------------------|

@@ -4,7 +4,7 @@
  * One connection pool per process. This layer makes exactly one attempt per call (plus one immediate
  * retry with a fresh token after a 401) and classifies every failure into an {@link AdapterError};
  * retries, backoff and the 412 loop belong to the update use case, never to a generic HTTP retry
- * layer that would replay the conditional PUT (reference §5, trap §11.6).
+ * layer that would replay the conditional PUT (docs/partner-center-api.md#concurrency-412-and-lost-responses).
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';

@@ -53,7 +53,8 @@ describe("fault 'status'", () => {
     const throttled = await putReferral(sandbox, ID, sent, eTag);
     expect(throttled.status).toBe(429);
     expect(throttled.headers.get('retry-after')).toBe('7');
-    // §7.2 throttling shape: { statusCode: 429, message: "Rate limit is exceeded. Try again in N seconds." }
+    // Throttling shape (docs/partner-center-api.md#error-bodies-and-codes):
+    // { statusCode: 429, message: "Rate limit is exceeded. Try again in N seconds." }
     expect(throttled.body).toStrictEqual({ statusCode: 429, message: expect.stringMatching(/\b7 seconds\b/) });
     expect(stored(sandbox, ID)).toMatchObject({ eTag, substatus: 'Pending' });
 
@@ -103,7 +104,7 @@ describe("fault 'reset'", () => {
   });
 });
 
-describe("fault 'apply-then-reset' (the lost PUT response, §5)", () => {
+describe("fault 'apply-then-reset' (the lost PUT response)", () => {
   it('stores the PUT, drops the connection, and the replay with the old eTag gets 412', async () => {
     const { eTag, sent } = await preparePut(ID);
     sandbox.injectFault({ method: 'PUT', action: { type: 'apply-then-reset' } });

@@ -1,6 +1,6 @@
 /**
  * A tiny Referrals API client for the sandbox tests: real HTTP over loopback with Node's global fetch.
- * Everything here is written from the API reference (/work/shared/reference), not from the sandbox's
+ * Everything here is written from the API as documented (docs/partner-center-api.md), not from the sandbox's
  * own modules, so the tests and the sandbox can disagree visibly.
  */
 import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
@@ -8,13 +8,13 @@ import { type PartnerCenterSandbox, startPartnerCenterSandbox } from '../../dev/
 
 export type Json = Record<string, unknown>;
 
-/** Reference §2: the referrals collection and `/{id}` below it. */
+/** The referrals collection and `/{id}` below it (docs/partner-center-api.md#base-url-and-endpoints). */
 export const REFERRALS = '/v1.0/engagements/referrals';
 
-/** Reference §3.1 / §5: an entity tag is a quoted string, e.g. `"2500ec5a-…"`. */
+/** An entity tag is a quoted string, e.g. `"2500ec5a-…"` (docs/partner-center-api.md#etag-and-if-match). */
 export const QUOTED_ETAG = /^"[^"]+"$/;
 
-/** Reference §3.1: UTC with 7 fractional digits, e.g. `2018-11-06T18:43:38.9948636Z`. */
+/** UTC with 7 fractional digits, e.g. `2018-11-06T18:43:38.9948636Z` (docs/partner-center-api.md#wire-format). */
 export const SEVEN_DIGIT_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{7}Z$/;
 
 export interface Answer {
@@ -103,7 +103,7 @@ export const patchReferral = (
   headers: Record<string, string | null> = {},
 ) => call(sandbox, 'PATCH', itemPath(id), { body: operations, headers });
 
-/** GET by id, then the body a correct client PUTs back: everything except `links` (PUT page, §4.6). */
+/** GET by id, then the body a correct client PUTs back: all but `links` (docs/partner-center-api.md#put-full-replace). */
 export async function readForPut(sandbox: PartnerCenterSandbox, id: string): Promise<{ eTag: string; body: Json }> {
   const answer = await getReferral(sandbox, id);
   expect(answer.status, answer.text).toBe(200);
@@ -111,7 +111,10 @@ export async function readForPut(sandbox: PartnerCenterSandbox, id: string): Pro
   return { eTag: str(body.eTag, 'eTag'), body };
 }
 
-/** Reference §7.2: `{ "error": { "code", "message", … } }`, with `code` and `message` always present. */
+/**
+ * `{ "error": { "code", "message", … } }`, with `code` and `message` always present
+ * (docs/partner-center-api.md#error-bodies-and-codes).
+ */
 export function expectPartnerError(answer: Answer, status: number, code: string): void {
   expect(answer.status, answer.text).toBe(status);
   expect(answer.headers.get('content-type')).toMatch(/^application\/json/);

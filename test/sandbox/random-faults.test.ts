@@ -30,7 +30,7 @@ const ID = SEED_IDS.newPending;
 /** Seeded with customAttributes { crmSync, tags }, which a concurrent edit must keep. */
 const WITH_ATTRIBUTES = SEED_IDS.newReceived;
 
-/** The fields the adapter writes (reference §4.6 PUT body fields the app maps events to). */
+/** The fields the adapter writes (docs/partner-center-api.md#fields-the-adapter-writes). */
 function adapterFields(doc: Json): Json {
   const details = doc.details === null || doc.details === undefined ? {} : obj(doc.details);
   return {

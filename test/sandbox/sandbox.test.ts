@@ -1,10 +1,12 @@
 /**
- * Keeps the Partner Center sandbox honest against the API reference (/work/shared/reference:
- * partner-center-referrals.md and update-a-referral.md), over real HTTP on loopback. If the sandbox
- * drifts from the reference, the app's tests stop proving anything; these tests fail first.
+ * Keeps the Partner Center sandbox honest against the API as documented (docs/partner-center-api.md), over real
+ * HTTP on loopback. If the sandbox drifts from the documentation, the app's tests stop proving anything;
+ * these tests fail first.
  *
- * Covered here: listening address, authentication, GET by id, list, PUT (full replace, If-Match, the
- * §6 transition table) and PATCH. The control API and fault injection are in faults.test.ts.
+ * Covered here, by section of that page: listening address; authentication (#request-headers,
+ * #http-status-codes); GET by id (#reading-a-referral, #wire-format); list (#listing-referrals); PUT
+ * (#put-full-replace, #etag-and-if-match, #status-and-substatus-transitions); PATCH (#patch-json-patch,
+ * #documentation-quirks). The control API and fault injection are in faults.test.ts.
  */
 import { describe, expect, it } from 'vitest';
 import { makeReferral, SEED_IDS } from '../../dev/sandbox/seed.js';
@@ -68,7 +70,7 @@ describe('listening address', () => {
   });
 });
 
-describe('authentication (§4.1, §7.1)', () => {
+describe('authentication', () => {
   it.each([
     ['no Authorization header', null],
     ['an empty header', ''],
@@ -107,7 +109,7 @@ describe('authentication (§4.1, §7.1)', () => {
   });
 });
 
-describe('GET by id (§4.2)', () => {
+describe('GET by id', () => {
   it('returns the referral with a quoted eTag equal to the ETag header, links and @odata.context', async () => {
     const id = SEED_IDS.newPending;
     const answer = await getReferral(sandbox, id);
@@ -115,7 +117,8 @@ describe('GET by id (§4.2)', () => {
     expect(answer.headers.get('content-type')).toMatch(/^application\/json/);
     const body = obj(answer.body);
 
-    // §3.1/§5: the value includes literal double quotes; the header carries the same entity tag.
+    // The value includes literal double quotes; the header carries the same entity tag
+    // (docs/partner-center-api.md#etag-and-if-match).
     expect(body.eTag).toMatch(QUOTED_ETAG);
     expect(answer.text).toContain(`"eTag":${JSON.stringify(body.eTag)}`);
     expect(answer.headers.get('etag')).toBe(body.eTag);
@@ -136,7 +139,7 @@ describe('GET by id (§4.2)', () => {
     expect(body).toHaveProperty('partnerRole');
   });
 
-  it('answers with a request-id and echoes client-request-id, for logging (§4.1)', async () => {
+  it('answers with a request-id and echoes client-request-id, for logging', async () => {
     const clientRequestId = '0f8fad5b-d9cb-469f-a165-70867728950e';
     const ok = await getReferral(sandbox, SEED_IDS.newPending, { headers: { 'client-request-id': clientRequestId } });
     const missing = await getReferral(sandbox, UNKNOWN_ID, { headers: { 'client-request-id': clientRequestId } });
@@ -166,7 +169,7 @@ describe('GET by id (§4.2)', () => {
   });
 });
 
-describe('GET list (§4.3)', () => {
+describe('GET list', () => {
   async function list(query = ''): Promise<Json[]> {
     const answer = await call(sandbox, 'GET', `${REFERRALS}${query}`);
     expect(answer.status, answer.text).toBe(200);
@@ -221,7 +224,7 @@ describe('GET list (§4.3)', () => {
   });
 });
 
-describe('PUT full replace (§4.6, update-a-referral)', () => {
+describe('PUT full replace', () => {
   it('GET → drop links → PUT with If-Match verbatim: 200, a new quoted eTag, a new 7-digit updatedDateTime', async () => {
     const id = SEED_IDS.newPending;
     const before = stored(sandbox, id);
@@ -243,7 +246,8 @@ describe('PUT full replace (§4.6, update-a-referral)', () => {
     expect(Math.abs(Date.parse(str(after.updatedDateTime)) - Date.now())).toBeLessThan(60_000);
     expect(result.updatedDateTime).toBe(after.updatedDateTime);
     expect(after.createdDateTime).toBe(before.createdDateTime);
-    // The body went back with @odata.context (only links must go, §4.6); it is accepted, not stored as data.
+    // The body went back with @odata.context (only links must go, docs/partner-center-api.md#put-full-replace);
+    // it is accepted, not stored as data.
     expect(sent).toHaveProperty(['@odata.context']);
     expect(after).not.toHaveProperty(['@odata.context']);
 
@@ -318,7 +322,7 @@ describe('PUT full replace (§4.6, update-a-referral)', () => {
     expectPartnerError(answer, 412, 'preconditionFailed');
     expect(stored(sandbox, id)).toMatchObject({ eTag: theirs, name: 'Renamed by a colleague', status: 'New' });
 
-    // Re-GET and retry (§5): the fresh eTag works.
+    // Re-GET and retry (docs/partner-center-api.md#concurrency-412-and-lost-responses): the fresh eTag works.
     const fresh = await readForPut(sandbox, id);
     expect(fresh.eTag).toBe(theirs);
     const retry = await putReferral(
@@ -338,7 +342,7 @@ describe('PUT full replace (§4.6, update-a-referral)', () => {
     expectPartnerError(await putReferral(sandbox, id, sent, eTag), 412, 'preconditionFailed');
   });
 
-  it('answers 415 for a body not sent as application/json (§4.1), and writes nothing', async () => {
+  it('answers 415 for a body not sent as application/json, and writes nothing', async () => {
     const id = SEED_IDS.newPending;
     const { eTag, body } = await readForPut(sandbox, id);
     const answer = await putReferral(sandbox, id, { ...body, name: 'changed' }, eTag, {
@@ -395,7 +399,7 @@ describe('PUT full replace (§4.6, update-a-referral)', () => {
     expect(stored(sandbox, id)).toMatchObject({ eTag, status: 'New', substatus: 'Pending' });
   });
 
-  it('applies exactly the §6 moves between every pair of valid states', async () => {
+  it('applies exactly the documented moves between every pair of valid states', async () => {
     const outcomes: string[] = [];
     const expected: string[] = [];
     for (const from of VALID_PAIRS) {
@@ -446,7 +450,7 @@ describe('PUT full replace (§4.6, update-a-referral)', () => {
   });
 });
 
-describe('PATCH (§4.5)', () => {
+describe('PATCH', () => {
   const WIN = [
     { op: 'replace', path: '/status', value: 'Closed' },
     { op: 'replace', path: '/substatus', value: 'Won' },
@@ -540,11 +544,8 @@ describe('PATCH (§4.5)', () => {
         { op: 'remove', path: '/name' },
       ],
     ],
-    ['a JSON object instead of a JSON Patch array (§11.11)', { status: 'Closed', substatus: 'Won' }],
-    [
-      'dealValue as a string, as in the doc example (§11.8)',
-      [{ op: 'replace', path: '/details/dealValue', value: '10000' }],
-    ],
+    ['a JSON object instead of a JSON Patch array', { status: 'Closed', substatus: 'Won' }],
+    ['dealValue as a string, as in the doc example', [{ op: 'replace', path: '/details/dealValue', value: '10000' }]],
     [
       'a backwards move Active → New',
       [

@@ -1,6 +1,6 @@
 /**
- * The status/substatus transition table of the API reference (update-a-referral, "Status and substatus
- * transition states"; partner-center-referrals §6), written out by hand. Tests of the app's rules and of
+ * The status/substatus transition table of the API (docs/partner-center-api.md#status-and-substatus-transitions),
+ * written out by hand. Tests of the app's rules and of
  * the sandbox both check against this copy, never against each other's code.
  */
 

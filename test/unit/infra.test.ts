@@ -70,7 +70,7 @@ const FORBIDDEN_SETTINGS = [
   'APPINSIGHTS_INSTRUMENTATIONKEY',
 ];
 
-/** Built-in role definition ids (platform notes §14; learn.microsoft.com, "Azure built-in roles"). */
+/** Built-in role definition ids (docs/azure-functions.md#built-in-roles). */
 const ROLE_IDS = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b',
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
