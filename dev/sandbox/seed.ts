@@ -1,6 +1,6 @@
 /**
  * Sample referrals for the sandbox, one JSON file each in dev/sandbox/fixtures/ (named by state). Bodies
- * follow the referral JSON of docs/partner-center-api.md and deliberately carry fields the app does not
+ * follow the referral JSON of docs/partner-center-api.md#wire-format and deliberately carry fields the app does not
  * know: `partnerRole`, `solutionAreas`, `acceptedDateTime`, `attributes`,
  * `details.requirements.additionalRequirements`, `customerProfile.ids`, `address.region` and nested custom
  * objects. A full-replace PUT that drops any of them erases them from the store, which is how tests detect
