@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SEED_IDS } from '../../dev/sandbox/seed.js';
+import type { SecretStore } from '../../shared/auth/key-vault.js';
 import { type AuthWorld, SECRET_NAME, startAuthWorld } from '../support/auth-stack.js';
 import {
   type Answer,
@@ -131,5 +132,57 @@ describe('a hung Table endpoint (IDEMPOTENCY_STORE=table)', () => {
     expect(sockets.size).toBeGreaterThan(0);
     expect(stack.sandbox.requests).toEqual([]);
     expect(stack.sandbox.stats()).toMatchObject({ requests: 0, puts: 0 });
+  });
+});
+
+describe('the app-user token provider, in this process', () => {
+  let world: AuthWorld;
+  beforeAll(async () => {
+    world = await startAuthWorld();
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  it('an event giving up during the write-back leaves the rotation to finish: written once, its token kept', async () => {
+    world.vault.setSecret(SECRET_NAME, world.entra.issueRefreshToken());
+    const store = world.secretStore();
+    let openGate!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      openGate = resolve;
+    });
+    let writeStarted!: () => void;
+    const writing = new Promise<void>((resolve) => {
+      writeStarted = resolve;
+    });
+    const writeOptions: unknown[] = [];
+    const slowWrites: SecretStore = {
+      get: (name, options) => store.get(name, options),
+      async set(name, value, contentType, options) {
+        writeOptions.push(options);
+        writeStarted();
+        await gate;
+        return store.set(name, value, contentType, options);
+      },
+    };
+    const tokens = world.tokenProvider({ secrets: slowWrites });
+    const versions = world.vault.versions(SECRET_NAME).length;
+    const redemptions = world.entra.redemptions.length;
+
+    const event = new AbortController();
+    const waiting = tokens.getToken({ abortSignal: event.signal });
+    await writing; // Entra has rotated the refresh token; its write-back is under way
+    event.abort(new DOMException('the event deadline', 'TimeoutError'));
+    await expect(waiting).rejects.toMatchObject({ code: 'upstream_timeout', status: 504, retryable: true });
+    openGate();
+
+    // The next event gets the token of that same redemption: no second one, and the rotation is stored.
+    const token = await tokens.getToken({ abortSignal: AbortSignal.timeout(10_000) });
+    expect(world.entra.isAccessToken(token)).toBe(true);
+    expect(world.entra.redemptions.length - redemptions).toBe(1);
+    expect(world.vault.versions(SECRET_NAME)).toHaveLength(versions + 1);
+    // The write-back ran under Key Vault's own timeout only, never under an event's signal.
+    expect(writeOptions).toEqual([undefined]);
+    expect((await tokens.health()).warnings).toEqual([]);
   });
 });
