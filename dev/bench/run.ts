@@ -78,7 +78,7 @@ async function perEvent() {
   }
   async function adapter(i: number) {
     const event = parseUpdateEvent({ referralId: id, dealValue: i, notes: `bench ${i}` });
-    const result = await updateReferral(event, deps, '00000000-0000-4000-8000-00000000bench');
+    const result = await updateReferral(event, deps, { correlationId: '00000000-0000-4000-8000-00000000bench' });
     if (result.outcome !== 'updated') throw new Error(`adapter answered ${result.outcome}`);
   }
 

@@ -40,7 +40,7 @@ export interface Redemption {
   refreshToken?: string;
   clientAuth: 'assertion' | 'secret' | 'none';
   scope: string;
-  /** The HTTP status the emulator answered with (200, 400, 401, or an injected failure). */
+  /** The HTTP status the emulator answered with (200, 400, 401, or an injected failure); 0 while it hangs. */
   status: number;
 }
 
@@ -59,6 +59,11 @@ export interface EntraEmulator {
   readonly redemptions: ReadonlyArray<Redemption>;
   /** Answer the next `count` token requests with `status` (default 503) and `temporarily_unavailable`. */
   failNext(count: number, status?: number): void;
+  /**
+   * `true`: from now on the token endpoint reads each request, records it, and never answers (a hung
+   * Entra). `false`: it answers again, and the connections left hanging are dropped.
+   */
+  hang(on: boolean): void;
   /** The signed-in admin completes the device code flow. Throws for an unknown user code. */
   approveDevice(userCode: string): void;
   close(): Promise<void>;
@@ -114,6 +119,8 @@ export async function startEntraEmulator(options: EntraEmulatorOptions): Promise
   const devices = new Map<string, DeviceAuthorization>();
   const redemptions: Redemption[] = [];
   let failures = { count: 0, status: 503 };
+  let hanging = false;
+  const hung = new Set<ServerResponse>();
   let authorityHost = '';
 
   const newRefreshToken = () => {
@@ -258,6 +265,10 @@ export async function startEntraEmulator(options: EntraEmulatorOptions): Promise
       status: 0,
     };
     redemptions.push(redemption);
+    if (hanging) {
+      hung.add(res);
+      return;
+    }
     const fail = (e: EntraError) => {
       redemption.status = e.status;
       sendError(req, res, e);
@@ -419,6 +430,12 @@ export async function startEntraEmulator(options: EntraEmulatorOptions): Promise
     redemptions,
     failNext(count, status = 503) {
       failures = { count, status };
+    },
+    hang(on) {
+      hanging = on;
+      if (on) return;
+      for (const res of hung) res.socket?.destroy();
+      hung.clear();
     },
     approveDevice(userCode) {
       const wanted = userCode.toUpperCase();

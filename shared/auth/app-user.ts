@@ -9,12 +9,16 @@
  * 3. Every redemption returns a new refresh token: write it back as a new secret version at once (the
  *    90-day lifetime rolls only if it is kept). If the write fails, keep it in memory and retry the write
  *    on the next redemption: the old version stays valid, Entra does not revoke used refresh tokens.
- * 4. Cache the access token; concurrent events share one redemption (single flight per instance).
+ * 4. Cache the access token; concurrent events share one redemption (single flight per instance). The
+ *    redemption runs under the cache's own bound, not under any one event's deadline: an event that
+ *    gives up stops waiting, the redemption goes on for the others. Once Entra has answered, the write-back
+ *    runs under Key Vault's own timeout only, so a rotation is written or kept in memory, never dropped.
  * On `invalid_grant`, re-read the newest version (another instance may have rotated it) and retry once;
  * if that fails too, the token is dead: fail fast, without calling Entra again, until Key Vault holds a
  * new version (the bootstrap was re-run).
  */
 import type { AuthConfig } from '../config.js';
+import { type AbortOptions, isAbortError } from '../core/abort.js';
 import { AdapterError } from '../core/errors.js';
 import { type ClientAuthentication, EntraError, redeemRefreshToken } from './entra.js';
 import type { SecretStore, StoredSecret } from './key-vault.js';
@@ -76,8 +80,8 @@ export function createAppUserTokenProvider(options: AppUserTokenOptions): TokenP
     stored = { version: secret.version, createdOn: secret.createdOn, readAt: Date.now() };
   };
 
-  async function readStored(): Promise<StoredSecret> {
-    const secret = await secrets.get(auth.refreshTokenSecretName);
+  async function readStored(call: AbortOptions): Promise<StoredSecret> {
+    const secret = await secrets.get(auth.refreshTokenSecretName, call);
     if (!secret?.value) {
       throw new AdapterError(
         'upstream_auth_failed',
@@ -89,15 +93,20 @@ export function createAppUserTokenProvider(options: AppUserTokenOptions): TokenP
     return secret;
   }
 
-  async function clientAuthentication(): Promise<ClientAuthentication> {
+  async function clientAuthentication(call: AbortOptions): Promise<ClientAuthentication> {
     if (auth.clientAuth === 'none') return { none: true };
     if (auth.clientAuth === 'federated') {
-      const assertion = await managedIdentityToken(options.managedIdentityClientId, TOKEN_EXCHANGE_SCOPE);
+      const assertion = await managedIdentityToken(
+        options.managedIdentityClientId,
+        TOKEN_EXCHANGE_SCOPE,
+        undefined,
+        call,
+      );
       return { assertion: assertion.token };
     }
     if (!clientSecret || clientSecret.until < Date.now()) {
       const name = auth.clientSecretName ?? '';
-      const secret = await secrets.get(name);
+      const secret = await secrets.get(name, call);
       if (!secret?.value) {
         throw new AdapterError(
           'upstream_auth_failed',
@@ -132,7 +141,7 @@ export function createAppUserTokenProvider(options: AppUserTokenOptions): TokenP
         { cause: error, logCode: clientProblem ? 'APP_CLIENT_AUTH_FAILED' : 'ENTRA_TOKEN_REQUEST_REFUSED' },
       );
     }
-    const what = error instanceof Error ? error.message : 'network error';
+    const what = isAbortError(error) ? 'no answer in time' : error instanceof Error ? error.message : 'network error';
     return new AdapterError('upstream_unavailable', `The Entra token endpoint is unavailable (${what}).`, {
       cause: error,
       retryAfterSeconds: 2,
@@ -141,15 +150,15 @@ export function createAppUserTokenProvider(options: AppUserTokenOptions): TokenP
   }
 
   /** Redeem `refreshToken` and persist the rotated one. Throws EntraError for `invalid_grant`. */
-  async function redeem(refreshToken: string): Promise<AccessTokenValue> {
-    const clientAuth = await clientAuthentication();
+  async function redeem(refreshToken: string, call: AbortOptions): Promise<AccessTokenValue> {
+    const clientAuth = await clientAuthentication(call);
     let result: Awaited<ReturnType<typeof redeemRefreshToken>>;
     try {
-      result = await redeemRefreshToken(endpoint, {
-        refreshToken,
-        scope: `${options.scope} offline_access`,
-        auth: clientAuth,
-      });
+      result = await redeemRefreshToken(
+        endpoint,
+        { refreshToken, scope: `${options.scope} offline_access`, auth: clientAuth },
+        call,
+      );
     } catch (error) {
       if (error instanceof EntraError && error.error === 'invalid_grant') throw error;
       throw entraFailure(error);
@@ -157,6 +166,7 @@ export function createAppUserTokenProvider(options: AppUserTokenOptions): TokenP
     dead = undefined;
     if (result.refreshToken) {
       unsaved = result.refreshToken;
+      // Not under `call`: Entra has rotated, so the write gets Key Vault's own timeout and nothing else.
       try {
         remember(await secrets.set(auth.refreshTokenSecretName, result.refreshToken, REFRESH_TOKEN_CONTENT_TYPE));
         unsaved = undefined;
@@ -173,24 +183,24 @@ export function createAppUserTokenProvider(options: AppUserTokenOptions): TokenP
     return { token: result.accessToken, expiresOnTimestamp: Date.now() + result.expiresInSeconds * 1000 };
   }
 
-  async function fetchAccessToken(): Promise<AccessTokenValue> {
+  async function fetchAccessToken(call: AbortOptions): Promise<AccessTokenValue> {
     if (dead && Date.now() < dead.recheckAt) throw refreshTokenInvalid(dead.version);
-    const candidate = unsaved ? { value: unsaved, version: 'unsaved-rotation' } : await readStored();
+    const candidate = unsaved ? { value: unsaved, version: 'unsaved-rotation' } : await readStored(call);
     if (dead && candidate.version === dead.version) {
       dead.recheckAt = Date.now() + recheckMs;
       throw refreshTokenInvalid(dead.version);
     }
     try {
-      return await redeem(candidate.value);
+      return await redeem(candidate.value, call);
     } catch (error) {
       if (!(error instanceof EntraError)) throw error;
     }
     // invalid_grant: another instance may have rotated the token since we read it. Retry once with the newest.
     unsaved = undefined;
-    const newest = await readStored();
+    const newest = await readStored(call);
     if (newest.version !== candidate.version) {
       try {
-        return await redeem(newest.value);
+        return await redeem(newest.value, call);
       } catch (error) {
         if (!(error instanceof EntraError)) throw error;
       }

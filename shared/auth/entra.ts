@@ -2,7 +2,9 @@
  * The Microsoft Entra v2 token endpoint (`{authority}/{tenant}/oauth2/v2.0/token`), spoken directly:
  * the refresh-token grant of the Secure Application Model, and the device code flow of the bootstrap.
  * Errors come back as data (`EntraError`) so callers decide what `invalid_grant` means to them.
+ * Every request has a timeout of its own, combined with the caller's `abortSignal` when there is one.
  */
+import { anySignal } from '../core/abort.js';
 
 export type ClientAuthentication = { assertion: string } | { secret: string } | { none: true };
 
@@ -31,6 +33,9 @@ export class EntraError extends Error {
   }
 }
 
+/** Upper bound for one request to the token endpoint (Node's fetch would otherwise wait for minutes). */
+export const ENTRA_REQUEST_TIMEOUT_MS = 10_000;
+
 const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 
@@ -48,16 +53,17 @@ function withClientAuth(form: URLSearchParams, auth: ClientAuthentication): URLS
   return form;
 }
 
+/** Throws EntraError for an answer that is not 2xx; an aborted or timed-out request throws the signal's reason. */
 export async function postForm(
   url: string,
   form: URLSearchParams,
-  signal?: AbortSignal,
+  options: { abortSignal?: AbortSignal } = {},
 ): Promise<Record<string, unknown>> {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
     body: form.toString(),
-    ...(signal ? { signal } : {}),
+    signal: anySignal(AbortSignal.timeout(ENTRA_REQUEST_TIMEOUT_MS), options.abortSignal),
   });
   const text = await response.text();
   let body: Record<string, unknown> = {};
@@ -90,6 +96,7 @@ export function toTokenResponse(body: Record<string, unknown>): TokenResponse {
 export async function redeemRefreshToken(
   endpoint: EntraEndpoint,
   request: { refreshToken: string; scope: string; auth: ClientAuthentication },
+  options: { abortSignal?: AbortSignal } = {},
 ): Promise<TokenResponse> {
   const form = withClientAuth(
     new URLSearchParams({
@@ -100,7 +107,7 @@ export async function redeemRefreshToken(
     }),
     request.auth,
   );
-  return toTokenResponse(await postForm(endpointUrl(endpoint, 'token'), form));
+  return toTokenResponse(await postForm(endpointUrl(endpoint, 'token'), form, options));
 }
 
 export interface DeviceCode {

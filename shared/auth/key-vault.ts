@@ -5,6 +5,7 @@
  */
 import type { TokenCredential } from '@azure/identity';
 import type { SecretClient } from '@azure/keyvault-secrets';
+import { type AbortOptions, anySignal } from '../core/abort.js';
 import { AdapterError } from '../core/errors.js';
 
 export interface StoredSecret {
@@ -15,9 +16,9 @@ export interface StoredSecret {
 
 export interface SecretStore {
   /** The newest version, or undefined when the secret does not exist. */
-  get(name: string): Promise<StoredSecret | undefined>;
-  /** Writes a new version. */
-  set(name: string, value: string, contentType: string): Promise<StoredSecret>;
+  get(name: string, options?: AbortOptions): Promise<StoredSecret | undefined>;
+  /** Writes a new version (one request: the version exists afterwards, or it does not). */
+  set(name: string, value: string, contentType: string, options?: AbortOptions): Promise<StoredSecret>;
 }
 
 export interface KeyVaultOptions {
@@ -27,7 +28,7 @@ export interface KeyVaultOptions {
   loopback: boolean;
 }
 
-/** Upper bound for one Key Vault call, its SDK retry included. */
+/** Upper bound for one Key Vault call, its SDK retry included (an inner bound under the caller's `abortSignal`). */
 const TIMEOUT_MS = 10_000;
 
 export function createKeyVaultSecretStore(options: KeyVaultOptions): SecretStore {
@@ -45,9 +46,11 @@ export function createKeyVaultSecretStore(options: KeyVaultOptions): SecretStore
   };
 
   return {
-    async get(name) {
+    async get(name, callOptions = {}) {
       try {
-        const secret = await (await getClient()).getSecret(name, { abortSignal: AbortSignal.timeout(TIMEOUT_MS) });
+        const secret = await (await getClient()).getSecret(name, {
+          abortSignal: anySignal(AbortSignal.timeout(TIMEOUT_MS), callOptions.abortSignal),
+        });
         return {
           value: secret.value ?? '',
           version: secret.properties.version ?? '',
@@ -58,11 +61,11 @@ export function createKeyVaultSecretStore(options: KeyVaultOptions): SecretStore
         throw keyVaultError(error, 'read', name);
       }
     },
-    async set(name, value, contentType) {
+    async set(name, value, contentType, callOptions = {}) {
       try {
         const secret = await (await getClient()).setSecret(name, value, {
           contentType,
-          abortSignal: AbortSignal.timeout(TIMEOUT_MS),
+          abortSignal: anySignal(AbortSignal.timeout(TIMEOUT_MS), callOptions.abortSignal),
         });
         return { value, version: secret.properties.version ?? '', createdOn: secret.properties.createdOn };
       } catch (error) {

@@ -4,10 +4,11 @@
  * answers `/api/health` never pays for it.
  */
 import type { TokenCredential } from '@azure/identity';
+import { type AbortOptions, anySignal } from '../core/abort.js';
 import { AdapterError } from '../core/errors.js';
 import { type AccessTokenValue, createTokenCache, type TokenProvider } from './token-provider.js';
 
-/** Upper bound for one token request to the identity endpoint. */
+/** Upper bound for one token request to the identity endpoint (an inner bound under the caller's `abortSignal`). */
 const TOKEN_TIMEOUT_MS = 10_000;
 const credentials = new Map<string, Promise<TokenCredential>>();
 
@@ -29,10 +30,13 @@ export async function managedIdentityToken(
   clientId: string | undefined,
   scope: string,
   credential?: TokenCredential,
+  options: AbortOptions = {},
 ): Promise<AccessTokenValue> {
   try {
     const source = credential ?? (await managedIdentityCredential(clientId));
-    const token = await source.getToken(scope, { abortSignal: AbortSignal.timeout(TOKEN_TIMEOUT_MS) });
+    const token = await source.getToken(scope, {
+      abortSignal: anySignal(AbortSignal.timeout(TOKEN_TIMEOUT_MS), options.abortSignal),
+    });
     if (!token) throw new Error('the credential returned no token');
     return { token: token.token, expiresOnTimestamp: token.expiresOnTimestamp };
   } catch (error) {
@@ -76,7 +80,7 @@ export interface ManagedIdentityTokenOptions {
 /** `PARTNER_CENTER_AUTH=managed-identity`: app-only tokens straight from the managed identity. */
 export function createManagedIdentityTokenProvider(options: ManagedIdentityTokenOptions): TokenProvider {
   const cache = createTokenCache(
-    () => managedIdentityToken(options.clientId, options.scope, options.credential),
+    ({ abortSignal }) => managedIdentityToken(options.clientId, options.scope, options.credential, { abortSignal }),
     options.refreshMarginMs === undefined ? {} : { refreshMarginMs: options.refreshMarginMs },
   );
   return {

@@ -2,7 +2,12 @@
  * Access tokens for Partner Center: the interface the client uses, and the cache every token source
  * shares. One token is reused across invocations until shortly before it expires; concurrent events
  * share one in-flight request; a failed renewal keeps a still-valid token in use.
+ *
+ * The shared request belongs to no event: it runs under its own bound (`fetchTimeoutMs`), and an event
+ * whose deadline aborts stops waiting for it without cancelling it for the others.
  */
+import { type AbortOptions, abortable } from '../core/abort.js';
+import { AdapterError } from '../core/errors.js';
 
 export interface AccessTokenValue {
   token: string;
@@ -11,8 +16,11 @@ export interface AccessTokenValue {
 }
 
 export interface TokenProvider {
-  /** A bearer token for Partner Center. Throws an AdapterError. */
-  getToken(): Promise<string>;
+  /**
+   * A bearer token for Partner Center. Throws an AdapterError; `upstream_timeout` when `abortSignal`
+   * (the event's deadline) aborts first.
+   */
+  getToken(options?: { abortSignal?: AbortSignal }): Promise<string>;
   /** Forget `token` (after Partner Center answered 401 to it), so the next call fetches another. */
   invalidate(token: string): void;
   /** What `/api/health` shows about tokens. Never a token or secret. */
@@ -46,24 +54,31 @@ export interface TokenHealth extends TokenStatus {
 export interface TokenCacheOptions {
   /** Start renewing this long before expiry. */
   refreshMarginMs?: number;
+  /** Upper bound for one shared token request, whoever waits for it (30 s). */
+  fetchTimeoutMs?: number;
 }
 
 const DEFAULT_REFRESH_MARGIN_MS = 5 * 60_000;
+const DEFAULT_FETCH_TIMEOUT_MS = 30_000;
 /** A token with less than this left is never handed out, even when renewal fails. */
 const MIN_USABLE_MS = 30_000;
 
 export interface TokenCache {
-  getToken(): Promise<string>;
+  getToken(options?: AbortOptions): Promise<string>;
   invalidate(token: string): void;
   readonly status: TokenStatus;
 }
 
-/** Wraps `fetchToken` with reuse until near expiry, single flight, and status for health. */
+/**
+ * Wraps `fetchToken` with reuse until near expiry, single flight, and status for health. `fetchToken`
+ * gets the shared request's own signal (its bound, never an event's deadline) and must pass it on.
+ */
 export function createTokenCache(
-  fetchToken: () => Promise<AccessTokenValue>,
+  fetchToken: (options: { abortSignal: AbortSignal }) => Promise<AccessTokenValue>,
   options: TokenCacheOptions = {},
 ): TokenCache {
   const refreshMarginMs = options.refreshMarginMs ?? DEFAULT_REFRESH_MARGIN_MS;
+  const fetchTimeoutMs = options.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS;
   let cached: AccessTokenValue | undefined;
   let inFlight: Promise<AccessTokenValue> | undefined;
   const status: TokenStatus = { requests: 0, lastSuccessAt: null, lastFailureAt: null, lastFailure: null };
@@ -71,8 +86,10 @@ export function createTokenCache(
   async function fetchAndRecord(): Promise<AccessTokenValue> {
     status.requests++;
     try {
-      const token = await fetchToken();
+      const token = await fetchToken({ abortSignal: AbortSignal.timeout(fetchTimeoutMs) });
       status.lastSuccessAt = new Date().toISOString();
+      // Kept even when every waiter has given up: the next event uses it.
+      cached = token;
       return token;
     } catch (error) {
       status.lastFailureAt = new Date().toISOString();
@@ -83,23 +100,32 @@ export function createTokenCache(
 
   return {
     status,
-    async getToken() {
+    async getToken(options = {}) {
       if (cached && cached.expiresOnTimestamp - Date.now() > refreshMarginMs) return cached.token;
       inFlight ??= fetchAndRecord().finally(() => {
         inFlight = undefined;
       });
       try {
-        cached = await inFlight;
+        // This caller stops waiting at its own deadline; the shared request goes on for the others.
+        return (await abortable(inFlight, options.abortSignal)).token;
       } catch (error) {
         if (cached && cached.expiresOnTimestamp - Date.now() > MIN_USABLE_MS) return cached.token;
+        if (options.abortSignal?.aborted && error === options.abortSignal.reason) throw waitAborted(error);
         throw error;
       }
-      return cached.token;
     },
     invalidate(token) {
       if (cached?.token === token) cached = undefined;
     },
   };
+}
+
+function waitAborted(reason: unknown): AdapterError {
+  return new AdapterError(
+    'upstream_timeout',
+    'The time budget for this event ran out while a Partner Center access token was being obtained.',
+    { cause: reason, logCode: 'PARTNER_CENTER_TOKEN_WAIT_ABORTED' },
+  );
 }
 
 /** `code` of an AdapterError-like error, else the error's class name. */

@@ -8,6 +8,7 @@
  * IDEMPOTENCY_STORE=memory is set: it forgets on restart and is not shared between instances).
  */
 import { createHash } from 'node:crypto';
+import type { AbortOptions } from '../core/abort.js';
 import type { UpdateEvent } from '../core/update.js';
 
 export interface StoredResponse {
@@ -28,17 +29,33 @@ export type BeginResult =
   | { kind: 'in-progress' }
   | { kind: 'mismatch' };
 
+/**
+ * Every call takes the event's deadline as `abortSignal` (Azure SDK convention) and throws
+ * `idempotency_store_unavailable` when the store does not answer in time.
+ */
 export interface IdempotencyStore {
-  /** Claims `key` for `leaseMs`, or says why not. */
-  begin(key: string, fingerprint: string, leaseMs: number, retentionMs: number): Promise<BeginResult>;
+  /**
+   * Claims `eventId` for `leaseMs`, or says why not. A claim whose call was aborted may still have
+   * landed: it then blocks redeliveries until its lease ends, never longer.
+   */
+  begin(
+    eventId: string,
+    fingerprint: string,
+    options: { leaseMs: number; retentionMs: number; abortSignal?: AbortSignal },
+  ): Promise<BeginResult>;
   /** Records the final response for replay until the retention ends. */
-  complete(lease: Lease, fingerprint: string, response: StoredResponse, retentionMs: number): Promise<void>;
+  complete(
+    lease: Lease,
+    fingerprint: string,
+    response: StoredResponse,
+    options: { retentionMs: number; abortSignal?: AbortSignal },
+  ): Promise<void>;
   /** Forgets an event whose outcome was retryable, so a redelivery runs again. */
-  release(lease: Lease): Promise<void>;
+  release(lease: Lease, options?: AbortOptions): Promise<void>;
   /** ISO time of the newest event applied to the referral, if any. */
-  lastOccurredAt(referralId: string): Promise<string | undefined>;
+  lastOccurredAt(referralId: string, options?: AbortOptions): Promise<string | undefined>;
   /** Moves the referral's newest applied time forward (never back). */
-  recordOccurredAt(referralId: string, occurredAt: string): Promise<void>;
+  recordOccurredAt(referralId: string, occurredAt: string, options?: AbortOptions): Promise<void>;
 }
 
 /** A stable digest of what the event asks for: the same id with another fingerprint is another event. */
@@ -57,13 +74,14 @@ interface MemoryRecord {
   response?: StoredResponse;
 }
 
+/** Its calls never wait, so they have nothing to abort: `abortSignal` is accepted and not needed. */
 export function createMemoryIdempotencyStore(now: () => number = Date.now): IdempotencyStore {
   const events = new Map<string, MemoryRecord>();
   const referrals = new Map<string, string>();
   let versions = 0;
 
   return {
-    async begin(key, fingerprint, leaseMs, retentionMs) {
+    async begin(key, fingerprint, { leaseMs, retentionMs }) {
       const existing = events.get(key);
       const t = now();
       if (existing && existing.expiresAt > t) {
@@ -81,7 +99,7 @@ export function createMemoryIdempotencyStore(now: () => number = Date.now): Idem
       });
       return { kind: 'started', lease: { key, version: String(version) } };
     },
-    async complete(lease, fingerprint, response, retentionMs) {
+    async complete(lease, fingerprint, response, { retentionMs }) {
       events.set(lease.key, {
         fingerprint,
         state: 'done',

@@ -9,19 +9,27 @@
  * Rows: PartitionKey `event-<2 hex>`, RowKey = SHA-256 of the event id (ids may hold characters Table
  * keys forbid); PartitionKey `referral`, RowKey = referral id, for ordering. Expired event rows are
  * overwritten when their id comes back; nothing else reads them.
+ *
+ * Every operation runs under the caller's `abortSignal` (the event's deadline) and a bound of its own;
+ * an aborted or timed-out call is `idempotency_store_unavailable`, like any other store failure.
  */
 import { createHash } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
 import { managedIdentityCredential } from '../auth/managed-identity.js';
 import type { IdempotencyConfig } from '../config.js';
+import { type AbortOptions, abortable, anySignal, isAbortError } from '../core/abort.js';
 import { AdapterError } from '../core/errors.js';
-import type { BeginResult, IdempotencyStore, Lease, StoredResponse } from './store.js';
+import type { BeginResult, IdempotencyStore, StoredResponse } from './store.js';
 
 type TableConfig = Extract<IdempotencyConfig, { store: 'table' }>;
 
 /** Table string properties hold at most 32K UTF-16 characters: long bodies are split. */
 const CHUNK = 30_000;
 const MAX_CHUNKS = 30;
+/** Upper bound for one store operation (all its Table calls), under the caller's deadline. */
+const OPERATION_TIMEOUT_MS = 10_000;
+/** Upper bound for creating the table on first use: shared by every waiting event, so no event's deadline. */
+const SETUP_TIMEOUT_MS = 10_000;
 
 interface EventRow {
   partitionKey: string;
@@ -49,9 +57,16 @@ function statusOf(error: unknown): number | undefined {
 function storeError(error: unknown): AdapterError {
   if (error instanceof AdapterError) return error;
   const status = statusOf(error);
+  const what = status
+    ? `HTTP ${status}`
+    : isAbortError(error)
+      ? 'no answer in time'
+      : error instanceof Error
+        ? error.name
+        : 'error';
   return new AdapterError(
     'idempotency_store_unavailable',
-    `The idempotency store (Azure Table Storage) could not be used (${status ? `HTTP ${status}` : error instanceof Error ? error.name : 'error'}); the event was not processed.`,
+    `The idempotency store (Azure Table Storage) could not be used (${what}); the event was not processed.`,
     { cause: error, retryAfterSeconds: 2, logCode: 'IDEMPOTENCY_STORE_UNAVAILABLE' },
   );
 }
@@ -77,7 +92,7 @@ export function createTableIdempotencyStore(config: TableConfig): IdempotencySto
               await managedIdentityCredential(connection.clientId),
               options,
             );
-      await table.createTable();
+      await table.createTable({ abortSignal: AbortSignal.timeout(SETUP_TIMEOUT_MS) });
       return table;
     })().catch((error: unknown) => {
       client = undefined;
@@ -86,18 +101,22 @@ export function createTableIdempotencyStore(config: TableConfig): IdempotencySto
     return client;
   };
 
-  const guarded =
-    <A extends unknown[], R>(fn: (table: TableClient, ...args: A) => Promise<R>) =>
-    async (...args: A): Promise<R> => {
-      try {
-        return await fn(await getClient(), ...args);
-      } catch (error) {
-        throw storeError(error);
-      }
-    };
+  /** One store operation: its own bound, the caller's deadline, every failure as a store error. */
+  async function operation<R>(
+    options: AbortOptions | undefined,
+    fn: (table: TableClient, call: { abortSignal: AbortSignal }) => Promise<R>,
+  ): Promise<R> {
+    const abortSignal = anySignal(AbortSignal.timeout(OPERATION_TIMEOUT_MS), options?.abortSignal);
+    try {
+      return await fn(await abortable(getClient(), abortSignal), { abortSignal });
+    } catch (error) {
+      throw storeError(error);
+    }
+  }
 
   async function begin(
     table: TableClient,
+    call: { abortSignal: AbortSignal },
     key: string,
     fingerprint: string,
     leaseMs: number,
@@ -114,14 +133,16 @@ export function createTableIdempotencyStore(config: TableConfig): IdempotencySto
         expiresAt: now + retentionMs,
       };
       try {
-        const created = await table.createEntity(fresh);
+        const created = await table.createEntity(fresh, call);
         return { kind: 'started', lease: { key, version: created.etag ?? '*' } };
       } catch (error) {
         if (statusOf(error) !== 409) throw error;
       }
       let row: EventRow & { etag: string };
       try {
-        row = (await table.getEntity<EventRow>(keys.partitionKey, keys.rowKey)) as EventRow & { etag: string };
+        row = (await table.getEntity<EventRow>(keys.partitionKey, keys.rowKey, call)) as EventRow & {
+          etag: string;
+        };
       } catch (error) {
         if (statusOf(error) === 404) continue; // released meanwhile: insert again
         throw error;
@@ -132,7 +153,7 @@ export function createTableIdempotencyStore(config: TableConfig): IdempotencySto
       if (live && row.leaseUntil > now) return { kind: 'in-progress' };
       // Expired, or in progress under a lease its owner let lapse (a crashed instance): take it over.
       try {
-        const updated = await table.updateEntity(fresh, 'Replace', { etag: row.etag });
+        const updated = await table.updateEntity(fresh, 'Replace', { ...call, etag: row.etag });
         return { kind: 'started', lease: { key, version: updated.etag ?? '*' } };
       } catch (error) {
         if (statusOf(error) !== 412) throw error;
@@ -142,9 +163,10 @@ export function createTableIdempotencyStore(config: TableConfig): IdempotencySto
   }
 
   return {
-    begin: guarded(begin),
-    complete: guarded(
-      async (table, lease: Lease, fingerprint: string, response: StoredResponse, retentionMs: number) => {
+    begin: (eventId, fingerprint, { leaseMs, retentionMs, abortSignal }) =>
+      operation({ abortSignal }, (table, call) => begin(table, call, eventId, fingerprint, leaseMs, retentionMs)),
+    complete: (lease, fingerprint, response, { retentionMs, abortSignal }) =>
+      operation({ abortSignal }, async (table, call) => {
         const chunks = Math.min(MAX_CHUNKS, Math.max(1, Math.ceil(response.body.length / CHUNK)));
         const row: EventRow = {
           ...eventKeys(lease.key),
@@ -157,50 +179,52 @@ export function createTableIdempotencyStore(config: TableConfig): IdempotencySto
           chunks,
         };
         for (let i = 0; i < chunks; i++) row[`body${i}`] = response.body.slice(i * CHUNK, (i + 1) * CHUNK);
-        await table.updateEntity(row, 'Replace', { etag: '*' });
-      },
-    ),
-    release: guarded(async (table, lease: Lease) => {
-      const { partitionKey, rowKey } = eventKeys(lease.key);
-      try {
-        await table.deleteEntity(partitionKey, rowKey, { etag: lease.version });
-      } catch (error) {
-        const status = statusOf(error);
-        if (status !== 404 && status !== 412) throw error;
-      }
-    }),
-    lastOccurredAt: guarded(async (table, referralId: string) => {
-      try {
-        const row = await table.getEntity<{ occurredAt: string }>('referral', referralId);
-        return row.occurredAt;
-      } catch (error) {
-        if (statusOf(error) === 404) return undefined;
-        throw error;
-      }
-    }),
-    recordOccurredAt: guarded(async (table, referralId: string, occurredAt: string) => {
-      for (let attempt = 0; attempt < 5; attempt++) {
-        let current: { occurredAt: string; etag: string } | undefined;
+        await table.updateEntity(row, 'Replace', { ...call, etag: '*' });
+      }),
+    release: (lease, options) =>
+      operation(options, async (table, call) => {
+        const { partitionKey, rowKey } = eventKeys(lease.key);
         try {
-          current = (await table.getEntity<{ occurredAt: string }>('referral', referralId)) as {
-            occurredAt: string;
-            etag: string;
-          };
-        } catch (error) {
-          if (statusOf(error) !== 404) throw error;
-        }
-        if (current && Date.parse(current.occurredAt) >= Date.parse(occurredAt)) return;
-        const row = { partitionKey: 'referral', rowKey: referralId, occurredAt };
-        try {
-          if (current) await table.updateEntity(row, 'Replace', { etag: current.etag });
-          else await table.createEntity(row);
-          return;
+          await table.deleteEntity(partitionKey, rowKey, { ...call, etag: lease.version });
         } catch (error) {
           const status = statusOf(error);
-          if (status !== 409 && status !== 412) throw error;
+          if (status !== 404 && status !== 412) throw error;
         }
-      }
-    }),
+      }),
+    lastOccurredAt: (referralId, options) =>
+      operation(options, async (table, call) => {
+        try {
+          const row = await table.getEntity<{ occurredAt: string }>('referral', referralId, call);
+          return row.occurredAt;
+        } catch (error) {
+          if (statusOf(error) === 404) return undefined;
+          throw error;
+        }
+      }),
+    recordOccurredAt: (referralId, occurredAt, options) =>
+      operation(options, async (table, call) => {
+        for (let attempt = 0; attempt < 5; attempt++) {
+          let current: { occurredAt: string; etag: string } | undefined;
+          try {
+            current = (await table.getEntity<{ occurredAt: string }>('referral', referralId, call)) as {
+              occurredAt: string;
+              etag: string;
+            };
+          } catch (error) {
+            if (statusOf(error) !== 404) throw error;
+          }
+          if (current && Date.parse(current.occurredAt) >= Date.parse(occurredAt)) return;
+          const row = { partitionKey: 'referral', rowKey: referralId, occurredAt };
+          try {
+            if (current) await table.updateEntity(row, 'Replace', { ...call, etag: current.etag });
+            else await table.createEntity(row, call);
+            return;
+          } catch (error) {
+            const status = statusOf(error);
+            if (status !== 409 && status !== 412) throw error;
+          }
+        }
+      }),
   };
 }
 

@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks';
 import type { Dispatcher, Pool } from 'undici';
 import type { TokenProvider } from '../auth/token-provider.js';
 import type { Config } from '../config.js';
+import { anySignal } from '../core/abort.js';
 import { AdapterError, type ErrorCode } from '../core/errors.js';
 import { isJsonObject, type JsonObject } from '../core/referral.js';
 import { parseRetryAfter } from '../core/retry.js';
@@ -21,6 +22,8 @@ export interface RequestContext {
   correlationId: string;
   /** Time allowed for the HTTP exchange (the per-request timeout, capped by the event's remaining budget). */
   timeoutMs: number;
+  /** The event's deadline: it bounds the token acquisition and the exchange, on top of `timeoutMs`. */
+  abortSignal?: AbortSignal;
   /** Told the duration and status (undefined: no answer) of every HTTP exchange. */
   observe?: (durationMs: number, status: number | undefined) => void;
 }
@@ -80,8 +83,8 @@ export function createPartnerCenterClient(
     extra: { body?: string; ifMatch?: string } = {},
   ): Promise<UpstreamResponse> {
     for (let authAttempt = 0; ; authAttempt++) {
-      // The token comes from a cache shared by all events; its sources have timeouts of their own.
-      const token = await tokens.getToken();
+      // The token comes from a cache shared by all events: this event waits for it until its own deadline.
+      const token = await tokens.getToken({ abortSignal: context.abortSignal });
       const requestId = randomUUID();
       const headers: Record<string, string> = {
         authorization: `Bearer ${token}`,
@@ -101,7 +104,7 @@ export function createPartnerCenterClient(
           path,
           headers,
           body: extra.body ?? null,
-          signal: AbortSignal.timeout(context.timeoutMs),
+          signal: anySignal(AbortSignal.timeout(context.timeoutMs), context.abortSignal),
         });
         response = { status: result.statusCode, headers: result.headers, text: await result.body.text() };
       } catch (error) {

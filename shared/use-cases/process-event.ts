@@ -6,8 +6,10 @@
  * different event is refused; a copy arriving while the first runs waits for it) → per-referral lock
  * (one update per referral at a time in this instance) → ordering (`occurredAt` older than the last
  * applied event: stale) → the update → the answer, stored for replay when it is final.
+ * One deadline (`UPSTREAM_BUDGET_MS`, from the start of the event) bounds all of it (./deadline.ts).
  */
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import { CORRELATION_HEADER, RESPONSE_HEADERS } from '../contract/headers.js';
 import { eventIdFromHeaders, parseUpdateEvent } from '../contract/update-event.js';
@@ -28,6 +30,7 @@ import {
   type UpdateStats,
 } from '../telemetry/event-record.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
+import { afterDeadline, eventDeadline, isDeadlineAbort } from './deadline.js';
 import type { KeyedLock } from './keyed-lock.js';
 import { updateReferral } from './update-referral.js';
 
@@ -94,6 +97,7 @@ async function handle(
   let outcome: EventOutcome;
   try {
     const runtime = app.runtime();
+    const deadline = eventDeadline(runtime.config.retry.budgetMs);
     const bytes = await readBodyBytes(request, runtime.config.inbound.maxBodyBytes);
     const secrets = runtime.config.inbound.webhookSecrets;
     // The signature covers the raw bytes, so it is checked before anything interprets them.
@@ -103,12 +107,20 @@ async function handle(
       dryRunQuery: request.query.get('dryRun'),
     });
     const parsed = event;
-    const run = () => applyEvent(parsed, runtime, correlationId, stats);
+    const run = () => applyEvent(parsed, runtime, correlationId, stats, deadline);
     if (parsed.eventId === undefined) {
       outcome = await settle(run);
       response = toResponse(outcome, correlationId);
     } else {
-      ({ outcome, response, idempotency } = await once(parsed, parsed.eventId, runtime, correlationId, run, logger));
+      ({ outcome, response, idempotency } = await once(
+        parsed,
+        parsed.eventId,
+        runtime,
+        correlationId,
+        run,
+        logger,
+        deadline,
+      ));
     }
   } catch (error) {
     outcome = { error: asAdapterError(error) };
@@ -149,7 +161,11 @@ function isFinal(status: number): boolean {
   return status < 500 && status !== 409 && status !== 429;
 }
 
-/** Runs the event at most once per event id; duplicates get the stored answer. */
+/**
+ * Runs the event at most once per event id; duplicates get the stored answer. A claim is released when
+ * the answer is retryable, even when the deadline has just run out (`afterDeadline`); if the store does
+ * not answer then either, the claim's lease (budget + 15 s) frees it for a redelivery.
+ */
 async function once(
   event: UpdateEvent,
   eventId: string,
@@ -157,6 +173,7 @@ async function once(
   correlationId: string,
   run: () => Promise<UpdateResult>,
   logger: EventLogger,
+  deadline: AbortSignal,
 ): Promise<{ outcome: EventOutcome; response: EventResponse; idempotency: IdempotencyUse }> {
   const { idempotency: config, retry } = runtime.config;
   const store = runtime.idempotency;
@@ -165,7 +182,11 @@ async function once(
   const waitUntil = Date.now() + config.waitMs;
   let lease: Lease | undefined;
   for (;;) {
-    const claim = await store.begin(eventId, fingerprint, retry.budgetMs + LEASE_MARGIN_MS, retentionMs);
+    const claim = await store.begin(eventId, fingerprint, {
+      leaseMs: retry.budgetMs + LEASE_MARGIN_MS,
+      retentionMs,
+      abortSignal: deadline,
+    });
     if (claim.kind === 'started') {
       lease = claim.lease;
       break;
@@ -189,22 +210,26 @@ async function once(
         { extensions: { referralId: event.referralId } },
       );
     }
-    if (Date.now() >= waitUntil) {
-      throw new AdapterError('in_progress', `Event "${eventId}" is being processed by another delivery; retry later.`, {
-        retryAfterSeconds: 2,
-        extensions: { referralId: event.referralId },
-      });
-    }
-    await new Promise((resolve) => setTimeout(resolve, runtime.idempotencyPollMs ?? POLL_MS));
+    const inProgress = new AdapterError(
+      'in_progress',
+      `Event "${eventId}" is being processed by another delivery; retry later.`,
+      { retryAfterSeconds: 2, extensions: { referralId: event.referralId } },
+    );
+    if (Date.now() >= waitUntil || deadline.aborted) throw inProgress;
+    await sleep(runtime.idempotencyPollMs ?? POLL_MS, undefined, { signal: deadline }).catch(() => {
+      throw inProgress;
+    });
   }
   const outcome = await settle(run);
   const response = toResponse(outcome, correlationId);
+  const recording = afterDeadline(deadline);
   try {
     if (isFinal(response.status)) {
       const { [CORRELATION_HEADER]: _c, ...headers } = response.headers;
-      await store.complete(lease, fingerprint, { status: response.status, headers, body: response.body }, retentionMs);
+      const stored = { status: response.status, headers, body: response.body };
+      await store.complete(lease, fingerprint, stored, { retentionMs, abortSignal: recording });
     } else {
-      await store.release(lease);
+      await store.release(lease, { abortSignal: recording });
     }
   } catch (error) {
     // The event itself is done: answer it. A redelivery runs again and finds nothing left to change.
@@ -222,11 +247,12 @@ async function applyEvent(
   runtime: EventRuntime,
   correlationId: string,
   stats: UpdateStats,
+  deadline: AbortSignal,
 ): Promise<UpdateResult> {
   const { referralId, occurredAt } = event;
-  return runtime.lock.run(referralId, async () => {
+  const work = async (): Promise<UpdateResult> => {
     if (occurredAt !== undefined) {
-      const last = await runtime.idempotency.lastOccurredAt(referralId);
+      const last = await runtime.idempotency.lastOccurredAt(referralId, { abortSignal: deadline });
       if (last !== undefined && Date.parse(occurredAt) < Date.parse(last)) {
         return {
           referralId,
@@ -243,12 +269,22 @@ async function applyEvent(
     const result = await updateReferral(
       event,
       { client: runtime.client, retry: runtime.config.retry },
-      correlationId,
-      stats,
+      { correlationId, stats, abortSignal: deadline },
     );
     if (occurredAt !== undefined && (result.outcome === 'updated' || result.outcome === 'unchanged')) {
-      await runtime.idempotency.recordOccurredAt(referralId, occurredAt);
+      // The update is done: its ordering record gets the grace past the deadline, like the answer's.
+      await runtime.idempotency.recordOccurredAt(referralId, occurredAt, { abortSignal: afterDeadline(deadline) });
     }
     return result;
-  });
+  };
+  try {
+    return await runtime.lock.run(referralId, work, { abortSignal: deadline });
+  } catch (error) {
+    if (!isDeadlineAbort(error, deadline)) throw error;
+    throw new AdapterError(
+      'upstream_timeout',
+      `The time budget of ${runtime.config.retry.budgetMs} ms for this event ran out while an earlier update of referral ${referralId} was still running.`,
+      { cause: error, extensions: { referralId } },
+    );
+  }
 }

@@ -8,13 +8,18 @@
  * - A retryable failure (429, 5xx, network, timeout) on the GET: back off (honouring `Retry-After`) and
  *   read again. On the PUT the outcome is unknown (the write may have landed): never resend blindly,
  *   go back to the read. If the fresh referral already holds every requested value, the event succeeded.
+ *
+ * `abortSignal` is the event's deadline (started by the caller when the event started): it bounds every
+ * request, token acquisition and backoff wait of the loop. The loop's own budget (`retry.budgetMs` from
+ * its start) stays as the inner bound that decides whether a wait still fits.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import { AdapterError, isAdapterError } from '../core/errors.js';
 import type { Change } from '../core/merge.js';
 import { planUpdate } from '../core/plan-update.js';
 import type { JsonObject } from '../core/referral.js';
-import { backoffDelay, Deadline, sleep } from '../core/retry.js';
+import { backoffDelay, Deadline } from '../core/retry.js';
 import type { Outcome, UpdateEvent, UpdateResult } from '../core/update.js';
 import type { PartnerCenterClient, RequestContext } from '../partner-center/client.js';
 import { newStats, type UpdateStats } from '../telemetry/event-record.js';
@@ -25,30 +30,50 @@ export interface UpdateDependencies {
   random?: () => number;
 }
 
+export interface UpdateOptions {
+  /** `MS-CorrelationId` of every upstream call. */
+  correlationId: string;
+  /** Filled in as the loop runs (for the event record). */
+  stats?: UpdateStats;
+  /** The event's deadline. */
+  abortSignal?: AbortSignal;
+}
+
 export async function updateReferral(
   event: UpdateEvent,
   deps: UpdateDependencies,
-  correlationId: string,
-  stats: UpdateStats = newStats(),
+  options: UpdateOptions,
 ): Promise<UpdateResult> {
   const { referralId, intent } = event;
   const { retry, client } = deps;
+  const { correlationId, abortSignal } = options;
+  const stats = options.stats ?? newStats();
   const deadline = new Deadline(retry.budgetMs);
+  const budgetRanOut = () =>
+    new AdapterError('upstream_timeout', `The time budget of ${retry.budgetMs} ms for this event ran out.`, {
+      extensions: { referralId },
+    });
+  /** Waits `delay` ms, or answers `error` (with its Retry-After) if the event's deadline comes first. */
+  const wait = async (delay: number, onAbort: () => AdapterError) => {
+    try {
+      await sleep(delay, undefined, abortSignal ? { signal: abortSignal } : {});
+    } catch (error) {
+      if (abortSignal?.aborted) throw onAbort();
+      throw error;
+    }
+  };
   const backoff = (attempt: number) => backoffDelay(attempt, { ...retry, random: deps.random });
   /** Changes of a PUT whose outcome is unknown (timeout, reset, 5xx): it may have landed. */
   let unconfirmedWrite: Change[] | undefined;
 
   const requestContext = (): RequestContext => {
     const remaining = deadline.remaining();
-    if (remaining <= 0) {
-      throw new AdapterError('upstream_timeout', `The time budget of ${retry.budgetMs} ms for this event ran out.`, {
-        extensions: { referralId },
-      });
-    }
+    if (remaining <= 0 || abortSignal?.aborted) throw budgetRanOut();
     stats.upstreamCalls++;
     return {
       correlationId,
       timeoutMs: Math.min(retry.requestTimeoutMs, remaining),
+      ...(abortSignal ? { abortSignal } : {}),
       observe: (durationMs, status) => {
         stats.upstreamDurationsMs.push(durationMs);
         if (status === 429) stats.throttles++;
@@ -103,20 +128,24 @@ export async function updateReferral(
       const delay = Math.max(backoff(stats.retries - 1), retryAfterMs);
       // A Retry-After above the backoff cap, or past the budget, is not waited out while the caller's
       // connection is held: the caller gets it passed on and comes back then.
-      if (retryAfterMs > retry.maxDelayMs || delay >= deadline.remaining()) throw withRetryAfter(error, delay);
-      await sleep(delay);
+      if (retryAfterMs > retry.maxDelayMs || delay >= deadline.remaining() || abortSignal?.aborted) {
+        throw withRetryAfter(error, delay);
+      }
+      await wait(delay, () => withRetryAfter(error, delay));
       continue;
     }
     // Reached only after a 412/409: another writer got there first.
     const delay = backoff(stats.conflicts - 1);
-    if (stats.conflicts > retry.maxConflictRetries || delay >= deadline.remaining()) {
-      throw new AdapterError(
+    const conflict = () =>
+      new AdapterError(
         'conflict',
         `Referral ${referralId} changed under each of ${stats.conflicts} write attempts; retry the event.`,
         { retryAfterSeconds: 1, upstreamStatus: stats.lastUpstreamStatus, extensions: { referralId } },
       );
+    if (stats.conflicts > retry.maxConflictRetries || delay >= deadline.remaining() || abortSignal?.aborted) {
+      throw conflict();
     }
-    await sleep(delay);
+    await wait(delay, conflict);
   }
 }
 

@@ -85,7 +85,8 @@ it('applies exactly once or fails retryably, whatever the upstream does', async 
 
         let outcome: string;
         try {
-          outcome = (await updateReferral(event, deps, '00000000-0000-4000-8000-000000000001')).outcome;
+          outcome = (await updateReferral(event, deps, { correlationId: '00000000-0000-4000-8000-000000000001' }))
+            .outcome;
         } catch (error) {
           if (!isAdapterError(error)) throw error;
           expect(error.retryable, `${error.code}: ${error.message}`).toBe(true);

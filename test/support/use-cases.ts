@@ -56,9 +56,9 @@ export function updateEvent(body: Record<string, unknown>): UpdateEvent {
 export function runUpdate(
   event: UpdateEvent,
   deps: UpdateDependencies,
-  options: { correlationId?: string; stats?: UpdateStats } = {},
+  options: { correlationId?: string; stats?: UpdateStats; abortSignal?: AbortSignal } = {},
 ): Promise<UpdateResult> {
-  return updateReferral(event, deps, options.correlationId ?? CORRELATION_ID, options.stats);
+  return updateReferral(event, deps, { ...options, correlationId: options.correlationId ?? CORRELATION_ID });
 }
 
 /**
