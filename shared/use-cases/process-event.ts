@@ -1,11 +1,17 @@
 /**
- * Use case behind `POST /api/referral-updates`: one inbound delivery, start to finish.
+ * Use case behind `POST /api/referral-updates`: one inbound delivery, start to finish, as a pipeline
+ * whose steps are the functions of this file, in this order (see {@link pipeline}):
  *
- * size limit → signature (when WEBHOOK_SECRETS is set, before the body is parsed) → contract →
- * idempotency (a redelivered event gets the stored answer with no upstream call; an id reused for a
- * different event is refused; a copy arriving while the first runs waits for it) → per-referral lock
- * (one update per referral at a time in this instance) → ordering (`occurredAt` older than the last
- * applied event: stale) → the update → the answer, stored for replay when it is final.
+ * 1. {@link readWithinLimit}: the size limit, before anything is read whole.
+ * 2. {@link verifySignature}: when WEBHOOK_SECRETS is set, over the raw bytes, before they are parsed.
+ * 3. {@link parseEvent}: the contract (body, headers, query) → an `UpdateEvent`, or a 400 naming the fields.
+ * 4. {@link oncePerEventId}: idempotency. A redelivered event gets the stored answer with no upstream
+ *    call; an id reused for a different event is refused; a copy arriving while the first runs waits.
+ * 5. {@link underReferralLock}: one update per referral at a time in this instance.
+ * 6. {@link inOrder}: ordering. An `occurredAt` older than the last applied event's is `stale`.
+ * 7. {@link update}: read → plan → write (./update-referral.ts).
+ * 8. {@link answer}: the HTTP answer, stored for replay by step 4 when it is final, and the event record.
+ *
  * One deadline (`UPSTREAM_BUDGET_MS`, from the start of the event) bounds all of it (./deadline.ts).
  */
 import { performance } from 'node:perf_hooks';
@@ -77,105 +83,94 @@ export async function processEvent(
   app: EventApp,
 ): Promise<EventResponse> {
   const telemetry = await app.telemetry();
-  return telemetry.inInvocation(invocation.traceContext?.traceParent, () =>
-    handle(request, invocation, telemetry, app),
-  );
-}
-
-async function handle(
-  request: EventRequest,
-  logger: EventLogger,
-  telemetry: Telemetry,
-  app: EventApp,
-): Promise<EventResponse> {
-  const started = performance.now();
-  const correlationId = correlationIdFrom(request.headers);
-  const stats = newStats();
-  let event: UpdateEvent | undefined;
-  let idempotency: IdempotencyUse = 'none';
-  let response: EventResponse;
-  let outcome: EventOutcome;
-  try {
-    const runtime = app.runtime();
-    const deadline = eventDeadline(runtime.config.retry.budgetMs);
-    const bytes = await readBodyBytes(request, runtime.config.inbound.maxBodyBytes);
-    const secrets = runtime.config.inbound.webhookSecrets;
-    // The signature covers the raw bytes, so it is checked before anything interprets them.
-    if (secrets.length > 0) verifyWebhookSignature(secrets, request.headers, bytes);
-    event = parseUpdateEvent(parseJsonBody(decodeUtf8(bytes)), {
-      headerEventId: eventIdFromHeaders(request.headers),
-      dryRunQuery: request.query.get('dryRun'),
-    });
-    const parsed = event;
-    const run = () => applyEvent(parsed, runtime, correlationId, stats, deadline);
-    if (parsed.eventId === undefined) {
-      outcome = await settle(run);
-      response = toResponse(outcome, correlationId);
-    } else {
-      ({ outcome, response, idempotency } = await once(
-        parsed,
-        parsed.eventId,
-        runtime,
-        correlationId,
-        run,
-        logger,
-        deadline,
-      ));
+  return telemetry.inInvocation(invocation.traceContext?.traceParent, async () => {
+    const delivery: Delivery = {
+      request,
+      logger: invocation,
+      correlationId: correlationIdFrom(request.headers),
+      stats: newStats(),
+      started: performance.now(),
+      idempotency: 'none',
+    };
+    let answered: Answered;
+    try {
+      answered = await pipeline(delivery, app.runtime());
+    } catch (error) {
+      answered = answer({ error: asAdapterError(error) }, delivery.correlationId);
     }
-  } catch (error) {
-    outcome = { error: asAdapterError(error) };
-    response = toResponse(outcome, correlationId);
-  }
-  const record = eventRecord(
-    {
-      correlationId,
-      referralId: event?.referralId,
-      eventId: event?.eventId,
-      idempotency,
-      stats,
-      durationMs: performance.now() - started,
-    },
-    outcome,
-  );
-  logEvent(logger, record, outcome);
-  telemetry.recordEvent(record, stats.upstreamDurationsMs);
-  return response;
+    record(delivery, answered.outcome, telemetry);
+    return answered.response;
+  });
 }
 
-async function settle(run: () => Promise<UpdateResult>): Promise<{ ok: UpdateResult } | { error: AdapterError }> {
-  try {
-    return { ok: await run() };
-  } catch (error) {
-    return { error: asAdapterError(error) };
-  }
+/** One delivery as it goes through the pipeline; `event` and `idempotency` are filled in on the way. */
+interface Delivery {
+  request: EventRequest;
+  logger: EventLogger;
+  correlationId: string;
+  stats: UpdateStats;
+  started: number;
+  event?: UpdateEvent;
+  idempotency: IdempotencyUse;
 }
 
-function toResponse(outcome: { ok: UpdateResult } | { error: AdapterError }, correlationId: string): EventResponse {
-  const init =
-    'ok' in outcome ? jsonResponse(200, outcome.ok, correlationId) : problemResponse(outcome.error, correlationId);
-  return { status: init.status ?? 200, headers: init.headers as Record<string, string>, body: String(init.body ?? '') };
+/** What a delivery came to, and the HTTP answer that says so. */
+interface Answered {
+  outcome: EventOutcome;
+  response: EventResponse;
 }
 
-/** The event's outcome is its own (not the infrastructure's), so a redelivery must get the same answer. */
-function isFinal(status: number): boolean {
-  return status < 500 && status !== 409 && status !== 429;
+/** The steps, in order. A step that refuses the delivery throws an `AdapterError`, answered as a problem. */
+async function pipeline(delivery: Delivery, runtime: EventRuntime): Promise<Answered> {
+  const deadline = eventDeadline(runtime.config.retry.budgetMs);
+  const bytes = await readWithinLimit(delivery, runtime);
+  verifySignature(delivery, runtime, bytes);
+  const event = parseEvent(delivery, bytes);
+  const apply = () =>
+    settle(() =>
+      underReferralLock(event, runtime, deadline, () =>
+        inOrder(event, runtime, deadline, () => update(delivery, event, runtime, deadline)),
+      ),
+    );
+  if (event.eventId === undefined) return answer(await apply(), delivery.correlationId);
+  return oncePerEventId(delivery, event, event.eventId, runtime, deadline, apply);
+}
+
+/** 1. The size limit (`413`), enforced while reading. */
+function readWithinLimit(delivery: Delivery, runtime: EventRuntime): Promise<Buffer> {
+  return readBodyBytes(delivery.request, runtime.config.inbound.maxBodyBytes);
+}
+
+/** 2. The signature (`401`), over the raw bytes, so it is checked before anything interprets them. */
+function verifySignature(delivery: Delivery, runtime: EventRuntime, bytes: Buffer): void {
+  const secrets = runtime.config.inbound.webhookSecrets;
+  if (secrets.length > 0) verifyWebhookSignature(secrets, delivery.request.headers, bytes);
+}
+
+/** 3. The contract (`400`/`415`): strict UTF-8, JSON, the event schema, the event id from the headers. */
+function parseEvent(delivery: Delivery, bytes: Buffer): UpdateEvent {
+  delivery.event = parseUpdateEvent(parseJsonBody(decodeUtf8(bytes)), {
+    headerEventId: eventIdFromHeaders(delivery.request.headers),
+    dryRunQuery: delivery.request.query.get('dryRun'),
+  });
+  return delivery.event;
 }
 
 /**
- * Runs the event at most once per event id; duplicates get the stored answer. A claim is released when
- * the answer is retryable, even when the deadline has just run out (`afterDeadline`); if the store does
- * not answer then either, the claim's lease (budget + 15 s) frees it for a redelivery.
+ * 4. Idempotency: runs the event at most once per event id; duplicates get the stored answer. A claim
+ * is released when the answer is retryable, even when the deadline has just run out (`afterDeadline`);
+ * if the store does not answer then either, the claim's lease (budget + 15 s) frees it for a redelivery.
  */
-async function once(
+async function oncePerEventId(
+  delivery: Delivery,
   event: UpdateEvent,
   eventId: string,
   runtime: EventRuntime,
-  correlationId: string,
-  run: () => Promise<UpdateResult>,
-  logger: EventLogger,
   deadline: AbortSignal,
-): Promise<{ outcome: EventOutcome; response: EventResponse; idempotency: IdempotencyUse }> {
+  apply: () => Promise<Settled>,
+): Promise<Answered> {
   const { idempotency: config, retry } = runtime.config;
+  const { correlationId } = delivery;
   const store = runtime.idempotency;
   const fingerprint = eventFingerprint(event);
   const retentionMs = config.retentionSeconds * 1000;
@@ -192,6 +187,7 @@ async function once(
       break;
     }
     if (claim.kind === 'replay') {
+      delivery.idempotency = 'replayed';
       const replayed = {
         status: claim.response.status,
         headers: {
@@ -201,7 +197,7 @@ async function once(
         },
         body: claim.response.body,
       };
-      return { outcome: { replayed: claim.response }, response: replayed, idempotency: 'replayed' };
+      return { outcome: { replayed: claim.response }, response: replayed };
     }
     if (claim.kind === 'mismatch') {
       throw new AdapterError(
@@ -220,8 +216,9 @@ async function once(
       throw inProgress;
     });
   }
-  const outcome = await settle(run);
-  const response = toResponse(outcome, correlationId);
+  delivery.idempotency = 'new';
+  const answered = answer(await apply(), correlationId);
+  const { response } = answered;
   const recording = afterDeadline(deadline);
   try {
     if (isFinal(response.status)) {
@@ -234,49 +231,26 @@ async function once(
   } catch (error) {
     // The event itself is done: answer it. A redelivery runs again and finds nothing left to change.
     const detail = error instanceof AdapterError ? error.message : 'unknown error';
-    logger.warn(
+    delivery.logger.warn(
       JSON.stringify({ event: 'referral-update', correlationId, logCode: 'IDEMPOTENCY_RECORD_FAILED', detail }),
     );
   }
-  return { outcome, response, idempotency: 'new' };
+  return answered;
 }
 
-/** Per-referral lock, ordering check, update, ordering record. */
-async function applyEvent(
+/** The event's outcome is its own (not the infrastructure's), so a redelivery must get the same answer. */
+function isFinal(status: number): boolean {
+  return status < 500 && status !== 409 && status !== 429;
+}
+
+/** 5. The per-referral lock of this instance; waiting for it counts against the event's deadline. */
+async function underReferralLock(
   event: UpdateEvent,
   runtime: EventRuntime,
-  correlationId: string,
-  stats: UpdateStats,
   deadline: AbortSignal,
+  work: () => Promise<UpdateResult>,
 ): Promise<UpdateResult> {
-  const { referralId, occurredAt } = event;
-  const work = async (): Promise<UpdateResult> => {
-    if (occurredAt !== undefined) {
-      const last = await runtime.idempotency.lastOccurredAt(referralId, { abortSignal: deadline });
-      if (last !== undefined && Date.parse(occurredAt) < Date.parse(last)) {
-        return {
-          referralId,
-          ...(event.eventId === undefined ? {} : { eventId: event.eventId }),
-          outcome: 'stale',
-          status: null,
-          substatus: null,
-          eTag: null,
-          changes: [],
-          lastAppliedOccurredAt: last,
-        };
-      }
-    }
-    const result = await updateReferral(
-      event,
-      { client: runtime.client, retry: runtime.config.retry },
-      { correlationId, stats, abortSignal: deadline },
-    );
-    if (occurredAt !== undefined && (result.outcome === 'updated' || result.outcome === 'unchanged')) {
-      // The update is done: its ordering record gets the grace past the deadline, like the answer's.
-      await runtime.idempotency.recordOccurredAt(referralId, occurredAt, { abortSignal: afterDeadline(deadline) });
-    }
-    return result;
-  };
+  const { referralId } = event;
   try {
     return await runtime.lock.run(referralId, work, { abortSignal: deadline });
   } catch (error) {
@@ -287,4 +261,91 @@ async function applyEvent(
       { cause: error, extensions: { referralId } },
     );
   }
+}
+
+/**
+ * 6. Ordering: an event older (`occurredAt`) than the last one applied to the referral is `stale` and
+ * changes nothing; an applied or unchanged one records its time.
+ */
+async function inOrder(
+  event: UpdateEvent,
+  runtime: EventRuntime,
+  deadline: AbortSignal,
+  work: () => Promise<UpdateResult>,
+): Promise<UpdateResult> {
+  const { referralId, occurredAt } = event;
+  if (occurredAt === undefined) return work();
+  const last = await runtime.idempotency.lastOccurredAt(referralId, { abortSignal: deadline });
+  if (last !== undefined && Date.parse(occurredAt) < Date.parse(last)) {
+    return {
+      referralId,
+      ...(event.eventId === undefined ? {} : { eventId: event.eventId }),
+      outcome: 'stale',
+      status: null,
+      substatus: null,
+      eTag: null,
+      changes: [],
+      lastAppliedOccurredAt: last,
+    };
+  }
+  const result = await work();
+  if (result.outcome === 'updated' || result.outcome === 'unchanged') {
+    // The update is done: its ordering record gets the grace past the deadline, like the answer's.
+    await runtime.idempotency.recordOccurredAt(referralId, occurredAt, { abortSignal: afterDeadline(deadline) });
+  }
+  return result;
+}
+
+/** 7. The update: read → plan → write, with its retries and 412 loop (./update-referral.ts). */
+function update(
+  delivery: Delivery,
+  event: UpdateEvent,
+  runtime: EventRuntime,
+  deadline: AbortSignal,
+): Promise<UpdateResult> {
+  return updateReferral(
+    event,
+    { client: runtime.client, retry: runtime.config.retry },
+    { correlationId: delivery.correlationId, stats: delivery.stats, abortSignal: deadline },
+  );
+}
+
+type Settled = { ok: UpdateResult } | { error: AdapterError };
+
+async function settle(run: () => Promise<UpdateResult>): Promise<Settled> {
+  try {
+    return { ok: await run() };
+  } catch (error) {
+    return { error: asAdapterError(error) };
+  }
+}
+
+/** 8. The answer: `200` with the result, or the problem document of the error. */
+function answer(outcome: Settled, correlationId: string): Answered {
+  const init =
+    'ok' in outcome ? jsonResponse(200, outcome.ok, correlationId) : problemResponse(outcome.error, correlationId);
+  const response = {
+    status: init.status ?? 200,
+    headers: init.headers as Record<string, string>,
+    body: String(init.body ?? ''),
+  };
+  return { outcome, response };
+}
+
+/** The event's summary line and telemetry record, whatever it came to. */
+function record(delivery: Delivery, outcome: EventOutcome, telemetry: Telemetry): void {
+  const { event, stats } = delivery;
+  const summary = eventRecord(
+    {
+      correlationId: delivery.correlationId,
+      referralId: event?.referralId,
+      eventId: event?.eventId,
+      idempotency: delivery.idempotency,
+      stats,
+      durationMs: performance.now() - delivery.started,
+    },
+    outcome,
+  );
+  logEvent(delivery.logger, summary, outcome);
+  telemetry.recordEvent(summary, stats.upstreamDurationsMs);
 }
