@@ -108,6 +108,9 @@ export async function updateReferral(
           ? answer('updated', read.referral, read.eTag, unconfirmedWrite)
           : answer('unchanged', read.referral, read.eTag, []);
       }
+      // The fresh state lacks our values: an earlier unconfirmed PUT did not land (or was overwritten),
+      // so it can no longer be claimed; this write replaces it.
+      unconfirmedWrite = undefined;
       writing = plan.changes;
       const write = await client.putReferral(referralId, plan.body, read.eTag, requestContext());
       if (write.kind === 'written') {

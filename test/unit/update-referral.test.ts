@@ -116,6 +116,26 @@ describe('a PUT whose answer was lost (timeout, reset, 5xx)', () => {
     expect(pc.puts[1]?.ifMatch).toBe('"e2"');
     expect(pc.puts[1]?.body?.statusReason).toBe('touched meanwhile');
   });
+
+  it("a lost write that a re-read shows did not land is not claimed later: another writer's values answer unchanged", async () => {
+    // Lost answer, re-read: our values are not there, so we write again; that PUT meets a 412; the next
+    // read holds our values, written by someone else. None of our writes is known to have landed.
+    const reread = referral({ eTag: '"e2"' });
+    const theirs = referral({ eTag: '"e3"', status: 'Active', substatus: 'Accepted', details: { dealValue: 75000 } });
+    const pc = new ScriptedPartnerCenter([
+      GET.ok(pending),
+      PUT.lost({ landed: false, via: 'reset' }),
+      GET.ok(reread),
+      PUT.status(412),
+      GET.ok(theirs),
+    ]);
+
+    const result = await runUpdate(activate, updateDeps(pc));
+
+    expect(result.outcome).toBe('unchanged');
+    expect(result.changes).toEqual([]);
+    expect(pc.sequence).toBe('GET PUT GET PUT GET');
+  });
 });
 
 describe('retryable failures and the time budget', () => {
