@@ -16,7 +16,7 @@ export function managedIdentityCredential(clientId: string | undefined): Promise
   const key = clientId ?? '';
   let credential = credentials.get(key);
   if (!credential) {
-    credential = import('@azure/identity').then(({ ManagedIdentityCredential }) =>
+    credential = import('./azure-identity.js').then(({ ManagedIdentityCredential }) =>
       clientId ? new ManagedIdentityCredential({ clientId }) : new ManagedIdentityCredential(),
     );
     credentials.set(key, credential);

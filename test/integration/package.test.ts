@@ -111,6 +111,18 @@ describe('the deploy zip', () => {
     }
   });
 
+  it('bundles undici and the Azure SDKs into chunks that load only on demand, without source maps', () => {
+    const lazySdk = /^(undici|@azure\/(identity|msal-node|keyvault-secrets|data-tables))$/;
+    const holding = pkg.report.outputs.filter((output) => Object.keys(output.packages).some((n) => lazySdk.test(n)));
+    expect(holding.length).toBeGreaterThan(0);
+    expect(holding.filter((output) => output.startup).map((output) => output.path)).toEqual([]);
+    // Their own chunks hold only the app's re-export modules (shared/partner-center/undici.ts…): nothing to map.
+    // (The telemetry chunk holds app code, and tedious's own old @azure/identity.)
+    const own = holding.filter((output) => !pkg.report.telemetryOutputs.includes(output.path));
+    expect(own.length).toBeGreaterThanOrEqual(4);
+    expect(own.filter((output) => output.sourceMap).map((output) => output.path)).toEqual([]);
+  });
+
   it('ships source maps for the files holding the app code, pointing at functions/ and shared/', () => {
     const maps = pkg.entries.filter((entry) => entry.name.endsWith('.js.map'));
     expect(maps.length).toBeGreaterThan(0);
