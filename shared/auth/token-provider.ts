@@ -3,12 +3,10 @@
  * shares. One token is reused across invocations until shortly before it expires; concurrent events
  * share one in-flight request; a failed renewal keeps a still-valid token in use.
  */
+import type { AccessToken } from '@azure/identity';
 
-export interface AccessTokenValue {
-  token: string;
-  /** Epoch milliseconds. */
-  expiresOnTimestamp: number;
-}
+/** A token and its expiry (epoch milliseconds): the SDK's `AccessToken`, what every token source returns. */
+export type AccessTokenValue = AccessToken;
 
 export interface TokenProvider {
   /** A bearer token for Partner Center. Throws an AdapterError. */

@@ -35,6 +35,15 @@ describe('import rules (docs/architecture.md)', () => {
     ).toHaveLength(1);
   });
 
+  it('let the contract take OpenAPI types from openapi3-ts, as types only', () => {
+    expect(checkFile('shared/contract/openapi.ts', "import type { OpenAPIObject } from 'openapi3-ts/oas31';")).toEqual(
+      [],
+    );
+    expect(checkFile('shared/contract/openapi.ts', "import { OpenApiBuilder } from 'openapi3-ts/oas31';")).toEqual([
+      expect.stringContaining('allowed as `import type` only'),
+    ]);
+  });
+
   it('load packages lazily in the bundled app only through a module of its own (esbuild CommonJS interop)', () => {
     expect(
       checkFile('shared/idempotency/table-store.ts', "const { TableClient } = await import('./data-tables.js');"),
