@@ -10,15 +10,14 @@
  * that says something else.
  */
 
+import type { HeaderObject, ParameterObject, ReferenceObject, SchemaObject } from 'openapi3-ts/oas31';
 import { REQUEST_HEADERS } from '../shared/contract/headers.js';
 import {
   buildOpenApiDocument,
   CONTRACT_VERSION,
-  type HeaderObject,
   type JsonSchema,
   OPERATION_IDS,
   type OpenApiDocument,
-  type OperationObject,
   PATHS,
 } from '../shared/contract/openapi.js';
 import type { updateEventSchema } from '../shared/contract/update-event.js';
@@ -88,8 +87,8 @@ function fail(path: string, message: string): never {
 }
 
 /** A JSON Schema 2020-12 (OpenAPI 3.1) schema as an OpenAPI 2.0 Schema Object. */
-export function toSwaggerSchema(schema: JsonSchema, path = '#'): SwaggerSchema {
-  const { anyOf, type, ...rest } = schema;
+export function toSwaggerSchema(schema: JsonSchema | SchemaObject | ReferenceObject, path = '#'): SwaggerSchema {
+  const { anyOf, type, ...rest } = schema as JsonSchema;
   if (anyOf !== undefined) {
     // Nullable: `anyOf: [X, { type: 'null' }]` is X with x-nullable.
     if (!Array.isArray(anyOf)) fail(path, 'anyOf is not an array');
@@ -165,15 +164,16 @@ function withVisibility(schema: SwaggerSchema): SwaggerSchema {
   return { ...schema, properties: decorated };
 }
 
-function resolveComponent<T>(document: OpenApiDocument, ref: string, kind: 'parameters' | 'headers'): T {
+function resolveComponent<T>(document: OpenApiDocument, ref: string | undefined, kind: 'parameters' | 'headers'): T {
   const prefix = `#/components/${kind}/`;
-  const name = ref.slice(prefix.length);
+  const name = ref?.slice(prefix.length) ?? '';
   const found = (document.components[kind] as Record<string, unknown>)[name];
-  if (!ref.startsWith(prefix) || found === undefined) throw new Error(`connector: unresolved ${ref}`);
+  if (!ref?.startsWith(prefix) || found === undefined) throw new Error(`connector: unresolved ${ref}`);
   return found as T;
 }
 
 function swaggerHeader(header: HeaderObject): JsonSchema {
+  if (!header.schema || '$ref' in header.schema) throw new Error('connector: a header schema is not inline');
   const { type, format, enum: values } = header.schema;
   return {
     type,
@@ -205,7 +205,7 @@ function referencedDefinitions(roots: unknown[], all: Record<string, SwaggerSche
 }
 
 function updateReferralOperation(document: OpenApiDocument, definitions: Record<string, SwaggerSchema>) {
-  const operation = document.paths[PATHS.updateReferral]?.post as OperationObject;
+  const operation = document.paths[PATHS.updateReferral]?.post;
   if (operation?.operationId !== OPERATION_IDS.updateReferral)
     throw new Error('connector: no UpdateReferral operation');
   const body = operation.requestBody?.content['application/json']?.schema;
@@ -214,12 +214,11 @@ function updateReferralOperation(document: OpenApiDocument, definitions: Record<
   if (!eventSchema) throw new Error(`connector: unresolved ${body.$ref}`);
 
   const headers = (operation.parameters ?? [])
-    .map(({ $ref }) =>
-      resolveComponent<OpenApiDocument['components']['parameters'][string]>(document, $ref, 'parameters'),
-    )
+    .map(({ $ref }) => resolveComponent<ParameterObject>(document, $ref, 'parameters'))
     .filter((parameter) => parameter.in === 'header' && CONNECTOR_HEADERS[parameter.name] !== undefined)
     .map((parameter) => {
       const { summary, visibility } = CONNECTOR_HEADERS[parameter.name] as { summary: string; visibility: Visibility };
+      if (!parameter.schema) throw new Error(`connector: parameter ${parameter.name} has no schema`);
       const schema = toSwaggerSchema(parameter.schema, `parameter ${parameter.name}`);
       return {
         name: parameter.name,
@@ -240,7 +239,7 @@ function updateReferralOperation(document: OpenApiDocument, definitions: Record<
     // The error answers narrow Problem to their codes with allOf; the connector keeps the Problem reference
     // and lists the codes in the description.
     const schema = media?.schema;
-    const ref = Array.isArray(schema?.allOf) ? (schema.allOf[0] as JsonSchema) : schema;
+    const ref = schema && 'allOf' in schema && Array.isArray(schema.allOf) ? schema.allOf[0] : schema;
     responses[status] = {
       description: response.description,
       ...(ref ? { schema: toSwaggerSchema(ref, `response ${status}`) } : {}),

@@ -19,7 +19,6 @@
  *
  * Usage: node dist/tools/package.js [--out <dir>] [--no-zip]
  */
-import { execFile } from 'node:child_process';
 import {
   copyFileSync,
   existsSync,
@@ -32,12 +31,10 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs, promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import * as esbuild from 'esbuild';
 import { writeZip, type ZipEntry } from './zip.js';
-
-const run = promisify(execFile);
 
 /** The repository (the folder holding package.json), from dist/tools/ or tools/. */
 export const REPO_ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url));
@@ -57,6 +54,15 @@ export const WORKER_PROVIDED = ['@azure/functions-core'];
  * bundle lines. Sources content is left out (the code is in the repository).
  */
 const APP_SOURCE = /^(functions|shared)\//;
+
+/**
+ * An app module that only re-exports a package (shared/partner-center/undici.ts, the lazy doorway to an
+ * SDK) holds no code of the app's own: its chunk is library code and gets no map.
+ */
+function reExportsOnly(file: string): boolean {
+  const code = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
+  return code.replace(/export\s*\{[^}]*\}\s*from\s*(['"])[^'"./][^'"]*\1\s*;?/g, '').trim() === '';
+}
 
 /**
  * Each chunk defines `require` (CommonJS code inside the bundle calls it for Node built-ins and for
@@ -116,67 +122,6 @@ const toPosix = (path: string) => path.split(sep).join('/');
 function packageNameOf(input: string): string | undefined {
   const match = /(?:^|\/)node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input.slice(input.lastIndexOf('node_modules/')));
   return match?.[1];
-}
-
-/**
- * esbuild puts each dynamically imported module in a chunk of its own; for a CommonJS package that chunk
- * exports only `default`, so `const { Pool } = await import('undici')` finds no `Pool`, where Node (which
- * detects CommonJS export names) finds one. This plugin gives every dynamic import of a CommonJS package
- * an ESM facade with the export names Node itself reports for that file, so the bundle behaves like Node.
- */
-function commonJsDynamicImports(): esbuild.Plugin {
-  const names = new Map<string, Promise<string[]>>();
-  const exportNames = (file: string) => {
-    let found = names.get(file);
-    if (!found) {
-      // Node's own answer (cjs-module-lexer), in a throwaway process: the module runs there, not here.
-      const script = `const ns = await import(${JSON.stringify(pathToFileURL(file).href)}); console.log(JSON.stringify(Object.keys(ns)));`;
-      found = run(process.execPath, ['--input-type=module', '-e', script], {
-        cwd: REPO_ROOT,
-        env: { ...process.env, NODE_OPTIONS: '' },
-        maxBuffer: 16 * 1024 * 1024,
-      }).then(({ stdout }) => JSON.parse(stdout.trim().split('\n').pop() ?? '[]') as string[]);
-      names.set(file, found);
-    }
-    return found;
-  };
-  return {
-    name: 'commonjs-dynamic-imports',
-    setup(build) {
-      build.onResolve({ filter: /^[^./]/ }, async (args) => {
-        if (args.kind !== 'dynamic-import' || args.path.startsWith('node:') || args.pluginData === 'facade') return;
-        const resolved = await build.resolve(args.path, {
-          kind: args.kind,
-          importer: args.importer,
-          resolveDir: args.resolveDir,
-          pluginData: 'facade',
-        });
-        if (resolved.errors.length > 0 || resolved.external || !isCommonJs(resolved.path)) return;
-        return { path: resolved.path, namespace: 'commonjs-facade' };
-      });
-      build.onLoad({ filter: /.*/, namespace: 'commonjs-facade' }, async (args) => {
-        const keys = (await exportNames(args.path)).filter((key) => key !== 'module.exports');
-        const list = keys.map((key) => (/^[A-Za-z_$][\w$]*$/.test(key) ? key : JSON.stringify(key))).join(', ');
-        return {
-          contents: `export { ${list} } from ${JSON.stringify(args.path)};\n`,
-          resolveDir: dirname(args.path),
-          loader: 'js',
-        };
-      });
-    },
-  };
-}
-
-/** CommonJS as Node sees it: `.cjs`, or `.js` whose nearest package.json is not `type: module`. */
-function isCommonJs(file: string): boolean {
-  if (file.endsWith('.cjs')) return true;
-  if (!file.endsWith('.js')) return false;
-  for (let dir = dirname(file); ; dir = dirname(dir)) {
-    const manifest = join(dir, 'package.json');
-    if (existsSync(manifest))
-      return (JSON.parse(readFileSync(manifest, 'utf8')) as { type?: string }).type !== 'module';
-    if (dirname(dir) === dir) return true;
-  }
 }
 
 /** `__dirname` / `__filename` for CommonJS code inside the ESM bundle: the chunk's own folder and file. */
@@ -260,7 +205,7 @@ export async function buildPackage(options: PackageOptions = {}): Promise<Packag
     external: WORKER_PROVIDED,
     banner: { js: BANNER },
     inject: [INJECTED_GLOBALS],
-    plugins: [cjsGlobals(), commonJsDynamicImports()],
+    plugins: [cjsGlobals()],
     sourcemap: 'linked',
     sourcesContent: false,
     legalComments: 'none',
@@ -300,7 +245,13 @@ export async function buildPackage(options: PackageOptions = {}): Promise<Packag
     for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
       const name = packageNameOf(input);
       if (name) packages[name] = (packages[name] ?? 0) + bytesInOutput;
-      else if (APP_SOURCE.test(toPosix(relative('dist', input))) && bytesInOutput > 0) appCode = true;
+      else if (
+        APP_SOURCE.test(toPosix(relative('dist', input))) &&
+        bytesInOutput > 0 &&
+        !reExportsOnly(join(REPO_ROOT, input))
+      ) {
+        appCode = true;
+      }
     }
     const mapFile = `${absolute}.map`;
     if (appCode) rebaseSourceMap(mapFile, appDir);

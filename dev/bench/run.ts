@@ -159,8 +159,9 @@ SDK, undici, Application Insights) stays a chunk loaded on first use. Not minifi
 measurable import time, and unminified bundles keep function names and readable lines in stack traces.
 Source maps ship only for the files holding the app's own code (\`--enable-source-maps\` maps their frames
 to \`functions/\` and \`shared/\`; the \`--enable-source-maps\` rows above are its cost). Two things needed handling to bundle everything:
-CommonJS packages loaded with \`import()\` (undici) get an ESM facade with the export
-names Node reports (esbuild alone exports only \`default\` from such a chunk, so \`{ Pool }\` was undefined), and
+the app never \`import()\`s a package, only a module of its own that imports the package statically
+(\`shared/partner-center/undici.ts\`), because esbuild's chunk for \`import('undici')\` (CommonJS) would export
+only \`default\`, so \`{ Pool }\` would be undefined; and
 CommonJS code reading \`__dirname\` (the Application Insights JSON config lookup) gets the chunk's folder.
 `;
 writeFileSync(new URL('../../../docs/performance.md', import.meta.url), report);

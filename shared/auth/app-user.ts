@@ -17,19 +17,14 @@
  * if that fails too, the token is dead: fail fast, without calling Entra again, until Key Vault holds a
  * new version (the bootstrap was re-run).
  */
+import type { AccessToken } from '@azure/identity';
 import type { AuthConfig } from '../config.js';
 import { type AbortOptions, isAbortError } from '../core/abort.js';
 import { AdapterError } from '../core/errors.js';
 import { type ClientAuthentication, EntraError, redeemRefreshToken } from './entra.js';
 import type { SecretStore, StoredSecret } from './key-vault.js';
 import { managedIdentityToken } from './managed-identity.js';
-import {
-  type AccessTokenValue,
-  createTokenCache,
-  type RefreshTokenHealth,
-  type TokenHealth,
-  type TokenProvider,
-} from './token-provider.js';
+import { createTokenCache, type RefreshTokenHealth, type TokenHealth, type TokenProvider } from './token-provider.js';
 
 export type AppUserAuth = Extract<AuthConfig, { mode: 'app-user' }>;
 
@@ -150,7 +145,7 @@ export function createAppUserTokenProvider(options: AppUserTokenOptions): TokenP
   }
 
   /** Redeem `refreshToken` and persist the rotated one. Throws EntraError for `invalid_grant`. */
-  async function redeem(refreshToken: string, call: AbortOptions): Promise<AccessTokenValue> {
+  async function redeem(refreshToken: string, call: AbortOptions): Promise<AccessToken> {
     const clientAuth = await clientAuthentication(call);
     let result: Awaited<ReturnType<typeof redeemRefreshToken>>;
     try {
@@ -183,7 +178,7 @@ export function createAppUserTokenProvider(options: AppUserTokenOptions): TokenP
     return { token: result.accessToken, expiresOnTimestamp: Date.now() + result.expiresInSeconds * 1000 };
   }
 
-  async function fetchAccessToken(call: AbortOptions): Promise<AccessTokenValue> {
+  async function fetchAccessToken(call: AbortOptions): Promise<AccessToken> {
     if (dead && Date.now() < dead.recheckAt) throw refreshTokenInvalid(dead.version);
     const candidate = unsaved ? { value: unsaved, version: 'unsaved-rotation' } : await readStored(call);
     if (dead && candidate.version === dead.version) {

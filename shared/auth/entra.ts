@@ -4,6 +4,7 @@
  * Errors come back as data (`EntraError`) so callers decide what `invalid_grant` means to them.
  * Every request has a timeout of its own, combined with the caller's `abortSignal` when there is one.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { anySignal } from '../core/abort.js';
 
 export type ClientAuthentication = { assertion: string } | { secret: string } | { none: true };
@@ -139,7 +140,7 @@ export async function pollDeviceCode(endpoint: EntraEndpoint, code: DeviceCode):
   let interval = code.intervalSeconds;
   const deadline = Date.now() + code.expiresInSeconds * 1000;
   for (;;) {
-    await new Promise((resolve) => setTimeout(resolve, interval * 1000));
+    await sleep(interval * 1000);
     try {
       const form = new URLSearchParams({
         grant_type: DEVICE_CODE_GRANT,

@@ -34,7 +34,7 @@ const TIMEOUT_MS = 10_000;
 export function createKeyVaultSecretStore(options: KeyVaultOptions): SecretStore {
   let client: Promise<SecretClient> | undefined;
   const getClient = () => {
-    client ??= Promise.all([import('@azure/keyvault-secrets'), options.credential()]).then(
+    client ??= Promise.all([import('./keyvault-secrets.js'), options.credential()]).then(
       ([{ SecretClient }, credential]) =>
         new SecretClient(options.vaultUrl, credential, {
           disableChallengeResourceVerification: options.loopback,

@@ -3,10 +3,10 @@
  * `AZURE_CLIENT_ID` is set). The SDK loads on first use, not at module load, so a cold start that only
  * answers `/api/health` never pays for it.
  */
-import type { TokenCredential } from '@azure/identity';
+import type { AccessToken, TokenCredential } from '@azure/identity';
 import { type AbortOptions, anySignal } from '../core/abort.js';
 import { AdapterError } from '../core/errors.js';
-import { type AccessTokenValue, createTokenCache, type TokenProvider } from './token-provider.js';
+import { createTokenCache, type TokenProvider } from './token-provider.js';
 
 /** Upper bound for one token request to the identity endpoint (an inner bound under the caller's `abortSignal`). */
 const TOKEN_TIMEOUT_MS = 10_000;
@@ -17,7 +17,7 @@ export function managedIdentityCredential(clientId: string | undefined): Promise
   const key = clientId ?? '';
   let credential = credentials.get(key);
   if (!credential) {
-    credential = import('@azure/identity').then(({ ManagedIdentityCredential }) =>
+    credential = import('./azure-identity.js').then(({ ManagedIdentityCredential }) =>
       clientId ? new ManagedIdentityCredential({ clientId }) : new ManagedIdentityCredential(),
     );
     credentials.set(key, credential);
@@ -31,7 +31,7 @@ export async function managedIdentityToken(
   scope: string,
   credential?: TokenCredential,
   options: AbortOptions = {},
-): Promise<AccessTokenValue> {
+): Promise<AccessToken> {
   try {
     const source = credential ?? (await managedIdentityCredential(clientId));
     const token = await source.getToken(scope, {

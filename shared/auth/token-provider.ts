@@ -6,14 +6,9 @@
  * The shared request belongs to no event: it runs under its own bound (`fetchTimeoutMs`), and an event
  * whose deadline aborts stops waiting for it without cancelling it for the others.
  */
+import type { AccessToken } from '@azure/identity';
 import { type AbortOptions, abortable } from '../core/abort.js';
 import { AdapterError } from '../core/errors.js';
-
-export interface AccessTokenValue {
-  token: string;
-  /** Epoch milliseconds. */
-  expiresOnTimestamp: number;
-}
 
 export interface TokenProvider {
   /**
@@ -74,16 +69,16 @@ export interface TokenCache {
  * gets the shared request's own signal (its bound, never an event's deadline) and must pass it on.
  */
 export function createTokenCache(
-  fetchToken: (options: { abortSignal: AbortSignal }) => Promise<AccessTokenValue>,
+  fetchToken: (options: { abortSignal: AbortSignal }) => Promise<AccessToken>,
   options: TokenCacheOptions = {},
 ): TokenCache {
   const refreshMarginMs = options.refreshMarginMs ?? DEFAULT_REFRESH_MARGIN_MS;
   const fetchTimeoutMs = options.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS;
-  let cached: AccessTokenValue | undefined;
-  let inFlight: Promise<AccessTokenValue> | undefined;
+  let cached: AccessToken | undefined;
+  let inFlight: Promise<AccessToken> | undefined;
   const status: TokenStatus = { requests: 0, lastSuccessAt: null, lastFailureAt: null, lastFailure: null };
 
-  async function fetchAndRecord(): Promise<AccessTokenValue> {
+  async function fetchAndRecord(): Promise<AccessToken> {
     status.requests++;
     try {
       const token = await fetchToken({ abortSignal: AbortSignal.timeout(fetchTimeoutMs) });

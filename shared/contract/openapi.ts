@@ -4,6 +4,20 @@
  * error catalogue (errors.ts): there is no second description to keep in step. Pure; built once per
  * process on first use. The Power Automate connector (tools/connector.ts) is converted from it.
  */
+import type {
+  ComponentsObject,
+  HeaderObject,
+  InfoObject,
+  OpenAPIObject,
+  OperationObject,
+  ParameterObject,
+  PathItemObject,
+  ReferenceObject,
+  RequestBodyObject,
+  ResponseObject,
+  SchemaObject,
+  SecuritySchemeObject,
+} from 'openapi3-ts/oas31';
 import { z } from 'zod';
 import { ERROR_DEFINITIONS } from '../core/errors.js';
 import { REQUEST_HEADERS, RESPONSE_HEADERS, RETRY_AFTER_STATUSES } from './headers.js';
@@ -18,70 +32,31 @@ import {
 } from './responses.js';
 import { CHANGE_FIELDS, LIMITS, updateEventSchema } from './update-event.js';
 
+/** A JSON Schema 2020-12 schema (the OpenAPI 3.1 dialect) as plain JSON, e.g. what zod generates. */
 export type JsonSchema = { [keyword: string]: unknown };
 
-export interface ParameterObject {
-  name: string;
-  in: 'header' | 'query';
-  required?: boolean;
-  description: string;
-  schema: JsonSchema;
-  example?: unknown;
-}
-
-export interface HeaderObject {
-  description: string;
-  schema: JsonSchema;
-}
-
-export interface MediaTypeObject {
-  schema: JsonSchema;
-  examples?: Record<string, { summary: string; value: unknown }>;
-}
-
-export interface ResponseObject {
-  description: string;
-  headers?: Record<string, { $ref: string }>;
-  content?: Record<string, MediaTypeObject>;
-}
-
-export interface OperationObject {
+/** The operations it builds: parameters by reference, the request body and the responses inline. */
+export type Operation = Omit<OperationObject, 'operationId' | 'parameters' | 'requestBody' | 'responses'> & {
   operationId: string;
-  summary: string;
-  description: string;
-  tags: string[];
-  security: Array<Record<string, string[]>>;
-  parameters?: Array<{ $ref: string }>;
-  requestBody?: { required: boolean; description: string; content: Record<string, MediaTypeObject> };
+  parameters?: ReferenceObject[];
+  requestBody?: RequestBodyObject;
   responses: Record<string, ResponseObject>;
-}
+};
 
-export interface SecuritySchemeObject {
-  type: 'apiKey';
-  in: 'header' | 'query';
-  name: string;
-  description: string;
-}
-
-export interface OpenApiDocument {
-  openapi: '3.1.0';
-  info: {
-    title: string;
-    summary: string;
-    description: string;
-    version: string;
-    license: { name: string; identifier: string };
-  };
-  servers: Array<{ url: string; description: string }>;
-  tags: Array<{ name: string; description: string }>;
-  paths: Record<string, Record<string, OperationObject>>;
-  components: {
-    schemas: Record<string, JsonSchema>;
+/**
+ * The document this module builds: an OpenAPI 3.1 object (openapi3-ts types) with the parts it always
+ * fills made required, so readers need no checks for them. openapi3-ts 4.6 has no 3.1 Info `summary`.
+ */
+export type OpenApiDocument = Omit<OpenAPIObject, 'info' | 'paths' | 'components'> & {
+  info: InfoObject & { summary: string };
+  paths: Record<string, Omit<PathItemObject, 'get' | 'post'> & { get?: Operation; post?: Operation }>;
+  components: Omit<ComponentsObject, 'schemas' | 'parameters' | 'headers' | 'securitySchemes'> & {
+    schemas: Record<string, SchemaObject>;
     parameters: Record<string, ParameterObject>;
     headers: Record<string, HeaderObject>;
     securitySchemes: Record<string, SecuritySchemeObject>;
   };
-}
+};
 
 /** The version of the contract the document describes (contract v1), not of the app. */
 export const CONTRACT_VERSION = '1.0.0';
@@ -202,7 +177,7 @@ export type ComponentName = keyof typeof COMPONENT_SCHEMAS;
 export const schemaRef = (name: ComponentName) => ({ $ref: `#/components/schemas/${name}` });
 
 /** JSON Schema 2020-12 (the OpenAPI 3.1 dialect) of each component, cross-referenced with `$ref`. */
-function componentSchemas(): Record<ComponentName, JsonSchema> {
+function componentSchemas(): Record<ComponentName, SchemaObject> {
   const registry = z.registry<{ id: string }>();
   for (const [id, schema] of Object.entries(COMPONENT_SCHEMAS)) registry.add(schema, { id });
   const { schemas } = z.toJSONSchema(registry, {
@@ -221,7 +196,7 @@ function componentSchemas(): Record<ComponentName, JsonSchema> {
       }
     },
   });
-  const result = {} as Record<ComponentName, JsonSchema>;
+  const result = {} as Record<ComponentName, SchemaObject>;
   for (const name of Object.keys(COMPONENT_SCHEMAS) as ComponentName[]) {
     const { $schema: _dialect, $id: _id, ...schema } = schemas[name] as JsonSchema;
     result[name] = schema;
@@ -285,7 +260,7 @@ function errorResponses(): Record<string, ResponseObject> {
   return responses;
 }
 
-function updateReferralOperation(): OperationObject {
+function updateReferralOperation(): Operation {
   const problemExamples = Object.entries(PROBLEM_EXAMPLES);
   const responses = errorResponses();
   for (const [name, example] of problemExamples) {

@@ -75,7 +75,7 @@ export function createTableIdempotencyStore(config: TableConfig): IdempotencySto
   let client: Promise<TableClient> | undefined;
   const getClient = () => {
     client ??= (async () => {
-      const { TableClient } = await import('@azure/data-tables');
+      const { TableClient } = await import('./data-tables.js');
       const { connection } = config;
       const options = { retryOptions: { maxRetries: 1, retryDelayInMs: 100 } };
       const table =

@@ -59,7 +59,7 @@ export function createPartnerCenterClient(
 ): PartnerCenterClient {
   let pool: Promise<Pool> | undefined;
   const getPool = () => {
-    pool ??= import('undici').then(
+    pool ??= import('./undici.js').then(
       ({ Pool }) =>
         new Pool(config.origin, {
           connections: config.connections,

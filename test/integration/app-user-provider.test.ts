@@ -3,6 +3,7 @@
  * managed-identity emulators with the real SDKs: the rotation corner cases that are hard to reach
  * through HTTP events.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import type { TokenLogger } from '../../shared/auth/app-user.js';
 import type { SecretStore } from '../../shared/auth/key-vault.js';
@@ -95,7 +96,7 @@ it('a dead refresh token fails fast until Key Vault holds a new one, then recove
 
   // An admin re-runs the bootstrap.
   world.vault.setSecret(SECRET_NAME, world.entra.issueRefreshToken());
-  await new Promise((resolve) => setTimeout(resolve, 250));
+  await sleep(250);
   expect(world.entra.isAccessToken(await tokens.getToken())).toBe(true);
   expect((await tokens.health()).warnings).toEqual([]);
 });

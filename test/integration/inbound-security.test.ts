@@ -3,6 +3,7 @@
  * each with the settings that turn them on, through the local host.
  */
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { SEED_IDS } from '../../dev/sandbox/seed.js';
 import { signWebhook } from '../../shared/http/webhook-signature.js';
@@ -74,7 +75,7 @@ describe('idempotency retention and waiting', () => {
     const headers = { 'webhook-id': `evt-retention-${Date.now()}` };
     expect((await stack.post(event, { headers })).body.outcome).toBe('updated');
     expect((await stack.post(event, { headers })).headers.get('idempotent-replayed')).toBe('true');
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await sleep(1100);
     const later = await stack.post(event, { headers });
     expect(later.status).toBe(200);
     expect(later.body.outcome).toBe('unchanged');
@@ -87,7 +88,7 @@ describe('idempotency retention and waiting', () => {
     const headers = { 'webhook-id': `evt-busy-${Date.now()}` };
     const event = { referralId: SEED_IDS.newReceived, notes: 'busy' };
     const first = stack.post(event, { headers });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
     const second = await stack.post(event, { headers });
     expect(second.status).toBe(409);
     expect(second.body).toMatchObject({ code: 'in_progress', retryable: true });

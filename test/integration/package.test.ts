@@ -1,5 +1,5 @@
 /**
- * `npm run package`: the deploy zip, extracted for real (tools/zip.ts reader: every CRC checked), holds
+ * `npm run package`: the deploy zip, extracted for real (fflate's reader, compared byte for byte), holds
  * only what runs in Azure, stays within budget, and the extracted app, served by the local host in plain
  * Node with nothing but its own files, applies an update event end to end against the sandbox.
  */
@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SEED_IDS } from '../../dev/sandbox/seed.js';
+import { writeZip } from '../../tools/zip.js';
 import { type ExtractedPackage, extractedPackage, removePackage } from '../support/package.js';
 import { isolatedEnv, REPO_ROOT, requestsOf, type Stack, startStack } from '../support/stack.js';
 
@@ -24,7 +25,7 @@ afterAll(async () => {
 });
 
 const repoManifest = () => JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8'));
-const fileNames = () => pkg.entries.filter((entry) => !entry.folder).map((entry) => entry.name);
+const fileNames = () => pkg.entries.map((entry) => entry.name);
 const javascript = () =>
   pkg.entries.filter((entry) => entry.name.endsWith('.js')).map((entry) => entry.data.toString('utf8'));
 
@@ -40,9 +41,16 @@ describe('the deploy zip', () => {
   it('extracts to exactly the staging folder, byte for byte', () => {
     const staged = pkg.report.files.map(({ path }) => path).sort();
     expect(fileNames().sort()).toEqual(staged);
-    for (const entry of pkg.entries.filter((e) => !e.folder)) {
+    for (const entry of pkg.entries) {
       expect(entry.data.equals(readFileSync(join(pkg.report.appDir, entry.name))), entry.name).toBe(true);
     }
+  });
+
+  it('is deterministic: zipping the staging folder again gives the same bytes', () => {
+    const again = writeZip(
+      pkg.report.files.map(({ path }) => ({ name: path, data: readFileSync(join(pkg.report.appDir, path)) })),
+    );
+    expect(Buffer.from(again).equals(readFileSync(pkg.zipPath))).toBe(true);
   });
 
   it('holds host.json, a production package.json and the bundles: no sources, dev, test or local files', () => {
@@ -101,6 +109,18 @@ describe('the deploy zip', () => {
         [],
       );
     }
+  });
+
+  it('bundles undici and the Azure SDKs into chunks that load only on demand, without source maps', () => {
+    const lazySdk = /^(undici|@azure\/(identity|msal-node|keyvault-secrets|data-tables))$/;
+    const holding = pkg.report.outputs.filter((output) => Object.keys(output.packages).some((n) => lazySdk.test(n)));
+    expect(holding.length).toBeGreaterThan(0);
+    expect(holding.filter((output) => output.startup).map((output) => output.path)).toEqual([]);
+    // Their own chunks hold only the app's re-export modules (shared/partner-center/undici.ts…): nothing to map.
+    // (The telemetry chunk holds app code, and tedious's own old @azure/identity.)
+    const own = holding.filter((output) => !pkg.report.telemetryOutputs.includes(output.path));
+    expect(own.length).toBeGreaterThanOrEqual(4);
+    expect(own.filter((output) => output.sourceMap).map((output) => output.path)).toEqual([]);
   });
 
   it('ships source maps for the files holding the app code, pointing at functions/ and shared/', () => {

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SEED_IDS } from '../../dev/sandbox/seed.js';
 import { REQUEST_HEADERS, RESPONSE_HEADERS } from '../../shared/contract/headers.js';
@@ -190,7 +191,7 @@ describe('a managed-identity app against the sandbox', () => {
       const headers = { [REQUEST_HEADERS.webhookId]: eventId('busy') };
       const event = { referralId: SEED_IDS.newReceived, notes: 'busy' };
       const first = stack.post(event, { headers });
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await sleep(200);
       const second = await post(event, { headers });
       expect(second.body.code).toBe('in_progress');
       expect(second.headers.get('retry-after')).not.toBeNull();

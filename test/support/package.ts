@@ -1,6 +1,6 @@
 /**
  * The deploy package as Azure receives it: `node dist/tools/package.js` (what `npm run package` runs
- * after the build) into a temporary folder, then its zip extracted with tools/zip.ts. Serve the
+ * after the build) into a temporary folder, then its zip extracted with fflate's reader. Serve the
  * extracted folder with `startStack(env, { appDir })` (test/support/stack.ts).
  *
  * Built once per test file (the promise is cached in the module); call `removePackage()` in `afterAll`.
@@ -10,8 +10,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
+import { unzipSync } from 'fflate';
 import type { PackageResult } from '../../tools/package.js';
-import { type ReadEntry, readZip } from '../../tools/zip.js';
 import { isolatedEnv, REPO_ROOT } from './stack.js';
 
 const run = promisify(execFile);
@@ -25,7 +25,8 @@ export interface ExtractedPackage {
   printed: string;
   zipPath: string;
   zipBytes: number;
-  entries: ReadEntry[];
+  /** The zip's files (no folder entries), in archive order. */
+  entries: { name: string; data: Buffer }[];
   /** The zip's content, extracted: the folder to serve. */
   appDir: string;
 }
@@ -42,17 +43,13 @@ async function build(): Promise<ExtractedPackage> {
   const report = JSON.parse(readFileSync(join(outDir, 'package-report.json'), 'utf8')) as PackageResult;
   if (!report.zipPath) throw new Error('the package was built without a zip');
   const zip = readFileSync(report.zipPath);
-  const entries = readZip(zip);
+  const entries = Object.entries(unzipSync(zip)).map(([name, data]) => ({ name, data: Buffer.from(data) }));
   const appDir = join(outDir, 'extracted');
   for (const entry of entries) {
     const target = resolve(appDir, entry.name);
     if (!target.startsWith(appDir + sep)) throw new Error(`zip entry escapes the folder: ${entry.name}`);
-    if (entry.folder) {
-      mkdirSync(target, { recursive: true });
-    } else {
-      mkdirSync(dirname(target), { recursive: true });
-      writeFileSync(target, entry.data);
-    }
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, entry.data);
   }
   return { outDir, report, printed: stdout, zipPath: report.zipPath, zipBytes: zip.length, entries, appDir };
 }

@@ -2,6 +2,7 @@
  * The event deadline's building blocks, without I/O: a waiter's abort on the shared token request, the
  * per-referral lock under a deadline, the bookkeeping grace after it.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/identity';
 import { describe, expect, it } from 'vitest';
 import { createManagedIdentityTokenProvider } from '../../shared/auth/managed-identity.js';
@@ -144,7 +145,7 @@ describe('bookkeeping after the deadline', () => {
     expect(grace.aborted).toBe(false);
     deadline.abort(new DOMException('deadline', 'TimeoutError'));
     expect(grace.aborted).toBe(false);
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    await sleep(30);
     expect(grace.aborted).toBe(true);
   });
 

@@ -35,6 +35,25 @@ describe('import rules (docs/architecture.md)', () => {
     ).toHaveLength(1);
   });
 
+  it('let the contract take OpenAPI types from openapi3-ts, as types only', () => {
+    expect(checkFile('shared/contract/openapi.ts', "import type { OpenAPIObject } from 'openapi3-ts/oas31';")).toEqual(
+      [],
+    );
+    expect(checkFile('shared/contract/openapi.ts', "import { OpenApiBuilder } from 'openapi3-ts/oas31';")).toEqual([
+      expect.stringContaining('allowed as `import type` only'),
+    ]);
+  });
+
+  it('load packages lazily in the bundled app only through a module of its own (esbuild CommonJS interop)', () => {
+    expect(
+      checkFile('shared/idempotency/table-store.ts', "const { TableClient } = await import('./data-tables.js');"),
+    ).toEqual([]);
+    expect(checkFile('shared/partner-center/client.ts', "const { Pool } = await import('undici');")).toEqual([
+      expect.stringContaining("import('undici'): load a package lazily through a module of the app"),
+    ]);
+    expect(checkFile('dev/host/host.ts', "const { Pool } = await import('undici');")).toEqual([]);
+  });
+
   it('keep shared/ out of functions/, dev/, tools/ and test/, and the sandbox and emulators out of the app', () => {
     for (const target of [
       '../functions/health.js',

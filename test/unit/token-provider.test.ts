@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/identity';
 import { describe, expect, it } from 'vitest';
 import { createManagedIdentityTokenProvider } from '../../shared/auth/managed-identity.js';
@@ -10,7 +11,7 @@ function scriptedCredential(lifetimesMs: number[]) {
   const credential: TokenCredential = {
     async getToken(scope: string | string[], _options?: GetTokenOptions): Promise<AccessToken> {
       calls.push(String(scope));
-      await new Promise((r) => setTimeout(r, 5));
+      await sleep(5);
       const lifetime = lifetimesMs[Math.min(n, lifetimesMs.length - 1)] ?? 3_600_000;
       n++;
       if (lifetime < 0) throw Object.assign(new Error('endpoint down'), { name: 'CredentialUnavailableError' });

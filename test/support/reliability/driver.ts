@@ -10,6 +10,7 @@
  * can be fed answers in the order the referral saw them.
  */
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { makeReferral } from '../../../dev/sandbox/seed.js';
 import { type AppliedWrite, RANDOM_FAULT_KINDS, type SandboxStats } from '../../../dev/sandbox/server.js';
 import type { Stack } from '../stack.js';
@@ -38,8 +39,6 @@ class Limiter {
     }
   }
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** What a run leaves for the checks after it: the plan, the model, the answers and the sandbox's final state. */
 export interface Run {
