@@ -64,7 +64,7 @@ async function main(): Promise<void> {
     process.env.IDENTITY_HEADER = identity.header;
     if (!sandboxUrl) {
       say('Note: IDENTITY_ENDPOINT is not set, so tokens come from the embedded managed-identity emulator;');
-      say('      a real Partner Center will refuse them. See README, "Authentication".');
+      say('      a real Partner Center will refuse them. See docs/authentication.md.');
     }
   }
 

@@ -199,6 +199,7 @@ const BUNDLED = /^(shared|functions)\//;
 export function checkFile(file, text, exists = () => true) {
   const rule = ruleFor(file);
   if (!rule) return [];
+  if (rule.room === 'shared/') return [`${file}: ${rule.why}`];
   const problems = [];
   for (const { specifier, typeOnly, dynamic } of importsOf(text)) {
     const target = specifier.startsWith('.') ? resolveRelative(file, specifier, exists) : packageOf(specifier);

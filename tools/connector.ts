@@ -1,7 +1,7 @@
 /**
  * The Power Automate custom connector (microsoft/PowerPlatformConnectors layout): apiDefinition.swagger.json
  * (OpenAPI 2.0, which is all custom connectors accept) and apiProperties.json, converted from the OpenAPI
- * 3.1 document (shared/openapi.ts), itself generated from the zod schemas of the contract. Pure; the
+ * 3.1 document (shared/contract/openapi.ts), itself generated from the zod schemas of the contract. Pure; the
  * files are written by tools/generate-connector.ts (`npm run connector`).
  *
  * The schema conversion accepts only what it can express exactly in OpenAPI 2.0 (single `type`, nullable

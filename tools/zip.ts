@@ -14,8 +14,20 @@ export interface ZipEntry {
 const UNIX = 3;
 const FILE_ATTRIBUTES = 0o100644 << 16;
 
-/** The archive's bytes: the entries sorted by name. */
+/** A name an extractor could write outside its folder, or that is no file name at all. */
+function isUnsafe(name: string): boolean {
+  return (
+    name === '' ||
+    name.startsWith('/') ||
+    name.includes('\\') ||
+    name.split('/').some((part) => part === '..' || part === '.' || part === '')
+  );
+}
+
+/** The archive's bytes: the entries sorted by name. Refuses duplicate and unsafe names. */
 export function writeZip(entries: readonly ZipEntry[]): Uint8Array {
+  const unsafe = entries.find((entry) => isUnsafe(entry.name));
+  if (unsafe) throw new Error(`zip: unsafe entry name ${JSON.stringify(unsafe.name)}`);
   const sorted = [...entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const files = Object.fromEntries(sorted.map(({ name, data }) => [name, data]));
   if (Object.keys(files).length !== entries.length) throw new Error('zip: duplicate entry name');

@@ -6,7 +6,7 @@
  *   POST /{tenant}/oauth2/v2.0/token        grant_type=refresh_token | urn:ietf:params:oauth:grant-type:device_code
  *   POST /{tenant}/oauth2/v2.0/devicecode   client_id, scope (the one-time bootstrap; approveDevice() plays the admin)
  *
- * HTTPS on 127.0.0.1 with the test certificate (dev/test-tls.ts): @azure/identity reads AZURE_AUTHORITY_HOST too
+ * HTTPS on 127.0.0.1 with the test certificate (dev/emulators/test-tls.ts): @azure/identity reads AZURE_AUTHORITY_HOST too
  * and refuses a non-https one, so the emulator speaks TLS like Entra.
  * Error bodies have Entra's shape and AADSTS codes, so the app's error handling sees what it will see in
  * production. As in Entra, a redeemed refresh token stays valid: every redemption returns a NEW refresh token

@@ -80,7 +80,7 @@ export function createAppUserTokenProvider(options: AppUserTokenOptions): TokenP
     if (!secret?.value) {
       throw new AdapterError(
         'upstream_auth_failed',
-        `Key Vault has no refresh token in the secret "${auth.refreshTokenSecretName}". A partner admin must run "npm run auth:bootstrap" once (see README, Authentication).`,
+        `Key Vault has no refresh token in the secret "${auth.refreshTokenSecretName}". A partner admin must run "npm run auth:bootstrap" once (see docs/authentication.md).`,
         { logCode: 'PARTNER_CENTER_REFRESH_TOKEN_MISSING' },
       );
     }

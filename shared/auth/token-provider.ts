@@ -7,7 +7,7 @@
  * whose deadline aborts stops waiting for it without cancelling it for the others.
  */
 import type { AccessToken } from '@azure/identity';
-import { type AbortOptions, abortable } from '../core/abort.js';
+import { type AbortOptions, abortable, isAbortOf } from '../core/abort.js';
 import { AdapterError } from '../core/errors.js';
 
 export interface TokenProvider {
@@ -105,7 +105,7 @@ export function createTokenCache(
         return (await abortable(inFlight, options.abortSignal)).token;
       } catch (error) {
         if (cached && cached.expiresOnTimestamp - Date.now() > MIN_USABLE_MS) return cached.token;
-        if (options.abortSignal?.aborted && error === options.abortSignal.reason) throw waitAborted(error);
+        if (isAbortOf(error, options.abortSignal)) throw waitAborted(error);
         throw error;
       }
     },

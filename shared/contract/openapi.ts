@@ -1,6 +1,6 @@
 /**
  * The OpenAPI 3.1 document of contract v1 (`GET /api/openapi.json`), generated from the zod schemas that
- * validate the requests (event-contract.ts) and describe the answers (response-contract.ts), and from the
+ * validate the requests (update-event.ts) and describe the answers (responses.ts), and from the
  * error catalogue (errors.ts): there is no second description to keep in step. Pure; built once per
  * process on first use. The Power Automate connector (tools/connector.ts) is converted from it.
  */

@@ -1,7 +1,7 @@
 /**
  * Contract v1, the answers: zod schemas of every body the HTTP functions send (the 200 result, the RFC
  * 9457 problem documents, health). They are the source of the OpenAPI document and the Power Automate
- * connector (shared/openapi.ts, tools/connector.ts), and the tests parse real answers of the running app
+ * connector (contract/openapi.ts, tools/connector.ts), and the tests parse real answers of the running app
  * with them, so the documents cannot drift from the behaviour. Objects are strict: a field the code adds
  * without describing it here fails those tests.
  *
@@ -34,7 +34,7 @@ export function errorCodesByStatus(): Map<number, ErrorCode[]> {
 
 /**
  * Statuses whose answer may be a stored one replayed for a redelivered event id (final answers of events
- * that reached the idempotency store: process-event.ts stores < 500 except 409/429; 400, 401, 413 and 415
+ * that reached the idempotency store: use-cases/process-event.ts stores < 500 except 409/429; 400, 401, 413 and 415
  * are decided before the store is consulted).
  */
 export const REPLAYABLE_STATUSES: readonly number[] = [200, 404, 422];

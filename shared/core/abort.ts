@@ -47,3 +47,8 @@ export function isAbortError(error: unknown): boolean {
   const name = error instanceof Error || error instanceof DOMException ? error.name : '';
   return name === 'AbortError' || name === 'TimeoutError';
 }
+
+/** Whether `error` is `signal` having aborted a wait (`abortable` rejects with the signal's reason). */
+export function isAbortOf(error: unknown, signal: AbortSignal | undefined): boolean {
+  return signal !== undefined && signal.aborted && error === signal.reason;
+}

@@ -4,7 +4,7 @@
  * - per event id: in progress (leased to one instance) or done (with the exact response to replay),
  *   plus a fingerprint of the event so an id reused for a different event is refused;
  * - per referral: when the last applied event occurred, so an older event is recognised as stale.
- * Two implementations: Azure Table Storage (table-idempotency-store.ts) and memory (below, only when
+ * Two implementations: Azure Table Storage (table-store.ts) and memory (below, only when
  * IDEMPOTENCY_STORE=memory is set: it forgets on restart and is not shared between instances).
  */
 import { createHash } from 'node:crypto';

@@ -26,10 +26,13 @@ type TableConfig = Extract<IdempotencyConfig, { store: 'table' }>;
 /** Table string properties hold at most 32K UTF-16 characters: long bodies are split. */
 const CHUNK = 30_000;
 const MAX_CHUNKS = 30;
-/** Upper bound for one store operation (all its Table calls), under the caller's deadline. */
-const OPERATION_TIMEOUT_MS = 10_000;
-/** Upper bound for creating the table on first use: shared by every waiting event, so no event's deadline. */
-const SETUP_TIMEOUT_MS = 10_000;
+/** The store's own bounds, inside the caller's deadline. */
+export interface TableStoreOptions {
+  /** Upper bound for one store operation (all its Table calls). Default 10 s. */
+  operationTimeoutMs?: number;
+  /** Upper bound for creating the table on first use: shared by every waiting event. Default 10 s. */
+  setupTimeoutMs?: number;
+}
 
 interface EventRow {
   partitionKey: string;
@@ -71,7 +74,8 @@ function storeError(error: unknown): AdapterError {
   );
 }
 
-export function createTableIdempotencyStore(config: TableConfig): IdempotencyStore {
+export function createTableIdempotencyStore(config: TableConfig, bounds: TableStoreOptions = {}): IdempotencyStore {
+  const { operationTimeoutMs = 10_000, setupTimeoutMs = 10_000 } = bounds;
   let client: Promise<TableClient> | undefined;
   const getClient = () => {
     client ??= (async () => {
@@ -92,7 +96,7 @@ export function createTableIdempotencyStore(config: TableConfig): IdempotencySto
               await managedIdentityCredential(connection.clientId),
               options,
             );
-      await table.createTable({ abortSignal: AbortSignal.timeout(SETUP_TIMEOUT_MS) });
+      await table.createTable({ abortSignal: AbortSignal.timeout(setupTimeoutMs) });
       return table;
     })().catch((error: unknown) => {
       client = undefined;
@@ -106,7 +110,7 @@ export function createTableIdempotencyStore(config: TableConfig): IdempotencySto
     options: AbortOptions | undefined,
     fn: (table: TableClient, call: { abortSignal: AbortSignal }) => Promise<R>,
   ): Promise<R> {
-    const abortSignal = anySignal(AbortSignal.timeout(OPERATION_TIMEOUT_MS), options?.abortSignal);
+    const abortSignal = anySignal(AbortSignal.timeout(operationTimeoutMs), options?.abortSignal);
     try {
       return await fn(await abortable(getClient(), abortSignal), { abortSignal });
     } catch (error) {

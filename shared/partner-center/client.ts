@@ -204,7 +204,7 @@ function statusError(response: UpstreamResponse, referralId: string, method: str
   if (status === 401 || status === 403) {
     return say(
       'upstream_auth_failed',
-      `${what}. The token was refused: the Referrals API needs a user in the Referrals Admin or Referrals User role (see README, Authentication).`,
+      `${what}. The token was refused: the Referrals API needs a user in the Referrals Admin or Referrals User role (see docs/authentication.md).`,
     );
   }
   if (status === 429 || status === 503) return say('upstream_unavailable', `${what}; it is throttling or unavailable.`);

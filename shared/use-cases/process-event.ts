@@ -19,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import { CORRELATION_HEADER, RESPONSE_HEADERS } from '../contract/headers.js';
 import { eventIdFromHeaders, parseUpdateEvent } from '../contract/update-event.js';
+import { isAbortOf } from '../core/abort.js';
 import { AdapterError } from '../core/errors.js';
 import type { UpdateEvent, UpdateResult } from '../core/update.js';
 import { correlationIdFrom, decodeUtf8, type InboundRequest, parseJsonBody, readBodyBytes } from '../http/inbound.js';
@@ -36,7 +37,7 @@ import {
   type UpdateStats,
 } from '../telemetry/event-record.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
-import { afterDeadline, eventDeadline, isDeadlineAbort } from './deadline.js';
+import { afterDeadline, type EventDeadline, eventDeadline } from './deadline.js';
 import type { KeyedLock } from './keyed-lock.js';
 import { updateReferral } from './update-referral.js';
 
@@ -166,7 +167,7 @@ async function oncePerEventId(
   event: UpdateEvent,
   eventId: string,
   runtime: EventRuntime,
-  deadline: AbortSignal,
+  deadline: EventDeadline,
   apply: () => Promise<Settled>,
 ): Promise<Answered> {
   const { idempotency: config, retry } = runtime.config;
@@ -180,7 +181,7 @@ async function oncePerEventId(
     const claim = await store.begin(eventId, fingerprint, {
       leaseMs: retry.budgetMs + LEASE_MARGIN_MS,
       retentionMs,
-      abortSignal: deadline,
+      abortSignal: deadline.signal,
     });
     if (claim.kind === 'started') {
       lease = claim.lease;
@@ -211,8 +212,8 @@ async function oncePerEventId(
       `Event "${eventId}" is being processed by another delivery; retry later.`,
       { retryAfterSeconds: 2, extensions: { referralId: event.referralId } },
     );
-    if (Date.now() >= waitUntil || deadline.aborted) throw inProgress;
-    await sleep(runtime.idempotencyPollMs ?? POLL_MS, undefined, { signal: deadline }).catch(() => {
+    if (Date.now() >= waitUntil || deadline.signal.aborted) throw inProgress;
+    await sleep(runtime.idempotencyPollMs ?? POLL_MS, undefined, { signal: deadline.signal }).catch(() => {
       throw inProgress;
     });
   }
@@ -247,17 +248,17 @@ function isFinal(status: number): boolean {
 async function underReferralLock(
   event: UpdateEvent,
   runtime: EventRuntime,
-  deadline: AbortSignal,
+  deadline: EventDeadline,
   work: () => Promise<UpdateResult>,
 ): Promise<UpdateResult> {
   const { referralId } = event;
   try {
-    return await runtime.lock.run(referralId, work, { abortSignal: deadline });
+    return await runtime.lock.run(referralId, work, { abortSignal: deadline.signal });
   } catch (error) {
-    if (!isDeadlineAbort(error, deadline)) throw error;
+    if (!isAbortOf(error, deadline.signal)) throw error;
     throw new AdapterError(
       'upstream_timeout',
-      `The time budget of ${runtime.config.retry.budgetMs} ms for this event ran out while an earlier update of referral ${referralId} was still running.`,
+      `The time budget of ${runtime.config.retry.budgetMs} ms for this event ran out before it could take its turn on referral ${referralId}.`,
       { cause: error, extensions: { referralId } },
     );
   }
@@ -270,12 +271,12 @@ async function underReferralLock(
 async function inOrder(
   event: UpdateEvent,
   runtime: EventRuntime,
-  deadline: AbortSignal,
+  deadline: EventDeadline,
   work: () => Promise<UpdateResult>,
 ): Promise<UpdateResult> {
   const { referralId, occurredAt } = event;
   if (occurredAt === undefined) return work();
-  const last = await runtime.idempotency.lastOccurredAt(referralId, { abortSignal: deadline });
+  const last = await runtime.idempotency.lastOccurredAt(referralId, { abortSignal: deadline.signal });
   if (last !== undefined && Date.parse(occurredAt) < Date.parse(last)) {
     return {
       referralId,
@@ -301,12 +302,17 @@ function update(
   delivery: Delivery,
   event: UpdateEvent,
   runtime: EventRuntime,
-  deadline: AbortSignal,
+  deadline: EventDeadline,
 ): Promise<UpdateResult> {
   return updateReferral(
     event,
     { client: runtime.client, retry: runtime.config.retry },
-    { correlationId: delivery.correlationId, stats: delivery.stats, abortSignal: deadline },
+    {
+      correlationId: delivery.correlationId,
+      stats: delivery.stats,
+      abortSignal: deadline.signal,
+      expiresAt: deadline.clock.expiresAt,
+    },
   );
 }
 

@@ -37,6 +37,11 @@ export interface UpdateOptions {
   stats?: UpdateStats;
   /** The event's deadline. */
   abortSignal?: AbortSignal;
+  /**
+   * When the event's budget runs out (epoch ms; the instant `abortSignal` aborts), so that the decisions
+   * whether a wait or a request still fits use the event's clock. Default: `retry.budgetMs` from now.
+   */
+  expiresAt?: number;
 }
 
 export async function updateReferral(
@@ -48,7 +53,8 @@ export async function updateReferral(
   const { retry, client } = deps;
   const { correlationId, abortSignal } = options;
   const stats = options.stats ?? newStats();
-  const deadline = new Deadline(retry.budgetMs);
+  const now = Date.now();
+  const deadline = new Deadline(options.expiresAt === undefined ? retry.budgetMs : options.expiresAt - now, now);
   const budgetRanOut = () =>
     new AdapterError('upstream_timeout', `The time budget of ${retry.budgetMs} ms for this event ran out.`, {
       extensions: { referralId },
@@ -108,9 +114,6 @@ export async function updateReferral(
           ? answer('updated', read.referral, read.eTag, unconfirmedWrite)
           : answer('unchanged', read.referral, read.eTag, []);
       }
-      // The fresh state lacks our values: an earlier unconfirmed PUT did not land (or was overwritten),
-      // so it can no longer be claimed; this write replaces it.
-      unconfirmedWrite = undefined;
       writing = plan.changes;
       const write = await client.putReferral(referralId, plan.body, read.eTag, requestContext());
       if (write.kind === 'written') {

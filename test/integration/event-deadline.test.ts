@@ -4,11 +4,13 @@
  * (a TCP server that accepts and never answers). Every event answers a retryable 503/504 within its
  * budget; nothing is left half-done. No assertion on wall-clock time: answers and counts only.
  */
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SEED_IDS } from '../../dev/sandbox/seed.js';
 import type { SecretStore } from '../../shared/auth/key-vault.js';
+import { createTableIdempotencyStore } from '../../shared/idempotency/table-store.js';
 import { type AuthWorld, SECRET_NAME, startAuthWorld } from '../support/auth-stack.js';
 import {
   type Answer,
@@ -18,6 +20,7 @@ import {
   startHostProcess,
   startStack,
 } from '../support/stack.js';
+import { testConfig } from '../support/use-cases.js';
 
 const BUDGET = { UPSTREAM_BUDGET_MS: '3000' };
 const IDS = [SEED_IDS.newPending, SEED_IDS.newReceived, SEED_IDS.activeSparse, SEED_IDS.closedWon];
@@ -184,5 +187,53 @@ describe('the app-user token provider, in this process', () => {
     // The write-back ran under Key Vault's own timeout only, never under an event's signal.
     expect(writeOptions).toEqual([undefined]);
     expect((await tokens.health()).warnings).toEqual([]);
+  });
+});
+
+describe("the Table store, in this process: the event deadline ends a hung call, not the store's own bound", () => {
+  const HOUR = 3_600_000;
+  const hung: ServerResponse[] = [];
+  // Answers "table exists" to the creation on first use, then never answers again.
+  const server = createHttpServer((request: IncomingMessage, response: ServerResponse) => {
+    request.resume();
+    if (request.method === 'POST' && /\/Tables\b/.test(request.url ?? '')) {
+      response.writeHead(409, { 'content-type': 'application/json', 'x-ms-error-code': 'TableAlreadyExists' });
+      response.end(JSON.stringify({ 'odata.error': { code: 'TableAlreadyExists', message: { value: 'exists' } } }));
+      return;
+    }
+    hung.push(response);
+    onHung?.();
+  });
+  /** Called when a request is left hanging: the test aborts its signal then, not after a guessed delay. */
+  let onHung: (() => void) | undefined;
+  let store: ReturnType<typeof createTableIdempotencyStore>;
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    const storage = String(process.env.AzureWebJobsStorage).replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${port}`);
+    const { idempotency } = testConfig({ IDEMPOTENCY_STORE: 'table', AzureWebJobsStorage: storage });
+    if (idempotency.store !== 'table') throw new Error('expected the table store');
+    // The store's own bounds an hour long: only the caller's signal can end the call within the test.
+    store = createTableIdempotencyStore(idempotency, { operationTimeoutMs: HOUR, setupTimeoutMs: HOUR });
+  });
+  afterAll(async () => {
+    for (const response of hung) response.destroy();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  it('claim and ordering read both answer idempotency_store_unavailable (retryable) once the signal aborts', async () => {
+    const calls = [
+      (abortSignal: AbortSignal) => store.begin('evt-hung', 'f', { leaseMs: 1000, retentionMs: 1000, abortSignal }),
+      (abortSignal: AbortSignal) => store.lastOccurredAt('ref-hung', { abortSignal }),
+    ];
+    for (const call of calls) {
+      const before = hung.length;
+      const deadline = new AbortController();
+      onHung = () => deadline.abort(new DOMException('the event deadline', 'TimeoutError'));
+      const failure = await call(deadline.signal).catch((error: unknown) => error);
+      expect(failure).toMatchObject({ code: 'idempotency_store_unavailable', retryable: true });
+      expect(hung.length).toBe(before + 1);
+    }
   });
 });

@@ -1,6 +1,6 @@
 /**
  * Real answers of the running app (built, under the local host, against the sandbox) conform to what is
- * published about them: the zod response schemas (shared/response-contract.ts), the OpenAPI 3.1 document
+ * published about them: the zod response schemas (shared/contract/responses.ts), the OpenAPI 3.1 document
  * (the response documented for that status and media type, headers included) and the Power Automate
  * connector's OpenAPI 2.0 definitions. The documents' examples are real answers, and the request headers
  * they name are the ones the app reads. Between them, the tests answer every code of the catalogue.

@@ -102,7 +102,7 @@ export interface TestApp extends EventApp {
   lines: string[];
 }
 
-/** An {@link EventApp} on the scripted client and a fresh memory store, as the brief of process-event.ts describes. */
+/** An {@link EventApp} on the scripted client and a fresh memory store, as shared/use-cases/process-event.ts describes it. */
 export function testApp(
   client: PartnerCenterClient,
   options: { settings?: Settings; idempotency?: IdempotencyStore } = {},

@@ -4,12 +4,12 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/identity';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createManagedIdentityTokenProvider } from '../../shared/auth/managed-identity.js';
 import { createTokenCache } from '../../shared/auth/token-provider.js';
 import { abortable } from '../../shared/core/abort.js';
 import { createMemoryIdempotencyStore } from '../../shared/idempotency/store.js';
-import { afterDeadline } from '../../shared/use-cases/deadline.js';
+import { afterDeadline, eventDeadline } from '../../shared/use-cases/deadline.js';
 import { KeyedLock } from '../../shared/use-cases/keyed-lock.js';
 
 const SCOPE = 'https://api.partner.microsoft.com/.default';
@@ -139,13 +139,15 @@ describe('per-referral lock under a deadline', () => {
 });
 
 describe('bookkeeping after the deadline', () => {
-  it('afterDeadline aborts only a grace period after the deadline', async () => {
-    const deadline = new AbortController();
-    const grace = afterDeadline(deadline.signal, 10);
+  it('afterDeadline aborts only a grace period after the deadline, without a listener on the event signal', async () => {
+    const deadline = eventDeadline(10);
+    const listening = vi.spyOn(deadline.signal, 'addEventListener');
+    const grace = afterDeadline(deadline, 20);
+    expect(listening).not.toHaveBeenCalled();
+    await sleep(15);
+    expect(deadline.signal.aborted).toBe(true);
     expect(grace.aborted).toBe(false);
-    deadline.abort(new DOMException('deadline', 'TimeoutError'));
-    expect(grace.aborted).toBe(false);
-    await sleep(30);
+    await sleep(40);
     expect(grace.aborted).toBe(true);
   });
 

@@ -238,3 +238,58 @@ describe('refused before anything goes upstream', () => {
     expect(pc.calls).toHaveLength(0);
   });
 });
+
+describe('the event deadline (UPSTREAM_BUDGET_MS, from the start of the event)', () => {
+  /** The app with a budget too short to wait for anything (the validated setting's floor is 1 s). */
+  function withBudget(app: ReturnType<typeof testApp>, budgetMs: number): void {
+    const { config } = app.runtimeValue;
+    app.runtimeValue.config = { ...config, retry: { ...config.retry, budgetMs } };
+  }
+
+  it('waiting for the per-referral lock past the budget → 504 upstream_timeout; the claim is released', async () => {
+    const pc = new ScriptedPartnerCenter([GET.ok(pending), PUT.ok()]);
+    const app = testApp(pc);
+    const budget = app.runtimeValue.config.retry.budgetMs;
+    withBudget(app, 30);
+    const held = deferred();
+    const holder = app.runtimeValue.lock.run(REFERRAL_ID, () => held.promise);
+    const delivery = { body: event({ eventId: 'evt-behind-lock' }) };
+
+    const timedOut = await deliver(app, delivery);
+
+    expect(timedOut.status).toBe(504);
+    expect(timedOut.json).toMatchObject({ code: 'upstream_timeout', retryable: true });
+    expect(pc.sequence).toBe('');
+    held.resolve();
+    await holder;
+    withBudget(app, budget);
+    const redelivered = await deliver(app, delivery);
+    expect(redelivered.status).toBe(200);
+    expect(redelivered.json.outcome).toBe('updated');
+    expect(redelivered.headers['Idempotent-Replayed']).toBeUndefined();
+    expect(pc.sequence).toBe('GET PUT');
+  });
+
+  it('a duplicate still waiting for the first copy when its budget runs out → 409 in_progress, retryable', async () => {
+    const readArrived = deferred();
+    const openRead = deferred();
+    const pc = new ScriptedPartnerCenter([
+      GET.ok(pending, undefined, { onCall: () => readArrived.resolve(), until: openRead.promise }),
+      PUT.ok(),
+    ]);
+    const app = testApp(pc, { settings: { IDEMPOTENCY_WAIT_MS: '60000' } });
+    const delivery = { body: event({ eventId: 'evt-slow-first' }) };
+    const first = deliver(app, delivery);
+    await readArrived.promise;
+    withBudget(app, 30);
+
+    const duplicate = await deliver(app, delivery);
+
+    expect(duplicate.status).toBe(409);
+    expect(duplicate.json).toMatchObject({ code: 'in_progress', retryable: true });
+    expect(Number(duplicate.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    openRead.resolve();
+    expect((await first).json.outcome).toBe('updated');
+    expect(pc.sequence).toBe('GET PUT');
+  });
+});

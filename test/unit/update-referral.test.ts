@@ -117,23 +117,25 @@ describe('a PUT whose answer was lost (timeout, reset, 5xx)', () => {
     expect(pc.puts[1]?.body?.statusReason).toBe('touched meanwhile');
   });
 
-  it("a lost write that a re-read shows did not land is not claimed later: another writer's values answer unchanged", async () => {
-    // Lost answer, re-read: our values are not there, so we write again; that PUT meets a 412; the next
-    // read holds our values, written by someone else. None of our writes is known to have landed.
+  it('a lost write whose values turn up after a later 412 counts as ours: updated (it may have landed late)', async () => {
+    // Lost answer; the re-read does not show our values (the PUT may still be in flight upstream), so we
+    // write again; that PUT meets a 412; the next read holds our values. Whether the first PUT landed late
+    // or another writer set the same values cannot be told apart: the answer is `updated` with our
+    // changes, the likelier case (docs/behaviour.md). Nothing is written a third time.
     const reread = referral({ eTag: '"e2"' });
-    const theirs = referral({ eTag: '"e3"', status: 'Active', substatus: 'Accepted', details: { dealValue: 75000 } });
+    const landed = referral({ eTag: '"e3"', status: 'Active', substatus: 'Accepted', details: { dealValue: 75000 } });
     const pc = new ScriptedPartnerCenter([
       GET.ok(pending),
-      PUT.lost({ landed: false, via: 'reset' }),
+      PUT.lost({ landed: false, via: 'timeout' }),
       GET.ok(reread),
       PUT.status(412),
-      GET.ok(theirs),
+      GET.ok(landed),
     ]);
 
     const result = await runUpdate(activate, updateDeps(pc));
 
-    expect(result.outcome).toBe('unchanged');
-    expect(result.changes).toEqual([]);
+    expect(result.outcome).toBe('updated');
+    expect(result.changes.map((change) => change.path)).toEqual(['/details/dealValue', '/status', '/substatus']);
     expect(pc.sequence).toBe('GET PUT GET PUT GET');
   });
 });
@@ -235,5 +237,22 @@ describe('final answers', () => {
     await runUpdate(activate, updateDeps(pc));
 
     expect(pc.calls.map((c) => c.correlationId)).toEqual(Array(4).fill(CORRELATION_ID));
+  });
+});
+
+describe('the event deadline, passed as abortSignal', () => {
+  it('an abort during a backoff wait answers the retryable error being retried, not an internal error', async () => {
+    const controller = new AbortController();
+    const pc = new ScriptedPartnerCenter([
+      GET.status(503, { retryAfterSeconds: 1, onCall: () => setTimeout(() => controller.abort(), 5) }),
+    ]);
+
+    const failure = await runUpdate(activate, updateDeps(pc, { RETRY_MAX_DELAY_MS: '5000' }), {
+      abortSignal: controller.signal,
+    }).catch((error: unknown) => error);
+
+    expect(failure).toBeInstanceOf(AdapterError);
+    expect(failure).toMatchObject({ code: 'upstream_unavailable', retryable: true, retryAfterSeconds: 1 });
+    expect(pc.sequence).toBe('GET');
   });
 });

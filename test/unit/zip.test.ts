@@ -74,6 +74,13 @@ describe('zip', () => {
     expect(() => writeZip([ENTRIES[0] as ZipEntry, ENTRIES[0] as ZipEntry])).toThrow(/duplicate/);
   });
 
+  it('refuses names an extractor could write outside its folder', () => {
+    const data = new Uint8Array(1);
+    for (const name of ['', '/etc/passwd', '../up.js', 'a/../../b.js', 'a\\b.js', './a.js', 'a//b.js', 'dir/']) {
+      expect(() => writeZip([{ name, data }]), name).toThrow(/unsafe/);
+    }
+  });
+
   it.skipIf(!hasUnzip)("passes Info-ZIP's integrity test (unzip -t) and records Unix modes and the 1980 date", () => {
     const dir = mkdtempSync(join(tmpdir(), 'zip-test-'));
     try {

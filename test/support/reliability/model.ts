@@ -14,7 +14,7 @@ import type { PlannedEvent } from './plan.js';
 import type { Violate } from './violations.js';
 
 // Fields the adapter writes, as the sandbox stores them. Written out here on purpose rather than taken from
-// shared/referral.ts WRITABLE_PATHS: the model must not inherit a mistake of the code it checks.
+// shared/core/referral.ts WRITABLE_PATHS: the model must not inherit a mistake of the code it checks.
 
 export const FIELDS = [
   'status',
