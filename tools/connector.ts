@@ -1,8 +1,10 @@
 /**
  * The Power Automate custom connector (microsoft/PowerPlatformConnectors layout): apiDefinition.swagger.json
  * (OpenAPI 2.0, which is all custom connectors accept) and apiProperties.json, converted from the OpenAPI
- * 3.1 document (shared/openapi.ts), itself generated from the zod schemas of the contract. Pure; the
- * files are written by tools/generate-connector.ts (`npm run connector`).
+ * 3.1 document (shared/contract/openapi.ts), itself generated from the zod schemas of the contract, plus
+ * problem.schema.json for a flow's Parse JSON step. Pure; the files are written by
+ * tools/generate-connector.ts (`npm run connector`), which first checks `paconn validate`'s offline rules
+ * (connectorFindings). docs/power-automate.md is the flow author's side of it.
  *
  * The schema conversion accepts only what it can express exactly in OpenAPI 2.0 (single `type`, nullable
  * as `x-nullable`, `const` as a one-value `enum`, `title` as the `x-ms-summary` label) and throws on

@@ -4,6 +4,8 @@
  * key fields visible when the card opens, response headers as named tokens, the Parse JSON schema of the
  * error answers, and the connection's key. See docs/power-automate.md.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { type JsonSchema, PROBLEM_EXAMPLES } from '../../shared/contract/openapi.js';
@@ -17,6 +19,7 @@ import {
   isTitleCase,
   MAX_TITLE_LENGTH,
 } from '../../tools/connector.js';
+import { REPO_ROOT } from '../support/stack.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: fixtures changed on purpose, field by field
 type Json = Record<string, any>;
@@ -257,5 +260,25 @@ describe('what the flow author sees', () => {
     });
     const ui = (connector.apiProperties as Json).properties.connectionParameters.api_key.uiDefinition;
     expect(ui.description).toContain(`host key named ${CONNECTION_KEY_NAME}`);
+  });
+});
+
+describe('the guide (docs/power-automate.md)', () => {
+  const guide = readFileSync(join(REPO_ROOT, 'docs/power-automate.md'), 'utf8');
+
+  it('names the action card fields by their labels in the connector', () => {
+    const table = guide.slice(guide.indexOf('**The action**'), guide.indexOf('## 5.'));
+    const rows = table.split('\n').filter((line) => /^\| [A-Z]/.test(line) && !line.startsWith('| field'));
+    const labels = rows.map((row) => row.split('|')[1]?.trim());
+    expect(labels.length).toBeGreaterThan(5);
+    const summaries = Object.values(bodyOf(connector).schema.properties as Record<string, JsonSchema>).map(
+      (property) => property['x-ms-summary'],
+    );
+    for (const label of labels) expect(summaries, String(label)).toContain(label);
+  });
+
+  it(`names the key ${CONNECTION_KEY_NAME} and the files it tells authors to use`, () => {
+    expect(guide).toContain(`--key-name ${CONNECTION_KEY_NAME}`);
+    expect(guide).toContain('connector/problem.schema.json');
   });
 });
