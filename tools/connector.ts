@@ -1,8 +1,10 @@
 /**
  * The Power Automate custom connector (microsoft/PowerPlatformConnectors layout): apiDefinition.swagger.json
  * (OpenAPI 2.0, which is all custom connectors accept) and apiProperties.json, converted from the OpenAPI
- * 3.1 document (shared/contract/openapi.ts), itself generated from the zod schemas of the contract. Pure; the
- * files are written by tools/generate-connector.ts (`npm run connector`).
+ * 3.1 document (shared/contract/openapi.ts), itself generated from the zod schemas of the contract, plus
+ * problem.schema.json for a flow's Parse JSON step. Pure; the files are written by
+ * tools/generate-connector.ts (`npm run connector`), which first checks `paconn validate`'s offline rules
+ * (connectorFindings). docs/power-automate.md is the flow author's side of it.
  *
  * The schema conversion accepts only what it can express exactly in OpenAPI 2.0 (single `type`, nullable
  * as `x-nullable`, `const` as a one-value `enum`, `title` as the `x-ms-summary` label) and throws on
@@ -11,7 +13,7 @@
  */
 
 import type { HeaderObject, ParameterObject, ReferenceObject, SchemaObject } from 'openapi3-ts/oas31';
-import { REQUEST_HEADERS } from '../shared/contract/headers.js';
+import { REQUEST_HEADERS, RESPONSE_HEADERS } from '../shared/contract/headers.js';
 import {
   buildOpenApiDocument,
   CONTRACT_VERSION,
@@ -25,21 +27,33 @@ import { isJsonObject } from '../shared/core/referral.js';
 
 /** Replace it in the custom connector's General tab (or generate with `--host`). */
 export const DEFAULT_HOST = 'your-function-app.azurewebsites.net';
+/** The publisher, stack owner and contact name, unless `--publisher` names your organisation. */
+export const DEFAULT_PUBLISHER = 'Partner Center referral webhook';
+/**
+ * The name of the host key the connection holds (docs/power-automate.md, "The key"). A host key, not a
+ * function key: a function key opens only its own function, and the connector is to call more than one
+ * (the planned stage list and the status of an asynchronous update), all with the connection's one key.
+ */
+export const CONNECTION_KEY_NAME = 'power-automate';
 export const MAX_DEFINITION_BYTES = 1024 * 1024;
-export const CONNECTOR_FILES = ['apiDefinition.swagger.json', 'apiProperties.json'] as const;
+export const CONNECTOR_FILES = ['apiDefinition.swagger.json', 'apiProperties.json', 'problem.schema.json'] as const;
 export type ConnectorFileName = (typeof CONNECTOR_FILES)[number];
 
 type Visibility = 'important' | 'advanced' | 'none';
 
 /**
- * How prominent each field of the event is in the action's card (`x-ms-visibility`; `none` is the
- * default, shown without "Show advanced options"). Typed by the schema: a new field must be placed here.
+ * How prominent each field of the event is in the action's card (`x-ms-visibility`). The current designer
+ * shows required and `important` fields; every other optional one (`none` as well as `advanced`) starts
+ * hidden under "Advanced parameters" until it gets a value. So the fields a flow should always set are
+ * `important`: the event id (redeliveries are safe only with one) and occurredAt (order). Typed by the
+ * schema: a new field must be placed here.
  */
 export const FIELD_VISIBILITY: Record<keyof typeof updateEventSchema.shape, Visibility> = {
   referralId: 'important',
   status: 'important',
   substatus: 'important',
-  eventId: 'none',
+  eventId: 'important',
+  occurredAt: 'important',
   dealValue: 'none',
   currency: 'none',
   closingDate: 'none',
@@ -47,7 +61,6 @@ export const FIELD_VISIBILITY: Record<keyof typeof updateEventSchema.shape, Visi
   notes: 'advanced',
   name: 'advanced',
   externalReferenceId: 'advanced',
-  occurredAt: 'advanced',
   dryRun: 'advanced',
 };
 
@@ -59,9 +72,22 @@ const CONNECTOR_HEADERS: Record<string, { summary: string; visibility: Visibilit
   [REQUEST_HEADERS.correlationId]: { summary: 'Correlation ID', visibility: 'advanced' },
 };
 
+/** Labels of the response headers: on the 200 they are dynamic content, named by these. */
+const RESPONSE_HEADER_LABELS: Record<string, string> = {
+  [RESPONSE_HEADERS.correlationId]: 'Correlation ID',
+  [RESPONSE_HEADERS.replayed]: 'Idempotent Replayed',
+  [RESPONSE_HEADERS.retryAfter]: 'Retry After',
+};
+
 export interface ConnectorOptions {
   /** Host name of the function app, without scheme or path. */
   host?: string;
+  /** Your organisation: publisher, stack owner and contact name. */
+  publisher?: string;
+  /** The contact's email address (optional). */
+  contactEmail?: string;
+  /** Your privacy statement (https); by default the website, the app's own OpenAPI document. */
+  privacyPolicy?: string;
 }
 
 export type SwaggerSchema = JsonSchema;
@@ -161,7 +187,17 @@ function withVisibility(schema: SwaggerSchema): SwaggerSchema {
     const visibility = FIELD_VISIBILITY[name as keyof typeof FIELD_VISIBILITY];
     decorated[name] = { ...properties[name], ...(visibility === 'none' ? {} : { 'x-ms-visibility': visibility }) };
   }
-  return { ...schema, properties: decorated };
+  return { ...withoutLabel(schema), properties: decorated };
+}
+
+/**
+ * A root schema without its label. The designer prefixes every field and token with the labels of the
+ * schemas above it ("Update Event Referral ID", "Update Result Outcome"); below the root that reads well
+ * ("Change From"), at the root it is noise. The body parameter keeps its own label, which is no prefix.
+ */
+function withoutLabel(schema: SwaggerSchema): SwaggerSchema {
+  const { 'x-ms-summary': _label, ...rest } = schema;
+  return rest;
 }
 
 function resolveComponent<T>(document: OpenApiDocument, ref: string | undefined, kind: 'parameters' | 'headers'): T {
@@ -172,13 +208,16 @@ function resolveComponent<T>(document: OpenApiDocument, ref: string | undefined,
   return found as T;
 }
 
-function swaggerHeader(header: HeaderObject): JsonSchema {
+function swaggerHeader(name: string, header: HeaderObject): JsonSchema {
   if (!header.schema || '$ref' in header.schema) throw new Error('connector: a header schema is not inline');
+  const label = RESPONSE_HEADER_LABELS[name];
+  if (label === undefined) throw new Error(`connector: the response header ${name} has no label`);
   const { type, format, enum: values } = header.schema;
   return {
     type,
     ...(format === undefined ? {} : { format }),
     ...(values === undefined ? {} : { enum: values }),
+    'x-ms-summary': label,
     description: header.description,
   };
 }
@@ -246,7 +285,7 @@ function updateReferralOperation(document: OpenApiDocument, definitions: Record<
       headers: Object.fromEntries(
         Object.entries(response.headers ?? {}).map(([name, { $ref }]) => [
           name,
-          swaggerHeader(resolveComponent<HeaderObject>(document, $ref, 'headers')),
+          swaggerHeader(name, resolveComponent<HeaderObject>(document, $ref, 'headers')),
         ]),
       ),
     };
@@ -264,7 +303,7 @@ function updateReferralOperation(document: OpenApiDocument, definitions: Record<
           in: 'body',
           required: true,
           description: operation.requestBody?.description,
-          'x-ms-summary': 'Update event',
+          'x-ms-summary': 'Update Event',
           schema: withVisibility(eventSchema),
         },
         ...headers,
@@ -278,6 +317,83 @@ function updateReferralOperation(document: OpenApiDocument, definitions: Record<
 export interface Connector {
   apiDefinition: JsonSchema;
   apiProperties: JsonSchema;
+  /** The Problem schema for a Parse JSON action in a flow's error branch (docs/power-automate.md). */
+  problemSchema: JsonSchema;
+}
+
+/** Definitions that are a response's root: they lose their label (see withoutLabel). */
+function unlabelRoots(
+  definitions: Record<string, SwaggerSchema>,
+  responseRoots: JsonSchema[],
+): Record<string, SwaggerSchema> {
+  const roots = new Set(
+    responseRoots.flatMap((response) => {
+      const ref = (response.schema as JsonSchema | undefined)?.$ref;
+      return typeof ref === 'string' ? [ref.replace('#/definitions/', '')] : [];
+    }),
+  );
+  const out = { ...definitions };
+  for (const name of roots) {
+    const nested = Object.entries(definitions).some(
+      ([other, schema]) => other !== name && JSON.stringify(schema).includes(`"#/definitions/${name}"`),
+    );
+    // Its label would be missing where it is nested, and there it is a useful prefix.
+    if (nested) throw new Error(`connector: ${name} is both a response root and nested in another definition`);
+    out[name] = withoutLabel(definitions[name] as SwaggerSchema);
+  }
+  return out;
+}
+
+/**
+ * The Problem definition as a plain JSON Schema for Parse JSON: references inlined, `x-nullable` as a
+ * type with null, no labels, no enums or closed objects (a flow keeps its pasted copy; a new error code
+ * or field must not make it fail). It requires only code and retryable, what a flow branches on.
+ */
+function parseJsonSchema(definitions: Record<string, SwaggerSchema>, name: string): JsonSchema {
+  const KEEP = new Set(['type', 'description', 'properties', 'items']);
+  const convert = (schema: SwaggerSchema): JsonSchema => {
+    if (typeof schema.$ref === 'string') {
+      const target = definitions[schema.$ref.replace('#/definitions/', '')];
+      if (!target) throw new Error(`connector: unresolved ${schema.$ref}`);
+      return convert(target);
+    }
+    const out: JsonSchema = {};
+    for (const [keyword, value] of Object.entries(schema)) {
+      if (!KEEP.has(keyword)) continue;
+      if (keyword === 'type') out.type = schema['x-nullable'] === true ? [value, 'null'] : value;
+      else if (keyword === 'properties') {
+        out.properties = Object.fromEntries(
+          Object.entries(value as Record<string, SwaggerSchema>).map(([key, member]) => [key, convert(member)]),
+        );
+      } else if (keyword === 'items') out.items = convert(value as SwaggerSchema);
+      else out[keyword] = value;
+    }
+    return out;
+  };
+  const root = definitions[name];
+  if (!root) throw new Error(`connector: no ${name} definition`);
+  return { ...convert(root), required: ['code', 'retryable'] };
+}
+
+function checkOptions(options: ConnectorOptions): void {
+  if (options.publisher !== undefined && options.publisher.trim() === '') {
+    throw new Error('connector: publisher must not be empty');
+  }
+  if (options.contactEmail !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(options.contactEmail)) {
+    throw new Error(`connector: contact email must be an email address, got ${options.contactEmail}`);
+  }
+  if (options.privacyPolicy !== undefined && !isHttpsUrl(options.privacyPolicy)) {
+    throw new Error(`connector: privacy policy must be an https URL, got ${options.privacyPolicy}`);
+  }
+}
+
+function isHttpsUrl(value: unknown): boolean {
+  if (typeof value !== 'string') return false;
+  try {
+    return new URL(value).protocol === 'https:';
+  } catch {
+    return false;
+  }
 }
 
 export function buildConnector(options: ConnectorOptions = {}, document = buildOpenApiDocument()): Connector {
@@ -285,10 +401,15 @@ export function buildConnector(options: ConnectorOptions = {}, document = buildO
   if (!/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?$/.test(host)) {
     throw new Error(`connector: host must be a host name such as ${DEFAULT_HOST} (no scheme or path), got ${host}`);
   }
-  const definitions = Object.fromEntries(
+  checkOptions(options);
+  const publisher = options.publisher ?? DEFAULT_PUBLISHER;
+  // The app's own contract document: public (anonymous) and about exactly this service.
+  const website = `https://${host}/api${PATHS.openApi}`;
+  const converted = Object.fromEntries(
     Object.entries(document.components.schemas).map(([name, schema]) => [name, toSwaggerSchema(schema, name)]),
   );
-  const { operation, responseRoots } = updateReferralOperation(document, definitions);
+  const { operation, responseRoots } = updateReferralOperation(document, converted);
+  const definitions = unlabelRoots(converted, responseRoots);
   const used = referencedDefinitions(responseRoots, definitions);
   const functionKey = document.components.securitySchemes.functionKey;
   if (functionKey?.in !== 'header') throw new Error('connector: no function key header scheme');
@@ -296,10 +417,15 @@ export function buildConnector(options: ConnectorOptions = {}, document = buildO
   const apiDefinition = {
     swagger: '2.0',
     info: {
-      title: 'Partner Center Referral Updates',
+      title: 'Partner Center Referrals',
       description:
         'Updates Microsoft Partner Center referrals through your Partner Center referral webhook function app: status, substatus, deal value, currency, closing date and notes, with transition rules, safe retries and idempotent redelivery.',
       version: CONTRACT_VERSION,
+      contact: {
+        name: publisher,
+        url: website,
+        ...(options.contactEmail === undefined ? {} : { email: options.contactEmail }),
+      },
     },
     host,
     basePath: '/api',
@@ -315,7 +441,11 @@ export function buildConnector(options: ConnectorOptions = {}, document = buildO
     },
     security: [{ api_key: [] }],
     tags: [],
-    'x-ms-connector-metadata': [{ propertyName: 'Categories', propertyValue: 'Sales and CRM' }],
+    'x-ms-connector-metadata': [
+      { propertyName: 'Website', propertyValue: website },
+      { propertyName: 'Privacy policy', propertyValue: options.privacyPolicy ?? website },
+      { propertyName: 'Categories', propertyValue: 'Sales and CRM' },
+    ],
   };
 
   const apiProperties = {
@@ -324,21 +454,212 @@ export function buildConnector(options: ConnectorOptions = {}, document = buildO
         api_key: {
           type: 'securestring',
           uiDefinition: {
-            displayName: 'Function key',
-            description:
-              'A function key of the referral-updates function (Function App > Functions > referral-updates > Function Keys), or a host key.',
-            tooltip: `Sent as the ${functionKey.name} header.`,
+            displayName: 'Host Key',
+            description: `The function app's host key named ${CONNECTION_KEY_NAME} (Function App > Functions > App keys > Host keys), created for Power Automate.`,
+            tooltip: `Sent as the ${functionKey.name} header. A function key of referral-updates opens only that function.`,
             constraints: { tabIndex: 2, clearText: false, required: 'true' },
           },
         },
       },
       iconBrandColor: '#0078d4',
       capabilities: [],
-      publisher: 'Partner Center referral webhook',
-      stackOwner: 'Partner Center referral webhook',
+      publisher,
+      stackOwner: publisher,
     },
   };
-  return { apiDefinition, apiProperties };
+  return { apiDefinition, apiProperties, problemSchema: parseJsonSchema(converted, 'Problem') };
+}
+
+/**
+ * The rules of `paconn validate` that can be checked offline, as findings (empty when it passes). That
+ * command sends the definition to a hosted validator with the certification rules on; the rules below
+ * are its published guidance, so the connector stays valid as it grows:
+ * https://learn.microsoft.com/en-us/connectors/custom-connectors/connector-string-guidance,
+ * https://learn.microsoft.com/en-us/connectors/custom-connectors/coding-standards and
+ * https://learn.microsoft.com/en-us/connectors/custom-connectors/openapi-extensions.
+ */
+export function connectorFindings({
+  apiDefinition,
+  apiProperties,
+}: Pick<Connector, 'apiDefinition' | 'apiProperties'>) {
+  const findings: string[] = [];
+  const fail = (at: string, message: string) => findings.push(`${at}: ${message}`);
+  const definition = apiDefinition as {
+    info?: { title?: string; description?: string; contact?: { name?: string; url?: string; email?: string } };
+    paths?: Record<string, Record<string, JsonSchema>>;
+    definitions?: Record<string, SwaggerSchema>;
+    'x-ms-connector-metadata'?: Array<{ propertyName?: string; propertyValue?: unknown }>;
+  };
+  const definitions = definition.definitions ?? {};
+
+  // info: the title, the description, the contact.
+  const title = definition.info?.title ?? '';
+  if (title.length === 0 || title.length > MAX_TITLE_LENGTH) fail('info.title', `1 to ${MAX_TITLE_LENGTH} characters`);
+  if (/\b(api|connector)\b/i.test(title)) fail('info.title', 'must not contain API or Connector');
+  const description = definition.info?.description ?? '';
+  if (description.length < 30 || description.length > 500) fail('info.description', '30 to 500 characters');
+  for (const text of [title, description]) {
+    if (/power apps|power automate|logic apps|power platform/i.test(text))
+      fail('info', 'names a Power Platform product');
+  }
+  const contact = definition.info?.contact;
+  if (!contact?.name) fail('info.contact', 'required, with a name');
+  if (contact?.url !== undefined && !isHttpsUrl(contact.url)) fail('info.contact.url', 'not an https URL');
+
+  // x-ms-connector-metadata: Website, Privacy policy, Categories.
+  const metadata = new Map((definition['x-ms-connector-metadata'] ?? []).map((m) => [m.propertyName, m.propertyValue]));
+  for (const name of ['Website', 'Privacy policy']) {
+    if (!isHttpsUrl(metadata.get(name))) fail('x-ms-connector-metadata', `${name} must be an https URL`);
+  }
+  const categories = String(metadata.get('Categories') ?? '')
+    .split(';')
+    .filter((c) => c.trim() !== '');
+  if (categories.length < 1 || categories.length > 2) fail('x-ms-connector-metadata', 'Categories: one or two');
+
+  const label = (at: string, node: JsonSchema): void => {
+    const summary = node['x-ms-summary'];
+    if (typeof summary !== 'string' || summary === '') fail(at, 'no x-ms-summary');
+    else if (summary.length > 80) fail(at, `x-ms-summary over 80 characters: ${summary}`);
+    else if (!isTitleCase(summary)) fail(at, `x-ms-summary not in Title Case: ${summary}`);
+  };
+  const described = (at: string, node: JsonSchema): void => {
+    const text = node.description;
+    if (typeof text !== 'string' || text === '') fail(at, 'no description');
+    else if (!text.trimEnd().endsWith('.')) fail(at, 'description does not end with a period');
+  };
+  /** Every property below a schema: labelled, described and typed. */
+  const walk = (at: string, schema: SwaggerSchema): void => {
+    if (typeof schema.$ref === 'string') return;
+    for (const [name, property] of Object.entries((schema.properties ?? {}) as Record<string, SwaggerSchema>)) {
+      const where = `${at}.${name}`;
+      label(where, property);
+      described(where, property);
+      if (property.type === undefined && property.$ref === undefined && !UNTYPED.has(where)) fail(where, 'no type');
+      walk(where, property);
+    }
+    if (schema.items) walk(`${at}[]`, schema.items as SwaggerSchema);
+  };
+  for (const [name, schema] of Object.entries(definitions)) walk(name, schema);
+
+  /** The schema at the root of a body or an answer, through its reference. */
+  const rootOf = (schema: SwaggerSchema): [string, SwaggerSchema] => {
+    const ref = typeof schema.$ref === 'string' ? schema.$ref.replace('#/definitions/', '') : undefined;
+    return ref === undefined ? ['inline', schema] : [ref, definitions[ref] ?? {}];
+  };
+  const operationIds = new Set<string>();
+  for (const methods of Object.values(definition.paths ?? {})) {
+    for (const operation of Object.values(methods)) operationIds.add(String(operation.operationId));
+  }
+
+  for (const [path, methods] of Object.entries(definition.paths ?? {})) {
+    for (const [method, operation] of Object.entries(methods)) {
+      const at = `${method.toUpperCase()} ${path}`;
+      if (!/^[A-Z][A-Za-z0-9]*(_[A-Z][A-Za-z0-9]*)?$/.test(String(operation.operationId))) {
+        fail(at, 'operationId not in PascalCase');
+      }
+      const summary = String(operation.summary ?? '');
+      if (summary === '' || summary.length > 80) fail(at, 'summary: 1 to 80 characters');
+      if (/[/\\<>*%&?]/.test(summary)) fail(at, 'summary contains one of / \\ < > * % & ?');
+      if (!/[A-Za-z0-9]$/.test(summary)) fail(at, 'summary ends with a non-alphanumeric character');
+      described(at, operation);
+      if (operation.description === operation.summary) fail(at, 'description equals the summary');
+
+      for (const parameter of (operation.parameters ?? []) as SwaggerSchema[]) {
+        const where = `${at} parameter ${String(parameter.name)}`;
+        label(where, parameter);
+        described(where, parameter);
+        if (
+          parameter['x-ms-visibility'] === 'internal' &&
+          parameter.required === true &&
+          parameter.default === undefined
+        ) {
+          fail(where, 'internal and required without a default');
+        }
+        if (parameter.in === 'body') {
+          const [rootName, root] = rootOf(parameter.schema as SwaggerSchema);
+          if (root['x-ms-summary'] !== undefined) fail(`${where} (${rootName})`, 'root schema has x-ms-summary');
+          walk(where, root);
+        }
+      }
+
+      for (const [status, response] of Object.entries(operation.responses as Record<string, JsonSchema>)) {
+        const where = `${at} ${status}`;
+        described(where, response);
+        if (status === 'default' && response.schema !== undefined) fail(where, 'a default response with a schema');
+        if (response.schema !== undefined) {
+          const [rootName, root] = rootOf(response.schema as SwaggerSchema);
+          if (root['x-ms-summary'] !== undefined) fail(`${where} (${rootName})`, 'root schema has x-ms-summary');
+          if (rootName === 'inline') walk(where, root);
+        }
+        for (const [name, header] of Object.entries((response.headers ?? {}) as Record<string, JsonSchema>)) {
+          label(`${where} header ${name}`, header);
+          described(`${where} header ${name}`, header);
+        }
+      }
+    }
+  }
+
+  // Dropdowns filled by another operation: it must be in this definition, called with the same connection.
+  const visitDynamic = (value: unknown, at: string): void => {
+    if (Array.isArray(value)) {
+      for (const [i, member] of value.entries()) visitDynamic(member, `${at}[${i}]`);
+    } else if (isJsonObject(value)) {
+      for (const [key, member] of Object.entries(value)) {
+        if ((key === 'x-ms-dynamic-values' || key === 'x-ms-dynamic-list') && isJsonObject(member)) {
+          if (!operationIds.has(String(member.operationId)))
+            fail(at, `${key} calls ${String(member.operationId)}, not in this definition`);
+        } else visitDynamic(member, `${at}.${key}`);
+      }
+    }
+  };
+  visitDynamic(apiDefinition, '#');
+
+  const parameters = (apiProperties as { properties?: { connectionParameters?: Record<string, JsonSchema> } })
+    .properties?.connectionParameters;
+  for (const [name, parameter] of Object.entries(parameters ?? {})) {
+    const ui = parameter.uiDefinition as JsonSchema | undefined;
+    if (typeof ui?.displayName !== 'string' || !isTitleCase(ui.displayName)) {
+      fail(`connection parameter ${name}`, 'displayName missing or not in Title Case');
+    }
+    if (typeof ui?.description !== 'string' || ui.description === '')
+      fail(`connection parameter ${name}`, 'no description');
+  }
+  return findings;
+}
+
+/** Learn's connector string guidance: "a maximum of 30 characters in the connector title". */
+export const MAX_TITLE_LENGTH = 30;
+
+/** Properties that hold any JSON value and so have no type (a type would make the runtime reject some). */
+const UNTYPED = new Set(['Change.from', 'Change.to']);
+
+/** Lowercase inside a Title Case label (articles, conjunctions, short prepositions). */
+const SMALL_WORDS = new Set([
+  'a',
+  'an',
+  'and',
+  'as',
+  'at',
+  'but',
+  'by',
+  'for',
+  'in',
+  'of',
+  'on',
+  'or',
+  'the',
+  'to',
+  'via',
+]);
+
+/** Title Case: every word capitalised (each part of a hyphenated one), small words inside lowercase. */
+export function isTitleCase(label: string): boolean {
+  const words = label.split(' ');
+  return words.every((word, i) => {
+    const inner = i > 0 && i < words.length - 1;
+    if (inner && SMALL_WORDS.has(word.toLowerCase())) return word === word.toLowerCase();
+    return word.split('-').every((part) => /^[A-Z0-9]/.test(part));
+  });
 }
 
 /**
@@ -379,9 +700,10 @@ export function formatJson(value: unknown, lineWidth = 120): string {
 
 /** The connector files, as written to connector/. */
 export function connectorFiles(options: ConnectorOptions = {}): Record<ConnectorFileName, string> {
-  const { apiDefinition, apiProperties } = buildConnector(options);
+  const { apiDefinition, apiProperties, problemSchema } = buildConnector(options);
   return {
     'apiDefinition.swagger.json': formatJson(apiDefinition),
     'apiProperties.json': formatJson(apiProperties),
+    'problem.schema.json': formatJson(problemSchema),
   };
 }

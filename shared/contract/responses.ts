@@ -84,7 +84,7 @@ export const updateResultSchema = z
     eTag: z
       .string()
       .nullable()
-      .meta({ title: 'eTag', description: "The referral's eTag after the event, quotes included; null when stale." }),
+      .meta({ title: 'ETag', description: "The referral's eTag after the event, quotes included; null when stale." }),
     changes: z.array(changeSchema).meta({
       title: 'Changes',
       description: 'One entry per field that changed (or would change, in a dry run); empty when nothing changed.',
@@ -104,68 +104,109 @@ export const updateResultSchema = z
         description: 'Dry runs only: the write it would send, or null when nothing would change.',
       }),
     lastAppliedOccurredAt: z.string().optional().meta({
-      title: 'Last applied occurred at',
+      title: 'Last Applied Occurred At',
       description: 'Stale events only: when the last event applied to this referral occurred.',
     }),
   })
   .meta({
-    title: 'Update result',
+    title: 'Update Result',
     description: 'The answer to an event that was applied, unchanged, dry-run or stale.',
   });
 
 export const fieldErrorSchema = z
   .strictObject({
-    field: z.string().meta({ description: 'The field as the caller wrote it, or body for the body as a whole.' }),
-    pointer: z.string().meta({ description: "JSON pointer into the request body ('' for the body as a whole)." }),
-    code: z.string().meta({ description: "Machine-readable reason (zod's issue code, or the adapter's own)." }),
-    message: z.string().meta({ description: 'What is wrong; never quotes the value that was sent.' }),
+    field: z.string().meta({
+      title: 'Field',
+      description: 'The field as the caller wrote it, or body for the body as a whole.',
+    }),
+    pointer: z.string().meta({
+      title: 'Pointer',
+      description: "JSON pointer into the request body ('' for the body as a whole).",
+    }),
+    code: z.string().meta({
+      title: 'Code',
+      description: "Machine-readable reason (zod's issue code, or the adapter's own).",
+    }),
+    message: z.string().meta({ title: 'Message', description: 'What is wrong; never quotes the value that was sent.' }),
   })
-  .meta({ title: 'Field error', description: 'One bad field of an invalid event.' });
+  .meta({ title: 'Field Error', description: 'One bad field of an invalid event.' });
 
-const stateSchema = z.strictObject({
-  status: z.enum(STATUSES),
-  substatus: z.enum(SUBSTATUSES),
-});
+/** The labels and descriptions of a status and substatus pair inside a problem (metadata only). */
+const STATE_STATUS = { title: 'Status', description: 'The status.' } as const;
+const STATE_SUBSTATUS = { title: 'Substatus', description: 'The substatus.' } as const;
+
+const stateSchema = z
+  .strictObject({
+    status: z.enum(STATUSES).meta(STATE_STATUS),
+    substatus: z.enum(SUBSTATUSES).meta(STATE_SUBSTATUS),
+  })
+  .meta({ title: 'Allowed Target', description: 'A status and substatus the referral may move to.' });
 
 export const problemSchema = z
   .strictObject({
     type: z.string().meta({
-      description: `${PROBLEM_TYPE_PREFIX}<code>`,
+      title: 'Type',
+      description: `The problem type, ${PROBLEM_TYPE_PREFIX}<code>.`,
       examples: [`${PROBLEM_TYPE_PREFIX}transition_not_allowed`],
     }),
-    title: z.string().meta({ description: 'A short summary of the error code.' }),
-    status: httpStatus().meta({ description: 'The HTTP status of this answer.' }),
-    detail: z.string().meta({ description: 'What happened to this event, for a person.' }),
-    code: z.enum(ERROR_CODES).meta({ title: 'Error code', description: 'What to branch on.' }),
+    title: z.string().meta({ title: 'Title', description: 'A short summary of the error code.' }),
+    status: httpStatus().meta({ title: 'Status', description: 'The HTTP status of this answer.' }),
+    detail: z.string().meta({ title: 'Detail', description: 'What happened to this event, for a person.' }),
+    code: z.enum(ERROR_CODES).meta({ title: 'Error Code', description: 'What to branch on.' }),
     retryable: z.boolean().meta({
       title: 'Retryable',
       description: 'Whether sending the same event again can succeed (409/5xx): retrying is always safe.',
     }),
-    errors: z.array(fieldErrorSchema).optional().meta({ description: 'invalid_event: one entry per bad field.' }),
-    referralId: z.string().optional().meta({ description: 'The referral the event was for, when known.' }),
+    errors: z
+      .array(fieldErrorSchema)
+      .optional()
+      .meta({ title: 'Errors', description: 'invalid_event: one entry per bad field.' }),
+    referralId: z
+      .string()
+      .optional()
+      .meta({ title: 'Referral ID', description: 'The referral the event was for, when known.' }),
     current: z
-      .strictObject({ status: z.string().nullable(), substatus: z.string().nullable() })
-      .optional()
-      .meta({ description: "transition_not_allowed, referral_closed: the referral's current status and substatus." }),
-    requested: z
-      .strictObject({ status: z.enum(STATUSES).optional(), substatus: z.enum(SUBSTATUSES).optional() })
-      .optional()
-      .meta({ description: 'transition_not_allowed: the state the event asked for.' }),
-    allowedTargets: z
-      .array(stateSchema)
-      .optional()
-      .meta({ description: 'transition_not_allowed: the states the referral may move to (empty when none).' }),
-    upstream: z
       .strictObject({
-        status: httpStatus().optional(),
-        code: z.string().optional(),
-        message: z.string().optional(),
+        status: z.string().nullable().meta(STATE_STATUS),
+        substatus: z.string().nullable().meta(STATE_SUBSTATUS),
       })
       .optional()
       .meta({
+        title: 'Current',
+        description: "transition_not_allowed, referral_closed: the referral's current status and substatus.",
+      }),
+    requested: z
+      .strictObject({
+        status: z.enum(STATUSES).optional().meta(STATE_STATUS),
+        substatus: z.enum(SUBSTATUSES).optional().meta(STATE_SUBSTATUS),
+      })
+      .optional()
+      .meta({ title: 'Requested', description: 'transition_not_allowed: the state the event asked for.' }),
+    allowedTargets: z.array(stateSchema).optional().meta({
+      title: 'Allowed Targets',
+      description: 'transition_not_allowed: the states the referral may move to (empty when none).',
+    }),
+    upstream: z
+      .strictObject({
+        status: httpStatus().optional().meta({ title: 'Status', description: "Partner Center's HTTP status." }),
+        code: z
+          .string()
+          .optional()
+          .meta({ title: 'Code', description: "Partner Center's error code, when it sent one." }),
+        message: z
+          .string()
+          .optional()
+          .meta({ title: 'Message', description: "Partner Center's error message, when it sent one." }),
+      })
+      .optional()
+      .meta({
+        title: 'Upstream',
         description: "Errors from Partner Center: its HTTP status and, when it sent one, its error's code and message.",
       }),
-    problems: z.array(z.string()).optional().meta({ description: 'configuration_invalid: every invalid setting.' }),
+    problems: z
+      .array(z.string())
+      .optional()
+      .meta({ title: 'Problems', description: 'configuration_invalid: every invalid setting.' }),
   })
   .superRefine((problem, ctx) => {
     // The catalogue decides status, retryable, title and type for each code: a document that disagrees is wrong.

@@ -106,7 +106,7 @@ export const updateEventSchema = z
     statusReason: text(LIMITS.statusReason)
       .optional()
       .meta({
-        title: 'Status reason',
+        title: 'Status Reason',
         description: `Why the status changed, written to statusReason; at most ${LIMITS.statusReason} characters.`,
         examples: ['Customer signed the contract'],
       }),
@@ -115,7 +115,7 @@ export const updateEventSchema = z
       .nonnegative()
       .optional()
       .meta({
-        title: 'Deal value',
+        title: 'Deal Value',
         description: 'The deal value, a JSON number ≥ 0, written to details.dealValue.',
         examples: [125000],
       }),
@@ -138,7 +138,7 @@ export const updateEventSchema = z
       )
       .optional()
       .meta({
-        title: 'Closing date',
+        title: 'Closing Date',
         description:
           'YYYY-MM-DD, or an ISO 8601 date-time with a time zone (Z or ±hh:mm). Written to details.closingDateTime in UTC (2026-12-31 becomes 2026-12-31T00:00:00Z).',
         examples: ['2026-12-31'],
@@ -160,7 +160,7 @@ export const updateEventSchema = z
     externalReferenceId: text(LIMITS.externalReferenceId)
       .optional()
       .meta({
-        title: 'External reference ID',
+        title: 'External Reference ID',
         description: `Your CRM's own id for this deal, written to externalReferenceId; at most ${LIMITS.externalReferenceId} characters.`,
         examples: ['crm-0042'],
       }),
@@ -168,7 +168,7 @@ export const updateEventSchema = z
       .datetime({ offset: true, error: 'occurredAt must be an ISO 8601 date-time with a time zone' })
       .optional()
       .meta({
-        title: 'Occurred at',
+        title: 'Occurred At',
         description:
           'When the change happened in your system: an ISO 8601 date-time with a time zone. An event older than the last one applied to the referral changes nothing and answers 200 with outcome "stale".',
         examples: ['2026-11-25T09:30:00Z'],
@@ -177,14 +177,14 @@ export const updateEventSchema = z
       .boolean()
       .optional()
       .meta({
-        title: 'Dry run',
+        title: 'Dry Run',
         description:
           'true: read the referral and check the rules, answer with the changes and the exact PUT body it would send, and write nothing (same as the query ?dryRun=true).',
         examples: [true],
       }),
   })
   .meta({
-    title: 'Update event',
+    title: 'Update Event',
     description:
       'A flat update event (contract v1). Unknown fields are rejected (a typo is a 400, never ignored), and at least one change field is required.',
   });

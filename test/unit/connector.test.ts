@@ -14,6 +14,7 @@ import { ERROR_DEFINITIONS } from '../../shared/core/errors.js';
 import { STATUSES, SUBSTATUSES } from '../../shared/core/referral.js';
 import {
   buildConnector,
+  CONNECTION_KEY_NAME,
   CONNECTOR_FILES,
   connectorFiles,
   DEFAULT_HOST,
@@ -155,12 +156,13 @@ describe('what Power Automate shows', () => {
     expect(String(operation.description).length).toBeGreaterThan(50);
   });
 
-  it('the connection asks for the function key as a secure string (apiProperties.json)', () => {
+  it('the connection asks for the power-automate host key as a secure string (apiProperties.json)', () => {
     expect(apiProperties.properties.connectionParameters).toEqual({
       api_key: {
         type: 'securestring',
         uiDefinition: expect.objectContaining({
-          displayName: 'Function key',
+          displayName: 'Host Key',
+          description: expect.stringContaining(`host key named ${CONNECTION_KEY_NAME}`),
           constraints: expect.objectContaining({ required: 'true', clearText: false }),
         }),
       },
@@ -255,9 +257,12 @@ describe('the committed files', () => {
     ).toBe(text);
   });
 
-  it('--host changes the host and nothing else; a host with a scheme or path is refused', () => {
+  it('--host changes the host and the URLs on it (website, contact) and nothing else; a scheme or path is refused', () => {
     const custom = buildConnector({ host: 'contoso-referrals.azurewebsites.net' }).apiDefinition;
-    expect(custom).toEqual({ ...apiDefinition, host: 'contoso-referrals.azurewebsites.net' });
+    expect(JSON.parse(JSON.stringify(custom).replaceAll('contoso-referrals.azurewebsites.net', DEFAULT_HOST))).toEqual(
+      apiDefinition,
+    );
+    expect(custom.host).toBe('contoso-referrals.azurewebsites.net');
     expect(() => buildConnector({ host: 'https://contoso.azurewebsites.net/api' })).toThrow(/host name/);
   });
 });
