@@ -4,18 +4,20 @@
  * - every .bicep file parses with the tree-sitter Bicep grammar (syntax only: no types, no resource schemas);
  * - every parameter has a @description and a row in docs/deploy.md; every module call passes parameters its
  *   module declares, all it requires, of the right type and within its @allowed/@minLength/... limits;
- * - main.parameters.json and azure.yaml parse and agree with the templates (and with azd's remote-build rule);
+ * - main.parameters.json and azure.yaml parse and agree with the templates, with azd's remote-build rule and with
+ *   how azd packages a Node service (a prepackage hook stages the package where no script empties it);
  * - the app settings, evaluated from the templates for each authentication mode, are settings the app validates
  *   (CONFIGURATION_VARIABLES) or the Functions host reads (HOST_OWNED below), none that Flex Consumption
  *   deprecates, and `parseConfig` accepts them: the deployed app starts configured;
  * - the security settings and the role assignments (ids, scopes, conditions) are the documented ones.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { CONFIGURATION_VARIABLES, parseConfig } from '../../shared/config.js';
+import { DEFAULT_OUT_DIR } from '../../tools/package.js';
 import {
   allResources,
   type BicepFile,
@@ -381,7 +383,17 @@ describe('parameters', () => {
 describe('azure.yaml', () => {
   const yaml = parseYaml(read('azure.yaml')) as {
     name: string;
-    services: Record<string, { project: string; language: string; host: string; dist?: string; remoteBuild?: boolean }>;
+    services: Record<
+      string,
+      {
+        project: string;
+        language: string;
+        host: string;
+        dist?: string;
+        remoteBuild?: boolean;
+        hooks?: Record<string, unknown>;
+      }
+    >;
   };
 
   it('names one function service, api, as the quickstart does, and the app carries its azd-service-name tag', () => {
@@ -393,13 +405,31 @@ describe('azure.yaml', () => {
     expect(descendantsOfType(api.root, 'string').some((s) => s.text === "'azd-service-name'")).toBe(true);
   });
 
-  it('deploys what `npm run package` stages, as built (remoteBuild: false), which azd allows only if .funcignore keeps node_modules', () => {
-    // azd runs the `package` script, then zips `dist` (Azure/azure-dev cli/azd/pkg/project/framework_service_npm.go).
-    const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts;
-    expect(yaml.services.api?.dist).toBe('dist/package/app');
-    expect(scripts.package, 'the package script builds and checks the folder azure.yaml deploys').toContain(
-      yaml.services.api?.dist,
+  it('azd packages with `npm run build`, never `npm run package`: a prepackage hook stages the package, outside what any script empties', () => {
+    // This replaces an assertion that azd runs the `package` script: it runs `build` (Azure/azure-dev
+    // cli/azd/pkg/project/framework_service_node.go, Package), and `build` empties dist/. The sequence itself
+    // runs in test/integration/package.test.ts ("azd package, step by step as azd runs it").
+    const manifest = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
+    const dist = yaml.services.api?.dist ?? '';
+    expect(dist).toBe('out/package/app');
+    expect(yaml.services.api?.hooks?.prepackage).toEqual({ run: 'npm run package' });
+    expect(manifest.scripts.package, 'the package script builds and checks the folder azure.yaml deploys').toContain(
+      `check-entry-points.mjs ${dist}`,
     );
+    expect(join(DEFAULT_OUT_DIR, 'app'), 'tools/package.ts stages where azure.yaml points').toBe(join(root, dist));
+    // No npm script empties a folder holding the staged package (`node scripts/clean.mjs <folders>`).
+    for (const [name, script] of Object.entries(manifest.scripts)) {
+      for (const match of script.matchAll(/scripts\/clean\.mjs((?: +[^ &|;]+)+)/g)) {
+        for (const folder of (match[1] ?? '').trim().split(/ +/)) {
+          const inside = relative(join(root, folder), join(root, dist));
+          expect(inside === '' || !inside.startsWith('..'), `npm run ${name} empties ${folder}`).toBe(false);
+        }
+      }
+    }
+    expect(read('.gitignore').split(/\r?\n/), 'the staged package is not committed').toContain('out/');
+  });
+
+  it('deploys the staged package as built (remoteBuild: false), which azd allows only if .funcignore keeps node_modules', () => {
     expect(yaml.services.api?.remoteBuild).toBe(false);
     // Azure/azure-dev cli/azd/pkg/project/service_target_functionapp.go, resolveFunctionAppRemoteBuild:
     // "'remoteBuild: false' cannot be used when '.funcignore' excludes node_modules".
@@ -409,6 +439,9 @@ describe('azure.yaml', () => {
       .filter((line) => line && !line.startsWith('#') && !line.startsWith('!'));
     expect(patterns.filter((p) => /^\/?node_modules\/?(\*\*)?$/.test(p) || p === '*' || p === '**')).toEqual([]);
     expect(patterns, 'the templates are not deployed').toContain('infra');
+    expect(patterns, 'nor the staged package, by `func azure functionapp publish` from the repository').toContain(
+      'out',
+    );
   });
 });
 
