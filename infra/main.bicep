@@ -102,13 +102,20 @@ param logRetentionInDays int = 30
 ])
 param keyVaultPublicNetworkAccess string = 'Enabled'
 
-@description('Days a deleted Key Vault (or secret) can be recovered.')
+@description('Days a deleted Key Vault (or secret) can be recovered. Set once, when the vault is created: Key Vault does not let it change afterwards.')
 @minValue(7)
 @maxValue(90)
 param keyVaultSoftDeleteRetentionInDays int = 90
 
 @description('Purge protection on the Key Vault: a deleted vault or secret cannot be purged before the retention ends. Irreversible once on; `azd down --purge` then leaves the vault name taken until the retention ends.')
 param keyVaultEnablePurgeProtection bool = true
+
+@description('default: create the vault. recover: recover the soft-deleted vault of this name (after `azd down`, the next `azd up` in the same environment would otherwise fail for up to the retention, because the name is taken by the deleted vault), with its secrets; set it back to default once recovered (docs/deploy.md#after-azd-down).')
+@allowed([
+  'default'
+  'recover'
+])
+param keyVaultCreateMode string = 'default'
 
 // ---------------------------------------------------------------------------------------------------------------
 // The app's own settings (README, "Configuration"; docs/authentication.md)
@@ -219,6 +226,7 @@ module keyVault './app/keyvault.bicep' = {
     publicNetworkAccess: keyVaultPublicNetworkAccess
     softDeleteRetentionInDays: keyVaultSoftDeleteRetentionInDays
     enablePurgeProtection: keyVaultEnablePurgeProtection
+    createMode: keyVaultCreateMode
   }
 }
 

@@ -19,7 +19,7 @@ param tags object = {}
 ])
 param publicNetworkAccess string = 'Enabled'
 
-@description('Days a deleted vault or secret can be recovered.')
+@description('Days a deleted vault or secret can be recovered (fixed when the vault is created).')
 @minValue(7)
 @maxValue(90)
 param softDeleteRetentionInDays int = 90
@@ -27,12 +27,22 @@ param softDeleteRetentionInDays int = 90
 @description('Purge protection (irreversible once on).')
 param enablePurgeProtection bool = true
 
+@description('default, or recover: recover the soft-deleted vault of this name instead of creating one (as the Azure Verified Modules key-vault module offers).')
+@allowed([
+  'default'
+  'recover'
+])
+param createMode string = 'default'
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
   location: location
   tags: tags
   properties: {
     tenantId: tenant().tenantId
+    // recover: the soft-deleted vault of this name comes back with its secrets (a purge-protected name cannot be
+    // reused until its retention ends; learn.microsoft.com/azure/key-vault/general/key-vault-recovery).
+    createMode: createMode
     sku: {
       family: 'A'
       name: 'standard'

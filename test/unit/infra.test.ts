@@ -608,6 +608,23 @@ describe('security settings', () => {
     });
   });
 
+  it('Key Vault: createMode default, or recover through KEY_VAULT_CREATE_MODE, wired to the vault (a soft-deleted, purge-protected name after `azd down`)', () => {
+    const param = main.params.get('keyVaultCreateMode');
+    expect(param?.defaultValue?.text).toBe("'default'");
+    expect(literal(param?.decorators.get('allowed')?.[0])).toEqual(['default', 'recover']);
+    const file = JSON.parse(read('infra/main.parameters.json')) as { parameters: Record<string, { value: unknown }> };
+    expect(file.parameters.keyVaultCreateMode?.value).toBe(`\${KEY_VAULT_CREATE_MODE=default}`);
+    expect(deploy(AZD_ENV).moduleParams.keyVault?.createMode).toBe('default');
+    const recovering = deploy({ ...AZD_ENV, KEY_VAULT_CREATE_MODE: 'recover' });
+    expect(recovering.problems).toEqual([]);
+    expect(recovering.moduleParams.keyVault?.createMode).toBe('recover');
+    expect(deploy({ ...AZD_ENV, KEY_VAULT_CREATE_MODE: 'purge' }).problems).toEqual(
+      expect.arrayContaining([expect.stringContaining('module keyVault: createMode: "purge" is not one of')]),
+    );
+    const vault = resource(moduleFile('keyVault'), 'Microsoft.KeyVault/vaults');
+    expect(propertyPath(vault, 'properties.createMode')?.text).toBe('createMode');
+  });
+
   it('function app: Flex Consumption, Node 22, package in blob storage read with the user-assigned identity, https only, no basic-auth publishing', () => {
     const api = moduleFile('api');
     const plan = resource(api, 'Microsoft.Web/serverfarms');
