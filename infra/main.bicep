@@ -14,7 +14,7 @@ targetScope = 'subscription'
 param environmentName string
 
 @minLength(1)
-@description('Azure region for every resource (AZURE_LOCATION). Only regions that offer Flex Consumption are allowed.')
+@description('Azure region for every resource (AZURE_LOCATION). Only regions that offered Flex Consumption when this list was written (no canary regions); `az functionapp list-flexconsumption-locations` has the current list.')
 @allowed([
   'australiaeast'
   'australiasoutheast'
@@ -25,7 +25,6 @@ param environmentName string
   'eastasia'
   'eastus'
   'eastus2'
-  'eastus2euap'
   'francecentral'
   'germanywestcentral'
   'italynorth'
@@ -85,10 +84,10 @@ param grantDeployerKeyVaultAccess bool = true
 ])
 param instanceMemoryMB int = 2048
 
-@description('Most instances the app scales out to (Flex Consumption allows 40 to 1000). Caps cost and the load put on Partner Center.')
-@minValue(40)
+@description('Most instances the app scales out to (Flex Consumption allows 1 to 1000). Caps cost and the load put on Partner Center, which publishes no rate limit for referrals: at most about this many times the per-instance HTTP concurrency (a platform default that grows with instanceMemoryMB) events run at once. Microsoft cautions that HTTP apps below 40 can see request failures under bursts; callers retry those (docs/deploy.md#parameters).')
+@minValue(1)
 @maxValue(1000)
-param maximumInstanceCount int = 100
+param maximumInstanceCount int = 10
 
 @description('Days Log Analytics keeps the logs and telemetry.')
 @minValue(30)
@@ -258,6 +257,7 @@ module api './app/api.bicep' = {
     tags: tags
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
     storageBlobEndpoint: storage.outputs.blobEndpoint
     storageTableEndpoint: storage.outputs.tableEndpoint
     deploymentContainerName: deploymentStorageContainerName

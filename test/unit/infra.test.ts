@@ -48,6 +48,8 @@ const HOST_OWNED: Record<string, string> = {
     'Functions host: its storage connection is identity-based (`managedidentity`), with AzureWebJobsStorage__clientId',
   AzureWebJobsStorage__blobServiceUri:
     'Functions host: blob endpoint of its storage (function keys, leases); the app uses only the table endpoint',
+  AzureWebJobsStorage__accountName:
+    'Functions host: the account name beside the service URIs, which avoids a documented start-up race on Flex Consumption (Azure/azure-functions-host#11787)',
 };
 
 /**
@@ -345,6 +347,24 @@ describe('parameters', () => {
       placeholders: {},
     });
     expect(allowed).toEqual(expect.arrayContaining(['westeurope', 'eastus', 'swedencentral']));
+    // No canary (EUAP) region: most subscriptions cannot deploy there.
+    expect((allowed as string[]).filter((region) => /euap$/.test(region))).toEqual([]);
+  });
+
+  it('maximumInstanceCount: 1 to 1000 as Flex Consumption allows, 10 by default (Partner Center publishes no rate limit)', () => {
+    for (const file of [main, moduleFile('api')]) {
+      const param = file.params.get('maximumInstanceCount');
+      expect(literal(param?.decorators.get('minValue')?.[0]), file.path).toBe(1);
+      expect(literal(param?.decorators.get('maxValue')?.[0]), file.path).toBe(1000);
+      expect(literal(param?.defaultValue), file.path).toBe(10);
+    }
+    const file = JSON.parse(read('infra/main.parameters.json')) as { parameters: Record<string, { value: unknown }> };
+    expect(file.parameters.maximumInstanceCount?.value).toBe(10);
+    expect(deploy(AZD_ENV).moduleParams.api?.maximumInstanceCount).toBe(10);
+    expect(deploy(AZD_ENV, { maximumInstanceCount: 1 }).problems).toEqual([]);
+    expect(deploy(AZD_ENV, { maximumInstanceCount: 1001 }).problems).toEqual([
+      'module api: maximumInstanceCount: above 1000',
+    ]);
   });
 
   it('every module call passes declared parameters, all required ones, typed and within limits', () => {
@@ -462,6 +482,7 @@ describe('app settings', () => {
       IDEMPOTENCY_STORE: 'table',
       AzureWebJobsStorage__credential: 'managedidentity',
       AzureWebJobsStorage__clientId: CLIENT_ID,
+      AzureWebJobsStorage__accountName: 'stabcdefghijklm',
       AzureWebJobsStorage__blobServiceUri: 'https://stabcdefghijklm.blob.core.windows.net/',
       AzureWebJobsStorage__tableServiceUri: 'https://stabcdefghijklm.table.core.windows.net/',
       APPLICATIONINSIGHTS_CONNECTION_STRING: PLACEHOLDERS['applicationInsights.properties.ConnectionString'],
@@ -670,6 +691,11 @@ describe('security settings', () => {
       ['ftp', false],
       ['scm', false],
     ]);
+    // `location` on both: reported to fail validation without it (BCP187 is silenced on the line before).
+    for (const policy of policies) {
+      expect(objectProperty(policy.body, 'location')?.text, policy.name).toBe('location');
+      expect(policy.body.text, policy.name).toMatch(/#disable-next-line BCP187\s+location: location/);
+    }
   });
 
   it('nothing in infra/ holds a key, a connection string or a listKeys() call', () => {
