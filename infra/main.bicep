@@ -58,7 +58,7 @@ param location string
 @description('Name of the resource group to create. Empty: rg-<environmentName>.')
 param resourceGroupName string = ''
 
-@description('Object id of the principal running the deployment (AZURE_PRINCIPAL_ID). It is given Key Vault Secrets Officer on the vault when grantDeployerKeyVaultAccess is true, so it can run the App+User bootstrap and store the webhook secret. Empty: no role for the deployer.')
+@description('Object id of the principal running the deployment (AZURE_PRINCIPAL_ID). Given Key Vault Secrets Officer on the vault as deployerKeyVaultAccess says, so it can run the App+User bootstrap and store the webhook secret. Empty: no role for the deployer.')
 param principalId string = ''
 
 @description('Kind of principal in principalId (AZURE_PRINCIPAL_TYPE): User for a person, ServicePrincipal for a pipeline.')
@@ -69,8 +69,20 @@ param principalId string = ''
 ])
 param principalType string = 'User'
 
-@description('Give principalId the Key Vault Secrets Officer role on the vault (needed to run `npm run auth:bootstrap` and to store the webhook secret). Turn off when a separate administrator manages the secrets.')
-param grantDeployerKeyVaultAccess bool = true
+@description('Key Vault Secrets Officer on the vault for principalId (to run `npm run auth:bootstrap` and store the webhook secret): auto gives it to a User and not to a pipeline (ServicePrincipal), on and off decide. Off when a separate administrator manages the secrets.')
+@allowed([
+  'auto'
+  'on'
+  'off'
+])
+param deployerKeyVaultAccess string = 'auto'
+
+@description('How the app identity gets secret get and set in app-user mode: custom (a custom role with exactly those two data actions, assignable only in this resource group; the deployer needs Microsoft.Authorization/roleDefinitions/write, as Owner or User Access Administrator have) or builtin (Key Vault Secrets Officer, which can also delete and purge every secret).')
+@allowed([
+  'custom'
+  'builtin'
+])
+param keyVaultSecretWriterRole string = 'custom'
 
 // ---------------------------------------------------------------------------------------------------------------
 // Hosting
@@ -226,6 +238,7 @@ module keyVault './app/keyvault.bicep' = {
     softDeleteRetentionInDays: keyVaultSoftDeleteRetentionInDays
     enablePurgeProtection: keyVaultEnablePurgeProtection
     createMode: keyVaultCreateMode
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
   }
 }
 
@@ -238,8 +251,10 @@ module rbac './app/rbac.bicep' = {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     keyVaultName: keyVault.outputs.name
     identityPrincipalId: identity.outputs.principalId
-    keyVaultAccess: partnerCenterAuth == 'app-user' ? 'secrets-officer' : (!empty(webhookSecretsSecretName) ? 'secrets-user' : 'none')
-    deployerPrincipalId: grantDeployerKeyVaultAccess ? principalId : ''
+    appWritesSecrets: partnerCenterAuth == 'app-user'
+    secretWriterRole: keyVaultSecretWriterRole
+    appResolvesReferences: !empty(webhookSecretsSecretName)
+    deployerPrincipalId: deployerKeyVaultAccess == 'on' || (deployerKeyVaultAccess == 'auto' && principalType == 'User') ? principalId : ''
     deployerPrincipalType: principalType
   }
 }

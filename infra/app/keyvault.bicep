@@ -34,6 +34,9 @@ param enablePurgeProtection bool = true
 ])
 param createMode string = 'default'
 
+@description('Log Analytics workspace receiving the vault\'s audit log (every secret read and write, with the caller).')
+param logAnalyticsWorkspaceId string
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
   location: location
@@ -60,6 +63,23 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
       defaultAction: publicNetworkAccess == 'Enabled' ? 'Allow' : 'Deny'
       bypass: 'AzureServices'
     }
+  }
+}
+
+// The audit log: every data-plane operation (SecretGet, SecretSet, …) with the caller's identity and address,
+// never a secret's value (learn.microsoft.com/azure/key-vault/general/logging). diagnosticSettings has only
+// preview API versions; 2021-05-01-preview is the one the Azure Verified Modules use.
+resource audit 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'audit-to-log-analytics'
+  scope: vault
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      {
+        category: 'AuditEvent'
+        enabled: true
+      }
+    ]
   }
 }
 

@@ -104,6 +104,8 @@ const PLACEHOLDERS: Record<string, Value> = {
   'storage.outputs.blobEndpoint': 'https://stabcdefghijklm.blob.core.windows.net/',
   'storage.outputs.tableEndpoint': 'https://stabcdefghijklm.table.core.windows.net/',
   'monitoring.outputs.applicationInsightsName': 'appi-abcdefghijklm',
+  'monitoring.outputs.logAnalyticsId':
+    '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-prod/providers/Microsoft.OperationalInsights/workspaces/log-abcdefghijklm',
   'keyVault.outputs.name': 'kv-abcdefghijklm',
   'keyVault.outputs.uri': 'https://kv-abcdefghijklm.vault.azure.net/',
   'applicationInsights.properties.ConnectionString':
@@ -113,6 +115,7 @@ const PLATFORM = {
   uniqueString: 'abcdefghijklm',
   tenantId: TENANT_ID,
   subscriptionId: '00000000-0000-0000-0000-000000000000',
+  resourceGroup: 'rg-prod',
 };
 /** What the platform puts in place of a Key Vault reference: the secret (a valid Standard Webhooks one). */
 const RESOLVED_WEBHOOK_SECRET = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
@@ -260,9 +263,13 @@ describe('syntax', () => {
     }
   });
 
-  it('every resource names a GA API version', () => {
+  it('every resource names a GA API version (diagnostic settings have only preview versions: the one AVM uses)', () => {
     for (const file of files) {
       for (const resource of allResources(file)) {
+        if (resource.typeAndVersion.startsWith('Microsoft.Insights/diagnosticSettings@')) {
+          expect(resource.typeAndVersion).toBe('Microsoft.Insights/diagnosticSettings@2021-05-01-preview');
+          continue;
+        }
         expect(resource.typeAndVersion, `${file.path}: ${resource.name}`).toMatch(
           /^Microsoft\.[A-Za-z]+\/[A-Za-z/]+@\d{4}-\d{2}-\d{2}$/,
         );
@@ -560,7 +567,7 @@ describe('app settings', () => {
     expect(deployment.settings.WEBHOOK_SECRETS).toBe(
       '@Microsoft.KeyVault(SecretUri=https://kv-abcdefghijklm.vault.azure.net/secrets/webhook-secrets)',
     );
-    expect(deployment.moduleParams.rbac?.keyVaultAccess).toBe('secrets-user');
+    expect(deployment.moduleParams.rbac).toMatchObject({ appWritesSecrets: false, appResolvesReferences: true });
     const site = allResources(moduleFile('api')).find((r) => r.typeAndVersion.startsWith('Microsoft.Web/sites@'));
     const referenceIdentity = site && propertyPath(site.body, 'properties.keyVaultReferenceIdentity');
     expect(referenceIdentity?.text).toBe('identityId');
@@ -718,7 +725,7 @@ describe('role assignments', () => {
     for (const assignment of assignments()) {
       const definition = propertyPath(assignment.body, 'properties.roleDefinitionId')?.text ?? '';
       expect(definition).toMatch(
-        /^subscriptionResourceId\('Microsoft\.Authorization\/roleDefinitions', (roles\.[A-Za-z]+|appKeyVaultRoleId)\)$/,
+        /^subscriptionResourceId\('Microsoft\.Authorization\/roleDefinitions', (roles\.[A-Za-z]+|secretWriterRoleId)\)$/,
       );
     }
   });
@@ -735,48 +742,117 @@ describe('role assignments', () => {
       blobOwner: 'Microsoft.Storage/storageAccounts',
       tableContributor: 'Microsoft.Storage/storageAccounts',
       metricsPublisher: 'Microsoft.Insights/components',
-      appKeyVaultRole: 'Microsoft.KeyVault/vaults',
+      appSecretWriter: 'Microsoft.KeyVault/vaults',
+      appReferenceReader: 'Microsoft.KeyVault/vaults',
       deployerKeyVaultRole: 'Microsoft.KeyVault/vaults',
     });
-    for (const name of ['blobOwner', 'tableContributor', 'metricsPublisher', 'appKeyVaultRole']) {
+    for (const name of ['blobOwner', 'tableContributor', 'metricsPublisher', 'appSecretWriter', 'appReferenceReader']) {
       const assignment = assignments().find((a) => a.name === name);
       expect(assignment && literal(propertyPath(assignment.body, 'properties.principalType'))).toBe('ServicePrincipal');
       expect(assignment && propertyPath(assignment.body, 'properties.principalId')?.text).toBe('identityPrincipalId');
     }
   });
 
-  it('Key Vault: Secrets Officer for app-user (it writes rotated tokens back), Secrets User for a webhook secret alone, else nothing', () => {
-    const access = (env: Record<string, string>) => deploy(env).moduleParams.rbac?.keyVaultAccess;
-    expect(access(AZD_ENV)).toBe('secrets-officer');
-    expect(access({ ...AZD_ENV, WEBHOOK_SECRETS_SECRET_NAME: 'webhook-secrets' })).toBe('secrets-officer');
-    expect(access({ ...AZD_ENV, PARTNER_CENTER_AUTH: 'managed-identity' })).toBe('none');
-    expect(access({ ...AZD_ENV, PARTNER_CENTER_AUTH: 'managed-identity', WEBHOOK_SECRETS_SECRET_NAME: 'x' })).toBe(
-      'secrets-user',
+  // Replaces "Secrets Officer for app-user": the app needs secret get and set only (docs/deploy.md#roles).
+  it('Key Vault, app-user: a custom role with exactly secret get and set, assignable in the group only, assigned on the vault', () => {
+    const definitions = allResources(rbac()).filter((r) =>
+      r.typeAndVersion.startsWith('Microsoft.Authorization/roleDefinitions@'),
     );
-    const roleFor = (keyVaultAccess: string) =>
-      evaluate(rbac().vars.get('appKeyVaultRoleId') ?? rbac().root, {
-        file: rbac(),
-        params: { keyVaultAccess },
-        placeholders: {},
-      });
-    expect(roleFor('secrets-officer')).toBe(ROLE_IDS.keyVaultSecretsOfficer);
-    expect(roleFor('secrets-user')).toBe(ROLE_IDS.keyVaultSecretsUser);
-    const condition = assignments().find((a) => a.name === 'appKeyVaultRole')?.condition;
-    expect(
-      condition && evaluate(condition, { file: rbac(), params: { keyVaultAccess: 'none' }, placeholders: {} }),
-    ).toBe(false);
+    expect(definitions.map((d) => d.name)).toEqual(['secretGetSet']);
+    const definition = definitions[0];
+    if (!definition) throw new Error('no role definition');
+    const scope = (params: Record<string, Value>) => ({
+      file: rbac(),
+      params: { secretWriterRole: 'custom', ...params },
+      placeholders: {},
+      platform: PLATFORM,
+    });
+    const properties = evaluate(objectProperty(definition.body, 'properties') ?? rbac().root, scope({}));
+    expect(properties).toMatchObject({
+      type: 'CustomRole',
+      permissions: [
+        {
+          actions: [],
+          notActions: [],
+          dataActions: [
+            'Microsoft.KeyVault/vaults/secrets/getSecret/action',
+            'Microsoft.KeyVault/vaults/secrets/setSecret/action',
+          ],
+          notDataActions: [],
+        },
+      ],
+      assignableScopes: [`/subscriptions/${PLATFORM.subscriptionId}/resourceGroups/rg-prod`],
+    });
+    expect((properties as { roleName: string }).roleName).toContain('rg-prod');
+    expect(definition.condition && evaluate(definition.condition, scope({ appWritesSecrets: false }))).toBe(false);
+    expect(definition.condition && evaluate(definition.condition, scope({ appWritesSecrets: true }))).toBe(true);
+
+    // The app's assignment names that definition by default, Key Vault Secrets Officer only when asked (builtin).
+    const writerRole = (params: Record<string, Value>) =>
+      evaluate(rbac().vars.get('secretWriterRoleId') ?? rbac().root, scope({ appWritesSecrets: true, ...params }));
+    expect(writerRole({})).toBe(evaluate(objectProperty(definition.body, 'name') ?? rbac().root, scope({})));
+    expect(writerRole({})).not.toBe(ROLE_IDS.keyVaultSecretsOfficer);
+    expect(writerRole({ secretWriterRole: 'builtin' })).toBe(ROLE_IDS.keyVaultSecretsOfficer);
+    const writer = assignments().find((a) => a.name === 'appSecretWriter');
+    expect(writer?.condition?.text).toBe('(appWritesSecrets)');
+    expect(objectProperty(writer?.body ?? rbac().root, 'dependsOn')?.text.replace(/\s+/g, ' ')).toBe(
+      '[ secretGetSet ]',
+    );
+
+    // Who gets what, per mode.
+    const rbacParams = (env: Record<string, string>) => deploy(env).moduleParams.rbac;
+    expect(rbacParams(AZD_ENV)).toMatchObject({
+      appWritesSecrets: true,
+      secretWriterRole: 'custom',
+      appResolvesReferences: false,
+    });
+    expect(rbacParams({ ...AZD_ENV, KEY_VAULT_SECRET_WRITER_ROLE: 'builtin' })?.secretWriterRole).toBe('builtin');
+    expect(rbacParams({ ...AZD_ENV, WEBHOOK_SECRETS_SECRET_NAME: 'webhook-secrets' })).toMatchObject({
+      appWritesSecrets: true,
+      appResolvesReferences: true,
+    });
+    expect(rbacParams({ ...AZD_ENV, PARTNER_CENTER_AUTH: 'managed-identity' })).toMatchObject({
+      appWritesSecrets: false,
+      appResolvesReferences: false,
+    });
+    // A Key Vault reference is read with Key Vault Secrets User, as Microsoft documents for references.
+    const reader = assignments().find((a) => a.name === 'appReferenceReader');
+    expect(reader?.condition?.text).toBe('(appResolvesReferences)');
+    expect(propertyPath(reader?.body ?? rbac().root, 'properties.roleDefinitionId')?.text).toContain(
+      'roles.keyVaultSecretsUser',
+    );
   });
 
-  it('the deployer gets Key Vault Secrets Officer only when asked and known', () => {
-    const deployer = (env: Record<string, string>, overrides: Record<string, Value> = {}) =>
-      deploy(env, overrides).moduleParams.rbac?.deployerPrincipalId;
+  it('the deployer gets Key Vault Secrets Officer when known, a person by default, a pipeline only when asked', () => {
+    const deployer = (env: Record<string, string>) => deploy(env).moduleParams.rbac?.deployerPrincipalId;
     expect(deployer(AZD_ENV)).toBe(DEPLOYER_ID);
-    expect(deployer(AZD_ENV, { grantDeployerKeyVaultAccess: false })).toBe('');
+    expect(deployer({ ...AZD_ENV, AZURE_PRINCIPAL_TYPE: 'ServicePrincipal' })).toBe('');
+    expect(deployer({ ...AZD_ENV, AZURE_PRINCIPAL_TYPE: 'ServicePrincipal', DEPLOYER_KEY_VAULT_ACCESS: 'on' })).toBe(
+      DEPLOYER_ID,
+    );
+    expect(deployer({ ...AZD_ENV, DEPLOYER_KEY_VAULT_ACCESS: 'off' })).toBe('');
     expect(deployer({ ...AZD_ENV, AZURE_PRINCIPAL_ID: '' })).toBe('');
     const condition = assignments().find((a) => a.name === 'deployerKeyVaultRole')?.condition;
     expect(
       condition && evaluate(condition, { file: rbac(), params: { deployerPrincipalId: '' }, placeholders: {} }),
     ).toBe(false);
+  });
+
+  it('Key Vault audit: every secret read and write goes to the Log Analytics workspace (AuditEvent)', () => {
+    const keyVault = moduleFile('keyVault');
+    const settings = allResources(keyVault).filter((r) =>
+      r.typeAndVersion.startsWith('Microsoft.Insights/diagnosticSettings@'),
+    );
+    expect(settings).toHaveLength(1);
+    const audit = settings[0];
+    if (!audit) throw new Error('no diagnostic setting');
+    expect(objectProperty(audit.body, 'scope')?.text).toBe('vault');
+    expect(audit.condition).toBeUndefined();
+    expect(propertyPath(audit.body, 'properties.workspaceId')?.text).toBe('logAnalyticsWorkspaceId');
+    expect(literal(propertyPath(audit.body, 'properties.logs'))).toEqual([{ category: 'AuditEvent', enabled: true }]);
+    expect(deploy(AZD_ENV).moduleParams.keyVault?.logAnalyticsWorkspaceId).toBe(
+      PLACEHOLDERS['monitoring.outputs.logAnalyticsId'],
+    );
   });
 
   it('the app is created after its roles (the host reads its storage when it first starts)', () => {
