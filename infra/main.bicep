@@ -14,7 +14,7 @@ targetScope = 'subscription'
 param environmentName string
 
 @minLength(1)
-@description('Azure region for every resource (AZURE_LOCATION). Only regions that offer Flex Consumption are allowed.')
+@description('Azure region for every resource (AZURE_LOCATION). Only regions that offered Flex Consumption when this list was written (no canary regions); `az functionapp list-flexconsumption-locations` has the current list.')
 @allowed([
   'australiaeast'
   'australiasoutheast'
@@ -25,7 +25,6 @@ param environmentName string
   'eastasia'
   'eastus'
   'eastus2'
-  'eastus2euap'
   'francecentral'
   'germanywestcentral'
   'italynorth'
@@ -59,7 +58,7 @@ param location string
 @description('Name of the resource group to create. Empty: rg-<environmentName>.')
 param resourceGroupName string = ''
 
-@description('Object id of the principal running the deployment (AZURE_PRINCIPAL_ID). It is given Key Vault Secrets Officer on the vault when grantDeployerKeyVaultAccess is true, so it can run the App+User bootstrap and store the webhook secret. Empty: no role for the deployer.')
+@description('Object id of the principal running the deployment (AZURE_PRINCIPAL_ID). Given Key Vault Secrets Officer on the vault as deployerKeyVaultAccess says, so it can run the App+User bootstrap and store the webhook secret. Empty: no role for the deployer.')
 param principalId string = ''
 
 @description('Kind of principal in principalId (AZURE_PRINCIPAL_TYPE): User for a person, ServicePrincipal for a pipeline.')
@@ -70,8 +69,20 @@ param principalId string = ''
 ])
 param principalType string = 'User'
 
-@description('Give principalId the Key Vault Secrets Officer role on the vault (needed to run `npm run auth:bootstrap` and to store the webhook secret). Turn off when a separate administrator manages the secrets.')
-param grantDeployerKeyVaultAccess bool = true
+@description('Key Vault Secrets Officer on the vault for principalId (to run `npm run auth:bootstrap` and store the webhook secret): auto gives it to a User and not to a pipeline (ServicePrincipal), on and off decide. Off when a separate administrator manages the secrets.')
+@allowed([
+  'auto'
+  'on'
+  'off'
+])
+param deployerKeyVaultAccess string = 'auto'
+
+@description('How the app identity gets secret get and set in app-user mode: custom (a custom role with exactly those two data actions, assignable only in this resource group; the deployer needs Microsoft.Authorization/roleDefinitions/write, as Owner or User Access Administrator have) or builtin (Key Vault Secrets Officer, which can also delete and purge every secret).')
+@allowed([
+  'custom'
+  'builtin'
+])
+param keyVaultSecretWriterRole string = 'custom'
 
 // ---------------------------------------------------------------------------------------------------------------
 // Hosting
@@ -85,10 +96,10 @@ param grantDeployerKeyVaultAccess bool = true
 ])
 param instanceMemoryMB int = 2048
 
-@description('Most instances the app scales out to (Flex Consumption allows 40 to 1000). Caps cost and the load put on Partner Center.')
-@minValue(40)
+@description('Most instances the app scales out to (Flex Consumption allows 1 to 1000). Caps cost and the load put on Partner Center, which publishes no rate limit for referrals: at most about this many times the per-instance HTTP concurrency (a platform default that grows with instanceMemoryMB) events run at once. Microsoft cautions that HTTP apps below 40 can see request failures under bursts; callers retry those (docs/deploy.md#parameters).')
+@minValue(1)
 @maxValue(1000)
-param maximumInstanceCount int = 100
+param maximumInstanceCount int = 10
 
 @description('Days Log Analytics keeps the logs and telemetry.')
 @minValue(30)
@@ -102,13 +113,20 @@ param logRetentionInDays int = 30
 ])
 param keyVaultPublicNetworkAccess string = 'Enabled'
 
-@description('Days a deleted Key Vault (or secret) can be recovered.')
+@description('Days a deleted Key Vault (or secret) can be recovered. Set once, when the vault is created: Key Vault does not let it change afterwards.')
 @minValue(7)
 @maxValue(90)
 param keyVaultSoftDeleteRetentionInDays int = 90
 
 @description('Purge protection on the Key Vault: a deleted vault or secret cannot be purged before the retention ends. Irreversible once on; `azd down --purge` then leaves the vault name taken until the retention ends.')
 param keyVaultEnablePurgeProtection bool = true
+
+@description('default: create the vault. recover: recover the soft-deleted vault of this name (after `azd down`, the next `azd up` in the same environment would otherwise fail for up to the retention, because the name is taken by the deleted vault), with its secrets; set it back to default once recovered (docs/deploy.md#after-azd-down).')
+@allowed([
+  'default'
+  'recover'
+])
+param keyVaultCreateMode string = 'default'
 
 // ---------------------------------------------------------------------------------------------------------------
 // The app's own settings (README, "Configuration"; docs/authentication.md)
@@ -219,6 +237,8 @@ module keyVault './app/keyvault.bicep' = {
     publicNetworkAccess: keyVaultPublicNetworkAccess
     softDeleteRetentionInDays: keyVaultSoftDeleteRetentionInDays
     enablePurgeProtection: keyVaultEnablePurgeProtection
+    createMode: keyVaultCreateMode
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
   }
 }
 
@@ -231,8 +251,10 @@ module rbac './app/rbac.bicep' = {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     keyVaultName: keyVault.outputs.name
     identityPrincipalId: identity.outputs.principalId
-    keyVaultAccess: partnerCenterAuth == 'app-user' ? 'secrets-officer' : (!empty(webhookSecretsSecretName) ? 'secrets-user' : 'none')
-    deployerPrincipalId: grantDeployerKeyVaultAccess ? principalId : ''
+    appWritesSecrets: partnerCenterAuth == 'app-user'
+    secretWriterRole: keyVaultSecretWriterRole
+    appResolvesReferences: !empty(webhookSecretsSecretName)
+    deployerPrincipalId: deployerKeyVaultAccess == 'on' || (deployerKeyVaultAccess == 'auto' && principalType == 'User') ? principalId : ''
     deployerPrincipalType: principalType
   }
 }
@@ -250,6 +272,7 @@ module api './app/api.bicep' = {
     tags: tags
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
     storageBlobEndpoint: storage.outputs.blobEndpoint
     storageTableEndpoint: storage.outputs.tableEndpoint
     deploymentContainerName: deploymentStorageContainerName

@@ -2,7 +2,7 @@
 // The Functions worker only *warns* when the glob matches nothing (the app then starts with no
 // functions), so a wrong glob has to fail the build instead (docs/azure-functions.md#entry-points-and-the-main-glob).
 // `node scripts/check-entry-points.mjs [appDir]`: the same check on another app folder, such as the
-// deploy package (dist/package/app) or an extracted deploy zip; the expected list still comes from
+// deploy package (out/package/app) or an extracted deploy zip; the expected list still comes from
 // this repository's functions/.
 import { globSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

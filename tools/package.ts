@@ -1,6 +1,7 @@
 /**
- * `npm run package`: the deployment package for Flex Consumption (`az functionapp deployment source
- * config-zip`, or azd with a prebuilt package), built from the compiled app in dist/.
+ * `npm run package`: the deployment package for Flex Consumption, built from the compiled app in dist/ into
+ * out/package/ (`azd package`/`azd up` run it through the `prepackage` hook in azure.yaml and deploy app/;
+ * `az functionapp deployment source config-zip` or `azd deploy --from-package` take the zip).
  *
  * <out>/app/            the staging folder: what the zip holds, runnable by the local host
  *   host.json           the repository's
@@ -38,7 +39,12 @@ import { writeZip, type ZipEntry } from './zip.js';
 
 /** The repository (the folder holding package.json), from dist/tools/ or tools/. */
 export const REPO_ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url));
-export const DEFAULT_OUT_DIR = join(REPO_ROOT, 'dist', 'package');
+/**
+ * Outside dist/: every npm script that builds (and azd's own `npm run build`) empties dist/ first, so a package
+ * staged there would be gone before azd could zip it (docs/deploy.md#how-azd-builds-the-package). `out/` is
+ * git-ignored and emptied only by this packager.
+ */
+export const DEFAULT_OUT_DIR = join(REPO_ROOT, 'out', 'package');
 export const ZIP_NAME = 'partner-center-referral-webhook.zip';
 /** The issue's budget for the zip. */
 export const ZIP_BUDGET_BYTES = 5 * 1024 * 1024;
@@ -73,7 +79,7 @@ const BANNER =
 const INJECTED_GLOBALS = 'pcrw:cjs-globals';
 
 export interface PackageOptions {
-  /** Where to write app/, the zip and the report (default dist/package). Emptied first. */
+  /** Where to write app/, the zip and the report (default out/package). Emptied first. */
   outDir?: string;
   /** Write the zip (default true). */
   zip?: boolean;

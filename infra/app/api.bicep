@@ -24,6 +24,9 @@ param identityId string
 @description('Client id of that identity (AZURE_CLIENT_ID, AzureWebJobsStorage__clientId, Application Insights ingestion).')
 param identityClientId string
 
+@description('Name of the storage account (AzureWebJobsStorage__accountName).')
+param storageAccountName string
+
 @description('Blob endpoint of the storage account, with a trailing slash.')
 param storageBlobEndpoint string
 
@@ -47,10 +50,10 @@ param keyVaultUri string
 ])
 param instanceMemoryMB int = 2048
 
-@description('Most instances the app scales out to.')
-@minValue(40)
+@description('Most instances the app scales out to (1-1000).')
+@minValue(1)
 @maxValue(1000)
-param maximumInstanceCount int = 100
+param maximumInstanceCount int = 10
 
 @description('PARTNER_CENTER_AUTH.')
 @allowed([
@@ -105,6 +108,10 @@ var identitySettings = {
   AZURE_CLIENT_ID: identityClientId
   AzureWebJobsStorage__credential: 'managedidentity'
   AzureWebJobsStorage__clientId: identityClientId
+  // Beside the service URIs: with only __blobServiceUri the host can fail to create its blob client at start-up
+  // (a documented race, with host unhealthy and 401s on Flex Consumption); __accountName avoids it
+  // (https://github.com/Azure/azure-functions-host/issues/11787). The app reads only __tableServiceUri.
+  AzureWebJobsStorage__accountName: storageAccountName
   AzureWebJobsStorage__blobServiceUri: storageBlobEndpoint
   AzureWebJobsStorage__tableServiceUri: storageTableEndpoint
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
@@ -207,6 +214,10 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
 resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
   parent: functionApp
   name: 'ftp'
+  // Not in the resource type's schema (a BCP187 warning), but deployments without it are reported to fail with
+  // "The parameter location has an invalid value"; Azure Verified Modules set it too.
+  #disable-next-line BCP187
+  location: location
   properties: {
     allow: false
   }
@@ -215,6 +226,10 @@ resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2
 resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
   parent: functionApp
   name: 'scm'
+  // Not in the resource type's schema (a BCP187 warning), but deployments without it are reported to fail with
+  // "The parameter location has an invalid value"; Azure Verified Modules set it too.
+  #disable-next-line BCP187
+  location: location
   properties: {
     allow: false
   }

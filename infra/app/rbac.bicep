@@ -12,15 +12,20 @@ param keyVaultName string
 @description('Principal (object) id of the app\'s user-assigned managed identity.')
 param identityPrincipalId string
 
-@description('What the app may do in the vault: secrets-officer (app-user: it reads the refresh token and writes each rotated one back), secrets-user (read only: the webhook-secret Key Vault reference), or none.')
-@allowed([
-  'secrets-officer'
-  'secrets-user'
-  'none'
-])
-param keyVaultAccess string
+@description('app-user: the app reads the refresh token and writes each rotated one back (a new version of the same secret), so it needs secret get and set on the vault.')
+param appWritesSecrets bool
 
-@description('Object id of the deployer, given Key Vault Secrets Officer to run the bootstrap and store secrets. Empty: none.')
+@description('How the app gets secret get and set: custom (default) a custom role with exactly those two data actions; builtin Key Vault Secrets Officer, the narrowest built-in role that can write a secret, for a deployer who may not create role definitions (it can also delete and purge every secret).')
+@allowed([
+  'custom'
+  'builtin'
+])
+param secretWriterRole string = 'custom'
+
+@description('A Key Vault reference (the webhook secrets) is resolved with the app identity: Key Vault Secrets User (read only), as Microsoft documents for references.')
+param appResolvesReferences bool
+
+@description('Object id of the deployer, given Key Vault Secrets Officer to run the bootstrap and store secrets. Empty: none (main.bicep leaves it empty for a pipeline unless asked).')
 param deployerPrincipalId string = ''
 
 @description('Principal type of the deployer.')
@@ -40,8 +45,18 @@ var roles = {
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
 }
 
-// Key Vault Secrets User cannot write: the rotated refresh token needs Secrets Officer (docs/authentication.md).
-var appKeyVaultRoleId = keyVaultAccess == 'secrets-officer' ? roles.keyVaultSecretsOfficer : roles.keyVaultSecretsUser
+// Key Vault data actions (learn.microsoft.com/azure/role-based-access-control/permissions/security#microsoftkeyvault):
+// getSecret/action is Get Secret (the value; the app reads the newest version), setSecret/action is Set Secret
+// (a new version). Nothing to list, delete, purge, back up or restore, and no control-plane action.
+var secretGetSetDataActions = [
+  'Microsoft.KeyVault/vaults/secrets/getSecret/action'
+  'Microsoft.KeyVault/vaults/secrets/setSecret/action'
+]
+// (A variable: the tree-sitter grammar the offline tests use misreads a call followed by `.id` inside an array.)
+var resourceGroupId = resourceGroup().id
+var useCustomWriter = appWritesSecrets && secretWriterRole == 'custom'
+var secretGetSetRoleName = guid(resourceGroup().id, 'key-vault-secret-get-set')
+var secretWriterRoleId = useCustomWriter ? secretGetSetRoleName : roles.keyVaultSecretsOfficer
 
 resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' existing = {
   name: storageAccountName
@@ -89,11 +104,46 @@ resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   }
 }
 
-resource appKeyVaultRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (keyVaultAccess != 'none') {
-  name: guid(vault.id, identityPrincipalId, appKeyVaultRoleId)
+// Role definitions have no resource group of their own: this one is assignable only in this group, and named per
+// group because custom role names are unique in the tenant.
+resource secretGetSet 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (useCustomWriter) {
+  name: secretGetSetRoleName
+  properties: {
+    roleName: 'Key Vault secret get and set (${resourceGroup().name}, ${uniqueString(resourceGroup().id)})'
+    description: 'Read a secret and write a new version of it: what the Partner Center referral webhook needs to rotate its refresh token. No list, delete, purge, backup or restore.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: []
+        notActions: []
+        dataActions: secretGetSetDataActions
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      resourceGroupId
+    ]
+  }
+}
+
+resource appSecretWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (appWritesSecrets) {
+  name: guid(vault.id, identityPrincipalId, 'secret-writer', secretWriterRole)
+  scope: vault
+  dependsOn: [
+    secretGetSet
+  ]
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', secretWriterRoleId)
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appReferenceReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (appResolvesReferences) {
+  name: guid(vault.id, identityPrincipalId, roles.keyVaultSecretsUser)
   scope: vault
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', appKeyVaultRoleId)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'
   }

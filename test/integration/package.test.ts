@@ -1,16 +1,25 @@
 /**
  * `npm run package`: the deploy zip, extracted for real (fflate's reader, compared byte for byte), holds
  * only what runs in Azure, stays within budget, and the extracted app, served by the local host in plain
- * Node with nothing but its own files, applies an update event end to end against the sandbox.
+ * Node with nothing but its own files, applies an update event end to end against the sandbox. And `azd package`,
+ * run step by step as azd runs it, finds that app where azure.yaml points.
  */
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SEED_IDS } from '../../dev/sandbox/seed.js';
 import { writeZip } from '../../tools/zip.js';
-import { type ExtractedPackage, extractedPackage, removePackage } from '../support/package.js';
+import {
+  type AzdPackageRun,
+  copyRepository,
+  type ExtractedPackage,
+  extractedPackage,
+  removeAzdCopy,
+  removePackage,
+  runAzdPackage,
+} from '../support/package.js';
 import { isolatedEnv, REPO_ROOT, requestsOf, type Stack, startStack } from '../support/stack.js';
 
 const run = promisify(execFile);
@@ -208,4 +217,74 @@ it('registers exactly what the unbundled build registers when plain Node imports
     expect.arrayContaining(['health', 'referral-updates']),
   );
   expect(packaged).toEqual(await registrations(REPO_ROOT));
+});
+
+/**
+ * `azd package` (the first step of `azd up`) as azd runs it for a Node service: restore, the `prepackage` hook,
+ * azd's own `npm run build`, then the folder `dist` names in azure.yaml must hold the app (runAzdPackage in
+ * test/support/package.ts; docs/deploy.md#how-azd-builds-the-package). In a copy of the repository, so the
+ * builds never touch this one's dist/.
+ */
+describe('azd package, step by step as azd runs it', () => {
+  let azd: AzdPackageRun;
+  const copies: string[] = [];
+  beforeAll(async () => {
+    const copy = copyRepository();
+    copies.push(copy);
+    azd = await runAzdPackage('api', copy);
+  }, 240_000);
+  afterAll(() => {
+    for (const copy of copies) removeAzdCopy(copy);
+  });
+
+  it('runs the prepackage hook (npm run package) before its own npm run build, and finds the folder azure.yaml names', () => {
+    expect(azd.steps).toEqual([
+      'restore: node_modules up to date, npm install skipped',
+      'prepackage: npm run package',
+      'npm run build --if-present',
+      'zip out/package/app',
+    ]);
+    expect(azd.output).toContain('entry points OK');
+  });
+
+  it('the folder holds the app the packager staged, intact after azd emptied and rebuilt dist/', async () => {
+    const report = JSON.parse(
+      readFileSync(join(azd.packageSource, '..', 'package-report.json'), 'utf8'),
+    ) as ExtractedPackage['report'];
+    expect(report.appDir).toBe(azd.packageSource);
+    const staged = report.files.map(({ path }) => path).sort();
+    const found = readdirSync(azd.packageSource, { recursive: true, withFileTypes: true })
+      .filter((entry) => entry.isFile())
+      .map((entry) => relative(azd.packageSource, join(entry.parentPath, entry.name)).split(sep).join('/'))
+      .sort();
+    expect(found).toEqual(staged);
+    for (const { path, bytes } of report.files) expect(statSync(join(azd.packageSource, path)).size, path).toBe(bytes);
+    expect(found).toEqual(expect.arrayContaining(['host.json', 'package.json']));
+    expect(found.some((name) => name.startsWith('node_modules/'))).toBe(false);
+    // azd's `npm run build` ran after the hook: dist/ holds a fresh tsc build, and the package is still there.
+    expect(existsSync(join(azd.projectDir, 'dist', 'functions', 'health.js'))).toBe(true);
+    const { stdout } = await run(process.execPath, ['scripts/check-entry-points.mjs', azd.packageSource], {
+      cwd: azd.projectDir,
+    });
+    expect(stdout).toContain('entry points OK');
+  });
+
+  it("the packaged app registers the same functions as the repository's build", async () => {
+    expect(await registrations(azd.packageSource)).toEqual(await registrations(REPO_ROOT));
+  });
+
+  it('would have stopped before provisioning with the earlier azure.yaml (dist/package/app, no hook): azd empties dist/', async () => {
+    const copy = copyRepository();
+    copies.push(copy);
+    const yamlPath = join(copy, 'azure.yaml');
+    const yaml = readFileSync(yamlPath, 'utf8');
+    const earlier = yaml
+      .replace('dist: out/package/app', 'dist: dist/package/app')
+      .replace(/\n {4}hooks:[\s\S]*$/, '\n');
+    expect(earlier).not.toMatch(/^ +prepackage:/m);
+    writeFileSync(yamlPath, earlier);
+    await expect(runAzdPackage('api', copy)).rejects.toThrow(
+      /package source '.*\/dist\/package\/app' is empty or does not exist/,
+    );
+  }, 120_000);
 });

@@ -9,6 +9,7 @@
  *   output or a resource property has no value before a deployment: the caller supplies one per expression
  *   (`placeholders`), and anything else that cannot be evaluated throws, naming the expression.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
@@ -271,8 +272,8 @@ export interface Scope {
   placeholders: Record<string, Value>;
   /** Module files by symbol, to check that a module output a placeholder stands for is declared. */
   moduleFiles?: Record<string, BicepFile>;
-  /** Values of `uniqueString(...)`, `tenant()` and `subscription()`. */
-  platform?: { uniqueString: string; tenantId: string; subscriptionId: string };
+  /** Values of `uniqueString(...)`, `tenant()`, `subscription()` and `resourceGroup()`. */
+  platform?: { uniqueString: string; tenantId: string; subscriptionId: string; resourceGroup?: string };
 }
 
 export function emptyScope(): Scope {
@@ -450,6 +451,16 @@ function callFunction(node: Node, scope: Scope, name: string, args: Node[]): Val
       return platform().uniqueString;
     case 'tenant':
       return { tenantId: platform().tenantId };
+    case 'resourceGroup': {
+      const { subscriptionId, resourceGroup } = platform();
+      if (!resourceGroup) fail(node, scope, 'resourceGroup() needs scope.platform.resourceGroup');
+      return { id: `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}`, name: resourceGroup };
+    }
+    case 'guid': {
+      // Deterministic like ARM's (not the same value): a UUID-shaped hash of the arguments.
+      const hash = createHash('sha1').update(JSON.stringify(values())).digest('hex');
+      return `${hash.slice(0, 8)}-${hash.slice(8, 12)}-5${hash.slice(13, 16)}-8${hash.slice(17, 20)}-${hash.slice(20, 32)}`;
+    }
     case 'subscription':
       return { id: `/subscriptions/${platform().subscriptionId}`, subscriptionId: platform().subscriptionId };
     case 'loadJsonContent': {

@@ -4,18 +4,20 @@
  * - every .bicep file parses with the tree-sitter Bicep grammar (syntax only: no types, no resource schemas);
  * - every parameter has a @description and a row in docs/deploy.md; every module call passes parameters its
  *   module declares, all it requires, of the right type and within its @allowed/@minLength/... limits;
- * - main.parameters.json and azure.yaml parse and agree with the templates (and with azd's remote-build rule);
+ * - main.parameters.json and azure.yaml parse and agree with the templates, with azd's remote-build rule and with
+ *   how azd packages a Node service (a prepackage hook stages the package where no script empties it);
  * - the app settings, evaluated from the templates for each authentication mode, are settings the app validates
  *   (CONFIGURATION_VARIABLES) or the Functions host reads (HOST_OWNED below), none that Flex Consumption
  *   deprecates, and `parseConfig` accepts them: the deployed app starts configured;
  * - the security settings and the role assignments (ids, scopes, conditions) are the documented ones.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { CONFIGURATION_VARIABLES, parseConfig } from '../../shared/config.js';
+import { DEFAULT_OUT_DIR } from '../../tools/package.js';
 import {
   allResources,
   type BicepFile,
@@ -46,6 +48,8 @@ const HOST_OWNED: Record<string, string> = {
     'Functions host: its storage connection is identity-based (`managedidentity`), with AzureWebJobsStorage__clientId',
   AzureWebJobsStorage__blobServiceUri:
     'Functions host: blob endpoint of its storage (function keys, leases); the app uses only the table endpoint',
+  AzureWebJobsStorage__accountName:
+    'Functions host: the account name beside the service URIs, which avoids a documented start-up race on Flex Consumption (Azure/azure-functions-host#11787)',
 };
 
 /**
@@ -100,6 +104,8 @@ const PLACEHOLDERS: Record<string, Value> = {
   'storage.outputs.blobEndpoint': 'https://stabcdefghijklm.blob.core.windows.net/',
   'storage.outputs.tableEndpoint': 'https://stabcdefghijklm.table.core.windows.net/',
   'monitoring.outputs.applicationInsightsName': 'appi-abcdefghijklm',
+  'monitoring.outputs.logAnalyticsId':
+    '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-prod/providers/Microsoft.OperationalInsights/workspaces/log-abcdefghijklm',
   'keyVault.outputs.name': 'kv-abcdefghijklm',
   'keyVault.outputs.uri': 'https://kv-abcdefghijklm.vault.azure.net/',
   'applicationInsights.properties.ConnectionString':
@@ -109,6 +115,7 @@ const PLATFORM = {
   uniqueString: 'abcdefghijklm',
   tenantId: TENANT_ID,
   subscriptionId: '00000000-0000-0000-0000-000000000000',
+  resourceGroup: 'rg-prod',
 };
 /** What the platform puts in place of a Key Vault reference: the secret (a valid Standard Webhooks one). */
 const RESOLVED_WEBHOOK_SECRET = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
@@ -256,9 +263,13 @@ describe('syntax', () => {
     }
   });
 
-  it('every resource names a GA API version', () => {
+  it('every resource names a GA API version (diagnostic settings have only preview versions: the one AVM uses)', () => {
     for (const file of files) {
       for (const resource of allResources(file)) {
+        if (resource.typeAndVersion.startsWith('Microsoft.Insights/diagnosticSettings@')) {
+          expect(resource.typeAndVersion).toBe('Microsoft.Insights/diagnosticSettings@2021-05-01-preview');
+          continue;
+        }
         expect(resource.typeAndVersion, `${file.path}: ${resource.name}`).toMatch(
           /^Microsoft\.[A-Za-z]+\/[A-Za-z/]+@\d{4}-\d{2}-\d{2}$/,
         );
@@ -343,6 +354,24 @@ describe('parameters', () => {
       placeholders: {},
     });
     expect(allowed).toEqual(expect.arrayContaining(['westeurope', 'eastus', 'swedencentral']));
+    // No canary (EUAP) region: most subscriptions cannot deploy there.
+    expect((allowed as string[]).filter((region) => /euap$/.test(region))).toEqual([]);
+  });
+
+  it('maximumInstanceCount: 1 to 1000 as Flex Consumption allows, 10 by default (Partner Center publishes no rate limit)', () => {
+    for (const file of [main, moduleFile('api')]) {
+      const param = file.params.get('maximumInstanceCount');
+      expect(literal(param?.decorators.get('minValue')?.[0]), file.path).toBe(1);
+      expect(literal(param?.decorators.get('maxValue')?.[0]), file.path).toBe(1000);
+      expect(literal(param?.defaultValue), file.path).toBe(10);
+    }
+    const file = JSON.parse(read('infra/main.parameters.json')) as { parameters: Record<string, { value: unknown }> };
+    expect(file.parameters.maximumInstanceCount?.value).toBe(10);
+    expect(deploy(AZD_ENV).moduleParams.api?.maximumInstanceCount).toBe(10);
+    expect(deploy(AZD_ENV, { maximumInstanceCount: 1 }).problems).toEqual([]);
+    expect(deploy(AZD_ENV, { maximumInstanceCount: 1001 }).problems).toEqual([
+      'module api: maximumInstanceCount: above 1000',
+    ]);
   });
 
   it('every module call passes declared parameters, all required ones, typed and within limits', () => {
@@ -381,7 +410,17 @@ describe('parameters', () => {
 describe('azure.yaml', () => {
   const yaml = parseYaml(read('azure.yaml')) as {
     name: string;
-    services: Record<string, { project: string; language: string; host: string; dist?: string; remoteBuild?: boolean }>;
+    services: Record<
+      string,
+      {
+        project: string;
+        language: string;
+        host: string;
+        dist?: string;
+        remoteBuild?: boolean;
+        hooks?: Record<string, unknown>;
+      }
+    >;
   };
 
   it('names one function service, api, as the quickstart does, and the app carries its azd-service-name tag', () => {
@@ -393,13 +432,31 @@ describe('azure.yaml', () => {
     expect(descendantsOfType(api.root, 'string').some((s) => s.text === "'azd-service-name'")).toBe(true);
   });
 
-  it('deploys what `npm run package` stages, as built (remoteBuild: false), which azd allows only if .funcignore keeps node_modules', () => {
-    // azd runs the `package` script, then zips `dist` (Azure/azure-dev cli/azd/pkg/project/framework_service_npm.go).
-    const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts;
-    expect(yaml.services.api?.dist).toBe('dist/package/app');
-    expect(scripts.package, 'the package script builds and checks the folder azure.yaml deploys').toContain(
-      yaml.services.api?.dist,
+  it('azd packages with `npm run build`, never `npm run package`: a prepackage hook stages the package, outside what any script empties', () => {
+    // This replaces an assertion that azd runs the `package` script: it runs `build` (Azure/azure-dev
+    // cli/azd/pkg/project/framework_service_node.go, Package), and `build` empties dist/. The sequence itself
+    // runs in test/integration/package.test.ts ("azd package, step by step as azd runs it").
+    const manifest = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
+    const dist = yaml.services.api?.dist ?? '';
+    expect(dist).toBe('out/package/app');
+    expect(yaml.services.api?.hooks?.prepackage).toEqual({ run: 'npm run package' });
+    expect(manifest.scripts.package, 'the package script builds and checks the folder azure.yaml deploys').toContain(
+      `check-entry-points.mjs ${dist}`,
     );
+    expect(join(DEFAULT_OUT_DIR, 'app'), 'tools/package.ts stages where azure.yaml points').toBe(join(root, dist));
+    // No npm script empties a folder holding the staged package (`node scripts/clean.mjs <folders>`).
+    for (const [name, script] of Object.entries(manifest.scripts)) {
+      for (const match of script.matchAll(/scripts\/clean\.mjs((?: +[^ &|;]+)+)/g)) {
+        for (const folder of (match[1] ?? '').trim().split(/ +/)) {
+          const inside = relative(join(root, folder), join(root, dist));
+          expect(inside === '' || !inside.startsWith('..'), `npm run ${name} empties ${folder}`).toBe(false);
+        }
+      }
+    }
+    expect(read('.gitignore').split(/\r?\n/), 'the staged package is not committed').toContain('out/');
+  });
+
+  it('deploys the staged package as built (remoteBuild: false), which azd allows only if .funcignore keeps node_modules', () => {
     expect(yaml.services.api?.remoteBuild).toBe(false);
     // Azure/azure-dev cli/azd/pkg/project/service_target_functionapp.go, resolveFunctionAppRemoteBuild:
     // "'remoteBuild: false' cannot be used when '.funcignore' excludes node_modules".
@@ -409,6 +466,9 @@ describe('azure.yaml', () => {
       .filter((line) => line && !line.startsWith('#') && !line.startsWith('!'));
     expect(patterns.filter((p) => /^\/?node_modules\/?(\*\*)?$/.test(p) || p === '*' || p === '**')).toEqual([]);
     expect(patterns, 'the templates are not deployed').toContain('infra');
+    expect(patterns, 'nor the staged package, by `func azure functionapp publish` from the repository').toContain(
+      'out',
+    );
   });
 });
 
@@ -429,6 +489,7 @@ describe('app settings', () => {
       IDEMPOTENCY_STORE: 'table',
       AzureWebJobsStorage__credential: 'managedidentity',
       AzureWebJobsStorage__clientId: CLIENT_ID,
+      AzureWebJobsStorage__accountName: 'stabcdefghijklm',
       AzureWebJobsStorage__blobServiceUri: 'https://stabcdefghijklm.blob.core.windows.net/',
       AzureWebJobsStorage__tableServiceUri: 'https://stabcdefghijklm.table.core.windows.net/',
       APPLICATIONINSIGHTS_CONNECTION_STRING: PLACEHOLDERS['applicationInsights.properties.ConnectionString'],
@@ -506,7 +567,7 @@ describe('app settings', () => {
     expect(deployment.settings.WEBHOOK_SECRETS).toBe(
       '@Microsoft.KeyVault(SecretUri=https://kv-abcdefghijklm.vault.azure.net/secrets/webhook-secrets)',
     );
-    expect(deployment.moduleParams.rbac?.keyVaultAccess).toBe('secrets-user');
+    expect(deployment.moduleParams.rbac).toMatchObject({ appWritesSecrets: false, appResolvesReferences: true });
     const site = allResources(moduleFile('api')).find((r) => r.typeAndVersion.startsWith('Microsoft.Web/sites@'));
     const referenceIdentity = site && propertyPath(site.body, 'properties.keyVaultReferenceIdentity');
     expect(referenceIdentity?.text).toBe('identityId');
@@ -575,6 +636,23 @@ describe('security settings', () => {
     });
   });
 
+  it('Key Vault: createMode default, or recover through KEY_VAULT_CREATE_MODE, wired to the vault (a soft-deleted, purge-protected name after `azd down`)', () => {
+    const param = main.params.get('keyVaultCreateMode');
+    expect(param?.defaultValue?.text).toBe("'default'");
+    expect(literal(param?.decorators.get('allowed')?.[0])).toEqual(['default', 'recover']);
+    const file = JSON.parse(read('infra/main.parameters.json')) as { parameters: Record<string, { value: unknown }> };
+    expect(file.parameters.keyVaultCreateMode?.value).toBe(`\${KEY_VAULT_CREATE_MODE=default}`);
+    expect(deploy(AZD_ENV).moduleParams.keyVault?.createMode).toBe('default');
+    const recovering = deploy({ ...AZD_ENV, KEY_VAULT_CREATE_MODE: 'recover' });
+    expect(recovering.problems).toEqual([]);
+    expect(recovering.moduleParams.keyVault?.createMode).toBe('recover');
+    expect(deploy({ ...AZD_ENV, KEY_VAULT_CREATE_MODE: 'purge' }).problems).toEqual(
+      expect.arrayContaining([expect.stringContaining('module keyVault: createMode: "purge" is not one of')]),
+    );
+    const vault = resource(moduleFile('keyVault'), 'Microsoft.KeyVault/vaults');
+    expect(propertyPath(vault, 'properties.createMode')?.text).toBe('createMode');
+  });
+
   it('function app: Flex Consumption, Node 22, package in blob storage read with the user-assigned identity, https only, no basic-auth publishing', () => {
     const api = moduleFile('api');
     const plan = resource(api, 'Microsoft.Web/serverfarms');
@@ -620,6 +698,11 @@ describe('security settings', () => {
       ['ftp', false],
       ['scm', false],
     ]);
+    // `location` on both: reported to fail validation without it (BCP187 is silenced on the line before).
+    for (const policy of policies) {
+      expect(objectProperty(policy.body, 'location')?.text, policy.name).toBe('location');
+      expect(policy.body.text, policy.name).toMatch(/#disable-next-line BCP187\s+location: location/);
+    }
   });
 
   it('nothing in infra/ holds a key, a connection string or a listKeys() call', () => {
@@ -642,7 +725,7 @@ describe('role assignments', () => {
     for (const assignment of assignments()) {
       const definition = propertyPath(assignment.body, 'properties.roleDefinitionId')?.text ?? '';
       expect(definition).toMatch(
-        /^subscriptionResourceId\('Microsoft\.Authorization\/roleDefinitions', (roles\.[A-Za-z]+|appKeyVaultRoleId)\)$/,
+        /^subscriptionResourceId\('Microsoft\.Authorization\/roleDefinitions', (roles\.[A-Za-z]+|secretWriterRoleId)\)$/,
       );
     }
   });
@@ -659,48 +742,117 @@ describe('role assignments', () => {
       blobOwner: 'Microsoft.Storage/storageAccounts',
       tableContributor: 'Microsoft.Storage/storageAccounts',
       metricsPublisher: 'Microsoft.Insights/components',
-      appKeyVaultRole: 'Microsoft.KeyVault/vaults',
+      appSecretWriter: 'Microsoft.KeyVault/vaults',
+      appReferenceReader: 'Microsoft.KeyVault/vaults',
       deployerKeyVaultRole: 'Microsoft.KeyVault/vaults',
     });
-    for (const name of ['blobOwner', 'tableContributor', 'metricsPublisher', 'appKeyVaultRole']) {
+    for (const name of ['blobOwner', 'tableContributor', 'metricsPublisher', 'appSecretWriter', 'appReferenceReader']) {
       const assignment = assignments().find((a) => a.name === name);
       expect(assignment && literal(propertyPath(assignment.body, 'properties.principalType'))).toBe('ServicePrincipal');
       expect(assignment && propertyPath(assignment.body, 'properties.principalId')?.text).toBe('identityPrincipalId');
     }
   });
 
-  it('Key Vault: Secrets Officer for app-user (it writes rotated tokens back), Secrets User for a webhook secret alone, else nothing', () => {
-    const access = (env: Record<string, string>) => deploy(env).moduleParams.rbac?.keyVaultAccess;
-    expect(access(AZD_ENV)).toBe('secrets-officer');
-    expect(access({ ...AZD_ENV, WEBHOOK_SECRETS_SECRET_NAME: 'webhook-secrets' })).toBe('secrets-officer');
-    expect(access({ ...AZD_ENV, PARTNER_CENTER_AUTH: 'managed-identity' })).toBe('none');
-    expect(access({ ...AZD_ENV, PARTNER_CENTER_AUTH: 'managed-identity', WEBHOOK_SECRETS_SECRET_NAME: 'x' })).toBe(
-      'secrets-user',
+  // Replaces "Secrets Officer for app-user": the app needs secret get and set only (docs/deploy.md#roles).
+  it('Key Vault, app-user: a custom role with exactly secret get and set, assignable in the group only, assigned on the vault', () => {
+    const definitions = allResources(rbac()).filter((r) =>
+      r.typeAndVersion.startsWith('Microsoft.Authorization/roleDefinitions@'),
     );
-    const roleFor = (keyVaultAccess: string) =>
-      evaluate(rbac().vars.get('appKeyVaultRoleId') ?? rbac().root, {
-        file: rbac(),
-        params: { keyVaultAccess },
-        placeholders: {},
-      });
-    expect(roleFor('secrets-officer')).toBe(ROLE_IDS.keyVaultSecretsOfficer);
-    expect(roleFor('secrets-user')).toBe(ROLE_IDS.keyVaultSecretsUser);
-    const condition = assignments().find((a) => a.name === 'appKeyVaultRole')?.condition;
-    expect(
-      condition && evaluate(condition, { file: rbac(), params: { keyVaultAccess: 'none' }, placeholders: {} }),
-    ).toBe(false);
+    expect(definitions.map((d) => d.name)).toEqual(['secretGetSet']);
+    const definition = definitions[0];
+    if (!definition) throw new Error('no role definition');
+    const scope = (params: Record<string, Value>) => ({
+      file: rbac(),
+      params: { secretWriterRole: 'custom', ...params },
+      placeholders: {},
+      platform: PLATFORM,
+    });
+    const properties = evaluate(objectProperty(definition.body, 'properties') ?? rbac().root, scope({}));
+    expect(properties).toMatchObject({
+      type: 'CustomRole',
+      permissions: [
+        {
+          actions: [],
+          notActions: [],
+          dataActions: [
+            'Microsoft.KeyVault/vaults/secrets/getSecret/action',
+            'Microsoft.KeyVault/vaults/secrets/setSecret/action',
+          ],
+          notDataActions: [],
+        },
+      ],
+      assignableScopes: [`/subscriptions/${PLATFORM.subscriptionId}/resourceGroups/rg-prod`],
+    });
+    expect((properties as { roleName: string }).roleName).toContain('rg-prod');
+    expect(definition.condition && evaluate(definition.condition, scope({ appWritesSecrets: false }))).toBe(false);
+    expect(definition.condition && evaluate(definition.condition, scope({ appWritesSecrets: true }))).toBe(true);
+
+    // The app's assignment names that definition by default, Key Vault Secrets Officer only when asked (builtin).
+    const writerRole = (params: Record<string, Value>) =>
+      evaluate(rbac().vars.get('secretWriterRoleId') ?? rbac().root, scope({ appWritesSecrets: true, ...params }));
+    expect(writerRole({})).toBe(evaluate(objectProperty(definition.body, 'name') ?? rbac().root, scope({})));
+    expect(writerRole({})).not.toBe(ROLE_IDS.keyVaultSecretsOfficer);
+    expect(writerRole({ secretWriterRole: 'builtin' })).toBe(ROLE_IDS.keyVaultSecretsOfficer);
+    const writer = assignments().find((a) => a.name === 'appSecretWriter');
+    expect(writer?.condition?.text).toBe('(appWritesSecrets)');
+    expect(objectProperty(writer?.body ?? rbac().root, 'dependsOn')?.text.replace(/\s+/g, ' ')).toBe(
+      '[ secretGetSet ]',
+    );
+
+    // Who gets what, per mode.
+    const rbacParams = (env: Record<string, string>) => deploy(env).moduleParams.rbac;
+    expect(rbacParams(AZD_ENV)).toMatchObject({
+      appWritesSecrets: true,
+      secretWriterRole: 'custom',
+      appResolvesReferences: false,
+    });
+    expect(rbacParams({ ...AZD_ENV, KEY_VAULT_SECRET_WRITER_ROLE: 'builtin' })?.secretWriterRole).toBe('builtin');
+    expect(rbacParams({ ...AZD_ENV, WEBHOOK_SECRETS_SECRET_NAME: 'webhook-secrets' })).toMatchObject({
+      appWritesSecrets: true,
+      appResolvesReferences: true,
+    });
+    expect(rbacParams({ ...AZD_ENV, PARTNER_CENTER_AUTH: 'managed-identity' })).toMatchObject({
+      appWritesSecrets: false,
+      appResolvesReferences: false,
+    });
+    // A Key Vault reference is read with Key Vault Secrets User, as Microsoft documents for references.
+    const reader = assignments().find((a) => a.name === 'appReferenceReader');
+    expect(reader?.condition?.text).toBe('(appResolvesReferences)');
+    expect(propertyPath(reader?.body ?? rbac().root, 'properties.roleDefinitionId')?.text).toContain(
+      'roles.keyVaultSecretsUser',
+    );
   });
 
-  it('the deployer gets Key Vault Secrets Officer only when asked and known', () => {
-    const deployer = (env: Record<string, string>, overrides: Record<string, Value> = {}) =>
-      deploy(env, overrides).moduleParams.rbac?.deployerPrincipalId;
+  it('the deployer gets Key Vault Secrets Officer when known, a person by default, a pipeline only when asked', () => {
+    const deployer = (env: Record<string, string>) => deploy(env).moduleParams.rbac?.deployerPrincipalId;
     expect(deployer(AZD_ENV)).toBe(DEPLOYER_ID);
-    expect(deployer(AZD_ENV, { grantDeployerKeyVaultAccess: false })).toBe('');
+    expect(deployer({ ...AZD_ENV, AZURE_PRINCIPAL_TYPE: 'ServicePrincipal' })).toBe('');
+    expect(deployer({ ...AZD_ENV, AZURE_PRINCIPAL_TYPE: 'ServicePrincipal', DEPLOYER_KEY_VAULT_ACCESS: 'on' })).toBe(
+      DEPLOYER_ID,
+    );
+    expect(deployer({ ...AZD_ENV, DEPLOYER_KEY_VAULT_ACCESS: 'off' })).toBe('');
     expect(deployer({ ...AZD_ENV, AZURE_PRINCIPAL_ID: '' })).toBe('');
     const condition = assignments().find((a) => a.name === 'deployerKeyVaultRole')?.condition;
     expect(
       condition && evaluate(condition, { file: rbac(), params: { deployerPrincipalId: '' }, placeholders: {} }),
     ).toBe(false);
+  });
+
+  it('Key Vault audit: every secret read and write goes to the Log Analytics workspace (AuditEvent)', () => {
+    const keyVault = moduleFile('keyVault');
+    const settings = allResources(keyVault).filter((r) =>
+      r.typeAndVersion.startsWith('Microsoft.Insights/diagnosticSettings@'),
+    );
+    expect(settings).toHaveLength(1);
+    const audit = settings[0];
+    if (!audit) throw new Error('no diagnostic setting');
+    expect(objectProperty(audit.body, 'scope')?.text).toBe('vault');
+    expect(audit.condition).toBeUndefined();
+    expect(propertyPath(audit.body, 'properties.workspaceId')?.text).toBe('logAnalyticsWorkspaceId');
+    expect(literal(propertyPath(audit.body, 'properties.logs'))).toEqual([{ category: 'AuditEvent', enabled: true }]);
+    expect(deploy(AZD_ENV).moduleParams.keyVault?.logAnalyticsWorkspaceId).toBe(
+      PLACEHOLDERS['monitoring.outputs.logAnalyticsId'],
+    );
   });
 
   it('the app is created after its roles (the host reads its storage when it first starts)', () => {
