@@ -21,8 +21,15 @@ it('registers exactly the expected HTTP functions with their routes, methods and
   });
   expect(JSON.parse(stdout)).toEqual({
     main: 'dist/functions/*.js',
-    entryPoints: ['dist/functions/health.js', 'dist/functions/openapi.js', 'dist/functions/referral-updates.js'],
+    entryPoints: [
+      'dist/functions/app-user-consent.js',
+      'dist/functions/health.js',
+      'dist/functions/openapi.js',
+      'dist/functions/referral-updates.js',
+    ],
     functions: [
+      { name: 'app-user-authorize', methods: ['POST'], authLevel: 'admin', route: 'app-user/authorize' },
+      { name: 'app-user-redeem', methods: ['POST'], authLevel: 'admin', route: 'app-user/redeem' },
       { name: 'health', methods: ['GET'], authLevel: 'anonymous', route: 'health' },
       { name: 'openapi', methods: ['GET'], authLevel: 'anonymous', route: 'openapi.json' },
       { name: 'referral-updates', methods: ['POST'], authLevel: 'function', route: 'referral-updates' },
@@ -31,7 +38,7 @@ it('registers exactly the expected HTTP functions with their routes, methods and
 });
 
 it('loads every built entry point in plain Node without the worker (no ESM named-import failures)', async () => {
-  const script = `for (const f of ['health', 'openapi', 'referral-updates']) await import('./dist/functions/' + f + '.js'); console.log('loaded');`;
+  const script = `for (const f of ['app-user-consent', 'health', 'openapi', 'referral-updates']) await import('./dist/functions/' + f + '.js'); console.log('loaded');`;
   const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
     cwd: REPO_ROOT,
     env: isolatedEnv(),
