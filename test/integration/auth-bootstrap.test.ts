@@ -110,7 +110,10 @@ describe('the browser flow: the app redeems the sign-in with its managed identit
     expect(noKey.status).toBe(401);
     const withKey = await fetch(`${app.hostUrl}/api/app-user/redeem?code=${MASTER_KEY}`, { method: 'POST', body });
     expect(withKey.status).toBe(502);
-    expect(await withKey.json()).toMatchObject({ code: 'upstream_auth_failed' });
+    expect(await withKey.json()).toMatchObject({
+      code: 'upstream_auth_failed',
+      detail: expect.stringContaining('the sign-in code expired, was already used, or belongs to another app'),
+    });
   });
 
   it('a redirect URI other than the sign-in one is refused with the admin-readable reason', async () => {
@@ -125,7 +128,9 @@ describe('the browser flow: the app redeems the sign-in with its managed identit
       body: JSON.stringify({ code, codeVerifier: 'v'.repeat(43), redirectUri: 'http://localhost:1' }),
     });
     expect(answer.status).toBe(502);
-    expect(((await answer.json()) as { detail: string }).detail).toContain('AADSTS500112');
+    const { detail } = (await answer.json()) as { detail: string };
+    expect(detail).toContain('AADSTS500112');
+    expect(detail).toContain('the redirect URI differs from the one of the sign-in, or is not registered');
     await cli.stop();
   });
 
