@@ -93,7 +93,9 @@ async function main(): Promise<void> {
   const port = Number(process.env.PORT || 7071);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new Error(`PORT must be a port number (got "${process.env.PORT}")`);
-  const host = await startHost({ appDir, port });
+  // Dev only: with LOCAL_HOST_MASTER_KEY set, the host enforces keys like `func start --enableAuth`.
+  const masterKey = process.env.LOCAL_HOST_MASTER_KEY || undefined;
+  const host = await startHost({ appDir, port, ...(masterKey ? { masterKey } : {}) });
   closers.unshift(() => host.close());
 
   say();
@@ -101,7 +103,7 @@ async function main(): Promise<void> {
   say(`Functions (${host.app.entryPoints.length} entry points from "${host.app.main}"):`);
   for (const fn of host.app.functions) {
     say(
-      `  ${fn.name}: [${fn.methods.join(',')}] ${host.url}/api/${fn.route}  (auth: ${fn.authLevel}, not enforced locally)`,
+      `  ${fn.name}: [${fn.methods.join(',')}] ${host.url}/api/${fn.route}  (auth: ${fn.authLevel}, ${masterKey && fn.authLevel !== 'anonymous' ? 'master key required' : 'not enforced locally'})`,
     );
   }
   say();

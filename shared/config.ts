@@ -307,6 +307,13 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     for (const [name, value] of Object.entries(required)) {
       if (value === undefined) problems.push(`${name} is required when PARTNER_CENTER_AUTH=app-user`);
     }
+    // Only a user-assigned identity can be an app registration's federated credential
+    // (https://learn.microsoft.com/entra/workload-id/workload-identity-federation-config-app-trust-managed-identity).
+    if (e.APP_CLIENT_AUTH === 'federated' && !e.AZURE_CLIENT_ID) {
+      problems.push(
+        'AZURE_CLIENT_ID (the client id of the user-assigned managed identity) is required when PARTNER_CENTER_AUTH=app-user and APP_CLIENT_AUTH=federated: only a user-assigned identity can be the federated credential of the app registration',
+      );
+    }
     if (e.APP_CLIENT_AUTH === 'key-vault-secret' && !e.APP_CLIENT_SECRET_NAME) {
       problems.push('APP_CLIENT_SECRET_NAME is required when APP_CLIENT_AUTH=key-vault-secret');
     }

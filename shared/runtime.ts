@@ -3,7 +3,9 @@
  * and one Partner Center connection pool. Built on first use; nothing heavy is imported here.
  */
 
+import { randomUUID } from 'node:crypto';
 import { createAppUserTokenProvider } from './auth/app-user.js';
+import { type AppUserConsent, createAppUserConsent } from './auth/app-user-consent.js';
 import { createKeyVaultSecretStore } from './auth/key-vault.js';
 import { createManagedIdentityTokenProvider, managedIdentityCredential } from './auth/managed-identity.js';
 import type { TokenProvider } from './auth/token-provider.js';
@@ -13,6 +15,7 @@ import { createMemoryIdempotencyStore } from './idempotency/store.js';
 import { createTableIdempotencyStore } from './idempotency/table-store.js';
 import { createPartnerCenterClient } from './partner-center/client.js';
 import { startTelemetry, type Telemetry } from './telemetry/telemetry.js';
+import type { ConsentApp } from './use-cases/app-user-consent.js';
 import { KeyedLock } from './use-cases/keyed-lock.js';
 import type { EventApp, EventRuntime } from './use-cases/process-event.js';
 
@@ -63,6 +66,55 @@ export function appTelemetry(): Promise<Telemetry> {
 
 /** What `processEvent` runs on in the deployed app: this process's runtime and telemetry. */
 export const APP: EventApp = { runtime: getRuntime, telemetry: appTelemetry };
+
+/** What the bootstrap's admin functions run on: the consent edge and one test call with a given token. */
+export const APP_USER_CONSENT: ConsentApp = {
+  consent(): AppUserConsent {
+    const { config } = getRuntime();
+    const { auth, identity, partnerCenter } = config;
+    if (auth.mode !== 'app-user') {
+      throw new AdapterError(
+        'configuration_invalid',
+        'The bootstrap needs PARTNER_CENTER_AUTH=app-user: in managed-identity mode there is no refresh token to store.',
+      );
+    }
+    return createAppUserConsent({
+      auth,
+      scope: partnerCenter.scope,
+      managedIdentityClientId: identity.clientId,
+      secrets: createKeyVaultSecretStore({
+        vaultUrl: auth.keyVaultUrl,
+        credential: () => managedIdentityCredential(identity.clientId),
+        loopback: auth.keyVaultLoopback,
+      }),
+    });
+  },
+  async checkAccess(accessToken) {
+    const { config } = getRuntime();
+    const fixed: TokenProvider = {
+      getToken: async () => accessToken,
+      invalidate: () => {},
+      health: async () => ({
+        mode: 'app-user',
+        requests: 0,
+        lastSuccessAt: null,
+        lastFailureAt: null,
+        lastFailure: null,
+        warnings: [],
+      }),
+    };
+    const client = createPartnerCenterClient(config.partnerCenter, config.retry, fixed);
+    try {
+      await client.checkAccess({ correlationId: randomUUID(), timeoutMs: config.retry.requestTimeoutMs });
+    } finally {
+      await client.close();
+    }
+  },
+  log(level, record) {
+    const line = JSON.stringify({ event: 'app-user-consent', level, ...record });
+    (level === 'error' ? console.error : level === 'warn' ? console.warn : console.info)(line);
+  },
+};
 
 function createTokenProvider(config: Config): TokenProvider {
   const { auth, identity, partnerCenter } = config;

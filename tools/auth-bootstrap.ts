@@ -1,15 +1,25 @@
 /**
- * `npm run auth:bootstrap`: the one-time sign-in of the Secure Application Model.
+ * `npm run auth:bootstrap`: the one-time sign-in of the Secure Application Model (docs/authentication.md#the-bootstrap).
  *
- * A partner admin runs it from a terminal. The Partner Center service account (Referrals Admin) signs
- * in with MFA through the device code flow; the refresh token Entra returns is stored in Key Vault as a
- * new version of the secret the adapter reads. The token is never printed or written anywhere else.
+ * Default, the browser flow: the Partner Center service account signs in with MFA in the admin's browser
+ * (authorization code + PKCE, redirected to a loopback listener here, `http://localhost:<port>`), and the
+ * deployed app redeems the code itself, with its managed identity as client credential, stores the refresh
+ * token in Key Vault and makes one test call to the Referrals API. This CLI only ever holds the one-time code and
+ * the PKCE verifier; no token reaches this machine, and the admin needs no Key Vault role.
  *
- * Settings come from the environment (or local.settings.json `Values`), like the app's, and can be
- * overridden with flags: --vault-url, --tenant, --client-id, --secret-name, --authority-host.
- * Key Vault is written with the admin's own Azure sign-in (`az login` / `azd auth login`), or with the
- * managed identity when IDENTITY_ENDPOINT is set.
+ *   npm run auth:bootstrap -- --app-url https://<app>.azurewebsites.net --admin-key <master key> [--login-hint <upn>]
+ *
+ * `--app-url` and `--admin-key` can come from BOOTSTRAP_APP_URL and BOOTSTRAP_ADMIN_KEY instead. `--no-browser`
+ * only prints the sign-in URL; `--port` fixes the loopback port (default: a free one).
+ *
+ * `--device-code`: the former flow, for APP_CLIENT_AUTH=none only (a public client end to end), with the admin's
+ * own Azure sign-in writing Key Vault. It refuses APP_CLIENT_AUTH=federated/key-vault-secret: Entra refuses a
+ * device-code (public-client) refresh token redeemed with a client credential (AADSTS700025).
  */
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import type { TokenCredential } from '@azure/identity';
 import { REFRESH_TOKEN_CONTENT_TYPE } from '../shared/auth/app-user.js';
@@ -20,27 +30,254 @@ import { AdapterError } from '../shared/core/errors.js';
 import { readLocalSettings } from './local-settings.js';
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
+/** How long the admin has to complete the sign-in in the browser. */
+const SIGN_IN_TIMEOUT_MS = 10 * 60_000;
+const REQUEST_TIMEOUT_MS = 60_000;
 
-function settings(): Record<string, string | undefined> {
-  const env: Record<string, string | undefined> = { ...readLocalSettings(process.cwd()), ...process.env };
-  const { values } = parseArgs({
-    options: {
-      'vault-url': { type: 'string' },
-      tenant: { type: 'string' },
-      'client-id': { type: 'string' },
-      'secret-name': { type: 'string' },
-      'authority-host': { type: 'string' },
-    },
+const DEVICE_CODE_WARNING = [
+  'WARNING: --device-code makes the refresh token a public-client token, and Conditional Access tracks it:',
+  '  - Microsoft recommends blocking the device code flow and ships a managed policy that blocks it; every later',
+  '    refresh of this token counts as device code, so the chain dies with AADSTS53003 the day such a policy is on;',
+  '  - the app registration needs "Allow public client flows" on, and APP_CLIENT_AUTH must be none: Entra refuses',
+  '    a public-client refresh token redeemed with a client credential (AADSTS700025).',
+  '  Prefer the browser flow (no --device-code). See docs/authentication.md#device-code-opt-in.',
+];
+
+const { values: flags } = parseArgs({
+  options: {
+    'app-url': { type: 'string' },
+    'admin-key': { type: 'string' },
+    'login-hint': { type: 'string' },
+    port: { type: 'string' },
+    'no-browser': { type: 'boolean', default: false },
+    'device-code': { type: 'boolean', default: false },
+    // --device-code only:
+    'vault-url': { type: 'string' },
+    tenant: { type: 'string' },
+    'client-id': { type: 'string' },
+    'secret-name': { type: 'string' },
+    'authority-host': { type: 'string' },
+  },
+});
+
+function localEnv(): Record<string, string | undefined> {
+  return { ...readLocalSettings(process.cwd()), ...process.env };
+}
+
+const base64url = (bytes: Buffer) => bytes.toString('base64url');
+
+interface Problem {
+  code?: string;
+  detail?: string;
+}
+
+async function postToApp(
+  appUrl: URL,
+  path: string,
+  adminKey: string,
+  body: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(new URL(path, appUrl), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-functions-key': adminKey },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
   });
-  const flags: Record<string, string | undefined> = {
-    KEY_VAULT_URL: values['vault-url'],
-    PARTNER_TENANT_ID: values.tenant,
-    APP_REGISTRATION_CLIENT_ID: values['client-id'],
-    REFRESH_TOKEN_SECRET_NAME: values['secret-name'],
-    AZURE_AUTHORITY_HOST: values['authority-host'],
+  const text = await response.text();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = {};
+  }
+  return {
+    status: response.status,
+    body: parsed && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : {},
   };
-  for (const [name, value] of Object.entries(flags)) if (value !== undefined) env[name] = value;
-  return { ...env, PARTNER_CENTER_AUTH: 'app-user' };
+}
+
+/** The app's answer when it is not a success, as a sentence for the admin. */
+function appRefusal(status: number, body: Problem): string {
+  if (status === 401) {
+    return "The app refused the admin key (401). Pass the function app's master key: az functionapp keys list -g <resource group> -n <app> --query masterKey -o tsv";
+  }
+  if (status === 404)
+    return 'The app has no /api/app-user endpoints (404): deploy the current version of the adapter first.';
+  return `The app answered ${status}${body.code ? ` ${body.code}` : ''}: ${body.detail ?? 'no detail'}`;
+}
+
+function openBrowser(url: string): void {
+  const [command, args] =
+    process.platform === 'darwin'
+      ? ['open', [url]]
+      : process.platform === 'win32'
+        ? ['cmd', ['/c', 'start', '""', url.replaceAll('&', '^&')]]
+        : ['xdg-open', [url]];
+  try {
+    const child = spawn(command, args as string[], { stdio: 'ignore', detached: true });
+    child.on('error', () => {});
+    child.unref();
+  } catch {
+    // No browser here: the URL is printed anyway.
+  }
+}
+
+/** Listens on loopback (IPv4 and, when available, IPv6) for the one redirect of the sign-in. */
+async function loopbackListener(port: number, expectedState: string) {
+  let settle: (result: { code: string } | { error: string }) => void = () => {};
+  const result = new Promise<{ code: string } | { error: string }>((resolve) => {
+    settle = resolve;
+  });
+  const handler = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const params = url.searchParams;
+    if (!params.has('code') && !params.has('error')) {
+      res.writeHead(404).end();
+      return;
+    }
+    const page = (status: number, text: string) =>
+      res
+        .writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' })
+        .end(`${text}\n`);
+    if (params.get('state') !== expectedState) {
+      page(400, 'This sign-in does not belong to the running bootstrap (state mismatch). Start it again.');
+      settle({
+        error: 'The redirect carried another state than the one this bootstrap sent: start the bootstrap again.',
+      });
+      return;
+    }
+    const error = params.get('error');
+    if (error) {
+      const description = params.get('error_description') ?? '';
+      page(400, `Sign-in failed: ${error}. ${description}\nThe terminal shows what to do.`);
+      settle({ error: `Entra answered the sign-in with ${error}: ${description}` });
+      return;
+    }
+    page(200, 'Signed in. You can close this window; the terminal shows the result.');
+    settle({ code: params.get('code') as string });
+  };
+  const servers: Server[] = [];
+  const v4 = createServer(handler);
+  await new Promise<void>((resolve, reject) => {
+    v4.once('error', reject);
+    v4.listen(port, '127.0.0.1', () => resolve());
+  });
+  servers.push(v4);
+  const { port: bound } = v4.address() as AddressInfo;
+  const v6 = createServer(handler);
+  await new Promise<void>((resolve) => {
+    v6.once('error', () => resolve());
+    v6.listen(bound, '::1', () => {
+      servers.push(v6);
+      resolve();
+    });
+  });
+  return {
+    redirectUri: `http://localhost:${bound}`,
+    result,
+    close() {
+      for (const server of servers) {
+        server.closeAllConnections();
+        server.close();
+      }
+    },
+  };
+}
+
+async function browserFlow(): Promise<number> {
+  const env = localEnv();
+  const appUrlText = flags['app-url'] ?? env.BOOTSTRAP_APP_URL;
+  const adminKey = flags['admin-key'] ?? env.BOOTSTRAP_ADMIN_KEY;
+  const missing = [
+    ...(appUrlText ? [] : ['--app-url (or BOOTSTRAP_APP_URL): the function app, https://<app>.azurewebsites.net']),
+    ...(adminKey ? [] : ["--admin-key (or BOOTSTRAP_ADMIN_KEY): the function app's master key"]),
+  ];
+  if (missing.length > 0) {
+    say('Cannot bootstrap: the settings are incomplete.');
+    for (const problem of missing) say(`  - ${problem} is required`);
+    say('  (--device-code keeps the former flow for APP_CLIENT_AUTH=none; see docs/authentication.md)');
+    return 2;
+  }
+  let appUrl: URL;
+  try {
+    appUrl = new URL(appUrlText as string);
+  } catch {
+    say(`Cannot bootstrap: --app-url is not a URL (${appUrlText}).`);
+    return 2;
+  }
+  const loopbackApp = ['localhost', '127.0.0.1', '[::1]'].includes(appUrl.hostname);
+  if (appUrl.protocol !== 'https:' && !(appUrl.protocol === 'http:' && loopbackApp)) {
+    say('Cannot bootstrap: --app-url must be https (the admin key travels with the request).');
+    return 2;
+  }
+  const port = flags.port === undefined ? 0 : Number(flags.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    say(`Cannot bootstrap: --port must be a port number (got ${flags.port}).`);
+    return 2;
+  }
+
+  const verifier = base64url(randomBytes(32));
+  const challenge = base64url(createHash('sha256').update(verifier).digest());
+  const state = base64url(randomBytes(24));
+  const listener = await loopbackListener(port, state);
+  try {
+    say('Partner Center sign-in for the adapter (Secure Application Model), redeemed by the app itself');
+    say(`  app ${appUrl.origin}, loopback redirect ${listener.redirectUri}`);
+    const authorize = await postToApp(appUrl, '/api/app-user/authorize', adminKey as string, {
+      redirectUri: listener.redirectUri,
+      codeChallenge: challenge,
+      state,
+      ...(flags['login-hint'] ? { loginHint: flags['login-hint'] } : {}),
+    });
+    if (authorize.status !== 200 || typeof authorize.body.authorizationUrl !== 'string') {
+      say(appRefusal(authorize.status, authorize.body as Problem));
+      return 1;
+    }
+    const url = authorize.body.authorizationUrl;
+    say();
+    say('1. Sign in as the Partner Center service account (Referrals Admin), with MFA, in the browser:');
+    say(`   ${url}`);
+    if (!flags['no-browser']) openBrowser(url);
+    const timeout = new Promise<{ error: string }>((resolve) =>
+      setTimeout(() => resolve({ error: 'No sign-in within 10 minutes.' }), SIGN_IN_TIMEOUT_MS).unref(),
+    );
+    const signIn = await Promise.race([listener.result, timeout]);
+    if ('error' in signIn) {
+      say(`Bootstrap failed: ${signIn.error}`);
+      return 1;
+    }
+    say('2. Signed in; the app redeems the sign-in with its managed identity and asks Partner Center.');
+    const redeem = await postToApp(appUrl, '/api/app-user/redeem', adminKey as string, {
+      code: signIn.code,
+      codeVerifier: verifier,
+      redirectUri: listener.redirectUri,
+    });
+    const partnerCenter = (redeem.body.partnerCenter ?? {}) as { accepted?: boolean; code?: string; detail?: string };
+    if (redeem.status === 200 && redeem.body.stored === true) {
+      say(
+        `3. The app stored the refresh token in Key Vault secret "${String(redeem.body.secretName)}" (version ${String(redeem.body.version)}).`,
+      );
+      if (partnerCenter.accepted) {
+        say('4. Partner Center accepted the token: a test call to the Referrals API succeeded.');
+      } else {
+        say(
+          `4. WARNING: Partner Center could not be asked (${partnerCenter.code ?? 'unknown'}): ${partnerCenter.detail ?? ''}`,
+        );
+        say('   The token is stored; check /api/health after the first update event.');
+      }
+      say('   No token was sent to this machine. Run this again if /api/health reports the refresh token invalid.');
+      return 0;
+    }
+    if (redeem.status === 422 && partnerCenter.accepted === false) {
+      say(`Partner Center refused the new token (${partnerCenter.code}); it was NOT stored.`);
+      say(`  ${partnerCenter.detail ?? ''}`);
+      return 1;
+    }
+    say(`Bootstrap failed: ${appRefusal(redeem.status, redeem.body as Problem)}`);
+    return 1;
+  } finally {
+    listener.close();
+  }
 }
 
 async function adminCredential(): Promise<TokenCredential> {
@@ -52,8 +289,26 @@ async function adminCredential(): Promise<TokenCredential> {
   );
 }
 
-async function main(): Promise<number> {
-  const config = parseConfig(settings());
+async function deviceCodeFlow(): Promise<number> {
+  for (const line of DEVICE_CODE_WARNING) say(line);
+  say();
+  const env = localEnv();
+  const overrides: Record<string, string | undefined> = {
+    KEY_VAULT_URL: flags['vault-url'],
+    PARTNER_TENANT_ID: flags.tenant,
+    APP_REGISTRATION_CLIENT_ID: flags['client-id'],
+    REFRESH_TOKEN_SECRET_NAME: flags['secret-name'],
+    AZURE_AUTHORITY_HOST: flags['authority-host'],
+  };
+  for (const [name, value] of Object.entries(overrides)) if (value !== undefined) env[name] = value;
+  const clientAuth = env.APP_CLIENT_AUTH?.trim() || 'federated';
+  if (clientAuth !== 'none') {
+    say(
+      `Refusing --device-code with APP_CLIENT_AUTH=${clientAuth}: the app would redeem a public-client refresh token with a client credential, which Entra refuses (AADSTS700025). Use the browser flow, or set APP_CLIENT_AUTH=none on the app and here.`,
+    );
+    return 2;
+  }
+  const config = parseConfig({ ...env, PARTNER_CENTER_AUTH: 'app-user' });
   if (!config.ok) {
     say('Cannot bootstrap: the settings are incomplete.');
     for (const problem of config.problems) say(`  - ${problem}`);
@@ -62,7 +317,7 @@ async function main(): Promise<number> {
   const { auth, partnerCenter } = config.config;
   if (auth.mode !== 'app-user') return 2;
   const endpoint = { authorityHost: auth.authorityHost, tenantId: auth.tenantId, clientId: auth.appClientId };
-  say('Partner Center sign-in for the adapter (Secure Application Model)');
+  say('Partner Center sign-in for the adapter (device code, public client)');
   say(`  tenant ${auth.tenantId}, app registration ${auth.appClientId}`);
   say(`  refresh token goes to ${auth.keyVaultUrl}, secret "${auth.refreshTokenSecretName}"`);
   say();
@@ -90,14 +345,14 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
+(flags['device-code'] ? deviceCodeFlow() : browserFlow()).then(
   (code) => process.exit(code),
   (error: unknown) => {
     const detail =
       error instanceof AdapterError || error instanceof EntraError
         ? error.message
         : error instanceof Error
-          ? error.name
+          ? `${error.name}: ${error.message}`
           : 'unknown error';
     say(`Bootstrap failed: ${detail}`);
     process.exit(1);

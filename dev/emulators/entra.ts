@@ -3,8 +3,26 @@
  * (docs/partner-center-api.md#secure-application-model): an app registration redeems a stored refresh
  * token for an App+User access token to `https://api.partner.microsoft.com` and gets a rotated refresh token back.
  *
- *   POST /{tenant}/oauth2/v2.0/token        grant_type=refresh_token | urn:ietf:params:oauth:grant-type:device_code
- *   POST /{tenant}/oauth2/v2.0/devicecode   client_id, scope (the one-time bootstrap; approveDevice() plays the admin)
+ *   GET  /{tenant}/oauth2/v2.0/authorize    the browser sign-in of the bootstrap (authorization code + PKCE): the
+ *                                           configured user signs in at once and the browser is redirected to the
+ *                                           registered redirect URI with `code` and `state`
+ *   POST /{tenant}/oauth2/v2.0/token        grant_type=authorization_code | refresh_token | urn:ietf:params:oauth:grant-type:device_code
+ *   POST /{tenant}/oauth2/v2.0/devicecode   client_id, scope (the opt-in device code bootstrap; approveDevice() plays the admin)
+ *
+ * As strict as Entra on the points the bootstrap depends on:
+ * - a refresh token keeps the client type it was issued to: public when the grant that created it presented no
+ *   client credential (device code), confidential otherwise. A public one redeemed with a client assertion or
+ *   secret is refused with AADSTS700025, a confidential one redeemed without a credential with AADSTS7000218
+ *   (https://learn.microsoft.com/entra/identity-platform/refresh-tokens,
+ *   https://learn.microsoft.com/entra/identity-platform/reference-error-codes);
+ * - device code needs "Allow public client flows" (`allowPublicClient`);
+ * - an authorization code is single-use, short-lived, and redeemed only by the client it was issued to, with the
+ *   redirect URI of the authorization request and the PKCE verifier of its challenge (S256); the redirect URI must
+ *   be registered on the Web platform (`redirectUris`; for `http://localhost` the port is ignored,
+ *   https://learn.microsoft.com/entra/identity-platform/reply-url);
+ * - every token records whether the sign-in did MFA (`amr`), and access tokens redeemed from a refresh token carry
+ *   the sign-in's `amr` on (`accessTokenClaims()`): the Partner Center sandbox refuses an App+User token without
+ *   MFA the way Partner Center does.
  *
  * HTTPS on 127.0.0.1 with the test certificate (dev/emulators/test-tls.ts): @azure/identity reads AZURE_AUTHORITY_HOST too
  * and refuses a non-https one, so the emulator speaks TLS like Entra.
@@ -12,7 +30,7 @@
  * production. As in Entra, a redeemed refresh token stays valid: every redemption returns a NEW refresh token
  * and the old one keeps working until revoked. Nothing here logs a token.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -29,8 +47,10 @@ export interface EntraEmulatorOptions {
   acceptAssertion?: (jwt: string) => boolean;
   /** client_secret; absent: secrets are refused. */
   clientSecret?: string;
-  /** No client authentication at all (device code bootstrap from a public client). Default false. */
+  /** "Allow public client flows": device code, and redemptions with no client authentication. Default false. */
   allowPublicClient?: boolean;
+  /** Redirect URIs registered on the Web platform (for the authorization code flow). Default none. */
+  redirectUris?: string[];
   /** Default 3599. */
   accessTokenLifetimeSeconds?: number;
 }
@@ -38,6 +58,8 @@ export interface EntraEmulatorOptions {
 export interface Redemption {
   grantType: string;
   refreshToken?: string;
+  /** `code` of an authorization_code grant. */
+  code?: string;
   clientAuth: 'assertion' | 'secret' | 'none';
   scope: string;
   /** The HTTP status the emulator answered with (200, 400, 401, or an injected failure); 0 while it hangs. */
@@ -47,8 +69,15 @@ export interface Redemption {
 export interface EntraEmulator {
   /** e.g. https://127.0.0.1:41234 (no trailing slash). */
   readonly authorityHost: string;
-  /** Plant a valid refresh token (what the bootstrap would have produced). Returns it. */
-  issueRefreshToken(): string;
+  /**
+   * Plant a valid refresh token (what the bootstrap would have produced). Returns it. By default issued to the
+   * confidential client after an MFA sign-in.
+   */
+  issueRefreshToken(options?: { client?: ClientType; mfa?: boolean }): string;
+  /** Who signs in at the authorize endpoint from now on: with MFA (the default) or with a password only. */
+  signInWith(options: { mfa: boolean }): void;
+  /** The claims the emulator bound to an access token it issued (`amr`: `['pwd', 'mfa']` or `['pwd']`). */
+  accessTokenClaims(token: string): { amr: string[] } | undefined;
   /** Make a refresh token invalid (revoked/expired): redeeming it gives invalid_grant. */
   revoke(refreshToken: string): void;
   /** Revoke every refresh token issued so far (a password reset); later ones are valid again. */
@@ -80,12 +109,34 @@ const MAX_BODY_BYTES = 64 * 1024;
 /** Consonants only: no vowels (no accidental words) and no look-alike digits. */
 const USER_CODE_ALPHABET = 'BCDFGHJKLMNPQRSTVWXZ';
 
+export type ClientType = 'public' | 'confidential';
+
 interface DeviceAuthorization {
   userCode: string;
   scope: string;
   expiresAt: number;
   approved: boolean;
 }
+
+interface AuthorizationCode {
+  clientId: string;
+  redirectUri: string;
+  codeChallenge: string;
+  scope: string;
+  amr: string[];
+  expiresAt: number;
+}
+
+interface RefreshTokenState {
+  valid: boolean;
+  client: ClientType;
+  amr: string[];
+}
+
+const AMR_MFA = ['pwd', 'mfa'];
+const AMR_PASSWORD = ['pwd'];
+/** Entra's authorization codes live about 10 minutes. */
+const AUTHORIZATION_CODE_LIFETIME_MS = 10 * 60_000;
 
 interface EntraError {
   status: number;
@@ -112,20 +163,22 @@ function newUserCode(): string {
 export async function startEntraEmulator(options: EntraEmulatorOptions): Promise<EntraEmulator> {
   const tenantId = options.tenantId.toLowerCase();
   const lifetimeSeconds = options.accessTokenLifetimeSeconds ?? 3599;
-  /** Refresh token -> still valid. Revoked tokens stay in the map as `false`. */
-  const refreshTokens = new Map<string, boolean>();
-  /** Access token -> expiry (ms since epoch). */
-  const accessTokens = new Map<string, number>();
+  /** Refresh token -> its state. Revoked tokens stay in the map with `valid: false`. */
+  const refreshTokens = new Map<string, RefreshTokenState>();
+  /** Access token -> expiry (ms since epoch) and the sign-in's `amr`. */
+  const accessTokens = new Map<string, { expiresAt: number; amr: string[] }>();
   const devices = new Map<string, DeviceAuthorization>();
+  const codes = new Map<string, AuthorizationCode>();
+  let signInAmr = AMR_MFA;
   const redemptions: Redemption[] = [];
   let failures = { count: 0, status: 503 };
   let hanging = false;
   const hung = new Set<ServerResponse>();
   let authorityHost = '';
 
-  const newRefreshToken = () => {
+  const newRefreshToken = (client: ClientType, amr: string[]) => {
     const token = `rt-${randomUUID()}`;
-    refreshTokens.set(token, true);
+    refreshTokens.set(token, { valid: true, client, amr });
     return token;
   };
 
@@ -240,26 +293,56 @@ export async function startEntraEmulator(options: EntraEmulatorOptions): Promise
     };
   };
 
-  /** 200 with an access token (and a refresh token when `withRefreshToken`). */
-  const sendTokens = (res: ServerResponse, scope: string, withRefreshToken: boolean) => {
+  /**
+   * 200 with an access token, and a refresh token of `refresh.client` when `refresh` is given. Both carry the
+   * sign-in's `amr` (a refresh keeps the methods of the original sign-in).
+   */
+  const sendTokens = (
+    res: ServerResponse,
+    scope: string,
+    amr: string[],
+    refresh: { client: ClientType } | undefined,
+  ) => {
     const accessToken = `pc-app-user-${randomUUID()}`;
-    accessTokens.set(accessToken, Date.now() + lifetimeSeconds * 1000);
+    accessTokens.set(accessToken, { expiresAt: Date.now() + lifetimeSeconds * 1000, amr });
     sendJson(res, 200, {
       token_type: 'Bearer',
       scope,
       expires_in: lifetimeSeconds,
       ext_expires_in: lifetimeSeconds,
       access_token: accessToken,
-      ...(withRefreshToken ? { refresh_token: newRefreshToken() } : {}),
+      ...(refresh ? { refresh_token: newRefreshToken(refresh.client, amr) } : {}),
+    });
+  };
+
+  /** `http://localhost` redirect URIs match whatever the port (Entra ignores it for loopback); others exactly. */
+  const registered = (redirectUri: string): boolean => {
+    let url: URL;
+    try {
+      url = new URL(redirectUri);
+    } catch {
+      return false;
+    }
+    const withoutPort = (u: URL) => `${u.protocol}//${u.hostname}${u.pathname === '/' ? '' : u.pathname}`;
+    return (options.redirectUris ?? []).some((r) => {
+      if (r === redirectUri) return true;
+      const candidate = new URL(r);
+      return (
+        url.hostname === 'localhost' &&
+        candidate.hostname === 'localhost' &&
+        withoutPort(url) === withoutPort(candidate)
+      );
     });
   };
 
   const handleToken = (req: IncomingMessage, res: ServerResponse, tenant: string, form: URLSearchParams) => {
     const grantType = form.get('grant_type') ?? '';
     const refreshToken = form.get('refresh_token') ?? undefined;
+    const code = form.get('code') ?? undefined;
     const redemption: Redemption = {
       grantType,
       ...(refreshToken === undefined ? {} : { refreshToken }),
+      ...(code === undefined ? {} : { code }),
       clientAuth: form.get('client_assertion') ? 'assertion' : form.get('client_secret') ? 'secret' : 'none',
       scope: form.get('scope') ?? '',
       status: 0,
@@ -285,6 +368,7 @@ export async function startEntraEmulator(options: EntraEmulatorOptions): Promise
     }
     const refused = checkClient(tenant, form) ?? checkClientAuth(form);
     if (refused) return fail(refused);
+    const client: ClientType = redemption.clientAuth === 'none' ? 'public' : 'confidential';
 
     if (grantType === 'refresh_token') {
       const scopeRefused = checkPartnerScope(redemption.scope);
@@ -297,7 +381,8 @@ export async function startEntraEmulator(options: EntraEmulatorOptions): Promise
           description: "The request body must contain the following parameter: 'refresh_token'.",
         });
       }
-      if (refreshTokens.get(refreshToken) !== true) {
+      const state = refreshTokens.get(refreshToken);
+      if (state?.valid !== true) {
         return fail({
           status: 400,
           error: 'invalid_grant',
@@ -306,8 +391,68 @@ export async function startEntraEmulator(options: EntraEmulatorOptions): Promise
             'The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.',
         });
       }
+      if (state.client === 'public' && client === 'confidential') {
+        return fail({
+          status: 401,
+          error: 'invalid_client',
+          code: 700025,
+          description: "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
+        });
+      }
+      if (state.client === 'confidential' && client === 'public') {
+        return fail({
+          status: 401,
+          error: 'invalid_client',
+          code: 7000218,
+          description: "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        });
+      }
       redemption.status = 200;
-      return sendTokens(res, redemption.scope, true);
+      return sendTokens(res, redemption.scope, state.amr, { client: state.client });
+    }
+
+    if (grantType === 'authorization_code') {
+      const issued = code === undefined ? undefined : codes.get(code);
+      if (code !== undefined) codes.delete(code);
+      if (!issued || issued.expiresAt <= Date.now()) {
+        return fail({
+          status: 400,
+          error: 'invalid_grant',
+          code: 70008,
+          description:
+            'The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.',
+        });
+      }
+      if (issued.clientId !== form.get('client_id')) {
+        return fail({
+          status: 400,
+          error: 'invalid_grant',
+          code: 70000,
+          description: 'The provided authorization code was issued to a different client.',
+        });
+      }
+      const redirectUri = form.get('redirect_uri') ?? '';
+      if (redirectUri !== issued.redirectUri) {
+        return fail({
+          status: 400,
+          error: 'invalid_grant',
+          code: 500112,
+          description: `The reply address '${redirectUri}' does not match the reply address '${issued.redirectUri}' provided when requesting Authorization code.`,
+        });
+      }
+      const verifier = form.get('code_verifier') ?? '';
+      if (createHash('sha256').update(verifier).digest('base64url') !== issued.codeChallenge) {
+        return fail({
+          status: 400,
+          error: 'invalid_grant',
+          code: 50148,
+          description:
+            'The code_verifier does not match the code_challenge supplied in the authorization request for PKCE.',
+        });
+      }
+      redemption.status = 200;
+      const offline = scopesOf(issued.scope).includes('offline_access');
+      return sendTokens(res, issued.scope, issued.amr, offline ? { client } : undefined);
     }
 
     if (grantType === DEVICE_CODE_GRANT) {
@@ -327,7 +472,8 @@ export async function startEntraEmulator(options: EntraEmulatorOptions): Promise
       }
       devices.delete(deviceCode);
       redemption.status = 200;
-      return sendTokens(res, device.scope, scopesOf(device.scope).includes('offline_access'));
+      const offline = scopesOf(device.scope).includes('offline_access');
+      return sendTokens(res, device.scope, signInAmr, offline ? { client } : undefined);
     }
 
     return fail({
@@ -361,8 +507,69 @@ export async function startEntraEmulator(options: EntraEmulatorOptions): Promise
     });
   };
 
+  /** An error page, as Entra shows one in the browser for a request it cannot redirect back (bad client or redirect URI). */
+  const errorPage = (res: ServerResponse, code: number, text: string) => {
+    res
+      .writeHead(400, { 'content-type': 'text/plain; charset=utf-8' })
+      .end(`Sign in: Sorry, but we're having trouble signing you in.\nAADSTS${code}: ${text}\n`);
+  };
+
+  /** GET /{tenant}/oauth2/v2.0/authorize: the configured user signs in (no page) and the browser is redirected. */
+  const handleAuthorize = (res: ServerResponse, tenant: string, query: URLSearchParams) => {
+    const clientRefused = checkClient(tenant, query);
+    if (clientRefused) return errorPage(res, clientRefused.code ?? 0, clientRefused.description);
+    const redirectUri = query.get('redirect_uri') ?? '';
+    if (!registered(redirectUri)) {
+      return errorPage(
+        res,
+        50011,
+        `The redirect URI '${redirectUri}' specified in the request does not match the redirect URIs configured for the application '${options.clientId}'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal.`,
+      );
+    }
+    const back = new URL(redirectUri);
+    const state = query.get('state');
+    if (state !== null) back.searchParams.set('state', state);
+    const redirectWith = (params: Record<string, string>) => {
+      for (const [name, value] of Object.entries(params)) back.searchParams.set(name, value);
+      res.writeHead(302, { location: back.href }).end();
+    };
+    if (query.get('response_type') !== 'code') {
+      return redirectWith({
+        error: 'unsupported_response_type',
+        error_description: 'AADSTS70005: response_type is not supported for this request.',
+      });
+    }
+    const scope = query.get('scope') ?? '';
+    if (checkPartnerScope(scope)) {
+      return redirectWith({
+        error: 'invalid_scope',
+        error_description: 'AADSTS70011: The provided value for scope is not valid.',
+      });
+    }
+    const challenge = query.get('code_challenge') ?? '';
+    if (challenge === '' || query.get('code_challenge_method') !== 'S256') {
+      // Entra accepts `plain` and no PKCE for a web app; this emulator insists on S256, what the bootstrap sends.
+      return redirectWith({
+        error: 'invalid_request',
+        error_description: 'AADSTS50148: code_challenge with code_challenge_method S256 is required by this emulator.',
+      });
+    }
+    const code = randomBytes(32).toString('base64url');
+    codes.set(code, {
+      clientId: query.get('client_id') ?? '',
+      redirectUri,
+      codeChallenge: challenge,
+      scope,
+      amr: signInAmr,
+      expiresAt: Date.now() + AUTHORIZATION_CODE_LIFETIME_MS,
+    });
+    return redirectWith({ code });
+  };
+
   const server = createServer(testServerTls(), (req, res) => {
     const url = new URL(req.url ?? '/', 'https://127.0.0.1');
+    const authorize = /^\/([^/]+)\/oauth2\/v2\.0\/authorize$/.exec(url.pathname);
+    if (authorize && req.method === 'GET') return handleAuthorize(res, authorize[1] as string, url.searchParams);
     if (url.pathname === '/devicelogin') {
       res
         .writeHead(200, { 'content-type': 'text/plain; charset=utf-8' })
@@ -416,16 +623,26 @@ export async function startEntraEmulator(options: EntraEmulatorOptions): Promise
 
   return {
     authorityHost,
-    issueRefreshToken: newRefreshToken,
+    issueRefreshToken: ({ client = 'confidential', mfa = true } = {}) =>
+      newRefreshToken(client, mfa ? AMR_MFA : AMR_PASSWORD),
+    signInWith({ mfa }) {
+      signInAmr = mfa ? AMR_MFA : AMR_PASSWORD;
+    },
+    accessTokenClaims(token) {
+      const issued = accessTokens.get(token);
+      return issued ? { amr: [...issued.amr] } : undefined;
+    },
     revoke(refreshToken) {
-      refreshTokens.set(refreshToken, false);
+      const state = refreshTokens.get(refreshToken);
+      if (state) state.valid = false;
+      else refreshTokens.set(refreshToken, { valid: false, client: 'confidential', amr: AMR_MFA });
     },
     revokeAll() {
-      for (const token of refreshTokens.keys()) refreshTokens.set(token, false);
+      for (const state of refreshTokens.values()) state.valid = false;
     },
     isAccessToken(token) {
-      const expiresAt = accessTokens.get(token);
-      return expiresAt !== undefined && expiresAt > Date.now();
+      const issued = accessTokens.get(token);
+      return issued !== undefined && issued.expiresAt > Date.now();
     },
     redemptions,
     failNext(count, status = 503) {

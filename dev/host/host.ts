@@ -10,9 +10,13 @@
  * 4. Like the Functions host, each invocation gets a W3C trace context (the caller's `traceparent` as its
  *    parent), and, when Application Insights is configured, the host records the request: as a server
  *    span through the app's OpenTelemetry providers, so the app's dependencies nest under it.
- * Like `func start`, function keys are not enforced locally.
+ * 5. Like the Functions host, a route whose first segment is `admin` is refused ("The specified route conflicts
+ *    with one or more built in routes."): that prefix is the host's own API, whatever the route prefix.
+ * Like `func start`, keys are not enforced locally, unless a master key is given (`masterKey`, like
+ * `func start --enableAuth`): then `function` routes take the master key and `admin` routes only the master key,
+ * in the `x-functions-key` header or the `code` query parameter, and anything else gets an empty 401 as in Azure.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { globSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import Module, { createRequire } from 'node:module';
@@ -36,6 +40,8 @@ export interface LoadedApp {
   main: string;
   entryPoints: string[];
   functions: HttpFunction[];
+  /** Functions the Functions host would refuse to start, with its reason. */
+  refused: Array<{ name: string; reason: string }>;
 }
 
 export type LogLine = (level: string, functionName: string, message: string) => void;
@@ -45,6 +51,8 @@ export interface HostOptions {
   port?: number;
   /** Route prefix (host.json `extensions.http.routePrefix`), `api` by default. */
   routePrefix?: string;
+  /** Enforce keys with this master key (as `func start --enableAuth` does with the app's keys). Default: none. */
+  masterKey?: string;
   log?: LogLine;
 }
 
@@ -93,7 +101,7 @@ export async function loadApp(appDir: string): Promise<LoadedApp> {
   }
   for (const entry of entryPoints) await import(pathToFileURL(join(appDir, entry)).href);
   const stub = requireHere(STUB_PATH) as { registrations: StubRegistration[] };
-  const functions = stub.registrations.flatMap(({ metadata, handler }): HttpFunction[] => {
+  const all = stub.registrations.flatMap(({ metadata, handler }): HttpFunction[] => {
     const trigger = Object.values(metadata.bindings).find((b) => b.type === 'httpTrigger');
     if (!trigger) return [];
     return [
@@ -106,7 +114,30 @@ export async function loadApp(appDir: string): Promise<LoadedApp> {
       },
     ];
   });
-  return { appDir, main, entryPoints, functions };
+  const builtIn = (fn: HttpFunction) => fn.route.split('/')[0]?.toLowerCase() === 'admin';
+  return {
+    appDir,
+    main,
+    entryPoints,
+    functions: all.filter((fn) => !builtIn(fn)),
+    refused: all
+      .filter(builtIn)
+      .map(({ name }) => ({ name, reason: 'The specified route conflicts with one or more built in routes.' })),
+  };
+}
+
+/** The key a request presents: the `x-functions-key` header, else the `code` query parameter. */
+function presentedKey(req: IncomingMessage, url: URL): string | undefined {
+  const header = req.headers['x-functions-key'];
+  return (typeof header === 'string' ? header : undefined) ?? url.searchParams.get('code') ?? undefined;
+}
+
+function authorized(authLevel: string, key: string | undefined, masterKey: string | undefined): boolean {
+  if (masterKey === undefined || authLevel.toLowerCase() === 'anonymous') return true;
+  if (key === undefined) return false;
+  const a = Buffer.from(key);
+  const b = Buffer.from(masterKey);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /** `route` templates: literal segments, `{name}`, `{name?}` and a trailing `{*rest}`. */
@@ -201,11 +232,16 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const prefix = `/${(options.routePrefix ?? 'api').replace(/^\/|\/$/g, '')}`;
   const log = options.log ?? defaultLog;
   const requests = await requestRecorder();
+  for (const { name, reason } of app.refused) log('error', name, `not started: ${reason}`);
 
   async function handle(req: IncomingMessage, res: ServerResponse, origin: string): Promise<void> {
     const url = new URL(req.url ?? '/', origin);
     const method = (req.method ?? 'GET').toUpperCase();
     if (url.pathname === '/admin/functions' && method === 'GET') {
+      if (!authorized('admin', presentedKey(req, url), options.masterKey)) {
+        res.writeHead(401).end();
+        return;
+      }
       const list = app.functions.map(({ name, methods, authLevel, route }) => ({
         name,
         methods,
@@ -229,6 +265,10 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       const status = matches.length > 0 ? 405 : 404;
       const allow = matches.length > 0 ? { allow: matches.flatMap(({ fn }) => fn.methods).join(', ') } : {};
       res.writeHead(status, allow).end();
+      return;
+    }
+    if (!authorized(match.fn.authLevel, presentedKey(req, url), options.masterKey)) {
+      res.writeHead(401).end();
       return;
     }
     const body = (await readBody(req)) ?? Buffer.alloc(0);

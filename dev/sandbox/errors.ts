@@ -37,6 +37,16 @@ export function unauthenticated(message: string): Reply {
   return errorReply(401, 'unauthenticated', message, { 'www-authenticate': 'Bearer' });
 }
 
+/**
+ * 401 with error code 900421: an App+User token from a sign-in without multi-factor authentication, which
+ * Partner Center refuses since its MFA enforcement (docs/partner-center-api.md#mfa-enforcement).
+ */
+export function mfaRequired(): Reply {
+  const message =
+    'Multi-factor authentication is required: the access token does not show that the user signed in with MFA.';
+  return jsonReply(401, { error: { code: '900421', message, target: 'referral' } }, { 'www-authenticate': 'Bearer' });
+}
+
 export function preconditionFailed(): Reply {
   return errorReply(
     412,

@@ -3,7 +3,7 @@
  * replace) and PATCH (JSON Patch). Handlers return a Reply value; the server
  * decides whether to send it (fault injection may drop or replace it).
  */
-import { errorReply, invalidRequest, notFound, preconditionFailed, unauthenticated } from './errors.js';
+import { errorReply, invalidRequest, mfaRequired, notFound, preconditionFailed, unauthenticated } from './errors.js';
 import { isPlainObject, parseJson } from './json.js';
 import { listReferrals } from './list.js';
 import { applyJsonPatch } from './patch.js';
@@ -18,6 +18,8 @@ export interface ApiContext {
   /** The sandbox origin, used for `links` and `@odata.nextLink`. */
   origin: string;
   acceptToken: (token: string) => boolean;
+  /** False for an App+User token from a sign-in without MFA: 401 with error code 900421. */
+  tokenHasMfa: (token: string) => boolean;
 }
 
 export interface ApiRequest {
@@ -35,6 +37,7 @@ function checkAuth(ctx: ApiContext, headers: ApiRequest['headers']): Reply | und
   const token = /^Bearer +(\S+)$/i.exec(header)?.[1];
   if (token === undefined) return unauthenticated('The Authorization header must be "Bearer <access token>".');
   if (!ctx.acceptToken(token)) return unauthenticated('The access token was rejected.');
+  if (!ctx.tokenHasMfa(token)) return mfaRequired();
   return undefined;
 }
 

@@ -38,6 +38,12 @@ export interface SandboxOptions {
   seed?: boolean;
   /** Which bearer tokens are valid. Default: any non-empty token. */
   acceptToken?: (token: string) => boolean;
+  /**
+   * Whether an accepted token comes from a sign-in with multi-factor authentication (its `amr` lists `mfa`).
+   * A token without it is refused with 401 and error code 900421, as Partner Center refuses App+User calls
+   * without MFA (docs/partner-center-api.md#mfa-enforcement). Default: every token passes.
+   */
+  tokenHasMfa?: (token: string) => boolean;
 }
 
 export interface RecordedRequest {
@@ -133,10 +139,12 @@ class Sandbox implements PartnerCenterSandbox {
   private readonly server: Server;
   private readonly seed: boolean;
   private readonly acceptToken: (token: string) => boolean;
+  private readonly tokenHasMfa: (token: string) => boolean;
 
   constructor(options: SandboxOptions) {
     this.seed = options.seed ?? true;
     this.acceptToken = options.acceptToken ?? ((token) => token.length > 0);
+    this.tokenHasMfa = options.tokenHasMfa ?? (() => true);
     this.reset();
     this.server = createServer((req, res) => {
       this.onRequest(req, res).catch(() => this.fail(res));
@@ -226,7 +234,7 @@ class Sandbox implements PartnerCenterSandbox {
   }
 
   private get context(): ApiContext {
-    return { store: this.store, origin: this.url, acceptToken: this.acceptToken };
+    return { store: this.store, origin: this.url, acceptToken: this.acceptToken, tokenHasMfa: this.tokenHasMfa };
   }
 
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -155,3 +155,48 @@ export async function pollDeviceCode(endpoint: EntraEndpoint, code: DeviceCode):
     }
   }
 }
+
+/**
+ * The authorization request of the bootstrap's browser sign-in (authorization code flow with PKCE,
+ * https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow): the URL the admin's browser opens.
+ */
+export function authorizationUrl(
+  endpoint: EntraEndpoint,
+  request: { redirectUri: string; scope: string; state: string; codeChallenge: string; loginHint?: string },
+): string {
+  const url = new URL(`${endpoint.authorityHost}/${encodeURIComponent(endpoint.tenantId)}/oauth2/v2.0/authorize`);
+  url.search = new URLSearchParams({
+    client_id: endpoint.clientId,
+    response_type: 'code',
+    redirect_uri: request.redirectUri,
+    response_mode: 'query',
+    scope: request.scope,
+    state: request.state,
+    code_challenge: request.codeChallenge,
+    code_challenge_method: 'S256',
+    // A fresh sign-in, so the service account (not whoever is signed in to the browser) signs in, with MFA.
+    prompt: 'login',
+    ...(request.loginHint ? { login_hint: request.loginHint } : {}),
+  }).toString();
+  return url.href;
+}
+
+/** `grant_type=authorization_code`: redeems the code of the browser sign-in with the PKCE verifier. */
+export async function redeemAuthorizationCode(
+  endpoint: EntraEndpoint,
+  request: { code: string; codeVerifier: string; redirectUri: string; scope: string; auth: ClientAuthentication },
+  options: { abortSignal?: AbortSignal } = {},
+): Promise<TokenResponse> {
+  const form = withClientAuth(
+    new URLSearchParams({
+      grant_type: 'authorization_code',
+      client_id: endpoint.clientId,
+      code: request.code,
+      code_verifier: request.codeVerifier,
+      redirect_uri: request.redirectUri,
+      scope: request.scope,
+    }),
+    request.auth,
+  );
+  return toTokenResponse(await postForm(endpointUrl(endpoint, 'token'), form, options));
+}

@@ -35,6 +35,11 @@ export const ERROR_DEFINITIONS = {
     retryable: false,
     title: 'Partner Center refused the credentials',
   },
+  mfa_required: {
+    status: 502,
+    retryable: false,
+    title: 'Partner Center requires a sign-in with multi-factor authentication',
+  },
   upstream_error: { status: 502, retryable: true, title: 'Partner Center returned an error' },
   unexpected_referral: {
     status: 502,

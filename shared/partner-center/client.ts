@@ -44,6 +44,15 @@ export interface PartnerCenterClient {
   close(): Promise<void>;
 }
 
+/** The client the runtime builds: the update path's methods, and the access check of the bootstrap. */
+export interface ReferralsClient extends PartnerCenterClient {
+  /**
+   * One read (`GET /v1.0/engagements/referrals?$top=1`): resolves when Partner Center accepts the token, throws
+   * the AdapterError an update would meet otherwise (`mfa_required`, `upstream_auth_failed`, …).
+   */
+  checkAccess(context: RequestContext): Promise<void>;
+}
+
 interface UpstreamResponse {
   status: number;
   headers: Dispatcher.ResponseData['headers'];
@@ -56,7 +65,7 @@ export function createPartnerCenterClient(
   config: Config['partnerCenter'],
   retry: Pick<Config['retry'], 'requestTimeoutMs'>,
   tokens: TokenProvider,
-): PartnerCenterClient {
+): ReferralsClient {
   let pool: Promise<Pool> | undefined;
   const getPool = () => {
     pool ??= import('./undici.js').then(
@@ -112,8 +121,9 @@ export function createPartnerCenterClient(
         throw networkError(error, method);
       }
       context.observe?.(performance.now() - started, response.status);
-      // A 401 may be a token revoked or rotated early: forget it and try once more with a fresh one.
-      if (response.status === 401 && authAttempt === 0) {
+      // A 401 may be a token revoked or rotated early: forget it and try once more with a fresh one. Not
+      // for a missing MFA claim (900421): every token redeemed from the same sign-in lacks it too.
+      if (response.status === 401 && authAttempt === 0 && !isMfaRefusal(response)) {
         tokens.invalidate(token);
         continue;
       }
@@ -155,6 +165,11 @@ export function createPartnerCenterClient(
       return { kind: 'written', referral, eTag: newETag };
     },
 
+    async checkAccess(context) {
+      const response = await send('GET', `${config.basePath}/v1.0/engagements/referrals?$top=1`, context);
+      if (response.status !== 200) throw statusError(response, '(list)', 'GET');
+    },
+
     async close() {
       if (pool) await (await pool).close();
       pool = undefined;
@@ -188,6 +203,21 @@ function upstreamDetails(response: UpstreamResponse): { status: number; code?: s
   };
 }
 
+/** Partner Center's error code for an App+User call whose token does not come from an MFA sign-in. */
+const MFA_ERROR_CODE = '900421';
+
+export const MFA_REQUIRED_DETAIL =
+  'Partner Center requires multi-factor authentication (error 900421): the stored refresh token comes from a sign-in without MFA, and every token redeemed from it lacks MFA too. A partner admin must run "npm run auth:bootstrap" again and sign the service account in with MFA (docs/authentication.md#what-each-failure-means).';
+
+/** 401/403 with error code 900421, in the Referrals error shape `{ error: { code } }` or the REST one `{ code }`. */
+function isMfaRefusal(response: UpstreamResponse): boolean {
+  if (response.status !== 401 && response.status !== 403) return false;
+  const body = parseJson(response.text);
+  if (!isJsonObject(body)) return false;
+  const inner = isJsonObject(body.error) ? body.error.code : undefined;
+  return [inner, body.code].some((code) => String(code) === MFA_ERROR_CODE);
+}
+
 function statusError(response: UpstreamResponse, referralId: string, method: string): AdapterError {
   const upstream = upstreamDetails(response);
   const status = response.status;
@@ -201,6 +231,12 @@ function statusError(response: UpstreamResponse, referralId: string, method: str
   const what = `Partner Center answered ${method} with ${status}${upstream.code ? ` (${upstream.code})` : ''}`;
   if (status === 404)
     return say('referral_not_found', `Referral ${referralId} was not found, or this identity cannot see it.`);
+  if (isMfaRefusal(response)) {
+    return new AdapterError('mfa_required', `${what}. ${MFA_REQUIRED_DETAIL}`, {
+      ...options,
+      logCode: 'PARTNER_CENTER_MFA_REQUIRED',
+    });
+  }
   if (status === 401 || status === 403) {
     return say(
       'upstream_auth_failed',

@@ -162,3 +162,33 @@ describe('app-user mode when things go wrong', () => {
     });
   });
 });
+
+describe('app-user mode with a refresh token from a sign-in without MFA', () => {
+  let world: AuthWorld;
+  let app: HostProcess;
+  beforeAll(async () => {
+    world = await startAuthWorld();
+    world.vault.setSecret(SECRET_NAME, world.entra.issueRefreshToken({ mfa: false }));
+    app = await startHostProcess(world.env);
+  });
+  afterAll(async () => {
+    await app?.host.stop();
+    await world?.close();
+  });
+
+  it('Partner Center answers 900421 → 502 mfa_required telling to re-run the bootstrap with MFA, no redemption loop', async () => {
+    for (let i = 0; i < 3; i++) {
+      const answer = await app.post({ referralId: SEED_IDS.activeAccepted, notes: `no mfa ${i}`, dryRun: true });
+      expect(answer.status, answer.text).toBe(502);
+      expect(answer.body).toMatchObject({ code: 'mfa_required', retryable: false });
+      expect(answer.body.detail).toContain('Partner Center requires multi-factor authentication (error 900421)');
+      expect(answer.body.detail).toContain('npm run auth:bootstrap');
+      expect(answer.body.detail).not.toContain('Referrals Admin');
+    }
+    // One redemption and one write-back: the refused token is not invalidated and redeemed again per event.
+    expect(world.entra.redemptions.filter((r) => r.grantType === 'refresh_token')).toHaveLength(1);
+    expect(world.vault.versions(SECRET_NAME)).toHaveLength(2);
+    expect(world.sandbox.requests).toHaveLength(3);
+    expect(app.host.output()).toContain('PARTNER_CENTER_MFA_REQUIRED');
+  });
+});

@@ -3,6 +3,8 @@
  * register exactly the expected functions, the way the Functions worker sees them.
  */
 import { execFile } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
 import { isolatedEnv, REPO_ROOT } from '../support/stack.js';
@@ -21,8 +23,15 @@ it('registers exactly the expected HTTP functions with their routes, methods and
   });
   expect(JSON.parse(stdout)).toEqual({
     main: 'dist/functions/*.js',
-    entryPoints: ['dist/functions/health.js', 'dist/functions/openapi.js', 'dist/functions/referral-updates.js'],
+    entryPoints: [
+      'dist/functions/app-user-consent.js',
+      'dist/functions/health.js',
+      'dist/functions/openapi.js',
+      'dist/functions/referral-updates.js',
+    ],
     functions: [
+      { name: 'app-user-authorize', methods: ['POST'], authLevel: 'admin', route: 'app-user/authorize' },
+      { name: 'app-user-redeem', methods: ['POST'], authLevel: 'admin', route: 'app-user/redeem' },
       { name: 'health', methods: ['GET'], authLevel: 'anonymous', route: 'health' },
       { name: 'openapi', methods: ['GET'], authLevel: 'anonymous', route: 'openapi.json' },
       { name: 'referral-updates', methods: ['POST'], authLevel: 'function', route: 'referral-updates' },
@@ -31,7 +40,7 @@ it('registers exactly the expected HTTP functions with their routes, methods and
 });
 
 it('loads every built entry point in plain Node without the worker (no ESM named-import failures)', async () => {
-  const script = `for (const f of ['health', 'openapi', 'referral-updates']) await import('./dist/functions/' + f + '.js'); console.log('loaded');`;
+  const script = `for (const f of ['app-user-consent', 'health', 'openapi', 'referral-updates']) await import('./dist/functions/' + f + '.js'); console.log('loaded');`;
   const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
     cwd: REPO_ROOT,
     env: isolatedEnv(),
@@ -41,4 +50,34 @@ it('loads every built entry point in plain Node without the worker (no ESM named
 
 it('runs on the Node line Azure Functions deploys (22)', () => {
   expect(process.version).toMatch(/^v22\./);
+});
+
+it('the local host refuses a route under admin/, as the Functions host does (its own API owns that prefix)', async () => {
+  // Inside the repository, so the app resolves @azure/functions from node_modules like the real one.
+  const appDir = join(REPO_ROOT, 'dist', `admin-route-${process.pid}`);
+  mkdirSync(appDir, { recursive: true });
+  try {
+    writeFileSync(join(appDir, 'package.json'), JSON.stringify({ type: 'module', main: 'f.js' }));
+    writeFileSync(
+      join(appDir, 'f.js'),
+      `import { app } from '@azure/functions';
+       const handler = async () => ({ status: 200 });
+       app.http('under-admin', { methods: ['POST'], authLevel: 'admin', route: 'admin/app-user/redeem', handler });
+       app.http('beside-admin', { methods: ['POST'], authLevel: 'admin', route: 'app-user/redeem', handler });`,
+    );
+    const script = `
+      const { loadApp } = await import('./dist/dev/host/host.js');
+      const app = await loadApp(${JSON.stringify(appDir)});
+      console.log(JSON.stringify({ served: app.functions.map((f) => f.name), refused: app.refused }));`;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: REPO_ROOT,
+      env: isolatedEnv(),
+    });
+    expect(JSON.parse(stdout)).toEqual({
+      served: ['beside-admin'],
+      refused: [{ name: 'under-admin', reason: 'The specified route conflicts with one or more built in routes.' }],
+    });
+  } finally {
+    rmSync(appDir, { recursive: true, force: true });
+  }
 });

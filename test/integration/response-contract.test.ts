@@ -233,11 +233,18 @@ describe('a managed-identity app against the sandbox', () => {
       expect((await post({ referralId: SEED_IDS.newPending, status: 'Active' })).body.code).toBe('conflict');
     });
 
-    it('502 upstream_auth_failed, upstream_error, unexpected_referral', async () => {
+    it('502 upstream_auth_failed, mfa_required, upstream_error, unexpected_referral', async () => {
       stack.sandbox.injectFault({ method: 'GET', times: 5, action: { type: 'status', status: 403 } });
       expect((await post({ referralId: SEED_IDS.newPending, status: 'Active' })).body.code).toBe(
         'upstream_auth_failed',
       );
+      stack.sandbox.reset();
+      stack.sandbox.injectFault({
+        method: 'GET',
+        times: 5,
+        action: { type: 'status', status: 401, body: { error: { code: '900421', message: 'MFA required' } } },
+      });
+      expect((await post({ referralId: SEED_IDS.newPending, status: 'Active' })).body.code).toBe('mfa_required');
       stack.sandbox.reset();
       stack.sandbox.injectFault({ times: 50, action: { type: 'status', status: 500 } });
       expect((await post({ referralId: SEED_IDS.newPending, status: 'Active' })).body.code).toBe('upstream_error');

@@ -3,8 +3,12 @@
  * Key Vault over TLS (test CA) and the Partner Center sandbox, each accepting only the tokens the
  * previous one legitimately issued:
  * - Key Vault accepts managed-identity tokens for https://vault.azure.net;
- * - Entra accepts managed-identity tokens for api://AzureADTokenExchange as client assertions;
- * - the sandbox accepts only Entra's App+User access tokens (never an app-only MI token).
+ * - Entra accepts managed-identity tokens for api://AzureADTokenExchange as client assertions, and only from
+ *   the user-assigned identity (a system-assigned one cannot be a federated credential);
+ * - the app registration has "Allow public client flows" off unless `allowPublicClient`, and a Web redirect URI
+ *   `http://localhost` for the bootstrap's loopback;
+ * - the sandbox accepts only Entra's App+User access tokens (never an app-only MI token), and only those of an
+ *   MFA sign-in (900421 otherwise).
  */
 import { type EntraEmulator, startEntraEmulator } from '../../dev/emulators/entra.js';
 import { type IdentityEmulator, startIdentityEmulator } from '../../dev/emulators/identity.js';
@@ -19,6 +23,10 @@ import { PARTNER_CENTER_SCOPE } from '../../shared/config.js';
 export const TENANT_ID = '7d23e5ca-19dc-4eaa-aac8-5e6b559f0d1d';
 export const APP_CLIENT_ID = '0b1c2d3e-4f50-4617-8a9b-0c1d2e3f4a5b';
 export const SECRET_NAME = 'partner-center-refresh-token';
+/** The user-assigned managed identity (`AZURE_CLIENT_ID`) the app registration trusts. */
+export const USER_ASSIGNED_CLIENT_ID = '5f6e7d8c-9b0a-4c1d-8e2f-3a4b5c6d7e8f';
+/** The Web redirect URI registered on the app registration (Entra ignores the port of a localhost URI). */
+export const REGISTERED_REDIRECT_URI = 'http://localhost';
 
 export interface AuthWorld {
   identity: IdentityEmulator;
@@ -38,19 +46,29 @@ export interface AuthWorld {
   close(): Promise<void>;
 }
 
-export async function startAuthWorld(options: { accessTokenLifetimeSeconds?: number } = {}): Promise<AuthWorld> {
+export async function startAuthWorld(
+  options: { accessTokenLifetimeSeconds?: number; allowPublicClient?: boolean } = {},
+): Promise<AuthWorld> {
   const identity = await startIdentityEmulator();
   const issuedFor = (resource: string) => (token: string) =>
     identity.issued.some((t) => t.token === token && t.resource === resource);
+  const federated = (token: string) =>
+    identity.issued.some(
+      (t) => t.token === token && t.resource === 'api://AzureADTokenExchange' && t.clientId === USER_ASSIGNED_CLIENT_ID,
+    );
   const entra = await startEntraEmulator({
     tenantId: TENANT_ID,
     clientId: APP_CLIENT_ID,
-    acceptAssertion: issuedFor('api://AzureADTokenExchange'),
-    allowPublicClient: true,
+    acceptAssertion: federated,
+    allowPublicClient: options.allowPublicClient ?? false,
+    redirectUris: [REGISTERED_REDIRECT_URI],
     ...(options.accessTokenLifetimeSeconds ? { accessTokenLifetimeSeconds: options.accessTokenLifetimeSeconds } : {}),
   });
   const vault = await startKeyVaultEmulator({ acceptToken: issuedFor('https://vault.azure.net'), tenantId: TENANT_ID });
-  const sandbox = await startPartnerCenterSandbox({ acceptToken: (token) => entra.isAccessToken(token) });
+  const sandbox = await startPartnerCenterSandbox({
+    acceptToken: (token) => entra.isAccessToken(token),
+    tokenHasMfa: (token) => entra.accessTokenClaims(token)?.amr.includes('mfa') ?? false,
+  });
   const auth: AppUserAuth = {
     mode: 'app-user',
     keyVaultUrl: vault.vaultUrl,
@@ -86,6 +104,7 @@ export async function startAuthWorld(options: { accessTokenLifetimeSeconds?: num
       PARTNER_TENANT_ID: TENANT_ID,
       APP_REGISTRATION_CLIENT_ID: APP_CLIENT_ID,
       AZURE_AUTHORITY_HOST: entra.authorityHost,
+      AZURE_CLIENT_ID: USER_ASSIGNED_CLIENT_ID,
     },
     secrets: () =>
       [
@@ -101,7 +120,7 @@ export async function startAuthWorld(options: { accessTokenLifetimeSeconds?: num
       createAppUserTokenProvider({
         auth,
         scope: PARTNER_CENTER_SCOPE,
-        managedIdentityClientId: undefined,
+        managedIdentityClientId: USER_ASSIGNED_CLIENT_ID,
         secrets: options.secrets ?? secretStore(),
         ...options,
       }),
@@ -112,4 +131,17 @@ export async function startAuthWorld(options: { accessTokenLifetimeSeconds?: num
       await identity.close();
     },
   };
+}
+
+/**
+ * The admin's browser: opens the authorization URL at the Entra emulator (which signs the configured user in at
+ * once) and follows its redirect to the bootstrap's loopback listener. Returns Entra's answer when it does not
+ * redirect (an error page), else the listener's.
+ */
+export async function playBrowser(authorizationUrl: string): Promise<{ status: number; text: string; at: string }> {
+  const entra = await fetch(authorizationUrl, { redirect: 'manual' });
+  const location = entra.headers.get('location');
+  if (entra.status !== 302 || !location) return { status: entra.status, text: await entra.text(), at: 'entra' };
+  const loopback = await fetch(location);
+  return { status: loopback.status, text: await loopback.text(), at: location };
 }

@@ -64,6 +64,30 @@ describe('parseConfig', () => {
     });
     expect(result.ok && result.config.identity.clientId).toBe('11111111-2222-3333-4444-555555555555');
   });
+
+  describe('app-user with a federated credential needs the user-assigned identity', () => {
+    const appUser = {
+      PARTNER_CENTER_AUTH: 'app-user',
+      KEY_VAULT_URL: 'https://kv-example.vault.azure.net/',
+      PARTNER_TENANT_ID: '7d23e5ca-19dc-4eaa-aac8-5e6b559f0d1d',
+      APP_REGISTRATION_CLIENT_ID: '0b1c2d3e-4f50-4617-8a9b-0c1d2e3f4a5b',
+      IDEMPOTENCY_STORE: 'memory',
+    };
+
+    it('without AZURE_CLIENT_ID (a system-assigned identity cannot be a federated credential): a problem', () => {
+      expect(parseConfig(appUser)).toEqual({
+        ok: false,
+        problems: [
+          expect.stringContaining('AZURE_CLIENT_ID (the client id of the user-assigned managed identity) is required'),
+        ],
+      });
+    });
+
+    it('with AZURE_CLIENT_ID, or with another client authentication: accepted', () => {
+      expect(parseConfig({ ...appUser, AZURE_CLIENT_ID: '11111111-2222-3333-4444-555555555555' }).ok).toBe(true);
+      expect(parseConfig({ ...appUser, APP_CLIENT_AUTH: 'none' }).ok).toBe(true);
+    });
+  });
 });
 
 describe('telemetry settings', () => {
