@@ -69,6 +69,18 @@ describe('app-user mode with a healthy refresh token', () => {
     expect((answer.body.auth as { lastSuccessAt: string }).lastSuccessAt).toEqual(expect.any(String));
   });
 
+  it('the keep-alive timer redeems the refresh token although the access token is cached, and health shows it', async () => {
+    const before = world.entra.redemptions.length;
+    const run = await fetch(`${app.hostUrl}/admin/functions/refresh-token-keep-alive`, { method: 'POST', body: '{}' });
+    expect(run.status).toBe(202);
+    await app.host.waitFor(/REFRESH_TOKEN_RENEWED/);
+    expect(world.entra.redemptions.slice(before)).toEqual([expect.objectContaining({ status: 200 })]);
+    const answer = await app.health();
+    const auth = answer.body.auth as { lastRenewalAt: string; lastRenewalFailure: string | null };
+    expect(Date.parse(auth.lastRenewalAt)).toBeGreaterThan(Date.now() - 60_000);
+    expect(auth.lastRenewalFailure).toBeNull();
+  });
+
   it('never writes a token, refresh token or identity secret to the logs or the answers', async () => {
     const answer = await app.post({ referralId: SEED_IDS.activeAccepted, notes: 'x', dryRun: true });
     const everything = `${app.host.output()}\n${answer.text}\n${(await app.health()).text}`;
@@ -158,5 +170,20 @@ describe('app-user mode when things go wrong', () => {
       status: 'warning',
       auth: { lastFailure: 'PARTNER_CENTER_REFRESH_TOKEN_INVALID' },
     });
+  });
+
+  it('a keep-alive that cannot redeem logs REFRESH_TOKEN_RENEWAL_FAILED with the reason, for an alert rule', async () => {
+    // The token is still dead (previous test).
+    await fetch(`${app.hostUrl}/admin/functions/refresh-token-keep-alive`, { method: 'POST', body: '{}' });
+    const [line] = await app.host.waitFor(/\{[^\n]*REFRESH_TOKEN_RENEWAL_FAILED[^\n]*\}/);
+    expect(JSON.parse(line)).toMatchObject({
+      event: 'refresh-token-renewal',
+      level: 'error',
+      code: 'REFRESH_TOKEN_RENEWAL_FAILED',
+      cause: 'PARTNER_CENTER_REFRESH_TOKEN_INVALID',
+      detail: expect.stringContaining('npm run auth:bootstrap'),
+    });
+    const health = await app.health();
+    expect(health.body).toMatchObject({ auth: { lastRenewalFailure: 'PARTNER_CENTER_REFRESH_TOKEN_INVALID' } });
   });
 });
