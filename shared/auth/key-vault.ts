@@ -82,7 +82,7 @@ function keyVaultError(error: unknown, action: 'read' | 'write', name: string): 
   if (statusCode === 401 || statusCode === 403) {
     return new AdapterError(
       'upstream_auth_failed',
-      `Key Vault refused to ${action} the secret "${name}" (HTTP ${statusCode}). Give the function app's managed identity the Key Vault Secrets Officer role on the vault (Secrets User cannot write the rotated refresh token back).`,
+      `Key Vault refused to ${action} the secret "${name}" (HTTP ${statusCode}). Give the function app's managed identity the Key Vault Secrets Officer role on the vault (Secrets User cannot write the rotated refresh token back); a role assigned in the last minutes may not have propagated yet.`,
       { cause: error, logCode: 'KEY_VAULT_ACCESS_DENIED' },
     );
   }
