@@ -377,12 +377,13 @@ export async function startEntraEmulator(options: EntraEmulatorOptions): Promise
       const refusal = refusedTokens.get(refreshToken) ?? (refreshTokens.get(refreshToken) ? grantRefusal : null);
       if (refusal) return fail(grantRefused(refusal));
       if (refreshTokens.get(refreshToken) !== true) {
+        // Revoked: 50173 FreshTokenNeeded; never issued here: 70000 InvalidGrant.
+        if (refreshTokens.has(refreshToken)) return fail(grantRefused('revoked'));
         return fail({
           status: 400,
           error: 'invalid_grant',
           code: 70000,
-          description:
-            'The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.',
+          description: 'The refresh token is not valid.',
         });
       }
       redemption.status = 200;

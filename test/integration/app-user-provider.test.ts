@@ -271,3 +271,34 @@ it('renew() redeems even with a cached access token, and health shows the last r
     lastRenewalFailure: 'PARTNER_CENTER_REFRESH_TOKEN_INVALID',
   });
 });
+
+it("the Entra emulator answers refusals in Entra's shape: error, AADSTS-prefixed description, error_codes, trace ids", async () => {
+  const planted = world.entra.issueRefreshToken();
+  world.entra.refuse(planted, 'conditional-access');
+  const form = new URLSearchParams({
+    grant_type: 'refresh_token',
+    client_id: world.auth.appClientId,
+    refresh_token: planted,
+    scope: 'https://api.partner.microsoft.com/.default offline_access',
+  });
+  const token = (id: string) => `${world.entra.authorityHost}/${id}/oauth2/v2.0/token`;
+  // No client credential: the emulator's app registration is a public client in this world.
+  const answer = await fetch(token(world.auth.tenantId), { method: 'POST', body: form });
+  expect(answer.status).toBe(400);
+  const body = (await answer.json()) as Record<string, unknown>;
+  expect(body).toMatchObject({
+    error: 'invalid_grant',
+    error_codes: [53003],
+    error_description: expect.stringMatching(/^AADSTS53003: Access has been blocked by Conditional Access policies\./),
+    timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$/),
+    trace_id: expect.any(String),
+    correlation_id: expect.any(String),
+    error_uri: expect.stringContaining('error?code=53003'),
+  });
+  world.entra.revoke(planted);
+  world.entra.refuse(planted, 'inactive');
+  const inactive = (await (await fetch(token(world.auth.tenantId), { method: 'POST', body: form })).json()) as {
+    error_description: string;
+  };
+  expect(inactive.error_description).toMatch(/^AADSTS700082: The refresh token has expired due to inactivity\./);
+});
