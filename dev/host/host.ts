@@ -311,7 +311,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     const adminRun = /^\/admin\/functions\/([^/]+)$/.exec(url.pathname);
     if (adminRun && method === 'POST') {
       const name = decodeURIComponent(adminRun[1] as string);
-      if (!app.timers.some((t) => t.name === name)) {
+      if (!schedules.has(name)) {
         res.writeHead(404).end();
         return;
       }
