@@ -1,5 +1,6 @@
 /** The six-field NCRONTAB evaluator the local host schedules timer triggers with. */
 import { expect, it } from 'vitest';
+import { timerSchedule } from '../../dev/host/host.js';
 import { parseNcrontab } from '../../shared/core/ncrontab.js';
 
 const next = (expression: string, after: string) => parseNcrontab(expression).next(new Date(after))?.toISOString();
@@ -47,4 +48,12 @@ it('refuses what the Functions host would refuse, naming the problem', () => {
   expect(() => parseNcrontab('0 5-1 * * * *')).toThrow(/backwards/);
   expect(() => parseNcrontab('0 x * * * *')).toThrow(/not a valid minute/);
   expect(() => parseNcrontab('0 0 0 * Foo *')).toThrow(/not a valid month/);
+});
+
+it('the local host resolves a %SETTING% schedule from the environment, and refuses an unset or invalid one', () => {
+  const timer = { name: 'keep-alive', schedule: '%RENEWAL%', handler: async () => {} };
+  expect(timerSchedule(timer, { RENEWAL: '0 0 */12 * * *' }).expression).toBe('0 0 */12 * * *');
+  expect(timerSchedule({ ...timer, schedule: '0 30 9 * * *' }, {}).expression).toBe('0 30 9 * * *');
+  expect(() => timerSchedule(timer, {})).toThrow(`'%RENEWAL%' does not resolve to a value`);
+  expect(() => timerSchedule(timer, { RENEWAL: '0 */12 * * *' })).toThrow(/invalid schedule: .*six fields/);
 });
