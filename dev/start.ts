@@ -106,6 +106,9 @@ async function main(): Promise<void> {
       `  ${fn.name}: [${fn.methods.join(',')}] ${host.url}/api/${fn.route}  (auth: ${fn.authLevel}, ${masterKey && fn.authLevel !== 'anonymous' ? 'master key required' : 'not enforced locally'})`,
     );
   }
+  for (const timer of host.app.timers) {
+    say(`  ${timer.name}: timer "${timer.schedule}" (UTC; run it now: POST ${host.url}/admin/functions/${timer.name})`);
+  }
   say();
   if (sandboxUrl) {
     say(`Running against the embedded Partner Center SANDBOX at ${sandboxUrl} (in memory, seeded, reset on restart).`);

@@ -4,11 +4,14 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { parseNcrontab } from './core/ncrontab.js';
 
 export const DEFAULT_PARTNER_CENTER_BASE_URL = 'https://api.partner.microsoft.com';
 export const PARTNER_CENTER_SCOPE = 'https://api.partner.microsoft.com/.default';
 export const DEFAULT_AUTHORITY_HOST = 'https://login.microsoftonline.com';
 export const DEFAULT_REFRESH_TOKEN_SECRET_NAME = 'partner-center-refresh-token';
+/** The keep-alive timer's default schedule (NCRONTAB, UTC): every 12 hours. */
+export const DEFAULT_REFRESH_TOKEN_RENEWAL_SCHEDULE = '0 0 */12 * * *';
 
 function isLoopbackHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '');
@@ -108,6 +111,19 @@ const environmentSchema = z.object({
       z.enum(['federated', 'key-vault-secret', 'none'], 'APP_CLIENT_AUTH must be federated, key-vault-secret or none'),
     ),
   APP_CLIENT_SECRET_NAME: secretName('APP_CLIENT_SECRET_NAME'),
+  // At most 7 days: the stored refresh token must be rewritten long before its 90 days run out (app-user.ts).
+  REFRESH_TOKEN_WRITE_INTERVAL_MINUTES: intSetting('REFRESH_TOKEN_WRITE_INTERVAL_MINUTES', 720, 0, 10_080),
+  // Read by the Functions host itself (`%REFRESH_TOKEN_RENEWAL_SCHEDULE%`); checked here so health shows a bad one.
+  REFRESH_TOKEN_RENEWAL_SCHEDULE: optionalText.transform((raw, ctx) => {
+    if (raw === undefined) return DEFAULT_REFRESH_TOKEN_RENEWAL_SCHEDULE;
+    try {
+      parseNcrontab(raw);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: `REFRESH_TOKEN_RENEWAL_SCHEDULE: ${(error as Error).message}` });
+      return z.NEVER;
+    }
+    return raw;
+  }),
   UPSTREAM_BUDGET_MS: intSetting('UPSTREAM_BUDGET_MS', 60_000, 1_000, 110_000),
   UPSTREAM_REQUEST_TIMEOUT_MS: intSetting('UPSTREAM_REQUEST_TIMEOUT_MS', 15_000, 100, 110_000),
   UPSTREAM_MAX_RETRIES: intSetting('UPSTREAM_MAX_RETRIES', 4, 0, 10),
@@ -213,6 +229,8 @@ export type AuthConfig =
       /** federated: a managed-identity token as client assertion; key-vault-secret: a client secret kept in Key Vault. */
       clientAuth: 'federated' | 'key-vault-secret' | 'none';
       clientSecretName: string | undefined;
+      /** Write a rotated refresh token back only when the stored version is older than this (0: always). */
+      writeBackIntervalMs?: number;
     };
 
 export type IdempotencyConfig = {
@@ -328,6 +346,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
         appClientId: e.APP_REGISTRATION_CLIENT_ID,
         clientAuth: e.APP_CLIENT_AUTH,
         clientSecretName: e.APP_CLIENT_SECRET_NAME,
+        writeBackIntervalMs: e.REFRESH_TOKEN_WRITE_INTERVAL_MINUTES * 60_000,
       };
     }
   }

@@ -55,6 +55,23 @@ export interface EntraEmulatorOptions {
   accessTokenLifetimeSeconds?: number;
 }
 
+/**
+ * Why Entra refuses a refresh token, with the AADSTS code it answers
+ * (https://learn.microsoft.com/entra/identity-platform/reference-error-codes). All come back as
+ * `400 invalid_grant` on the token endpoint.
+ */
+export type GrantRefusal =
+  | 'revoked' // 50173 FreshTokenNeeded: revoked (revokeSignInSessions, password reset)
+  | 'inactive' // 700082: expired after 90 days without use
+  | 'sign-in-frequency' // 70043: a Conditional Access sign-in frequency policy
+  | 'conditional-access' // 53003: blocked by a Conditional Access policy
+  | 'consent-missing' // 65001: consent removed
+  | 'user-disabled' // 50057
+  | 'mfa-required'; // 50076
+
+/** No federated identity credential matches the assertion (a mismatch, or one that has not propagated yet). */
+export type FederationRefusal = 70021 | 700211 | 700212 | 700213;
+
 export interface Redemption {
   grantType: string;
   refreshToken?: string;
@@ -82,6 +99,15 @@ export interface EntraEmulator {
   revoke(refreshToken: string): void;
   /** Revoke every refresh token issued so far (a password reset); later ones are valid again. */
   revokeAll(): void;
+  /** Refuse `refreshToken` for `reason` (its AADSTS code and text), for good. */
+  refuse(refreshToken: string, reason: GrantRefusal): void;
+  /**
+   * Refuse every refresh-token redemption for `reason` until called with null: a condition of the user or
+   * tenant (a Conditional Access block, consent removed, the user disabled) rather than of one token.
+   */
+  refuseGrants(reason: GrantRefusal | null): void;
+  /** Answer every client assertion with `code` until called with null (a federated credential not yet propagated). */
+  refuseAssertions(code: FederationRefusal | null): void;
   /** Issued by this emulator, for the Partner Center audience, and not yet expired. */
   isAccessToken(token: string): boolean;
   /** Every request to the token endpoint, in order, including refused and injected-failure ones. */
@@ -170,6 +196,10 @@ export async function startEntraEmulator(options: EntraEmulatorOptions): Promise
   const devices = new Map<string, DeviceAuthorization>();
   const codes = new Map<string, AuthorizationCode>();
   let signInAmr = AMR_MFA;
+  /** Refresh tokens refused for a given reason (revoke() without a reason stays the generic 70000). */
+  const refusedTokens = new Map<string, GrantRefusal>();
+  let grantRefusal: GrantRefusal | null = null;
+  let assertionRefusal: FederationRefusal | null = null;
   const redemptions: Redemption[] = [];
   let failures = { count: 0, status: 503 };
   let hanging = false;
@@ -283,6 +313,51 @@ export async function startEntraEmulator(options: EntraEmulatorOptions): Promise
     };
   };
 
+  /** Entra's answer for `reason`: the AADSTS code and the wording of its description. */
+  const grantRefused = (reason: GrantRefusal): EntraError => {
+    const issued = entraTimestamp(new Date(Date.now() - 90 * 86_400_000));
+    const descriptions: Record<GrantRefusal, [number, string]> = {
+      revoked: [
+        50173,
+        `The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password. The grant was issued on '${issued}' and the TokensValidFrom date (before which tokens are not valid) for this user is '${entraTimestamp(new Date())}'.`,
+      ],
+      inactive: [
+        700082,
+        `The refresh token has expired due to inactivity. The token was issued on ${issued} and was inactive for 90.00:00:00.`,
+      ],
+      'sign-in-frequency': [
+        70043,
+        `The refresh token has expired or is invalid due to sign-in frequency checks by conditional access. The token was issued on ${issued} and the maximum allowed lifetime for this request is 86400.`,
+      ],
+      'conditional-access': [
+        53003,
+        'Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.',
+      ],
+      'consent-missing': [
+        65001,
+        `The user or administrator has not consented to use the application with ID '${options.clientId}' named 'Partner Center referral webhook'. Send an interactive authorization request for this user and resource.`,
+      ],
+      'user-disabled': [50057, 'The user account is disabled.'],
+      'mfa-required': [
+        50076,
+        "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access 'fa3d9a0c-3fb0-42cc-9193-47c7ecd2edbd'.",
+      ],
+    };
+    const [code, description] = descriptions[reason];
+    return { status: 400, error: 'invalid_grant', code, description };
+  };
+
+  /** AADSTS70021 and its issuer/audience/subject variants, answered as `400 invalid_request`. */
+  const federationRefused = (code: FederationRefusal): EntraError => {
+    const issuer = `https://login.microsoftonline.com/${tenantId}/v2.0`;
+    const which = { 700211: 'issuer', 700212: 'audience', 700213: 'subject' } as const;
+    const description =
+      code === 70021
+        ? `No matching federated identity record found for presented assertion. Assertion Issuer: '${issuer}'. Assertion Subject: '00000000-0000-0000-0000-000000000000'. Assertion Audience: 'api://AzureADTokenExchange'.`
+        : `No matching federated identity record found for presented assertion ${which[code]}. Please note that the matching is done using a case-sensitive comparison. Check your federated identity credential Subject, Audience and Issuer against the presented assertion.`;
+    return { status: 400, error: 'invalid_request', code, description };
+  };
+
   const checkPartnerScope = (scope: string): EntraError | undefined => {
     if (scopesOf(scope).some((s) => PARTNER_SCOPES.includes(s))) return undefined;
     return {
@@ -369,6 +444,8 @@ export async function startEntraEmulator(options: EntraEmulatorOptions): Promise
     const refused = checkClient(tenant, form) ?? checkClientAuth(form);
     if (refused) return fail(refused);
     const client: ClientType = redemption.clientAuth === 'none' ? 'public' : 'confidential';
+    if (assertionRefusal !== null && redemption.clientAuth === 'assertion')
+      return fail(federationRefused(assertionRefusal));
 
     if (grantType === 'refresh_token') {
       const scopeRefused = checkPartnerScope(redemption.scope);
@@ -382,13 +459,16 @@ export async function startEntraEmulator(options: EntraEmulatorOptions): Promise
         });
       }
       const state = refreshTokens.get(refreshToken);
+      const refusal = refusedTokens.get(refreshToken) ?? (state ? grantRefusal : null);
+      if (refusal) return fail(grantRefused(refusal));
       if (state?.valid !== true) {
+        // Revoked: 50173 FreshTokenNeeded; never issued here: 70000 InvalidGrant.
+        if (state) return fail(grantRefused('revoked'));
         return fail({
           status: 400,
           error: 'invalid_grant',
           code: 70000,
-          description:
-            'The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.',
+          description: 'The refresh token is not valid.',
         });
       }
       if (state.client === 'public' && client === 'confidential') {
@@ -639,6 +719,15 @@ export async function startEntraEmulator(options: EntraEmulatorOptions): Promise
     },
     revokeAll() {
       for (const state of refreshTokens.values()) state.valid = false;
+    },
+    refuse(refreshToken, reason) {
+      refusedTokens.set(refreshToken, reason);
+    },
+    refuseGrants(reason) {
+      grantRefusal = reason;
+    },
+    refuseAssertions(code) {
+      assertionRefusal = code;
     },
     isAccessToken(token) {
       const issued = accessTokens.get(token);

@@ -46,6 +46,8 @@ export interface KeyVaultEmulator {
   setSecret(name: string, value: string, createdAt?: Date): string;
   latest(name: string): SecretVersion | undefined;
   versions(name: string): ReadonlyArray<SecretVersion>;
+  /** How many versions `name` has: Key Vault keeps every one (they cannot be deleted, only the whole secret). */
+  versionCount(name: string): number;
   /** Every request, in order, including the SDK's unauthenticated challenge probes. No bodies or values. */
   readonly requests: ReadonlyArray<{ method: string; path: string; authorized: boolean }>;
   /** Answer the next `count` authorized requests with `status` (default 503) and `Retry-After: 1`. */
@@ -275,6 +277,7 @@ export async function startKeyVaultEmulator(options: KeyVaultEmulatorOptions = {
         version: v.version,
         createdAt: new Date(v.createdMs),
       })),
+    versionCount: (name) => secrets.get(name)?.length ?? 0,
     requests,
     failNext(count, status = 503) {
       failures = { count, status };

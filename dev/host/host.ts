@@ -12,9 +12,16 @@
  *    span through the app's OpenTelemetry providers, so the app's dependencies nest under it.
  * 5. Like the Functions host, a route whose first segment is `admin` is refused ("The specified route conflicts
  *    with one or more built in routes."): that prefix is the host's own API, whatever the route prefix.
+ * 6. Timer triggers run on their NCRONTAB schedule (UTC; a `%SETTING%` schedule is read from the
+ *    environment, as the host reads app settings). `runOnStartup` and `useMonitor` are ignored: no
+ *    missed-run catch-up, no schedule leases. `POST /admin/functions/{name}` runs one now and answers
+ *    202, as the Functions host does for a non-HTTP function
+ *    (https://learn.microsoft.com/azure/azure-functions/functions-manually-run-non-http); tests can also
+ *    call `runTimer(name)` and await the invocation.
  * Like `func start`, keys are not enforced locally, unless a master key is given (`masterKey`, like
- * `func start --enableAuth`): then `function` routes take the master key and `admin` routes only the master key,
- * in the `x-functions-key` header or the `code` query parameter, and anything else gets an empty 401 as in Azure.
+ * `func start --enableAuth`): then `function` routes take the master key and `admin` routes (and the host's
+ * own `/admin/…` API) only the master key, in the `x-functions-key` header or the `code` query parameter,
+ * and anything else gets an empty 401 as in Azure.
  */
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { globSync, readFileSync } from 'node:fs';
@@ -23,7 +30,8 @@ import Module, { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import type { HttpRequest, HttpResponseInit, InvocationContext, Timer } from '@azure/functions';
+import { parseNcrontab, type Schedule } from '../../shared/core/ncrontab.js';
 import { parseTraceParent } from '../../shared/telemetry/telemetry.js';
 import { readBody } from '../support/read-body.js';
 
@@ -35,6 +43,13 @@ export interface HttpFunction {
   handler: (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit | unknown>;
 }
 
+export interface TimerFunction {
+  name: string;
+  /** As registered: an NCRONTAB expression or `%SETTING%`. */
+  schedule: string;
+  handler: (timer: Timer, context: InvocationContext) => Promise<unknown>;
+}
+
 export interface LoadedApp {
   appDir: string;
   main: string;
@@ -42,6 +57,7 @@ export interface LoadedApp {
   functions: HttpFunction[];
   /** Functions the Functions host would refuse to start, with its reason. */
   refused: Array<{ name: string; reason: string }>;
+  timers: TimerFunction[];
 }
 
 export type LogLine = (level: string, functionName: string, message: string) => void;
@@ -59,6 +75,8 @@ export interface HostOptions {
 export interface RunningHost {
   readonly url: string;
   readonly app: LoadedApp;
+  /** Run the timer function `name` now, as its schedule would; resolves when the invocation ends. */
+  runTimer(name: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -83,10 +101,10 @@ interface StubRegistration {
     name: string;
     bindings: Record<
       string,
-      { type?: string; direction?: string; methods?: string[]; authLevel?: string; route?: string }
+      { type?: string; direction?: string; methods?: string[]; authLevel?: string; route?: string; schedule?: string }
     >;
   };
-  handler: HttpFunction['handler'];
+  handler: (...args: never[]) => Promise<unknown>;
 }
 
 /** Loads the app's entry points (package.json `main`) and returns the HTTP functions they registered. */
@@ -110,9 +128,14 @@ export async function loadApp(appDir: string): Promise<LoadedApp> {
         methods: (trigger.methods ?? ['GET', 'POST']).map((m) => m.toUpperCase()),
         authLevel: trigger.authLevel ?? 'function',
         route: trigger.route ?? metadata.name,
-        handler,
+        handler: handler as HttpFunction['handler'],
       },
     ];
+  });
+  const timers = stub.registrations.flatMap(({ metadata, handler }): TimerFunction[] => {
+    const trigger = Object.values(metadata.bindings).find((b) => b.type === 'timerTrigger');
+    if (!trigger) return [];
+    return [{ name: metadata.name, schedule: trigger.schedule ?? '', handler: handler as TimerFunction['handler'] }];
   });
   const builtIn = (fn: HttpFunction) => fn.route.split('/')[0]?.toLowerCase() === 'admin';
   return {
@@ -120,6 +143,7 @@ export async function loadApp(appDir: string): Promise<LoadedApp> {
     main,
     entryPoints,
     functions: all.filter((fn) => !builtIn(fn)),
+    timers,
     refused: all
       .filter(builtIn)
       .map(({ name }) => ({ name, reason: 'The specified route conflicts with one or more built in routes.' })),
@@ -138,6 +162,22 @@ function authorized(authLevel: string, key: string | undefined, masterKey: strin
   const a = Buffer.from(key);
   const b = Buffer.from(masterKey);
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** The timer's schedule, `%SETTING%` resolved from the environment; throws as the host's indexing would. */
+export function timerSchedule(timer: TimerFunction, env: NodeJS.ProcessEnv = process.env): Schedule {
+  const setting = /^%([^%]+)%$/.exec(timer.schedule.trim())?.[1];
+  const expression = setting === undefined ? timer.schedule : env[setting];
+  if (expression === undefined || expression.trim() === '') {
+    throw new Error(
+      `The function "${timer.name}": '%${setting}%' does not resolve to a value (app setting ${setting}).`,
+    );
+  }
+  try {
+    return parseNcrontab(expression);
+  } catch (error) {
+    throw new Error(`The function "${timer.name}" has an invalid schedule: ${(error as Error).message}`);
+  }
 }
 
 /** `route` templates: literal segments, `{name}`, `{name?}` and a trailing `{*rest}`. */
@@ -233,10 +273,91 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const log = options.log ?? defaultLog;
   const requests = await requestRecorder();
   for (const { name, reason } of app.refused) log('error', name, `not started: ${reason}`);
+  // A schedule that does not resolve disables that function only, as indexing errors do in the Functions host.
+  const schedules = new Map<string, Schedule>();
+  for (const timer of app.timers) {
+    try {
+      schedules.set(timer.name, timerSchedule(timer));
+    } catch (error) {
+      log('error', timer.name, (error as Error).message);
+    }
+  }
+  const lastRun = new Map<string, Date>();
+  const pending = new Map<string, NodeJS.Timeout>();
+  let closed = false;
+
+  async function runTimer(name: string, scheduledFor?: Date): Promise<void> {
+    const scheduled = scheduledFor !== undefined;
+    const scheduledAt = scheduledFor ?? new Date();
+    const timer = app.timers.find((t) => t.name === name);
+    const schedule = schedules.get(name);
+    if (!timer || !schedule) throw new Error(`No timer function named "${name}".`);
+    const next = schedule.next(scheduledAt);
+    const info: Timer = {
+      isPastDue: false,
+      schedule: { adjustForDST: false },
+      scheduleStatus: {
+        last: (lastRun.get(name) ?? new Date(0)).toISOString(),
+        next: next?.toISOString() ?? '',
+        lastUpdated: new Date().toISOString(),
+      },
+    };
+    lastRun.set(name, scheduledAt);
+    const context = new azf.InvocationContext({
+      functionName: name,
+      invocationId: randomUUID(),
+      logHandler: (level, ...args) => log(level, name, args.map(String).join(' ')),
+      traceContext: {
+        traceParent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`,
+        attributes: {},
+      },
+    });
+    const reason = scheduled
+      ? `Timer fired at ${scheduledAt.toISOString()}`
+      : 'This function was programmatically called';
+    log('information', name, `Executing (Reason='${reason}', Id=${context.invocationId})`);
+    try {
+      await timer.handler(info, context);
+      log('information', name, `Executed (Succeeded, Id=${context.invocationId})`);
+    } catch (error) {
+      log('error', name, `handler threw: ${error instanceof Error ? (error.stack ?? error.name) : String(error)}`);
+    }
+  }
+
+  /** Arms the next occurrence of `name`; unref'd, so a schedule never keeps the process alive. */
+  function arm(name: string): void {
+    const at = schedules.get(name)?.next(new Date());
+    if (closed || !at) return;
+    // setTimeout's limit is about 24.8 days: wake up earlier and re-arm when the occurrence is further.
+    const delay = Math.min(at.getTime() - Date.now(), 2 ** 31 - 1);
+    const handle = setTimeout(() => {
+      if (Date.now() + 5 < at.getTime()) return arm(name);
+      void runTimer(name, at).finally(() => arm(name));
+    }, delay);
+    handle.unref();
+    pending.set(name, handle);
+  }
+  for (const name of schedules.keys()) arm(name);
 
   async function handle(req: IncomingMessage, res: ServerResponse, origin: string): Promise<void> {
     const url = new URL(req.url ?? '/', origin);
     const method = (req.method ?? 'GET').toUpperCase();
+    const adminRun = /^\/admin\/functions\/([^/]+)$/.exec(url.pathname);
+    if (adminRun && method === 'POST') {
+      if (!authorized('admin', presentedKey(req, url), options.masterKey)) {
+        res.writeHead(401).end();
+        return;
+      }
+      const name = decodeURIComponent(adminRun[1] as string);
+      if (!schedules.has(name)) {
+        res.writeHead(404).end();
+        return;
+      }
+      req.resume();
+      res.writeHead(202).end();
+      void runTimer(name);
+      return;
+    }
     if (url.pathname === '/admin/functions' && method === 'GET') {
       if (!authorized('admin', presentedKey(req, url), options.masterKey)) {
         res.writeHead(401).end();
@@ -330,8 +451,11 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   return {
     url: `http://127.0.0.1:${port}`,
     app,
+    runTimer: (name) => runTimer(name),
     close: () =>
       new Promise<void>((resolve) => {
+        closed = true;
+        for (const handle of pending.values()) clearTimeout(handle);
         server.closeAllConnections();
         server.close(() => resolve());
       }),

@@ -16,10 +16,10 @@
 import type { AbortOptions } from '../core/abort.js';
 import { AdapterError } from '../core/errors.js';
 import type { AppUserAuth } from './app-user.js';
-import { REFRESH_TOKEN_CONTENT_TYPE, TOKEN_EXCHANGE_SCOPE } from './app-user.js';
-import { authorizationUrl, type ClientAuthentication, EntraError, redeemAuthorizationCode } from './entra.js';
+import { REFRESH_TOKEN_CONTENT_TYPE } from './app-user.js';
+import { createClientAuthentication } from './client-authentication.js';
+import { authorizationUrl, EntraError, redeemAuthorizationCode } from './entra.js';
 import type { SecretStore } from './key-vault.js';
-import { managedIdentityToken } from './managed-identity.js';
 
 export interface AuthorizeRequest {
   /** The bootstrap's loopback listener, `http://localhost:<port>` (Entra ignores the port when matching). */
@@ -64,30 +64,7 @@ export function createAppUserConsent(options: AppUserConsentOptions): AppUserCon
   const endpoint = { authorityHost: auth.authorityHost, tenantId: auth.tenantId, clientId: auth.appClientId };
   const scope = `${options.scope} offline_access`;
 
-  async function clientAuthentication(call: AbortOptions): Promise<ClientAuthentication> {
-    if (auth.clientAuth === 'none') return { none: true };
-    if (auth.clientAuth === 'federated') {
-      const assertion = await managedIdentityToken(
-        options.managedIdentityClientId,
-        TOKEN_EXCHANGE_SCOPE,
-        undefined,
-        call,
-      );
-      return { assertion: assertion.token };
-    }
-    const name = auth.clientSecretName ?? '';
-    const secret = await secrets.get(name, call);
-    if (!secret?.value) {
-      throw new AdapterError(
-        'upstream_auth_failed',
-        `Key Vault has no client secret in "${name}" (APP_CLIENT_SECRET_NAME).`,
-        {
-          logCode: 'APP_CLIENT_SECRET_MISSING',
-        },
-      );
-    }
-    return { secret: secret.value };
-  }
+  const clientAuthentication = createClientAuthentication(auth, options.managedIdentityClientId, secrets);
 
   return {
     secretName: auth.refreshTokenSecretName,

@@ -6,37 +6,51 @@
  * 2. Redeem it at Entra (`grant_type=refresh_token`), authenticating the app registration with a
  *    managed-identity token for `api://AzureADTokenExchange` as client assertion (a federated identity
  *    credential), or a client secret kept in Key Vault.
- * 3. Every redemption returns a new refresh token: write it back as a new secret version at once (the
- *    90-day lifetime rolls only if it is kept). If the write fails, keep it in memory and retry the write
- *    on the next redemption: the old version stays valid, Entra does not revoke used refresh tokens.
+ * 3. Every redemption returns a new refresh token. Write it back as a new secret version only when the
+ *    stored version is older than `writeBackIntervalMs` (see `mustWriteBack`); otherwise drop it and keep
+ *    redeeming the stored one. If the write fails, keep it in memory and retry the write on the next
+ *    redemption: the old version stays valid, Entra does not revoke used refresh tokens.
  * 4. Cache the access token; concurrent events share one redemption (single flight per instance). The
  *    redemption runs under the cache's own bound, not under any one event's deadline: an event that
  *    gives up stops waiting, the redemption goes on for the others. Once Entra has answered, the write-back
  *    runs under Key Vault's own timeout only, so a rotation is written or kept in memory, never dropped.
- * On `invalid_grant`, re-read the newest version (another instance may have rotated it) and retry once;
- * if that fails too, the token is dead: fail fast, without calling Entra again, until Key Vault holds a
- * new version (the bootstrap was re-run).
+ * On `invalid_grant`, re-read the newest version (another instance may have rotated it) and retry once.
+ * Then the AADSTS code says which failure it is (entra-refusals.ts): a dead token fails fast, without
+ * calling Entra again, until Key Vault holds a new version (the bootstrap was re-run); a refusal that can
+ * lift by itself (Conditional Access, consent, a disabled user, a federated credential still propagating)
+ * also fails fast, but Entra is probed again on a growing backoff.
  */
 import type { AccessToken } from '@azure/identity';
 import type { AuthConfig } from '../config.js';
 import { type AbortOptions, isAbortError } from '../core/abort.js';
 import { AdapterError } from '../core/errors.js';
-import { type ClientAuthentication, EntraError, redeemRefreshToken } from './entra.js';
+import { createClientAuthentication } from './client-authentication.js';
+import { EntraError, redeemRefreshToken } from './entra.js';
+import { classifyEntraRefusal, type EntraRefusal, isClassifiedRefusal } from './entra-refusals.js';
 import type { SecretStore, StoredSecret } from './key-vault.js';
-import { managedIdentityToken } from './managed-identity.js';
-import { createTokenCache, type RefreshTokenHealth, type TokenHealth, type TokenProvider } from './token-provider.js';
+import {
+  createTokenCache,
+  type RefreshTokenHealth,
+  type RenewalStatus,
+  type TokenHealth,
+  type TokenProvider,
+} from './token-provider.js';
 
 export type AppUserAuth = Extract<AuthConfig, { mode: 'app-user' }>;
 
-/** Token exchange audience for a federated identity credential backed by a managed identity. */
-export const TOKEN_EXCHANGE_SCOPE = 'api://AzureADTokenExchange/.default';
 export const REFRESH_TOKEN_CONTENT_TYPE = 'application/vnd.partner-center.refresh-token';
 const REFRESH_TOKEN_LIFETIME_DAYS = 90;
 export const REFRESH_TOKEN_WARNING_DAYS = 14;
 /** After a confirmed dead refresh token, Key Vault is checked again at most this often. */
 const DEAD_TOKEN_RECHECK_MS = 60_000;
-const CLIENT_SECRET_TTL_MS = 60 * 60_000;
+/** After a refusal that can lift by itself, Entra is probed again after 1, 2, 4, 8, then every 15 minutes. */
+const RETRY_LATER_BASE_MS = 60_000;
+const RETRY_LATER_MAX_MS = 15 * 60_000;
+/** Default of REFRESH_TOKEN_WRITE_INTERVAL_MINUTES. */
+export const DEFAULT_WRITE_BACK_INTERVAL_MS = 12 * 60 * 60_000;
 const DAY_MS = 86_400_000;
+/** The version label of a rotated token that Key Vault does not have yet. */
+const UNSAVED = 'unsaved-rotation';
 
 export type TokenLogger = (level: 'info' | 'warn' | 'error', record: { code: string; detail: string }) => void;
 
@@ -51,6 +65,8 @@ export interface AppUserTokenOptions {
   refreshMarginMs?: number;
   /** How long a refresh token Entra refused stays refused before Key Vault is checked again (60 s). */
   deadTokenRecheckMs?: number;
+  /** First and longest wait before Entra is probed again after a refusal that can lift by itself (1 min, 15 min). */
+  retryLaterMs?: { baseMs: number; maxMs: number };
 }
 
 const defaultLog: TokenLogger = (level, record) => {
@@ -62,13 +78,29 @@ export function createAppUserTokenProvider(options: AppUserTokenOptions): TokenP
   const { auth, secrets } = options;
   const log = options.log ?? defaultLog;
   const recheckMs = options.deadTokenRecheckMs ?? DEAD_TOKEN_RECHECK_MS;
+  const retryLater = options.retryLaterMs ?? { baseMs: RETRY_LATER_BASE_MS, maxMs: RETRY_LATER_MAX_MS };
+  const writeBackIntervalMs = auth.writeBackIntervalMs ?? DEFAULT_WRITE_BACK_INTERVAL_MS;
   const endpoint = { authorityHost: auth.authorityHost, tenantId: auth.tenantId, clientId: auth.appClientId };
   /** A rotated refresh token Key Vault does not have yet (its write failed). */
   let unsaved: string | undefined;
   /** Metadata of the newest stored version we know of, for health. */
   let stored: { version: string; createdOn: Date | undefined; readAt: number } | undefined;
-  let dead: { version: string; recheckAt: number } | undefined;
-  let clientSecret: { value: string; until: number } | undefined;
+  /**
+   * Entra refused the stored token. Until `recheckAt` every call fails fast; then Key Vault is read again:
+   * a new version is tried at once, the same version only once `probeAt` has passed (never for a dead token).
+   */
+  let refused:
+    | {
+        version: string;
+        refusal: EntraRefusal;
+        failure: AdapterError;
+        recheckAt: number;
+        probeAt: number;
+        probes: number;
+      }
+    | undefined;
+  const renewal: RenewalStatus = { lastRenewalAt: null, lastRenewalFailure: null };
+  const clientAuthentication = createClientAuthentication(auth, options.managedIdentityClientId, secrets);
   let lastWriteBackFailure: string | null = null;
 
   const remember = (secret: StoredSecret) => {
@@ -88,40 +120,29 @@ export function createAppUserTokenProvider(options: AppUserTokenOptions): TokenP
     return secret;
   }
 
-  async function clientAuthentication(call: AbortOptions): Promise<ClientAuthentication> {
-    if (auth.clientAuth === 'none') return { none: true };
-    if (auth.clientAuth === 'federated') {
-      const assertion = await managedIdentityToken(
-        options.managedIdentityClientId,
-        TOKEN_EXCHANGE_SCOPE,
-        undefined,
-        call,
-      );
-      return { assertion: assertion.token };
-    }
-    if (!clientSecret || clientSecret.until < Date.now()) {
-      const name = auth.clientSecretName ?? '';
-      const secret = await secrets.get(name, call);
-      if (!secret?.value) {
-        throw new AdapterError(
-          'upstream_auth_failed',
-          `Key Vault has no client secret in "${name}" (APP_CLIENT_SECRET_NAME).`,
-          {
-            logCode: 'APP_CLIENT_SECRET_MISSING',
-          },
-        );
-      }
-      clientSecret = { value: secret.value, until: Date.now() + CLIENT_SECRET_TTL_MS };
-    }
-    return { secret: clientSecret.value };
-  }
-
-  function refreshTokenInvalid(version: string): AdapterError {
-    return new AdapterError(
-      'upstream_auth_failed',
-      'Entra refused the stored Partner Center refresh token (expired, revoked, or unused for 90 days). A partner admin must run "npm run auth:bootstrap" to sign in again with MFA; the adapter picks up the new token by itself.',
-      { logCode: 'PARTNER_CENTER_REFRESH_TOKEN_INVALID', extensions: { problems: [`secret version ${version}`] } },
-    );
+  /** Records Entra's refusal of `version` (the latch above) and returns the event's failure. Logs each refusal once. */
+  function refuse(error: EntraError, version: string): AdapterError {
+    const refusal = classifyEntraRefusal(error, auth.appClientId);
+    const failure = new AdapterError('upstream_auth_failed', refusal.detail, {
+      cause: error,
+      logCode: refusal.logCode,
+      extensions: { problems: [`secret version ${version}`] },
+    });
+    const probes = refused && refused.refusal.logCode === refusal.logCode ? refused.probes + 1 : 0;
+    const now = Date.now();
+    refused = {
+      version,
+      refusal,
+      failure,
+      recheckAt: now + recheckMs,
+      probeAt:
+        refusal.recovery === 'new-sign-in'
+          ? Number.POSITIVE_INFINITY
+          : now + Math.min(retryLater.maxMs, retryLater.baseMs * 2 ** probes),
+      probes,
+    };
+    log('error', { code: refusal.logCode, detail: refusal.detail });
+    return failure;
   }
 
   function entraFailure(error: unknown): AdapterError {
@@ -144,22 +165,38 @@ export function createAppUserTokenProvider(options: AppUserTokenOptions): TokenP
     });
   }
 
-  /** Redeem `refreshToken` and persist the rotated one. Throws EntraError for `invalid_grant`. */
-  async function redeem(refreshToken: string, call: AbortOptions): Promise<AccessToken> {
+  /**
+   * Whether the rotated token must be written back after redeeming `redeemed`. Entra rotates the refresh
+   * token on every redemption but does not revoke the one redeemed
+   * (https://learn.microsoft.com/entra/identity-platform/refresh-tokens): the stored version keeps
+   * working until its own lifetime ends, 90 days of inactivity counted at the latest from when it was
+   * issued, which is when it was written (`createdOn`). Dropping the rotation is therefore safe only while
+   * the stored token is young, and it stays young: as soon as it is older than the interval (at most 7
+   * days, validated in config.ts), the next redemption writes. A token close to expiry is thus always
+   * written, by whichever redemption comes first (an event or the keep-alive timer). A token not read
+   * from Key Vault (a rotation whose write failed) or of unknown age is always written.
+   */
+  function mustWriteBack(redeemed: StoredSecret): boolean {
+    if (redeemed.version === UNSAVED || !redeemed.createdOn) return true;
+    return Date.now() - redeemed.createdOn.getTime() >= writeBackIntervalMs;
+  }
+
+  /** Redeem `redeemed` and persist the rotated one when it must be. Throws EntraError for a classified refusal. */
+  async function redeem(redeemed: StoredSecret, call: AbortOptions): Promise<AccessToken> {
     const clientAuth = await clientAuthentication(call);
     let result: Awaited<ReturnType<typeof redeemRefreshToken>>;
     try {
       result = await redeemRefreshToken(
         endpoint,
-        { refreshToken, scope: `${options.scope} offline_access`, auth: clientAuth },
+        { refreshToken: redeemed.value, scope: `${options.scope} offline_access`, auth: clientAuth },
         call,
       );
     } catch (error) {
-      if (error instanceof EntraError && error.error === 'invalid_grant') throw error;
+      if (error instanceof EntraError && isClassifiedRefusal(error)) throw error;
       throw entraFailure(error);
     }
-    dead = undefined;
-    if (result.refreshToken) {
+    refused = undefined;
+    if (result.refreshToken && mustWriteBack(redeemed)) {
       unsaved = result.refreshToken;
       // Not under `call`: Entra has rotated, so the write gets Key Vault's own timeout and nothing else.
       try {
@@ -179,31 +216,36 @@ export function createAppUserTokenProvider(options: AppUserTokenOptions): TokenP
   }
 
   async function fetchAccessToken(call: AbortOptions): Promise<AccessToken> {
-    if (dead && Date.now() < dead.recheckAt) throw refreshTokenInvalid(dead.version);
-    const candidate = unsaved ? { value: unsaved, version: 'unsaved-rotation' } : await readStored(call);
-    if (dead && candidate.version === dead.version) {
-      dead.recheckAt = Date.now() + recheckMs;
-      throw refreshTokenInvalid(dead.version);
+    if (refused && Date.now() < refused.recheckAt) throw refused.failure;
+    const candidate: StoredSecret = unsaved
+      ? { value: unsaved, version: UNSAVED, createdOn: undefined }
+      : await readStored(call);
+    if (refused && candidate.version === refused.version && Date.now() < refused.probeAt) {
+      refused.recheckAt = Date.now() + recheckMs;
+      throw refused.failure;
     }
+    let refusal: EntraError;
     try {
-      return await redeem(candidate.value, call);
+      return await redeem(candidate, call);
     } catch (error) {
       if (!(error instanceof EntraError)) throw error;
+      refusal = error;
     }
-    // invalid_grant: another instance may have rotated the token since we read it. Retry once with the newest.
+    if (classifyEntraRefusal(refusal, auth.appClientId).recovery === 'retry-later') {
+      throw refuse(refusal, candidate.version);
+    }
+    // A dead token: another instance may have rotated it since we read it. Retry once with the newest.
     unsaved = undefined;
     const newest = await readStored(call);
     if (newest.version !== candidate.version) {
       try {
-        return await redeem(newest.value, call);
+        return await redeem(newest, call);
       } catch (error) {
         if (!(error instanceof EntraError)) throw error;
+        refusal = error;
       }
     }
-    dead = { version: newest.version, recheckAt: Date.now() + recheckMs };
-    const failure = refreshTokenInvalid(newest.version);
-    log('error', { code: 'PARTNER_CENTER_REFRESH_TOKEN_INVALID', detail: failure.message });
-    throw failure;
+    throw refuse(refusal, newest.version);
   }
 
   const cache = createTokenCache(
@@ -225,7 +267,7 @@ export function createAppUserTokenProvider(options: AppUserTokenOptions): TokenP
         warnings.push(error instanceof AdapterError ? error.message : 'Key Vault could not be read.');
       }
     }
-    if (dead) warnings.push(refreshTokenInvalid(dead.version).message);
+    if (refused) warnings.push(refused.failure.message);
     if (lastWriteBackFailure) {
       warnings.push(`The last rotated refresh token could not be written to Key Vault (${lastWriteBackFailure}).`);
     }
@@ -252,8 +294,20 @@ export function createAppUserTokenProvider(options: AppUserTokenOptions): TokenP
   return {
     getToken: cache.getToken,
     invalidate: cache.invalidate,
+    async renew() {
+      // A redemption now, whatever the cache holds: the stored refresh token is used (and written back
+      // when it is old enough), which is what keeps it alive through a quiet season.
+      try {
+        await cache.refresh();
+        renewal.lastRenewalAt = new Date().toISOString();
+        renewal.lastRenewalFailure = null;
+      } catch (error) {
+        renewal.lastRenewalFailure = cache.status.lastFailure ?? 'Error';
+        throw error;
+      }
+    },
     async health(): Promise<TokenHealth> {
-      return { mode: 'app-user', ...cache.status, ...(await refreshTokenHealth()) };
+      return { mode: 'app-user', ...cache.status, ...renewal, ...(await refreshTokenHealth()) };
     },
   };
 }

@@ -82,7 +82,7 @@ function keyVaultError(error: unknown, action: 'read' | 'write', name: string): 
   if (statusCode === 401 || statusCode === 403) {
     return new AdapterError(
       'upstream_auth_failed',
-      `Key Vault refused to ${action} the secret "${name}" (HTTP ${statusCode}). Give the function app's managed identity secret get and set on the vault: the template's custom role "Key Vault secret get and set" (or Key Vault Secrets Officer); Secrets User cannot write the rotated refresh token back (docs/deploy.md).`,
+      `Key Vault refused to ${action} the secret "${name}" (HTTP ${statusCode}). Give the function app's managed identity secret get and set on the vault: the template's custom role "Key Vault secret get and set" (or Key Vault Secrets Officer); Secrets User cannot write the rotated refresh token back (docs/deploy.md). A role assigned in the last minutes may not have propagated yet.`,
       { cause: error, logCode: 'KEY_VAULT_ACCESS_DENIED' },
     );
   }

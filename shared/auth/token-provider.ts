@@ -18,6 +18,11 @@ export interface TokenProvider {
   getToken(options?: { abortSignal?: AbortSignal }): Promise<string>;
   /** Forget `token` (after Partner Center answered 401 to it), so the next call fetches another. */
   invalidate(token: string): void;
+  /**
+   * app-user only: redeem the refresh token now, bypassing the access-token cache (the keep-alive timer).
+   * Throws the AdapterError of a failed redemption.
+   */
+  renew?(): Promise<void>;
   /** What `/api/health` shows about tokens. Never a token or secret. */
   health(): Promise<TokenHealth>;
 }
@@ -40,7 +45,14 @@ export interface RefreshTokenHealth {
   daysLeft: number;
 }
 
-export interface TokenHealth extends TokenStatus {
+/** The keep-alive timer's last outcome (app-user). */
+export interface RenewalStatus {
+  lastRenewalAt: string | null;
+  /** The log code of the last renewal when it failed; null once one succeeds. */
+  lastRenewalFailure: string | null;
+}
+
+export interface TokenHealth extends TokenStatus, Partial<RenewalStatus> {
   mode: 'managed-identity' | 'app-user';
   refreshToken?: RefreshTokenHealth | null;
   warnings: string[];
@@ -60,6 +72,8 @@ const MIN_USABLE_MS = 30_000;
 
 export interface TokenCache {
   getToken(options?: AbortOptions): Promise<string>;
+  /** Fetch a new token now, whatever is cached (joins a request already in flight). */
+  refresh(): Promise<AccessToken>;
   invalidate(token: string): void;
   readonly status: TokenStatus;
 }
@@ -93,16 +107,22 @@ export function createTokenCache(
     }
   }
 
+  const shared = () => {
+    inFlight ??= fetchAndRecord().finally(() => {
+      inFlight = undefined;
+    });
+    return inFlight;
+  };
+
   return {
     status,
+    refresh: shared,
     async getToken(options = {}) {
       if (cached && cached.expiresOnTimestamp - Date.now() > refreshMarginMs) return cached.token;
-      inFlight ??= fetchAndRecord().finally(() => {
-        inFlight = undefined;
-      });
+      const request = shared();
       try {
         // This caller stops waiting at its own deadline; the shared request goes on for the others.
-        return (await abortable(inFlight, options.abortSignal)).token;
+        return (await abortable(request, options.abortSignal)).token;
       } catch (error) {
         if (cached && cached.expiresOnTimestamp - Date.now() > MIN_USABLE_MS) return cached.token;
         if (isAbortOf(error, options.abortSignal)) throw waitAborted(error);

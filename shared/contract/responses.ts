@@ -263,6 +263,14 @@ export const healthReportSchema = z
         lastSuccessAt: z.string().nullable(),
         lastFailureAt: z.string().nullable(),
         lastFailure: z.string().nullable().meta({ description: 'A log code, never a message.' }),
+        lastRenewalAt: z.string().nullable().optional().meta({
+          description:
+            'app-user mode: when the keep-alive timer last redeemed the refresh token on this instance; null before the first.',
+        }),
+        lastRenewalFailure: z.string().nullable().optional().meta({
+          description:
+            'app-user mode: the log code of the last keep-alive redemption when it failed; null once one succeeds.',
+        }),
         refreshToken: refreshTokenSchema.nullable().optional().meta({
           description: 'app-user mode: the stored refresh token (never its value); null when none is stored.',
         }),

@@ -50,5 +50,5 @@ export function isAbortError(error: unknown): boolean {
 
 /** Whether `error` is `signal` having aborted a wait (`abortable` rejects with the signal's reason). */
 export function isAbortOf(error: unknown, signal: AbortSignal | undefined): boolean {
-  return signal !== undefined && signal.aborted && error === signal.reason;
+  return signal?.aborted === true && error === signal.reason;
 }

@@ -69,6 +69,18 @@ describe('app-user mode with a healthy refresh token', () => {
     expect((answer.body.auth as { lastSuccessAt: string }).lastSuccessAt).toEqual(expect.any(String));
   });
 
+  it('the keep-alive timer redeems the refresh token although the access token is cached, and health shows it', async () => {
+    const before = world.entra.redemptions.length;
+    const run = await fetch(`${app.hostUrl}/admin/functions/refresh-token-keep-alive`, { method: 'POST', body: '{}' });
+    expect(run.status).toBe(202);
+    await app.host.waitFor(/REFRESH_TOKEN_RENEWED/);
+    expect(world.entra.redemptions.slice(before)).toEqual([expect.objectContaining({ status: 200 })]);
+    const answer = await app.health();
+    const auth = answer.body.auth as { lastRenewalAt: string; lastRenewalFailure: string | null };
+    expect(Date.parse(auth.lastRenewalAt)).toBeGreaterThan(Date.now() - 60_000);
+    expect(auth.lastRenewalFailure).toBeNull();
+  });
+
   it('never writes a token, refresh token or identity secret to the logs or the answers', async () => {
     const answer = await app.post({ referralId: SEED_IDS.activeAccepted, notes: 'x', dryRun: true });
     const everything = `${app.host.output()}\n${answer.text}\n${(await app.health()).text}`;
@@ -103,8 +115,10 @@ describe('app-user mode when things go wrong', () => {
     expect((answer.body.warnings as string[]).join()).toMatch(/expires in 10 days/);
   });
 
-  it('rotates on every redemption: each one redeems the token the previous one wrote', async () => {
-    world.vault.setSecret(SECRET_NAME, world.entra.issueRefreshToken());
+  it('N events within the write-back interval add no Key Vault version: each redeems the young stored token', async () => {
+    const planted = world.entra.issueRefreshToken();
+    world.vault.setSecret(SECRET_NAME, planted);
+    const versions = world.vault.versionCount(SECRET_NAME);
     const before = world.entra.redemptions.length;
     for (let i = 0; i < 3; i++) {
       const answer = await app.post({ referralId: SEED_IDS.activeAccepted, notes: `rotation ${i}` });
@@ -112,12 +126,8 @@ describe('app-user mode when things go wrong', () => {
     }
     const redemptions = world.entra.redemptions.slice(before);
     expect(redemptions.length).toBeGreaterThanOrEqual(3);
-    const versions = world.vault.versions(SECRET_NAME);
-    const tail = versions.slice(versions.length - redemptions.length - 1);
-    redemptions.forEach((redemption, i) => {
-      expect(redemption.status).toBe(200);
-      expect(redemption.refreshToken).toBe(tail[i]?.value);
-    });
+    for (const redemption of redemptions) expect(redemption).toMatchObject({ refreshToken: planted, status: 200 });
+    expect(world.vault.versionCount(SECRET_NAME)).toBe(versions);
   });
 
   it('Key Vault unavailable → 503 upstream_unavailable with Retry-After', async () => {
@@ -161,6 +171,21 @@ describe('app-user mode when things go wrong', () => {
       auth: { lastFailure: 'PARTNER_CENTER_REFRESH_TOKEN_INVALID' },
     });
   });
+
+  it('a keep-alive that cannot redeem logs REFRESH_TOKEN_RENEWAL_FAILED with the reason, for an alert rule', async () => {
+    // The token is still dead (previous test).
+    await fetch(`${app.hostUrl}/admin/functions/refresh-token-keep-alive`, { method: 'POST', body: '{}' });
+    const [line] = await app.host.waitFor(/\{[^\n]*REFRESH_TOKEN_RENEWAL_FAILED[^\n]*\}/);
+    expect(JSON.parse(line)).toMatchObject({
+      event: 'refresh-token-renewal',
+      level: 'error',
+      code: 'REFRESH_TOKEN_RENEWAL_FAILED',
+      cause: 'PARTNER_CENTER_REFRESH_TOKEN_INVALID',
+      detail: expect.stringContaining('npm run auth:bootstrap'),
+    });
+    const health = await app.health();
+    expect(health.body).toMatchObject({ auth: { lastRenewalFailure: 'PARTNER_CENTER_REFRESH_TOKEN_INVALID' } });
+  });
 });
 
 describe('app-user mode with a refresh token from a sign-in without MFA', () => {
@@ -169,7 +194,8 @@ describe('app-user mode with a refresh token from a sign-in without MFA', () => 
   beforeAll(async () => {
     world = await startAuthWorld();
     world.vault.setSecret(SECRET_NAME, world.entra.issueRefreshToken({ mfa: false }));
-    app = await startHostProcess(world.env);
+    // Every rotation written back, so the one redemption shows as one new version.
+    app = await startHostProcess({ ...world.env, REFRESH_TOKEN_WRITE_INTERVAL_MINUTES: '0' });
   });
   afterAll(async () => {
     await app?.host.stop();

@@ -39,7 +39,8 @@ describe('a hung Entra token endpoint (app-user mode)', () => {
     // Access tokens too short to keep (under 30 s): every event needs a redemption.
     world = await startAuthWorld({ accessTokenLifetimeSeconds: 20 });
     world.vault.setSecret(SECRET_NAME, world.entra.issueRefreshToken());
-    app = await startHostProcess({ ...world.env, ...BUDGET });
+    // Every rotation written back (no write-back interval): the test follows one rotation to Key Vault.
+    app = await startHostProcess({ ...world.env, ...BUDGET, REFRESH_TOKEN_WRITE_INTERVAL_MINUTES: '0' });
   });
   afterAll(async () => {
     await app?.host.stop();

@@ -7,16 +7,17 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
-import { isolatedEnv, REPO_ROOT } from '../support/stack.js';
+import { isolatedEnv, REPO_ROOT, startHostProcess } from '../support/stack.js';
 
 const run = promisify(execFile);
 
-it('registers exactly the expected HTTP functions with their routes, methods and auth levels', async () => {
+it('registers exactly the expected functions: HTTP with their routes, methods and auth levels, timers with their schedules', async () => {
   const script = `
     const { loadApp } = await import('./dist/dev/host/host.js');
     const app = await loadApp(process.cwd());
     console.log(JSON.stringify({ main: app.main, entryPoints: app.entryPoints,
-      functions: app.functions.map(({ name, methods, authLevel, route }) => ({ name, methods, authLevel, route })) }));`;
+      functions: app.functions.map(({ name, methods, authLevel, route }) => ({ name, methods, authLevel, route })),
+      timers: app.timers.map(({ name, schedule }) => ({ name, schedule })) }));`;
   const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
     cwd: REPO_ROOT,
     env: isolatedEnv(),
@@ -28,6 +29,7 @@ it('registers exactly the expected HTTP functions with their routes, methods and
       'dist/functions/health.js',
       'dist/functions/openapi.js',
       'dist/functions/referral-updates.js',
+      'dist/functions/refresh-token-keep-alive.js',
     ],
     functions: [
       { name: 'app-user-authorize', methods: ['POST'], authLevel: 'admin', route: 'app-user/authorize' },
@@ -36,11 +38,30 @@ it('registers exactly the expected HTTP functions with their routes, methods and
       { name: 'openapi', methods: ['GET'], authLevel: 'anonymous', route: 'openapi.json' },
       { name: 'referral-updates', methods: ['POST'], authLevel: 'function', route: 'referral-updates' },
     ],
+    // Unset REFRESH_TOKEN_RENEWAL_SCHEDULE: the default itself, since the host cannot resolve an unset %SETTING%.
+    timers: [{ name: 'refresh-token-keep-alive', schedule: '0 0 */12 * * *' }],
   });
 });
 
+it('the local host runs a timer on the schedule of its %SETTING%; in managed-identity mode the keep-alive says once that it does nothing', async () => {
+  const app = await startHostProcess({ REFRESH_TOKEN_RENEWAL_SCHEDULE: '*/1 * * * * *' });
+  try {
+    await app.host.waitFor(/(refresh-token-keep-alive information: Executing \(Reason='Timer fired at .*){3}/s, 10_000);
+    const output = app.host.output();
+    expect(output.match(/REFRESH_TOKEN_RENEWAL_NOT_NEEDED/g)).toHaveLength(1);
+    expect(output).not.toMatch(/REFRESH_TOKEN_RENEWAL_FAILED|handler threw/);
+    // And on demand, as the Functions host runs a non-HTTP function.
+    const run = await fetch(`${app.hostUrl}/admin/functions/refresh-token-keep-alive`, { method: 'POST', body: '{}' });
+    expect(run.status).toBe(202);
+    await app.host.waitFor(/Reason='This function was programmatically called'/);
+    expect((await fetch(`${app.hostUrl}/admin/functions/no-such-function`, { method: 'POST' })).status).toBe(404);
+  } finally {
+    await app.host.stop();
+  }
+});
+
 it('loads every built entry point in plain Node without the worker (no ESM named-import failures)', async () => {
-  const script = `for (const f of ['app-user-consent', 'health', 'openapi', 'referral-updates']) await import('./dist/functions/' + f + '.js'); console.log('loaded');`;
+  const script = `for (const f of ['app-user-consent', 'health', 'openapi', 'referral-updates', 'refresh-token-keep-alive']) await import('./dist/functions/' + f + '.js'); console.log('loaded');`;
   const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
     cwd: REPO_ROOT,
     env: isolatedEnv(),

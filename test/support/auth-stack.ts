@@ -79,6 +79,8 @@ export async function startAuthWorld(
     appClientId: APP_CLIENT_ID,
     clientAuth: 'federated',
     clientSecretName: undefined,
+    // Every rotation written back, so that rotation tests see each one; the interval has tests of its own.
+    writeBackIntervalMs: 0,
   };
   const secretStore = () => {
     process.env.IDENTITY_ENDPOINT = identity.endpoint;

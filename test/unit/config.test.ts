@@ -146,3 +146,35 @@ describe('telemetry settings', () => {
     expect(result.problems.join('\n')).not.toContain('00000000-0000-0000-0000-000000000001');
   });
 });
+
+describe('refresh-token keep-alive and write-back settings', () => {
+  const APP_USER = {
+    IDEMPOTENCY_STORE: 'memory',
+    PARTNER_CENTER_AUTH: 'app-user',
+    KEY_VAULT_URL: 'https://vault.example.test',
+    PARTNER_TENANT_ID: 'tenant',
+    APP_REGISTRATION_CLIENT_ID: 'app',
+    AZURE_CLIENT_ID: '00000000-0000-4000-8000-00000000000a',
+  };
+
+  it('writes back at most every 12 hours by default; 0 writes every rotation', () => {
+    const byDefault = parseConfig(APP_USER);
+    expect(byDefault.ok && byDefault.config.auth).toMatchObject({ writeBackIntervalMs: 12 * 3_600_000 });
+    const always = parseConfig({ ...APP_USER, REFRESH_TOKEN_WRITE_INTERVAL_MINUTES: '0' });
+    expect(always.ok && always.config.auth).toMatchObject({ writeBackIntervalMs: 0 });
+  });
+
+  it.each(['-1', '10081', '1.5', 'often'])('refuses REFRESH_TOKEN_WRITE_INTERVAL_MINUTES=%s (0 to 7 days)', (value) => {
+    const result = parseConfig({ ...APP_USER, REFRESH_TOKEN_WRITE_INTERVAL_MINUTES: value });
+    expect(result.ok).toBe(false);
+    if (!result.ok)
+      expect(result.problems.join()).toMatch(/REFRESH_TOKEN_WRITE_INTERVAL_MINUTES must be an integer from 0 to 10080/);
+  });
+
+  it('accepts a six-field NCRONTAB schedule and refuses anything else, naming the problem', () => {
+    expect(parseConfig({ ...APP_USER, REFRESH_TOKEN_RENEWAL_SCHEDULE: '0 30 4 * * Sun' }).ok).toBe(true);
+    const fiveFields = parseConfig({ ...APP_USER, REFRESH_TOKEN_RENEWAL_SCHEDULE: '0 */12 * * *' });
+    expect(fiveFields.ok).toBe(false);
+    if (!fiveFields.ok) expect(fiveFields.problems.join()).toMatch(/REFRESH_TOKEN_RENEWAL_SCHEDULE: .*six fields/);
+  });
+});

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/identity';
 import { describe, expect, it } from 'vitest';
 import { createManagedIdentityTokenProvider } from '../../shared/auth/managed-identity.js';
+import { createTokenCache } from '../../shared/auth/token-provider.js';
 import { AdapterError } from '../../shared/core/errors.js';
 
 /** A credential whose answers the test scripts: a test double for the token source only. */
@@ -78,5 +79,22 @@ describe('managed identity token provider', () => {
     };
     const provider = createManagedIdentityTokenProvider({ scope: SCOPE, clientId: 'x', credential });
     await expect(provider.getToken()).rejects.toMatchObject({ code: 'upstream_auth_failed', retryable: false });
+  });
+});
+
+describe('createTokenCache().refresh (the keep-alive)', () => {
+  it('fetches past a valid cached token, shares a request already in flight, and later calls use its token', async () => {
+    let n = 0;
+    const cache = createTokenCache(async () => {
+      await sleep(5);
+      n++;
+      return { token: `t${n}`, expiresOnTimestamp: Date.now() + 3_600_000 };
+    });
+    expect(await cache.getToken()).toBe('t1');
+    expect(await cache.getToken()).toBe('t1');
+    const [refreshed, waiting] = await Promise.all([cache.refresh(), cache.refresh()]);
+    expect([refreshed.token, waiting.token]).toEqual(['t2', 't2']);
+    expect(await cache.getToken()).toBe('t2');
+    expect(cache.status.requests).toBe(2);
   });
 });
