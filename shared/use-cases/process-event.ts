@@ -150,9 +150,11 @@ function verifySignature(delivery: Delivery, runtime: EventRuntime, bytes: Buffe
 
 /** 3. The contract (`400`/`415`): strict UTF-8, JSON, the event schema, the event id from the headers. */
 function parseEvent(delivery: Delivery, bytes: Buffer): UpdateEvent {
-  delivery.event = parseUpdateEvent(parseJsonBody(decodeUtf8(bytes)), {
+  const body = parseJsonBody(decodeUtf8(bytes));
+  delivery.event = parseUpdateEvent(body.value, {
     headerEventId: eventIdFromHeaders(delivery.request.headers),
     dryRunQuery: delivery.request.query.get('dryRun'),
+    numberSource: body.numberSource,
   });
   return delivery.event;
 }

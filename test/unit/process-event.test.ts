@@ -174,6 +174,30 @@ describe('refused before anything goes upstream', () => {
       code: 'substatus_required',
     },
     { what: 'a body that is not JSON', body: '{"referralId":', field: 'body', code: 'invalid_json' },
+    {
+      what: 'a deal value JSON cannot hold exactly (9007199254740993)',
+      body: `{"referralId":"${REFERRAL_ID}","dealValue":9007199254740993}`,
+      field: 'dealValue',
+      code: 'too_big',
+    },
+    {
+      what: 'a deal value that parses to 0 (1e-400)',
+      body: `{"referralId":"${REFERRAL_ID}","dealValue":1e-400}`,
+      field: 'dealValue',
+      code: 'inexact_number',
+    },
+    {
+      what: 'a deal value with more digits than a double holds',
+      body: `{"referralId":"${REFERRAL_ID}","dealValue":0.10000000000000000555}`,
+      field: 'dealValue',
+      code: 'inexact_number',
+    },
+    {
+      what: 'a closing date past 9999-12-31 in UTC',
+      body: event({ closingDate: '9999-12-31T23:59:59-01:00' }),
+      field: 'closingDate',
+      code: 'custom',
+    },
   ])('contract: $what → 400 problem naming the field', async ({ body, field, code }) => {
     const pc = new ScriptedPartnerCenter([]);
 
@@ -184,6 +208,30 @@ describe('refused before anything goes upstream', () => {
     expect(response.json.code).toBe('invalid_event');
     expect(response.json.errors).toContainEqual(expect.objectContaining({ field, code }));
     expect(pc.calls).toHaveLength(0);
+  });
+
+  it.each([
+    { header: 'Idempotency-Key', value: '""' },
+    { header: 'Idempotency-Key', value: '"   "' },
+    { header: 'webhook-id', value: '' },
+  ])('a blank event id ($header: $value) → 400 naming eventId, never a shared id', async ({ header, value }) => {
+    const pc = new ScriptedPartnerCenter([]);
+
+    const response = await deliver(testApp(pc), { body: event(), headers: { [header]: value } });
+
+    expect(response.status).toBe(400);
+    expect(response.json.errors).toEqual([expect.objectContaining({ field: 'eventId', code: 'too_small' })]);
+    expect(pc.calls).toHaveLength(0);
+  });
+
+  it('a body nested thousands deep is still a 400 naming the field', async () => {
+    const pc = new ScriptedPartnerCenter([]);
+    const nested = `${'['.repeat(20_000)}${']'.repeat(20_000)}`;
+
+    const response = await deliver(testApp(pc), { body: `{"referralId":"${REFERRAL_ID}","notes":${nested}}` });
+
+    expect(response.status).toBe(400);
+    expect(response.json.errors).toEqual([expect.objectContaining({ field: 'notes', code: 'invalid_type' })]);
   });
 
   it('a body above MAX_BODY_BYTES → 413 payload_too_large', async () => {
