@@ -397,7 +397,7 @@ export function buildOpenApiDocument(): OpenApiDocument {
           name: 'dryRun',
           in: 'query',
           description:
-            'true: a dry run, like the body field dryRun (1, or an empty value, also mean true; 0 means false). Any other value is a 400.',
+            'true: a dry run, like the body field dryRun (1, or an empty value, also mean true; 0 means false). Any other value is a 400, and so is any value when signed webhooks are required (the query is not signed: send dryRun in the body).',
           schema: { type: 'boolean' },
         },
       },

@@ -231,7 +231,7 @@ export const updateEventSchema = z
       .meta({
         title: 'Dry Run',
         description:
-          'true: read the referral and check the rules, answer with the changes and the exact PUT body it would send, and write nothing (same as the query ?dryRun=true).',
+          'true: read the referral and check the rules, answer with the changes and the exact PUT body it would send, and write nothing (same as the query ?dryRun=true, which signed webhooks refuse). A dry run neither claims nor uses up its event id, and is never stored.',
         examples: [true],
       }),
   })
@@ -249,6 +249,11 @@ export interface EventEnvelope {
   headerEventId?: string | undefined;
   /** Raw `?dryRun=` query value, if present. */
   dryRunQuery?: string | null | undefined;
+  /**
+   * Signatures are required (WEBHOOK_SECRETS): only the signed body says what the delivery does, so a
+   * `?dryRun=` query (outside the signature) is refused.
+   */
+  signed?: boolean;
   /** The source text of a top-level number of the body (http/inbound.ts), to refuse one that does not survive parsing. */
   numberSource?: ((key: string) => string | undefined) | undefined;
 }
@@ -409,6 +414,15 @@ export function parseUpdateEvent(body: unknown, envelope: EventEnvelope = {}): U
   const errors: Array<FieldError | (() => FieldError)> = [];
   const dryRunQuery = parseDryRunQuery(envelope.dryRunQuery);
   if (typeof dryRunQuery === 'object') errors.push(dryRunQuery);
+  if (envelope.signed && envelope.dryRunQuery !== null && envelope.dryRunQuery !== undefined) {
+    errors.push({
+      pointer: '',
+      field: 'dryRun',
+      code: 'unsigned_query',
+      message:
+        'Signed webhooks are required, and the query is not signed: ask for a dry run in the body ("dryRun": true), not with ?dryRun=.',
+    });
+  }
   const { headerEventId } = envelope;
   if (headerEventId !== undefined && headerEventId.length > LIMITS.eventId) {
     errors.push({

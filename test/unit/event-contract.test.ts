@@ -143,6 +143,14 @@ describe('parseUpdateEvent: rejected events', () => {
     }
   });
 
+  it('with signatures required, refuses any ?dryRun= query: the signed body alone says whether it is a dry run', () => {
+    for (const dryRunQuery of ['true', 'false', '']) {
+      const error = invalid({ referralId: id, notes: 'x' }, { dryRunQuery, signed: true });
+      expect(error.extensions.errors).toEqual([expect.objectContaining({ field: 'dryRun', code: 'unsigned_query' })]);
+    }
+    expect(parseUpdateEvent({ referralId: id, notes: 'x', dryRun: true }, { signed: true }).dryRun).toBe(true);
+  });
+
   it('rejects a bad dryRun query value alongside body errors', () => {
     const error = invalid({ referralId: id }, { dryRunQuery: 'maybe' });
     expect(error.extensions.errors?.map((e) => e.field)).toEqual(['dryRun', 'body']);

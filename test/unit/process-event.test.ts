@@ -121,6 +121,92 @@ describe('idempotency (memory store)', () => {
   );
 });
 
+describe('dry runs and event ids (#11 item 2)', () => {
+  it('a dry run never claims its event id: the real event with that id is applied afterwards', async () => {
+    const pc = new ScriptedPartnerCenter([GET.ok(pending), GET.ok(pending), PUT.ok()]);
+    const app = testApp(pc);
+    const headers = { 'Idempotency-Key': '"evt-dry-first"' };
+
+    const dry = await deliver(app, { body: event({ dealValue: 7 }), headers, query: { dryRun: 'true' } });
+    const real = await deliver(app, { body: event({ dealValue: 7 }), headers });
+
+    expect(dry.json.outcome).toBe('dry-run');
+    expect(real.status).toBe(200);
+    expect(real.json.outcome).toBe('updated');
+    expect(pc.sequence).toBe('GET GET PUT');
+  });
+
+  it('a dry run is never stored: the same dry run again runs again, and is no replay', async () => {
+    const pc = new ScriptedPartnerCenter([GET.ok(pending), GET.ok(pending)]);
+    const app = testApp(pc);
+    const delivery = { body: event({ eventId: 'evt-dry-twice', dryRun: true }) };
+
+    await deliver(app, delivery);
+    const again = await deliver(app, delivery);
+
+    expect(again.json.outcome).toBe('dry-run');
+    expect(again.headers['Idempotent-Replayed']).toBeUndefined();
+    expect(pc.sequence).toBe('GET GET');
+  });
+
+  it('a dry run does not consume an id already used: the real event is still replayed afterwards', async () => {
+    const pc = new ScriptedPartnerCenter([GET.ok(pending), PUT.ok(), GET.current()]);
+    const app = testApp(pc);
+    const headers = { 'Idempotency-Key': '"evt-real-first"' };
+
+    const real = await deliver(app, { body: event(), headers });
+    const dry = await deliver(app, { body: event({ dryRun: true }), headers });
+    const again = await deliver(app, { body: event(), headers });
+
+    expect(dry.json.outcome).toBe('dry-run');
+    expect(again.body).toBe(real.body);
+    expect(again.headers['Idempotent-Replayed']).toBe('true');
+  });
+});
+
+describe('signed webhooks: nothing outside the signature changes what a delivery does (#11 item 2)', () => {
+  const secret = `whsec_${Buffer.alloc(32, 9).toString('base64')}`;
+  const signed = (body: string, id: string) => {
+    const timestamp = Math.floor(Date.now() / 1000);
+    return {
+      'webhook-id': id,
+      'webhook-timestamp': String(timestamp),
+      'webhook-signature': signWebhook(secret, id, timestamp, body),
+    };
+  };
+
+  it('a captured delivery replayed with ?dryRun=true is a 400 and claims nothing: the genuine one is applied', async () => {
+    const pc = new ScriptedPartnerCenter([GET.ok(pending), PUT.ok()]);
+    const app = testApp(pc, { settings: { WEBHOOK_SECRETS: secret } });
+    const body = JSON.stringify(event({ dealValue: 9 }));
+    const headers = signed(body, 'msg-captured');
+
+    const replayed = await deliver(app, { body, headers, query: { dryRun: 'true' } });
+    const genuine = await deliver(app, { body, headers });
+
+    expect(replayed.status).toBe(400);
+    expect(replayed.json.errors).toEqual([expect.objectContaining({ field: 'dryRun', code: 'unsigned_query' })]);
+    expect(genuine.status).toBe(200);
+    expect(genuine.json.outcome).toBe('updated');
+    expect(pc.sequence).toBe('GET PUT');
+  });
+
+  it('a delivery signed for a dry run stays one: the signed body says so, and no query can undo it', async () => {
+    const pc = new ScriptedPartnerCenter([GET.ok(pending)]);
+    const app = testApp(pc, { settings: { WEBHOOK_SECRETS: secret } });
+    const body = JSON.stringify(event({ dealValue: 9, dryRun: true }));
+    const headers = signed(body, 'msg-dry');
+
+    const dry = await deliver(app, { body, headers });
+    const withQuery = await deliver(app, { body, headers, query: { dryRun: 'false' } });
+
+    expect(dry.json.outcome).toBe('dry-run');
+    expect(withQuery.status).toBe(400);
+    expect(pc.sequence).toBe('GET');
+    expect(pc.puts).toHaveLength(0);
+  });
+});
+
 describe('per-referral lock', () => {
   it('two events for one referral run one after the other: the second reads what the first wrote', async () => {
     const readArrived = deferred();
