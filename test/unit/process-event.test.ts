@@ -7,6 +7,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { AdapterError } from '../../shared/core/errors.js';
 import { signWebhook } from '../../shared/http/webhook-signature.js';
+import {
+  createMemoryIdempotencyStore,
+  type IdempotencyStore,
+  type StoredResponse,
+} from '../../shared/idempotency/store.js';
 import { deferred, GET, PUT, ScriptedPartnerCenter } from '../support/scripted-partner-center.js';
 import { deliver, REFERRAL_ID, referral, testApp } from '../support/use-cases.js';
 
@@ -161,6 +166,49 @@ describe('dry runs and event ids (#11 item 2)', () => {
     expect(dry.json.outcome).toBe('dry-run');
     expect(again.body).toBe(real.body);
     expect(again.headers['Idempotent-Replayed']).toBe('true');
+  });
+});
+
+describe('what a stored answer keeps (#11 item 5)', () => {
+  const customer = {
+    name: 'Zephyrine Quillfeather Holdings',
+    email: 'z.quillfeather@quill-holdings.example',
+    phone: '+1 425 555 0199',
+  };
+  const withCustomer = referral({
+    customerProfile: { name: customer.name, team: [{ email: customer.email, phoneNumber: customer.phone }] },
+  });
+
+  it("no stored answer holds more of the referral than the caller's own changes (dry runs are not stored)", async () => {
+    const stored: StoredResponse[] = [];
+    const memory = createMemoryIdempotencyStore();
+    const recording: IdempotencyStore = {
+      ...memory,
+      complete: (lease, fingerprint, response, options) => {
+        stored.push(response);
+        return memory.complete(lease, fingerprint, response, options);
+      },
+    };
+    const pc = new ScriptedPartnerCenter([
+      GET.ok(withCustomer),
+      GET.ok(withCustomer),
+      PUT.ok(),
+      GET.current(),
+      GET.status(404),
+    ]);
+    const app = testApp(pc, { idempotency: recording });
+
+    const dry = await deliver(app, { body: event({ eventId: 'evt-dry', dryRun: true }) });
+    await deliver(app, { body: event({ eventId: 'evt-write', dealValue: 10 }) });
+    await deliver(app, { body: event({ eventId: 'evt-refused', status: 'New', substatus: 'Pending' }) });
+    await deliver(app, { body: event({ eventId: 'evt-missing' }) });
+
+    expect(JSON.stringify(dry.json.wouldPut)).toContain(customer.email); // returned to the caller who asked
+    expect(stored.map((answer) => answer.status)).toEqual([200, 422, 404]);
+    for (const answer of stored) {
+      for (const value of Object.values(customer)) expect(answer.body).not.toContain(value);
+      expect(answer.body).not.toContain('wouldPut');
+    }
   });
 });
 
