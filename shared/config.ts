@@ -73,6 +73,14 @@ const serviceUrl = (name: string, fallback: string | undefined, { httpOnLoopback
       return { origin: url.origin, basePath: url.pathname.replace(/\/+$/, ''), loopback };
     });
 
+/** `whsec_` + canonical base64 (what it decodes to encodes back to the same text) of 24 to 64 bytes. */
+function isWebhookSecret(secret: string): boolean {
+  if (!secret.startsWith('whsec_')) return false;
+  const text = secret.slice('whsec_'.length);
+  const key = Buffer.from(text, 'base64');
+  return key.toString('base64') === text && key.length >= 24 && key.length <= 64;
+}
+
 const optionalText = z
   .string()
   .optional()
@@ -132,22 +140,35 @@ const environmentSchema = z.object({
   RETRY_MAX_DELAY_MS: intSetting('RETRY_MAX_DELAY_MS', 10_000, 1, 60_000),
   UPSTREAM_CONNECTIONS: intSetting('UPSTREAM_CONNECTIONS', 32, 1, 1024),
   MAX_BODY_BYTES: intSetting('MAX_BODY_BYTES', 65_536, 1_024, 1_048_576),
-  WEBHOOK_SECRETS: optionalText.transform((raw, ctx) => {
-    if (raw === undefined) return [];
-    const secrets = raw.split(/[\s,]+/).filter(Boolean);
-    for (const [i, secret] of secrets.entries()) {
-      const key = secret.startsWith('whsec_') ? Buffer.from(secret.slice(6), 'base64') : undefined;
-      if (!key || key.length < 24 || key.length > 64) {
-        // Never echo the secret itself.
+  // Unset or "" (an empty app setting): signatures are off. Anything else must hold at least one
+  // well-formed secret: a list that comes out empty (",", blanks, a Key Vault reference resolving to
+  // blanks) would otherwise turn verification off without a word.
+  WEBHOOK_SECRETS: z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw === '') return [];
+      const secrets = raw.split(/[\s,]+/).filter(Boolean);
+      if (secrets.length === 0) {
         ctx.addIssue({
           code: 'custom',
-          message: `WEBHOOK_SECRETS entry ${i + 1} is not a Standard Webhooks secret (whsec_ + base64 of 24 to 64 bytes)`,
+          message:
+            'WEBHOOK_SECRETS is set but holds no secret (only blanks or separators): set whsec_… secrets, or remove the setting to turn signatures off',
         });
         return z.NEVER;
       }
-    }
-    return secrets;
-  }),
+      for (const [i, secret] of secrets.entries()) {
+        if (!isWebhookSecret(secret)) {
+          // Never echo the secret itself.
+          ctx.addIssue({
+            code: 'custom',
+            message: `WEBHOOK_SECRETS entry ${i + 1} is not a Standard Webhooks secret (whsec_ + canonical base64 of 24 to 64 bytes)`,
+          });
+          return z.NEVER;
+        }
+      }
+      return secrets;
+    }),
   IDEMPOTENCY_STORE: z
     .string()
     .optional()

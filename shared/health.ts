@@ -1,6 +1,6 @@
 /**
- * `GET /api/health`: version, runtime, upstream target, token state and configuration problems, never
- * a secret. In app-user mode it also reports the age of the stored refresh token (a Key Vault metadata
+ * `GET /api/health`: version, runtime, upstream target, token state, whether signatures are enforced and
+ * configuration problems, never a secret. In app-user mode it also reports the age of the stored refresh token (a Key Vault metadata
  * read, cached for five minutes) and warns when it is within 14 days of the 90-day limit.
  */
 
@@ -21,6 +21,8 @@ export interface HealthReport {
   auth: (TokenHealth & { userAssignedClientId: string | null }) | null;
   /** Application Insights: whether it runs, and how ingestion authenticates; null when misconfigured. */
   telemetry: { status: TelemetryStatus; ingestion: 'key' | 'entra' | null } | null;
+  /** Standard Webhooks signatures: whether every event must be signed, and how many secrets (never their values). */
+  signatures: { enforced: boolean; secrets: number } | null;
   problems: string[];
   warnings: string[];
 }
@@ -41,11 +43,12 @@ export async function healthReport(): Promise<HealthReport> {
       partnerCenter: null,
       auth: null,
       telemetry: null,
+      signatures: null,
       problems: result.problems,
       warnings: [],
     };
   }
-  const { partnerCenter, identity, telemetry } = result.config;
+  const { partnerCenter, identity, telemetry, inbound } = result.config;
   const tokens = await getRuntime().tokens.health();
   const telemetryNow = telemetryStatus();
   const warnings = [
@@ -60,6 +63,7 @@ export async function healthReport(): Promise<HealthReport> {
     partnerCenter: { baseUrl: `${partnerCenter.origin}${partnerCenter.basePath}`, loopback: partnerCenter.loopback },
     auth: { ...tokens, userAssignedClientId: identity.clientId ?? null },
     telemetry: { status: telemetryNow, ingestion: telemetry?.ingestion.auth ?? null },
+    signatures: { enforced: inbound.webhookSecrets.length > 0, secrets: inbound.webhookSecrets.length },
     problems: [],
     warnings,
   };

@@ -370,13 +370,13 @@ export function buildOpenApiDocument(): OpenApiDocument {
         WebhookId: {
           name: REQUEST_HEADERS.webhookId,
           in: 'header',
-          description: `The event id (Standard Webhooks), at most ${maxEventId} characters. Wins over ${REQUEST_HEADERS.idempotencyKey} and the body's eventId. Required, and signed, when the app requires signatures (WEBHOOK_SECRETS).`,
+          description: `The event id (Standard Webhooks), at most ${maxEventId} characters, not blank (an empty header is a 400). Wins over ${REQUEST_HEADERS.idempotencyKey} and the body's eventId. Required, and signed, when the app requires signatures (WEBHOOK_SECRETS).`,
           schema: { type: 'string', minLength: 1 },
         },
         IdempotencyKey: {
           name: REQUEST_HEADERS.idempotencyKey,
           in: 'header',
-          description: `The event id, at most ${maxEventId} characters: a structured-field string ("8e03978e-40d5-43e8-bc93-6894a57f9324") or a bare token. Wins over the body's eventId.`,
+          description: `The event id, at most ${maxEventId} characters and not blank (an empty header or "" is a 400): a structured-field string ("8e03978e-40d5-43e8-bc93-6894a57f9324") or a bare token. Wins over the body's eventId.`,
           schema: { type: 'string', minLength: 1 },
         },
         WebhookTimestamp: {
@@ -397,7 +397,7 @@ export function buildOpenApiDocument(): OpenApiDocument {
           name: 'dryRun',
           in: 'query',
           description:
-            'true: a dry run, like the body field dryRun (1, or an empty value, also mean true; 0 means false). Any other value is a 400.',
+            'true: a dry run, like the body field dryRun (1, or an empty value, also mean true; 0 means false). Any other value is a 400, and so is any value when signed webhooks are required (the query is not signed: send dryRun in the body).',
           schema: { type: 'boolean' },
         },
       },

@@ -292,12 +292,26 @@ export const healthReportSchema = z
       })
       .nullable()
       .meta({ description: 'Telemetry; null when misconfigured.' }),
+    signatures: z
+      .strictObject({
+        enforced: z.boolean().meta({
+          description: 'true: WEBHOOK_SECRETS is set and every event must carry a valid Standard Webhooks signature.',
+        }),
+        secrets: z
+          .number()
+          .int()
+          .nonnegative()
+          .meta({ description: 'How many signing secrets are loaded (never their values); 2 while rotating.' }),
+      })
+      .nullable()
+      .meta({ description: 'Signed webhooks; null when misconfigured.' }),
     problems: z.array(z.string()).meta({ description: 'Invalid settings (misconfigured only).' }),
     warnings: z.array(z.string()).meta({ description: 'What needs attention soon.' }),
   })
   .meta({
     title: 'Health report',
-    description: 'GET /api/health: version, upstream target, token state, configuration problems. Never a secret.',
+    description:
+      'GET /api/health: version, upstream target, token state, whether signatures are enforced, configuration problems. Never a secret.',
   });
 
 // Compile-time ties between the schemas and the types the code answers with. Where the code's type is

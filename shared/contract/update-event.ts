@@ -21,6 +21,13 @@ export const LIMITS = {
   notes: 32000,
 } as const;
 
+/**
+ * Deal values: at most 10^15 (no real deal is larger, and every integer up to it is exact in a double)
+ * with at most 4 decimals; a number whose text the double cannot hold exactly is refused, never rounded.
+ */
+export const DEAL_VALUE_MAX = 1e15;
+export const DEAL_VALUE_DECIMALS = 4;
+
 /** Accepts any casing of the enum values and yields the canonical one ("won" → "Won"). */
 function caseInsensitiveEnum<const T extends readonly [string, ...string[]]>(values: T) {
   const byLowerCase = new Map(values.map((value) => [value.toLowerCase(), value]));
@@ -31,24 +38,66 @@ function caseInsensitiveEnum<const T extends readonly [string, ...string[]]>(val
 }
 
 const ISO_CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
-const DATE_ONLY = /^(\d{4})-(\d{2})-(\d{2})$/;
-const isoDateTime = z.iso.datetime({ offset: true });
 
-/** `YYYY-MM-DD` → midnight UTC; an ISO 8601 date-time with a zone → the same instant in UTC. */
+/**
+ * The closing dates the adapter writes: their UTC form must fall in this window, so that every accepted
+ * date is a plain four-digit-year date upstream (never `+010000-…` or `-000001-…`).
+ */
+export const CLOSING_DATE_WINDOW = { from: '1900-01-01T00:00:00Z', to: '9999-12-31T23:59:59.9999999Z' } as const;
+const WINDOW_FROM = Date.UTC(1900, 0, 1);
+const WINDOW_TO = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+const DATE_ONLY = /^(\d{4})-(\d{2})-(\d{2})$/;
+/** RFC 3339 date-time with seconds and a zone; at most 7 fractional digits (what Partner Center keeps). */
+const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,7})?(?:(Z)|([+-])(\d{2}):(\d{2}))$/;
+
+/** Milliseconds since the epoch of a calendar date and time, or undefined when a part is out of range. */
+function utcInstant(year: number, month: number, day: number, hour = 0, minute = 0, second = 0): number | undefined {
+  if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return undefined;
+  const date = new Date(0);
+  // setUTCFullYear, not Date.UTC: Date.UTC reads years 0-99 as 1900-1999.
+  date.setUTCFullYear(year, month - 1, day);
+  if (date.getUTCFullYear() !== year || date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day) {
+    return undefined; // rolled over (2026-02-30)
+  }
+  return date.getTime() + ((hour * 60 + minute) * 60 + second) * 1000;
+}
+
+const pad = (value: number, width: number) => String(value).padStart(width, '0');
+
+/**
+ * `YYYY-MM-DD` → midnight UTC; an RFC 3339 date-time with a zone → the same instant in UTC, its
+ * fractional seconds kept digit for digit. Undefined for anything else, and for an instant whose UTC
+ * form falls outside {@link CLOSING_DATE_WINDOW}.
+ */
 export function toUtcDateTime(input: string): string | undefined {
   const dateOnly = DATE_ONLY.exec(input);
   if (dateOnly) {
-    const [, y, m, d] = dateOnly;
-    const date = new Date(Date.UTC(Number(y), Number(m) - 1, Number(d)));
-    // Reject dates that roll over (2026-02-30) rather than moving them to another day.
-    if (date.getUTCFullYear() !== Number(y) || date.getUTCMonth() !== Number(m) - 1) return undefined;
-    if (date.getUTCDate() !== Number(d)) return undefined;
+    const [, y, m, d] = dateOnly.map(Number) as [number, number, number, number];
+    const instant = utcInstant(y, m, d);
+    if (instant === undefined || instant < WINDOW_FROM || instant > WINDOW_TO) return undefined;
     return `${input}T00:00:00Z`;
   }
-  if (!isoDateTime.safeParse(input).success) return undefined;
-  const instant = new Date(input);
-  if (Number.isNaN(instant.getTime())) return undefined;
-  return instant.toISOString().replace('.000Z', 'Z');
+  const parts = DATE_TIME.exec(input);
+  if (!parts) return undefined;
+  const [, y, mo, d, h, mi, s] = parts.slice(0, 7).map(Number) as number[];
+  const fraction = parts[7] ?? '';
+  const [zulu, sign, offsetHours, offsetMinutes] = parts.slice(8);
+  const local = utcInstant(y ?? 0, mo ?? 0, d ?? 0, h, mi, s);
+  if (local === undefined) return undefined;
+  let offset = 0;
+  if (!zulu) {
+    const oh = Number(offsetHours);
+    const om = Number(offsetMinutes);
+    if (oh > 23 || om > 59) return undefined;
+    offset = (sign === '-' ? -1 : 1) * (oh * 60 + om) * 60_000;
+  }
+  const instant = local - offset;
+  if (instant < WINDOW_FROM || instant > WINDOW_TO) return undefined;
+  const utc = new Date(instant);
+  const date = `${pad(utc.getUTCFullYear(), 4)}-${pad(utc.getUTCMonth() + 1, 2)}-${pad(utc.getUTCDate(), 2)}`;
+  const time = `${pad(utc.getUTCHours(), 2)}:${pad(utc.getUTCMinutes(), 2)}:${pad(utc.getUTCSeconds(), 2)}`;
+  return `${date}T${time}${fraction}Z`;
 }
 
 /** A lone UTF-16 surrogate (valid in a JSON escape, not valid Unicode text). */
@@ -81,6 +130,7 @@ export const updateEventSchema = z
       examples: ['3f2b8c1e-7a4d-4e9b-b1c2-5d6e7f8a9b01'],
     }),
     eventId: text(LIMITS.eventId, 1)
+      .refine((value) => value.trim() !== '', 'eventId must not be blank')
       .optional()
       .meta({
         title: 'Event ID',
@@ -113,14 +163,16 @@ export const updateEventSchema = z
     dealValue: z
       .number()
       .nonnegative()
+      .max(DEAL_VALUE_MAX)
       .optional()
       .meta({
         title: 'Deal Value',
-        description: 'The deal value, a JSON number ≥ 0, written to details.dealValue.',
+        description: `The deal value, a JSON number from 0 to ${DEAL_VALUE_MAX} (10^15) with at most ${DEAL_VALUE_DECIMALS} decimals, written to details.dealValue exactly as sent.`,
         examples: [125000],
       }),
     currency: z
       .string()
+      .regex(/^[A-Za-z]{3}$/, 'currency must be three ASCII letters, an ISO 4217 code such as EUR or USD')
       .transform((code) => code.toUpperCase())
       .refine((code) => ISO_CURRENCIES.has(code), 'currency must be an ISO 4217 code such as EUR or USD')
       .optional()
@@ -134,13 +186,13 @@ export const updateEventSchema = z
       .string()
       .refine(
         (value) => toUtcDateTime(value) !== undefined,
-        'closingDate must be YYYY-MM-DD or an ISO 8601 date-time with a time zone (Z or ±hh:mm)',
+        'closingDate must be YYYY-MM-DD or an ISO 8601 date-time with seconds and a time zone (Z or ±hh:mm), from 1900-01-01 to 9999-12-31 in UTC',
       )
       .optional()
       .meta({
         title: 'Closing Date',
         description:
-          'YYYY-MM-DD, or an ISO 8601 date-time with a time zone (Z or ±hh:mm). Written to details.closingDateTime in UTC (2026-12-31 becomes 2026-12-31T00:00:00Z).',
+          'YYYY-MM-DD, or an ISO 8601 date-time with seconds and a time zone (Z or ±hh:mm), at most 7 fractional digits. Written to details.closingDateTime in UTC (2026-12-31 becomes 2026-12-31T00:00:00Z), which must fall from 1900-01-01 to 9999-12-31.',
         examples: ['2026-12-31'],
       }),
     notes: text(LIMITS.notes)
@@ -179,7 +231,7 @@ export const updateEventSchema = z
       .meta({
         title: 'Dry Run',
         description:
-          'true: read the referral and check the rules, answer with the changes and the exact PUT body it would send, and write nothing (same as the query ?dryRun=true).',
+          'true: read the referral and check the rules, answer with the changes and the exact PUT body it would send, and write nothing (same as the query ?dryRun=true, which signed webhooks refuse). A dry run neither claims nor uses up its event id, and is never stored.',
         examples: [true],
       }),
   })
@@ -197,6 +249,13 @@ export interface EventEnvelope {
   headerEventId?: string | undefined;
   /** Raw `?dryRun=` query value, if present. */
   dryRunQuery?: string | null | undefined;
+  /**
+   * Signatures are required (WEBHOOK_SECRETS): only the signed body says what the delivery does, so a
+   * `?dryRun=` query (outside the signature) is refused.
+   */
+  signed?: boolean;
+  /** The source text of a top-level number of the body (http/inbound.ts), to refuse one that does not survive parsing. */
+  numberSource?: ((key: string) => string | undefined) | undefined;
 }
 
 /** The fields that change the referral: an event must name at least one. */
@@ -215,17 +274,33 @@ export const CHANGE_FIELDS = [
 function fieldError(path: ReadonlyArray<PropertyKey>, code: string, message: string): FieldError {
   const segments = path.map(String);
   return {
-    pointer: segments.length ? `/${segments.join('/')}` : '',
+    pointer: segments.length ? `/${segments.map(pointerSegment).join('/')}` : '',
     field: segments[0] ?? 'body',
     code,
     message,
   };
 }
 
-/** Unknown key names are echoed to help with typos, but never at length. */
-function clip(key: string): string {
-  return key.length > 64 ? `${key.slice(0, 61)}...` : key;
+/** At most this many entries in a 400's `errors`; the rest are counted, not listed. */
+export const MAX_FIELD_ERRORS = 25;
+const MAX_ECHOED_KEY = 64;
+
+/**
+ * An unknown key as it is echoed back to help with typos: never at length (cut at a whole character),
+ * and with lone surrogates, control and format characters (bidi overrides…) written as `\u{XXXX}`.
+ */
+export function echoKey(key: string): string {
+  const characters = key.match(/[\uD800-\uDBFF][\uDC00-\uDFFF]|[\s\S]/g) ?? [];
+  const shown = characters.length > MAX_ECHOED_KEY ? [...characters.slice(0, MAX_ECHOED_KEY - 3), '...'] : characters;
+  return shown.map((c) => (UNPRINTABLE.test(c) ? `\\u{${hex(c)}}` : c)).join('');
 }
+
+/** One character that must not be echoed as it is: a lone surrogate, a control or format character, a line separator. */
+const UNPRINTABLE = /^(?:[\uD800-\uDFFF]|[\p{Cc}\p{Cf}\p{Zl}\p{Zp}])$/u;
+const hex = (c: string) => (c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0');
+
+/** A JSON pointer segment (RFC 6901): `~` → `~0`, `/` → `~1`. */
+const pointerSegment = (segment: string) => segment.replaceAll('~', '~0').replaceAll('/', '~1');
 
 function suggest(key: string): string {
   const known = Object.keys(updateEventSchema.shape);
@@ -254,24 +329,69 @@ function editDistance(a: string, b: string): number {
   return previous[b.length] ?? 0;
 }
 
-function zodIssuesToFieldErrors(issues: ReadonlyArray<z.core.$ZodIssue>): FieldError[] {
+/** The field errors of zod's issues; an unknown key's entry is built only when it will be listed. */
+function zodIssuesToFieldErrors(issues: ReadonlyArray<z.core.$ZodIssue>): Array<() => FieldError> {
   return issues.flatMap((issue) =>
     issue.code === 'unrecognized_keys'
-      ? issue.keys.map((key) =>
-          fieldError([...issue.path, clip(key)], 'unrecognized_key', `Unknown field "${clip(key)}".${suggest(key)}`),
-        )
-      : [fieldError(issue.path, issue.code, issue.message)],
+      ? issue.keys.map((key) => () => {
+          const shown = echoKey(key);
+          return fieldError([...issue.path, shown], 'unrecognized_key', `Unknown field "${shown}".${suggest(key)}`);
+        })
+      : [() => fieldError(issue.path, issue.code, issue.message)],
   );
 }
 
-function invalidEvent(errors: FieldError[], referralId?: string): AdapterError {
+/** The 400: the first {@link MAX_FIELD_ERRORS} field errors, and how many more there are. */
+function invalidEvent(all: Array<FieldError | (() => FieldError)>, referralId?: string): AdapterError {
+  const listed = all.slice(0, MAX_FIELD_ERRORS).map((entry) => (typeof entry === 'function' ? entry() : entry));
+  const more = all.length - listed.length;
+  const fields = [...new Set(listed.map((e) => e.field))].join(', ');
   const detail =
-    errors.length === 1
-      ? `The event has 1 invalid field: ${errors[0]?.field}.`
-      : `The event has ${errors.length} invalid fields: ${[...new Set(errors.map((e) => e.field))].join(', ')}.`;
+    all.length === 1
+      ? `The event has 1 invalid field: ${listed[0]?.field}.`
+      : `The event has ${all.length} invalid fields: ${fields}${more > 0 ? ` and ${more} more` : ''}.`;
+  const errors =
+    more > 0
+      ? [
+          ...listed,
+          fieldError([], 'too_many_errors', `${more} more invalid fields are not listed; fix these and send again.`),
+        ]
+      : listed;
   return new AdapterError('invalid_event', detail, {
     extensions: referralId === undefined ? { errors } : { errors, referralId },
   });
+}
+
+/** A decimal number's text as digits × 10^exponent, without leading or trailing zeros (`''` for zero). */
+function decimal(text: string): { digits: string; exponent: number } | undefined {
+  const parts = /^-?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(text);
+  if (!parts) return undefined;
+  const [, whole = '', fraction = '', power = '0'] = parts;
+  let digits = `${whole}${fraction}`.replace(/^0+/, '');
+  let exponent = Number(power) - fraction.length;
+  const trailing = digits.length - digits.replace(/0+$/, '').length;
+  digits = digits.slice(0, digits.length - trailing);
+  exponent += trailing;
+  return digits === '' ? { digits, exponent: 0 } : { digits, exponent };
+}
+
+/** The deal value's own checks beyond the schema: exactly what was sent, at most 4 decimals. */
+function dealValueErrors(value: number, source: string | undefined): FieldError[] {
+  const written = decimal(String(value));
+  const sent = source === undefined ? written : decimal(source);
+  if (!written || !sent || sent.digits !== written.digits || sent.exponent !== written.exponent) {
+    return [
+      fieldError(
+        ['dealValue'],
+        'inexact_number',
+        'dealValue cannot be written exactly as sent (too many significant digits, or too small): send it with fewer digits.',
+      ),
+    ];
+  }
+  if (-written.exponent > DEAL_VALUE_DECIMALS) {
+    return [fieldError(['dealValue'], 'too_precise', `dealValue must have at most ${DEAL_VALUE_DECIMALS} decimals.`)];
+  }
+  return [];
 }
 
 function parseDryRunQuery(value: string | null | undefined): boolean | FieldError | undefined {
@@ -291,15 +411,33 @@ function parseDryRunQuery(value: string | null | undefined): boolean | FieldErro
  * nothing is sent upstream for an event that fails here.
  */
 export function parseUpdateEvent(body: unknown, envelope: EventEnvelope = {}): UpdateEvent {
-  const errors: FieldError[] = [];
+  const errors: Array<FieldError | (() => FieldError)> = [];
   const dryRunQuery = parseDryRunQuery(envelope.dryRunQuery);
   if (typeof dryRunQuery === 'object') errors.push(dryRunQuery);
-  if (envelope.headerEventId !== undefined && envelope.headerEventId.length > LIMITS.eventId) {
+  if (envelope.signed && envelope.dryRunQuery !== null && envelope.dryRunQuery !== undefined) {
+    errors.push({
+      pointer: '',
+      field: 'dryRun',
+      code: 'unsigned_query',
+      message:
+        'Signed webhooks are required, and the query is not signed: ask for a dry run in the body ("dryRun": true), not with ?dryRun=.',
+    });
+  }
+  const { headerEventId } = envelope;
+  if (headerEventId !== undefined && headerEventId.length > LIMITS.eventId) {
     errors.push({
       pointer: '',
       field: 'eventId',
       code: 'too_big',
       message: `The event id header (webhook-id or Idempotency-Key) must be at most ${LIMITS.eventId} characters.`,
+    });
+  }
+  if (headerEventId !== undefined && headerEventId.trim() === '') {
+    errors.push({
+      pointer: '',
+      field: 'eventId',
+      code: 'too_small',
+      message: 'The event id header (webhook-id or Idempotency-Key) must not be empty or blank.',
     });
   }
 
@@ -310,6 +448,8 @@ export function parseUpdateEvent(body: unknown, envelope: EventEnvelope = {}): U
   if (!parsed.success) errors.push(...zodIssuesToFieldErrors(parsed.error.issues));
   const event = parsed.success ? parsed.data : undefined;
   if (event) {
+    if (event.dealValue !== undefined)
+      errors.push(...dealValueErrors(event.dealValue, envelope.numberSource?.('dealValue')));
     if (!CHANGE_FIELDS.some((key) => event[key] !== undefined)) {
       errors.push(
         fieldError([], 'no_change', `The event must name at least one field to change: ${CHANGE_FIELDS.join(', ')}.`),
@@ -339,7 +479,7 @@ export function parseUpdateEvent(body: unknown, envelope: EventEnvelope = {}): U
 
   return {
     referralId: event.referralId,
-    eventId: envelope.headerEventId ?? event.eventId,
+    eventId: headerEventId ?? event.eventId,
     occurredAt: event.occurredAt === undefined ? undefined : new Date(event.occurredAt).toISOString(),
     dryRun: event.dryRun === true || dryRunQuery === true,
     intent: toIntent(event),
@@ -353,7 +493,8 @@ function toIntent(event: UpdateEventBody): UpdateIntent {
   if (status) intent.status = status;
   if (substatus) intent.substatus = substatus;
   if (event.statusReason !== undefined) intent.statusReason = event.statusReason;
-  if (event.dealValue !== undefined) intent.dealValue = event.dealValue;
+  // + 0 turns -0 into 0.
+  if (event.dealValue !== undefined) intent.dealValue = event.dealValue + 0;
   if (event.currency !== undefined) intent.currency = event.currency;
   if (event.closingDate !== undefined) intent.closingDateTime = toUtcDateTime(event.closingDate);
   if (event.notes !== undefined) intent.notes = event.notes;
@@ -362,12 +503,15 @@ function toIntent(event: UpdateEventBody): UpdateIntent {
   return intent;
 }
 
-/** `Idempotency-Key` is a structured-field string (quoted); accept quoted and bare values. */
+/**
+ * `Idempotency-Key` is a structured-field string (quoted); accept quoted and bare values. A header that is
+ * present but empty gives `''` (refused by {@link parseUpdateEvent}), never "no id".
+ */
 export function eventIdFromHeaders(headers: { get(name: string): string | null }): string | undefined {
   const webhookId = headers.get(REQUEST_HEADERS.webhookId);
-  if (webhookId) return webhookId;
+  if (webhookId !== null) return webhookId;
   const key = headers.get(REQUEST_HEADERS.idempotencyKey);
-  if (!key) return undefined;
+  if (key === null) return undefined;
   const unquoted = /^"(.*)"$/.exec(key.trim());
   return unquoted ? unquoted[1] : key.trim();
 }

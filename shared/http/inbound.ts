@@ -50,17 +50,55 @@ export function decodeUtf8(bytes: Buffer): string {
   }
 }
 
-/** The parsed JSON body; 400 `invalid_event` for text that is not JSON. */
-export function parseJsonBody(text: string): unknown {
+/** A parsed JSON body, and the source text of the numbers of its top-level object. */
+export interface ParsedBody {
+  value: unknown;
+  /** The number's text as sent (`9007199254740993`, `1e-400`), to refuse one the parsed value does not hold exactly. */
+  numberSource(key: string): string | undefined;
+}
+
+type Reviver = (this: unknown, key: string, value: unknown, context?: { source?: string }) => unknown;
+
+/**
+ * The parsed JSON body; 400 `invalid_event` for text that is not JSON. The numbers' source text comes
+ * from JSON.parse's reviver context (source text access, Node 22): the value alone cannot tell
+ * `9007199254740993` from `9007199254740992`.
+ */
+export function parseJsonBody(text: string): ParsedBody {
+  const sources = new WeakMap<object, Map<string, string>>();
+  const reviver: Reviver = function (key, value, context) {
+    if (typeof value === 'number' && typeof this === 'object' && this !== null && context?.source !== undefined) {
+      const holder = sources.get(this) ?? new Map<string, string>();
+      sources.set(this, holder);
+      holder.set(key, context.source);
+    }
+    return value;
+  };
+  let value: unknown;
   try {
-    return JSON.parse(text);
-  } catch {
-    throw new AdapterError('invalid_event', 'The body is not valid JSON.', {
-      extensions: {
-        errors: [{ pointer: '', field: 'body', code: 'invalid_json', message: 'The body is not valid JSON.' }],
-      },
-    });
+    value = JSON.parse(text, reviver as Parameters<typeof JSON.parse>[1]);
+  } catch (error) {
+    if (error instanceof SyntaxError) throw invalidJson();
+    // The reviver's walk is recursive: JSON nested thousands deep overflows it. Such a body is no flat
+    // event anyway; parse it without the reviver and let the contract say what is wrong with it.
+    try {
+      value = JSON.parse(text);
+    } catch {
+      throw invalidJson();
+    }
   }
+  return {
+    value,
+    numberSource: (key) => (typeof value === 'object' && value !== null ? sources.get(value)?.get(key) : undefined),
+  };
+}
+
+function invalidJson(): AdapterError {
+  return new AdapterError('invalid_event', 'The body is not valid JSON.', {
+    extensions: {
+      errors: [{ pointer: '', field: 'body', code: 'invalid_json', message: 'The body is not valid JSON.' }],
+    },
+  });
 }
 
 /** `MS-CorrelationId` from the caller when it is a GUID, else a new one: one per event, sent upstream and back. */

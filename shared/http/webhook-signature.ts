@@ -2,7 +2,8 @@
  * Standard Webhooks signatures (standard-webhooks spec v1): `webhook-id`, `webhook-timestamp` (Unix
  * seconds, within 5 minutes of now) and `webhook-signature` (space-separated `v1,<base64 HMAC-SHA256>`
  * entries over `id.timestamp.rawBody`, keyed with the base64-decoded part of a `whsec_` secret). Any
- * `v1` entry matching any configured secret passes, so secrets can be rotated without downtime.
+ * `v1` entry matching any configured secret passes, so secrets can be rotated without downtime. Only
+ * canonical base64 counts as a signature.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { REQUEST_HEADERS } from '../contract/headers.js';
@@ -18,7 +19,17 @@ function invalid(detail: string): AdapterError {
   return new AdapterError('invalid_signature', detail, { logCode: 'WEBHOOK_SIGNATURE_INVALID' });
 }
 
-/** Throws `invalid_signature` unless the request is signed by one of `secrets`. */
+/**
+ * The bytes of canonical base64 (RFC 4648 §4: standard alphabet, padded, zero pad bits), else undefined.
+ * Node's decoder is lenient (it skips stray characters, takes the URL-safe alphabet, ignores pad bits):
+ * without this check many spellings of one signature would pass.
+ */
+function canonicalBase64(text: string): Buffer | undefined {
+  const bytes = Buffer.from(text, 'base64');
+  return bytes.toString('base64') === text ? bytes : undefined;
+}
+
+/** Throws `invalid_signature` unless the request is signed by one of `secrets` (`v1` entries in canonical base64). */
 export function verifyWebhookSignature(
   secrets: readonly string[],
   headers: SignatureHeaders,
@@ -39,7 +50,8 @@ export function verifyWebhookSignature(
     .split(' ')
     .map((entry) => entry.split(','))
     .filter(([version, value]) => version === 'v1' && value)
-    .map(([, value]) => Buffer.from(value as string, 'base64'));
+    .map(([, value]) => canonicalBase64(value as string))
+    .filter((candidate) => candidate !== undefined);
   for (const secret of secrets) {
     const expected = createHmac('sha256', Buffer.from(secret.slice('whsec_'.length), 'base64'))
       .update(signed)

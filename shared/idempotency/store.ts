@@ -72,45 +72,113 @@ interface MemoryRecord {
   expiresAt: number;
   version: number;
   response?: StoredResponse;
+  /** Approximate memory held (UTF-16 strings), counted against {@link MemoryStoreBounds.maxBytes}. */
+  bytes: number;
 }
 
-/** Its calls never wait, so they have nothing to abort: `abortSignal` is accepted and not needed. */
-export function createMemoryIdempotencyStore(now: () => number = Date.now): IdempotencyStore {
+/**
+ * What the memory store may hold at once. Past either bound, the oldest finished records are dropped
+ * (a redelivery of a dropped event runs again, as after the retention: safe, it finds nothing to change);
+ * records in progress are never dropped.
+ */
+export interface MemoryStoreBounds {
+  /** Event records, in progress or finished. Default 10,000. */
+  maxRecords: number;
+  /** Approximate bytes of the records, stored answers included. Default 32 MiB. */
+  maxBytes: number;
+}
+
+export const MEMORY_STORE_BOUNDS: MemoryStoreBounds = { maxRecords: 10_000, maxBytes: 32 * 1024 * 1024 };
+
+/** The memory store, with what it holds right now (for tests and diagnostics). */
+export interface MemoryIdempotencyStore extends IdempotencyStore {
+  usage(): { records: number; bytes: number };
+}
+
+const RECORD_OVERHEAD_BYTES = 200;
+
+function sizeOf(key: string, fingerprint: string, response?: StoredResponse): number {
+  const responseChars = response ? response.body.length + JSON.stringify(response.headers).length : 0;
+  return RECORD_OVERHEAD_BYTES + 2 * (key.length + fingerprint.length + responseChars);
+}
+
+/**
+ * Its calls never wait, so they have nothing to abort: `abortSignal` is accepted and not needed. Expired
+ * records are freed as the store is used (oldest first), and the store stays within `bounds`.
+ */
+export function createMemoryIdempotencyStore(
+  now: () => number = Date.now,
+  bounds: Partial<MemoryStoreBounds> = {},
+): MemoryIdempotencyStore {
+  const { maxRecords, maxBytes } = { ...MEMORY_STORE_BOUNDS, ...bounds };
+  // Insertion order is age order: a record is re-inserted whenever it is rewritten.
   const events = new Map<string, MemoryRecord>();
   const referrals = new Map<string, string>();
   let versions = 0;
+  let bytes = 0;
+
+  function put(key: string, record: MemoryRecord): void {
+    remove(key);
+    events.set(key, record);
+    bytes += record.bytes;
+  }
+
+  function remove(key: string): void {
+    const existing = events.get(key);
+    if (!existing) return;
+    events.delete(key);
+    bytes -= existing.bytes;
+  }
+
+  /** Frees expired records from the oldest on, then the oldest finished ones while over a bound. */
+  function tidy(t: number): void {
+    for (const [key, record] of events) {
+      if (record.expiresAt > t) break;
+      remove(key);
+    }
+    if (events.size <= maxRecords && bytes <= maxBytes) return;
+    for (const [key, record] of events) {
+      if (events.size <= maxRecords && bytes <= maxBytes) break;
+      if (record.state === 'done' || record.leaseUntil <= t) remove(key);
+    }
+  }
 
   return {
     async begin(key, fingerprint, { leaseMs, retentionMs }) {
-      const existing = events.get(key);
       const t = now();
+      tidy(t);
+      const existing = events.get(key);
       if (existing && existing.expiresAt > t) {
         if (existing.fingerprint !== fingerprint) return { kind: 'mismatch' };
         if (existing.state === 'done' && existing.response) return { kind: 'replay', response: existing.response };
         if (existing.leaseUntil > t) return { kind: 'in-progress' };
       }
       const version = ++versions;
-      events.set(key, {
+      put(key, {
         fingerprint,
         state: 'in-progress',
         leaseUntil: t + leaseMs,
         expiresAt: t + retentionMs,
         version,
+        bytes: sizeOf(key, fingerprint),
       });
       return { kind: 'started', lease: { key, version: String(version) } };
     },
     async complete(lease, fingerprint, response, { retentionMs }) {
-      events.set(lease.key, {
+      const t = now();
+      put(lease.key, {
         fingerprint,
         state: 'done',
         leaseUntil: 0,
-        expiresAt: now() + retentionMs,
+        expiresAt: t + retentionMs,
         version: ++versions,
         response,
+        bytes: sizeOf(lease.key, fingerprint, response),
       });
+      tidy(t);
     },
     async release(lease) {
-      if (String(events.get(lease.key)?.version) === lease.version) events.delete(lease.key);
+      if (String(events.get(lease.key)?.version) === lease.version) remove(lease.key);
     },
     async lastOccurredAt(referralId) {
       return referrals.get(referralId);
@@ -119,5 +187,6 @@ export function createMemoryIdempotencyStore(now: () => number = Date.now): Idem
       const current = referrals.get(referralId);
       if (!current || Date.parse(occurredAt) > Date.parse(current)) referrals.set(referralId, occurredAt);
     },
+    usage: () => ({ records: events.size, bytes }),
   };
 }

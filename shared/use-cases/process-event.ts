@@ -7,6 +7,7 @@
  * 3. {@link parseEvent}: the contract (body, headers, query) → an `UpdateEvent`, or a 400 naming the fields.
  * 4. {@link oncePerEventId}: idempotency. A redelivered event gets the stored answer with no upstream
  *    call; an id reused for a different event is refused; a copy arriving while the first runs waits.
+ *    A dry run skips this step: it never claims an event id and its answer is never stored.
  * 5. {@link underReferralLock}: one update per referral at a time in this instance.
  * 6. {@link inOrder}: ordering. An `occurredAt` older than the last applied event's is `stale`.
  * 7. {@link update}: read → plan → write (./update-referral.ts).
@@ -126,14 +127,16 @@ async function pipeline(delivery: Delivery, runtime: EventRuntime): Promise<Answ
   const deadline = eventDeadline(runtime.config.retry.budgetMs);
   const bytes = await readWithinLimit(delivery, runtime);
   verifySignature(delivery, runtime, bytes);
-  const event = parseEvent(delivery, bytes);
+  const event = parseEvent(delivery, runtime, bytes);
   const apply = () =>
     settle(() =>
       underReferralLock(event, runtime, deadline, () =>
         inOrder(event, runtime, deadline, () => update(delivery, event, runtime, deadline)),
       ),
     );
-  if (event.eventId === undefined) return answer(await apply(), delivery.correlationId);
+  // A dry run writes nothing, so it is no idempotent write: it neither claims nor consumes its event id,
+  // and its answer (the whole referral) is never stored.
+  if (event.eventId === undefined || event.dryRun) return answer(await apply(), delivery.correlationId);
   return oncePerEventId(delivery, event, event.eventId, runtime, deadline, apply);
 }
 
@@ -148,11 +151,18 @@ function verifySignature(delivery: Delivery, runtime: EventRuntime, bytes: Buffe
   if (secrets.length > 0) verifyWebhookSignature(secrets, delivery.request.headers, bytes);
 }
 
-/** 3. The contract (`400`/`415`): strict UTF-8, JSON, the event schema, the event id from the headers. */
-function parseEvent(delivery: Delivery, bytes: Buffer): UpdateEvent {
-  delivery.event = parseUpdateEvent(parseJsonBody(decodeUtf8(bytes)), {
+/**
+ * 3. The contract (`400`/`415`): strict UTF-8, JSON, the event schema, the event id from the headers.
+ * When signatures are required, only the signed body says whether the delivery is a dry run: `?dryRun=`
+ * (outside the signature) is a 400.
+ */
+function parseEvent(delivery: Delivery, runtime: EventRuntime, bytes: Buffer): UpdateEvent {
+  const body = parseJsonBody(decodeUtf8(bytes));
+  delivery.event = parseUpdateEvent(body.value, {
     headerEventId: eventIdFromHeaders(delivery.request.headers),
     dryRunQuery: delivery.request.query.get('dryRun'),
+    signed: runtime.config.inbound.webhookSecrets.length > 0,
+    numberSource: body.numberSource,
   });
   return delivery.event;
 }

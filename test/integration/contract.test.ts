@@ -429,6 +429,7 @@ describe('the rest of the surface', () => {
       partnerCenter: { baseUrl: stack.sandbox.url, loopback: true },
       auth: { mode: 'managed-identity' },
       telemetry: { status: 'off', ingestion: null },
+      signatures: { enforced: false, secrets: 0 },
       problems: [],
     });
     expect(text).not.toContain(stack.identity.header);

@@ -52,6 +52,30 @@ describe('signed webhooks (WEBHOOK_SECRETS set)', () => {
     expect(stack.sandbox.requests.length).toBe(before);
   });
 
+  it('GET /api/health says signatures are enforced with 2 secrets, and never shows them', async () => {
+    const response = await fetch(`${stack.hostUrl}/api/health`);
+    const text = await response.text();
+    expect(JSON.parse(text)).toMatchObject({ status: 'ok', signatures: { enforced: true, secrets: 2 } });
+    for (const key of [OLD_SECRET, NEW_SECRET]) {
+      expect(text).not.toContain(key.slice('whsec_'.length, 20));
+    }
+  });
+
+  it('a signed delivery replayed with ?dryRun=true is a 400 and does not burn its event id', async () => {
+    const body = JSON.stringify({ referralId: SEED_IDS.activeAccepted, notes: `replayed ${Date.now()}` });
+    const headers = signed(body, NEW_SECRET);
+    const before = stack.sandbox.requests.length;
+    const replayed = await stack.post(body, { headers, query: '?dryRun=true' });
+    expect(replayed.status).toBe(400);
+    expect(replayed.body).toMatchObject({
+      errors: [expect.objectContaining({ field: 'dryRun', code: 'unsigned_query' })],
+    });
+    expect(stack.sandbox.requests.length).toBe(before);
+    const genuine = await stack.post(body, { headers });
+    expect(genuine.status, genuine.text).toBe(200);
+    expect(genuine.body.outcome).toBe('updated');
+  });
+
   it('checks the signature before parsing: an unsigned invalid body is 401, not 400', async () => {
     const answer = await stack.post('{not json');
     expect(answer.status).toBe(401);

@@ -22,6 +22,8 @@ const startupLog: string[] = [];
 beforeAll(async () => {
   process.env.PARTNER_CENTER_BASE_URL = 'http://partner.example.test';
   process.env.UPSTREAM_MAX_RETRIES = '99';
+  // A list that comes out empty (a Key Vault reference resolving to blanks) is a problem, never "signatures off".
+  process.env.WEBHOOK_SECRETS = ' , ';
   const spy = vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
     startupLog.push(args.join(' '));
   });
@@ -34,6 +36,7 @@ beforeAll(async () => {
 afterAll(() => {
   delete process.env.PARTNER_CENTER_BASE_URL;
   delete process.env.UPSTREAM_MAX_RETRIES;
+  delete process.env.WEBHOOK_SECRETS;
 });
 
 const context = () => new azf.InvocationContext({ functionName: 'test', invocationId: 'test', logHandler: () => {} });
@@ -43,6 +46,7 @@ const check31 = openApi31Check(document);
 it('logs the problems when the app loads', () => {
   expect(startupLog.join('\n')).toContain('PARTNER_CENTER_BASE_URL must use https');
   expect(startupLog.join('\n')).toContain('UPSTREAM_MAX_RETRIES must be an integer from 0 to 10');
+  expect(startupLog.join('\n')).toContain('WEBHOOK_SECRETS is set but holds no secret');
 });
 
 it('GET /api/health answers 503 with every problem, as documented', async () => {
@@ -53,7 +57,12 @@ it('GET /api/health answers 503 with every problem, as documented', async () => 
     status: 'misconfigured',
     partnerCenter: null,
     auth: null,
-    problems: [expect.stringContaining('PARTNER_CENTER_BASE_URL'), expect.stringContaining('UPSTREAM_MAX_RETRIES')],
+    signatures: null,
+    problems: [
+      expect.stringContaining('PARTNER_CENTER_BASE_URL'),
+      expect.stringContaining('UPSTREAM_MAX_RETRIES'),
+      expect.stringContaining('WEBHOOK_SECRETS'),
+    ],
   });
   expect(healthReportSchema.safeParse(body).error?.issues ?? []).toEqual([]);
   expect(
@@ -75,7 +84,11 @@ it('every event answers 500 configuration_invalid, as documented', async () => {
   expect(body).toMatchObject({
     code: 'configuration_invalid',
     retryable: false,
-    problems: [expect.stringContaining('PARTNER_CENTER_BASE_URL'), expect.stringContaining('UPSTREAM_MAX_RETRIES')],
+    problems: [
+      expect.stringContaining('PARTNER_CENTER_BASE_URL'),
+      expect.stringContaining('UPSTREAM_MAX_RETRIES'),
+      expect.stringContaining('WEBHOOK_SECRETS'),
+    ],
   });
   expect(problemSchema.safeParse(body).error?.issues ?? []).toEqual([]);
   const at = pointer('paths', '/referral-updates', 'post', 'responses', '500');

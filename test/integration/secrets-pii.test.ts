@@ -4,9 +4,11 @@
  * the app process and every answer are scanned for each planted value. By contract, a success answer
  * carries the old and new values of the fields the caller itself changed (`changes`), and a dry run
  * the referral it would write; those are returned to the caller that asked, and checked separately:
- * nothing else of the referral comes back.
+ * nothing else of the referral comes back. At rest, the idempotency table holds nothing of the referral
+ * beyond those changes (dry runs are never stored).
  */
 import { randomBytes } from 'node:crypto';
+import { TableClient } from '@azure/data-tables';
 import { beforeAll, expect, it } from 'vitest';
 import { makeReferral } from '../../dev/sandbox/seed.js';
 import { signWebhook } from '../../shared/http/webhook-signature.js';
@@ -101,5 +103,25 @@ it('keeps every planted secret and every piece of customer data out of logs and 
   for (const value of planted) {
     expect(logs, `log contains ${value.slice(0, 12)}…`).not.toContain(value);
     for (const text of withoutChanges) expect(text, `answer contains ${value.slice(0, 12)}…`).not.toContain(value);
+  }
+});
+
+it("stores no customer data beyond the caller's own changes: dry runs (with an event id) are not stored", async () => {
+  const id = `msg_${randomBytes(8).toString('hex')}`;
+  const dry = await send({ referralId, notes: 'dry with an id', dryRun: true }, { id });
+  expect(dry.status).toBe(200);
+  expect(JSON.stringify(dry.body.wouldPut)).toContain(PII.street); // the caller who asked gets the referral
+  expect((await send({ referralId, statusReason: 'stored' })).status).toBe(200);
+
+  const connectionString = process.env.AzureWebJobsStorage as string;
+  const table = TableClient.fromConnectionString(connectionString, stack.idempotencyTable, {
+    allowInsecureConnection: true,
+  });
+  const rows: string[] = [];
+  for await (const row of table.listEntities()) rows.push(JSON.stringify(row));
+  expect(rows.some((row) => row.includes('"state":"done"'))).toBe(true);
+  // In no event of this file: only a stored copy of the referral could hold them.
+  for (const value of [PII.street, 'Redmond', 'wouldPut']) {
+    for (const row of rows) expect(row, `stored row holds ${value.slice(0, 12)}…`).not.toContain(value);
   }
 });

@@ -101,6 +101,8 @@ export interface HostProcess {
   post(body: unknown, init?: { headers?: Record<string, string>; query?: string }): Promise<Answer>;
   /** GET /api/health. */
   health(): Promise<Answer>;
+  /** The app's own idempotency table in the shared Azurite (`AzureWebJobsStorage`), to inspect what it stored. */
+  idempotencyTable: string;
 }
 
 export interface HostProcessOptions {
@@ -138,6 +140,7 @@ export async function startHostProcess(
       return answer(response);
     },
     health: async () => answer(await fetch(`${url}/api/health`)),
+    idempotencyTable: table,
   };
 }
 

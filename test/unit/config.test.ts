@@ -178,3 +178,44 @@ describe('refresh-token keep-alive and write-back settings', () => {
     if (!fiveFields.ok) expect(fiveFields.problems.join()).toMatch(/REFRESH_TOKEN_RENEWAL_SCHEDULE: .*six fields/);
   });
 });
+
+describe('WEBHOOK_SECRETS (#11 item 2)', () => {
+  const secret = `whsec_${Buffer.alloc(32, 3).toString('base64')}`;
+  const parse = (value: string | undefined) => parseConfig({ IDEMPOTENCY_STORE: 'memory', WEBHOOK_SECRETS: value });
+
+  it('unset or empty: signatures are off', () => {
+    for (const value of [undefined, '']) {
+      const result = parse(value);
+      expect(result.ok && result.config.inbound.webhookSecrets).toEqual([]);
+    }
+  });
+
+  it('reads a list separated by spaces or commas', () => {
+    const other = `whsec_${Buffer.alloc(24, 4).toString('base64')}`;
+    const result = parse(` ${secret},${other}\n`);
+    expect(result.ok && result.config.inbound.webhookSecrets).toEqual([secret, other]);
+  });
+
+  it.each([',', ' ', ' , ', '\n', ',,,'])(
+    'set but holding no secret (%j) is a configuration error, never "off"',
+    (value) => {
+      const result = parse(value);
+      expect(result.ok).toBe(false);
+      expect(!result.ok && result.problems).toEqual([
+        expect.stringContaining('WEBHOOK_SECRETS is set but holds no secret'),
+      ]);
+    },
+  );
+
+  it.each([
+    ['no whsec_ prefix', Buffer.alloc(32, 3).toString('base64')],
+    ['not base64', 'whsec_!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!'],
+    ['the URL-safe alphabet', `whsec_${Buffer.alloc(32, 0xfb).toString('base64url')}`],
+    ['too short', `whsec_${Buffer.alloc(16, 3).toString('base64')}`],
+  ])('a malformed entry (%s) is a configuration error that never echoes it', (_what, bad) => {
+    const result = parse(`${secret} ${bad}`);
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.problems).toEqual([expect.stringContaining('WEBHOOK_SECRETS entry 2')]);
+    expect(JSON.stringify(result)).not.toContain(bad);
+  });
+});

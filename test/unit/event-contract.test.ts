@@ -143,6 +143,14 @@ describe('parseUpdateEvent: rejected events', () => {
     }
   });
 
+  it('with signatures required, refuses any ?dryRun= query: the signed body alone says whether it is a dry run', () => {
+    for (const dryRunQuery of ['true', 'false', '']) {
+      const error = invalid({ referralId: id, notes: 'x' }, { dryRunQuery, signed: true });
+      expect(error.extensions.errors).toEqual([expect.objectContaining({ field: 'dryRun', code: 'unsigned_query' })]);
+    }
+    expect(parseUpdateEvent({ referralId: id, notes: 'x', dryRun: true }, { signed: true }).dryRun).toBe(true);
+  });
+
   it('rejects a bad dryRun query value alongside body errors', () => {
     const error = invalid({ referralId: id }, { dryRunQuery: 'maybe' });
     expect(error.extensions.errors?.map((e) => e.field)).toEqual(['dryRun', 'body']);
@@ -172,5 +180,108 @@ describe('toUtcDateTime', () => {
 
   it.each(['2025-02-29', '2026-13-01', '2026-12-31T25:00:00Z', 'tomorrow', ''])('rejects %s', (input) => {
     expect(toUtcDateTime(input)).toBeUndefined();
+  });
+});
+
+describe('accepted input is written exactly (issue #11, item 4)', () => {
+  it.each([
+    ['9999-12-31T23:59:59-01:00', 'its UTC form is in year 10000'],
+    ['0000-01-01T00:30:00+01:00', 'its UTC form is in year -1'],
+    ['0050-06-01', 'a year before 1900'],
+    ['0050-06-01T00:00:00Z', 'a year before 1900, as a date-time'],
+    ['1899-12-31T23:59:59Z', 'the second before the window'],
+    ['1900-01-01T00:30:00+01:00', 'before the window once in UTC'],
+    ['2026-12-31T10:00:00.12345678Z', 'more fractional digits than Partner Center keeps'],
+  ])('closingDate %s is a 400 naming closingDate (%s)', (closingDate) => {
+    const error = invalid({ referralId: id, closingDate });
+    expect(error.extensions.errors).toEqual([
+      expect.objectContaining({ field: 'closingDate', pointer: '/closingDate' }),
+    ]);
+  });
+
+  it.each([
+    ['1900-01-01', '1900-01-01T00:00:00Z'],
+    ['9999-12-31', '9999-12-31T00:00:00Z'],
+    ['9999-12-31T23:59:59+01:00', '9999-12-31T22:59:59Z'],
+    ['1900-01-01T00:30:00-01:00', '1900-01-01T01:30:00Z'],
+    ['2026-12-31T10:00:00.1234567+02:00', '2026-12-31T08:00:00.1234567Z'],
+  ])('closingDate %s → %s', (closingDate, written) => {
+    expect(parseUpdateEvent({ referralId: id, closingDate }).intent.closingDateTime).toBe(written);
+  });
+
+  it.each([
+    ['9007199254740993', 'too_big'],
+    ['1e308', 'too_big'],
+    ['1e16', 'too_big'],
+    ['1e-400', 'inexact_number'],
+    ['0.1000000000000000055511151231257827', 'inexact_number'],
+    ['12.34567', 'too_precise'],
+  ])('dealValue %s is a 400 naming dealValue (%s)', (source, code) => {
+    const error = invalid(JSON.parse(`{"referralId":"${id}","dealValue":${source}}`), {
+      numberSource: (key: string) => (key === 'dealValue' ? source : undefined),
+    });
+    expect(error.extensions.errors).toEqual([expect.objectContaining({ field: 'dealValue', code })]);
+  });
+
+  it.each([
+    ['125000', 125000],
+    ['125000.50', 125000.5],
+    ['1E3', 1000],
+    ['0.0001', 0.0001],
+    ['1e15', 1e15],
+    ['-0', 0],
+  ])('dealValue %s is written as %s', (source, value) => {
+    const event = parseUpdateEvent(JSON.parse(`{"referralId":"${id}","dealValue":${source}}`), {
+      numberSource: (key: string) => (key === 'dealValue' ? source : undefined),
+    });
+    expect(Object.is(event.intent.dealValue, value)).toBe(true);
+  });
+
+  it.each(['', '   '])('a blank event id header (%j) is a 400 naming eventId', (headerEventId) => {
+    const error = invalid({ referralId: id, notes: 'x' }, { headerEventId });
+    expect(error.extensions.errors).toEqual([expect.objectContaining({ field: 'eventId', code: 'too_small' })]);
+  });
+
+  it('a blank body eventId is a 400 like an empty one', () => {
+    expect(invalid({ referralId: id, notes: 'x', eventId: ' \t ' }).extensions.errors).toEqual([
+      expect.objectContaining({ field: 'eventId' }),
+    ]);
+  });
+
+  it('reads a present but blank webhook-id or Idempotency-Key as a blank id, not as no id', () => {
+    const headers = (h: Record<string, string>) => new Headers(h);
+    expect(eventIdFromHeaders(headers({ 'webhook-id': '' }))).toBe('');
+    expect(eventIdFromHeaders(headers({ 'idempotency-key': '""' }))).toBe('');
+    expect(eventIdFromHeaders(headers({ 'idempotency-key': '"   "' }))).toBe('   ');
+    expect(eventIdFromHeaders(headers({}))).toBeUndefined();
+  });
+
+  it.each(['ſek', 'ＥＵＲ', 'eu\u0307r', 'EU'])('currency %j is refused: ASCII letters only', (currency) => {
+    expect(invalid({ referralId: id, currency }).extensions.errors).toEqual([
+      expect.objectContaining({ field: 'currency' }),
+    ]);
+  });
+
+  it('lists at most a few dozen unknown keys, says how many more, and escapes what it echoes', () => {
+    const body: Record<string, unknown> = { referralId: id, notes: 'x', '\uDC00evil\u202E\u0007': 1 };
+    for (let i = 0; i < 2756; i++) body[`unknown${i}`] = i;
+    const error = invalid(body);
+    const errors = error.extensions.errors ?? [];
+    expect(errors.length).toBeLessThanOrEqual(30);
+    expect(errors.at(-1)).toMatchObject({ field: 'body', code: 'too_many_errors' });
+    expect(errors.at(-1)?.message).toContain(String(2757 - (errors.length - 1)));
+    expect(error.message).toContain('2757 invalid fields');
+    expect(error.message.length).toBeLessThan(1000);
+    const echoed = JSON.stringify(error.extensions) + error.message;
+    for (const raw of ['\uDC00', '\u202E', String.fromCharCode(7)]) expect(echoed).not.toContain(raw);
+    expect(errors[0]?.field).toBe('\\u{DC00}evil\\u{202E}\\u{0007}');
+  });
+
+  it('never splits a character when it clips a long unknown key', () => {
+    const key = `${'a'.repeat(60)}😀😀😀😀😀`;
+    const error = invalid({ referralId: id, notes: 'x', [key]: 1 });
+    const [entry] = error.extensions.errors ?? [];
+    expect(entry?.field).toBe(`${'a'.repeat(60)}😀...`);
+    expect(entry?.pointer).toBe(`/${'a'.repeat(60)}😀...`);
   });
 });

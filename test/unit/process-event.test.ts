@@ -7,6 +7,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { AdapterError } from '../../shared/core/errors.js';
 import { signWebhook } from '../../shared/http/webhook-signature.js';
+import {
+  createMemoryIdempotencyStore,
+  type IdempotencyStore,
+  type StoredResponse,
+} from '../../shared/idempotency/store.js';
 import { deferred, GET, PUT, ScriptedPartnerCenter } from '../support/scripted-partner-center.js';
 import { deliver, REFERRAL_ID, referral, testApp } from '../support/use-cases.js';
 
@@ -121,6 +126,135 @@ describe('idempotency (memory store)', () => {
   );
 });
 
+describe('dry runs and event ids (#11 item 2)', () => {
+  it('a dry run never claims its event id: the real event with that id is applied afterwards', async () => {
+    const pc = new ScriptedPartnerCenter([GET.ok(pending), GET.ok(pending), PUT.ok()]);
+    const app = testApp(pc);
+    const headers = { 'Idempotency-Key': '"evt-dry-first"' };
+
+    const dry = await deliver(app, { body: event({ dealValue: 7 }), headers, query: { dryRun: 'true' } });
+    const real = await deliver(app, { body: event({ dealValue: 7 }), headers });
+
+    expect(dry.json.outcome).toBe('dry-run');
+    expect(real.status).toBe(200);
+    expect(real.json.outcome).toBe('updated');
+    expect(pc.sequence).toBe('GET GET PUT');
+  });
+
+  it('a dry run is never stored: the same dry run again runs again, and is no replay', async () => {
+    const pc = new ScriptedPartnerCenter([GET.ok(pending), GET.ok(pending)]);
+    const app = testApp(pc);
+    const delivery = { body: event({ eventId: 'evt-dry-twice', dryRun: true }) };
+
+    await deliver(app, delivery);
+    const again = await deliver(app, delivery);
+
+    expect(again.json.outcome).toBe('dry-run');
+    expect(again.headers['Idempotent-Replayed']).toBeUndefined();
+    expect(pc.sequence).toBe('GET GET');
+  });
+
+  it('a dry run does not consume an id already used: the real event is still replayed afterwards', async () => {
+    const pc = new ScriptedPartnerCenter([GET.ok(pending), PUT.ok(), GET.current()]);
+    const app = testApp(pc);
+    const headers = { 'Idempotency-Key': '"evt-real-first"' };
+
+    const real = await deliver(app, { body: event(), headers });
+    const dry = await deliver(app, { body: event({ dryRun: true }), headers });
+    const again = await deliver(app, { body: event(), headers });
+
+    expect(dry.json.outcome).toBe('dry-run');
+    expect(again.body).toBe(real.body);
+    expect(again.headers['Idempotent-Replayed']).toBe('true');
+  });
+});
+
+describe('what a stored answer keeps (#11 item 5)', () => {
+  const customer = {
+    name: 'Zephyrine Quillfeather Holdings',
+    email: 'z.quillfeather@quill-holdings.example',
+    phone: '+1 425 555 0199',
+  };
+  const withCustomer = referral({
+    customerProfile: { name: customer.name, team: [{ email: customer.email, phoneNumber: customer.phone }] },
+  });
+
+  it("no stored answer holds more of the referral than the caller's own changes (dry runs are not stored)", async () => {
+    const stored: StoredResponse[] = [];
+    const memory = createMemoryIdempotencyStore();
+    const recording: IdempotencyStore = {
+      ...memory,
+      complete: (lease, fingerprint, response, options) => {
+        stored.push(response);
+        return memory.complete(lease, fingerprint, response, options);
+      },
+    };
+    const pc = new ScriptedPartnerCenter([
+      GET.ok(withCustomer),
+      GET.ok(withCustomer),
+      PUT.ok(),
+      GET.current(),
+      GET.status(404),
+    ]);
+    const app = testApp(pc, { idempotency: recording });
+
+    const dry = await deliver(app, { body: event({ eventId: 'evt-dry', dryRun: true }) });
+    await deliver(app, { body: event({ eventId: 'evt-write', dealValue: 10 }) });
+    await deliver(app, { body: event({ eventId: 'evt-refused', status: 'New', substatus: 'Pending' }) });
+    await deliver(app, { body: event({ eventId: 'evt-missing' }) });
+
+    expect(JSON.stringify(dry.json.wouldPut)).toContain(customer.email); // returned to the caller who asked
+    expect(stored.map((answer) => answer.status)).toEqual([200, 422, 404]);
+    for (const answer of stored) {
+      for (const value of Object.values(customer)) expect(answer.body).not.toContain(value);
+      expect(answer.body).not.toContain('wouldPut');
+    }
+  });
+});
+
+describe('signed webhooks: nothing outside the signature changes what a delivery does (#11 item 2)', () => {
+  const secret = `whsec_${Buffer.alloc(32, 9).toString('base64')}`;
+  const signed = (body: string, id: string) => {
+    const timestamp = Math.floor(Date.now() / 1000);
+    return {
+      'webhook-id': id,
+      'webhook-timestamp': String(timestamp),
+      'webhook-signature': signWebhook(secret, id, timestamp, body),
+    };
+  };
+
+  it('a captured delivery replayed with ?dryRun=true is a 400 and claims nothing: the genuine one is applied', async () => {
+    const pc = new ScriptedPartnerCenter([GET.ok(pending), PUT.ok()]);
+    const app = testApp(pc, { settings: { WEBHOOK_SECRETS: secret } });
+    const body = JSON.stringify(event({ dealValue: 9 }));
+    const headers = signed(body, 'msg-captured');
+
+    const replayed = await deliver(app, { body, headers, query: { dryRun: 'true' } });
+    const genuine = await deliver(app, { body, headers });
+
+    expect(replayed.status).toBe(400);
+    expect(replayed.json.errors).toEqual([expect.objectContaining({ field: 'dryRun', code: 'unsigned_query' })]);
+    expect(genuine.status).toBe(200);
+    expect(genuine.json.outcome).toBe('updated');
+    expect(pc.sequence).toBe('GET PUT');
+  });
+
+  it('a delivery signed for a dry run stays one: the signed body says so, and no query can undo it', async () => {
+    const pc = new ScriptedPartnerCenter([GET.ok(pending)]);
+    const app = testApp(pc, { settings: { WEBHOOK_SECRETS: secret } });
+    const body = JSON.stringify(event({ dealValue: 9, dryRun: true }));
+    const headers = signed(body, 'msg-dry');
+
+    const dry = await deliver(app, { body, headers });
+    const withQuery = await deliver(app, { body, headers, query: { dryRun: 'false' } });
+
+    expect(dry.json.outcome).toBe('dry-run');
+    expect(withQuery.status).toBe(400);
+    expect(pc.sequence).toBe('GET');
+    expect(pc.puts).toHaveLength(0);
+  });
+});
+
 describe('per-referral lock', () => {
   it('two events for one referral run one after the other: the second reads what the first wrote', async () => {
     const readArrived = deferred();
@@ -174,6 +308,30 @@ describe('refused before anything goes upstream', () => {
       code: 'substatus_required',
     },
     { what: 'a body that is not JSON', body: '{"referralId":', field: 'body', code: 'invalid_json' },
+    {
+      what: 'a deal value JSON cannot hold exactly (9007199254740993)',
+      body: `{"referralId":"${REFERRAL_ID}","dealValue":9007199254740993}`,
+      field: 'dealValue',
+      code: 'too_big',
+    },
+    {
+      what: 'a deal value that parses to 0 (1e-400)',
+      body: `{"referralId":"${REFERRAL_ID}","dealValue":1e-400}`,
+      field: 'dealValue',
+      code: 'inexact_number',
+    },
+    {
+      what: 'a deal value with more digits than a double holds',
+      body: `{"referralId":"${REFERRAL_ID}","dealValue":0.10000000000000000555}`,
+      field: 'dealValue',
+      code: 'inexact_number',
+    },
+    {
+      what: 'a closing date past 9999-12-31 in UTC',
+      body: event({ closingDate: '9999-12-31T23:59:59-01:00' }),
+      field: 'closingDate',
+      code: 'custom',
+    },
   ])('contract: $what → 400 problem naming the field', async ({ body, field, code }) => {
     const pc = new ScriptedPartnerCenter([]);
 
@@ -184,6 +342,30 @@ describe('refused before anything goes upstream', () => {
     expect(response.json.code).toBe('invalid_event');
     expect(response.json.errors).toContainEqual(expect.objectContaining({ field, code }));
     expect(pc.calls).toHaveLength(0);
+  });
+
+  it.each([
+    { header: 'Idempotency-Key', value: '""' },
+    { header: 'Idempotency-Key', value: '"   "' },
+    { header: 'webhook-id', value: '' },
+  ])('a blank event id ($header: $value) → 400 naming eventId, never a shared id', async ({ header, value }) => {
+    const pc = new ScriptedPartnerCenter([]);
+
+    const response = await deliver(testApp(pc), { body: event(), headers: { [header]: value } });
+
+    expect(response.status).toBe(400);
+    expect(response.json.errors).toEqual([expect.objectContaining({ field: 'eventId', code: 'too_small' })]);
+    expect(pc.calls).toHaveLength(0);
+  });
+
+  it('a body nested thousands deep is still a 400 naming the field', async () => {
+    const pc = new ScriptedPartnerCenter([]);
+    const nested = `${'['.repeat(20_000)}${']'.repeat(20_000)}`;
+
+    const response = await deliver(testApp(pc), { body: `{"referralId":"${REFERRAL_ID}","notes":${nested}}` });
+
+    expect(response.status).toBe(400);
+    expect(response.json.errors).toEqual([expect.objectContaining({ field: 'notes', code: 'invalid_type' })]);
   });
 
   it('a body above MAX_BODY_BYTES → 413 payload_too_large', async () => {

@@ -101,3 +101,33 @@ describe('Standard Webhooks interop (the standardwebhooks package)', () => {
     expect(() => theirs(secret, 'msg_1', stale, signature)).toThrow(/too old/);
   });
 });
+
+describe('only canonical base64 is a signature (#11 item 2)', () => {
+  it('refuses other spellings of a valid signature: no padding, URL-safe alphabet, stray characters, pad bits', () => {
+    const secret = newSecret();
+    const timestamp = nowSeconds();
+    const signature = signWebhook(secret, 'msg_1', timestamp, PAYLOAD);
+    const value = signature.slice('v1,'.length);
+    expect(() => ours([secret], 'msg_1', timestamp, signature)).not.toThrow();
+    // 32 bytes: 43 characters and one "=", the last character carrying 2 pad bits.
+    const last = value.at(-2) as string;
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    const padBits =
+      alphabet[alphabet.indexOf(last) | 1] === last
+        ? alphabet[alphabet.indexOf(last) & ~1]
+        : alphabet[alphabet.indexOf(last) | 1];
+    const spellings = [
+      value.replace(/=+$/, ''),
+      value.replaceAll('+', '-').replaceAll('/', '_'),
+      `${value.slice(0, 10)}!${value.slice(10)}`,
+      `${value.slice(0, 10)}.${value.slice(10)}`,
+      `${value.slice(0, -2)}${padBits}=`,
+      `${value}=`,
+    ].filter((spelling) => spelling !== value);
+    expect(spellings.length).toBeGreaterThanOrEqual(5);
+    for (const spelling of spellings) {
+      expect(Buffer.from(spelling, 'base64').equals(Buffer.from(value, 'base64')), spelling).toBe(true);
+      expect(() => ours([secret], 'msg_1', timestamp, `v1,${spelling}`), spelling).toThrow(/No webhook-signature/);
+    }
+  });
+});
