@@ -8,7 +8,8 @@
  * 4. {@link oncePerEventId}: idempotency. A redelivered event gets the stored answer with no upstream
  *    call; an id reused for a different event is refused; a copy arriving while the first runs waits.
  * 5. {@link underReferralLock}: one update per referral at a time in this instance.
- * 6. {@link inOrder}: ordering. An `occurredAt` older than the last applied event's is `stale`.
+ * 6. {@link inOrder}: ordering, per field (docs/ordering.md). An event whose every field a later event set is
+ *    `stale` before anything is read; the per-field decision is then made again after every read (step 7).
  * 7. {@link update}: read → plan → write (./update-referral.ts).
  * 8. {@link answer}: the HTTP answer, stored for replay by step 4 when it is final, and the event record.
  *
@@ -21,11 +22,12 @@ import { CORRELATION_HEADER, RESPONSE_HEADERS } from '../contract/headers.js';
 import { eventIdFromHeaders, parseUpdateEvent } from '../contract/update-event.js';
 import { isAbortOf } from '../core/abort.js';
 import { AdapterError } from '../core/errors.js';
+import { fieldsOf, supersededBeforeRead } from '../core/ordering.js';
 import type { UpdateEvent, UpdateResult } from '../core/update.js';
 import { correlationIdFrom, decodeUtf8, type InboundRequest, parseJsonBody, readBodyBytes } from '../http/inbound.js';
 import { asAdapterError, jsonResponse, problemResponse } from '../http/response.js';
 import { verifyWebhookSignature } from '../http/webhook-signature.js';
-import { eventFingerprint, type IdempotencyStore, type Lease } from '../idempotency/store.js';
+import { eventFingerprint, type IdempotencyStore, type Lease, type VersionedOrdering } from '../idempotency/store.js';
 import type { PartnerCenterClient } from '../partner-center/client.js';
 import {
   type EventLogger,
@@ -39,7 +41,7 @@ import {
 import type { Telemetry } from '../telemetry/telemetry.js';
 import { afterDeadline, type EventDeadline, eventDeadline } from './deadline.js';
 import type { KeyedLock } from './keyed-lock.js';
-import { updateReferral } from './update-referral.js';
+import { staleBeforeRead, updateReferral } from './update-referral.js';
 
 export interface EventRequest extends InboundRequest {
   query: { get(name: string): string | null };
@@ -126,11 +128,11 @@ async function pipeline(delivery: Delivery, runtime: EventRuntime): Promise<Answ
   const deadline = eventDeadline(runtime.config.retry.budgetMs);
   const bytes = await readWithinLimit(delivery, runtime);
   verifySignature(delivery, runtime, bytes);
-  const event = parseEvent(delivery, bytes);
+  const event = parseEvent(delivery, runtime, bytes);
   const apply = () =>
     settle(() =>
       underReferralLock(event, runtime, deadline, () =>
-        inOrder(event, runtime, deadline, () => update(delivery, event, runtime, deadline)),
+        inOrder(event, runtime, deadline, (snapshot) => update(delivery, event, runtime, deadline, snapshot)),
       ),
     );
   if (event.eventId === undefined) return answer(await apply(), delivery.correlationId);
@@ -149,10 +151,11 @@ function verifySignature(delivery: Delivery, runtime: EventRuntime, bytes: Buffe
 }
 
 /** 3. The contract (`400`/`415`): strict UTF-8, JSON, the event schema, the event id from the headers. */
-function parseEvent(delivery: Delivery, bytes: Buffer): UpdateEvent {
+function parseEvent(delivery: Delivery, runtime: EventRuntime, bytes: Buffer): UpdateEvent {
   delivery.event = parseUpdateEvent(parseJsonBody(decodeUtf8(bytes)), {
     headerEventId: eventIdFromHeaders(delivery.request.headers),
     dryRunQuery: delivery.request.query.get('dryRun'),
+    maxClockSkewSeconds: runtime.config.inbound.maxClockSkewSeconds,
   });
   return delivery.event;
 }
@@ -265,36 +268,23 @@ async function underReferralLock(
 }
 
 /**
- * 6. Ordering: an event older (`occurredAt`) than the last one applied to the referral is `stale` and
- * changes nothing; an applied or unchanged one records its time.
+ * 6. Ordering, per field (docs/ordering.md): the referral's ordering record is read once; an event whose
+ * every field a later event has set (confirmed) is `stale` without a call to Partner Center. Otherwise the
+ * record goes to the update, which decides again after every read and claims the fields it writes.
  */
 async function inOrder(
   event: UpdateEvent,
   runtime: EventRuntime,
   deadline: EventDeadline,
-  work: () => Promise<UpdateResult>,
+  work: (snapshot: VersionedOrdering | undefined) => Promise<UpdateResult>,
 ): Promise<UpdateResult> {
   const { referralId, occurredAt } = event;
-  if (occurredAt === undefined) return work();
-  const last = await runtime.idempotency.lastOccurredAt(referralId, { abortSignal: deadline.signal });
-  if (last !== undefined && Date.parse(occurredAt) < Date.parse(last)) {
-    return {
-      referralId,
-      ...(event.eventId === undefined ? {} : { eventId: event.eventId }),
-      outcome: 'stale',
-      status: null,
-      substatus: null,
-      eTag: null,
-      changes: [],
-      lastAppliedOccurredAt: last,
-    };
-  }
-  const result = await work();
-  if (result.outcome === 'updated' || result.outcome === 'unchanged') {
-    // The update is done: its ordering record gets the grace past the deadline, like the answer's.
-    await runtime.idempotency.recordOccurredAt(referralId, occurredAt, { abortSignal: afterDeadline(deadline) });
-  }
-  return result;
+  if (occurredAt === undefined) return work(undefined);
+  const snapshot = await runtime.idempotency.readOrdering(referralId, { abortSignal: deadline.signal });
+  const fields = fieldsOf(event.intent);
+  const superseded = supersededBeforeRead(snapshot.record, occurredAt, fields);
+  if (superseded.length === fields.length) return staleBeforeRead(event, superseded);
+  return work(snapshot);
 }
 
 /** 7. The update: read → plan → write, with its retries and 412 loop (./update-referral.ts). */
@@ -303,10 +293,12 @@ function update(
   event: UpdateEvent,
   runtime: EventRuntime,
   deadline: EventDeadline,
+  snapshot: VersionedOrdering | undefined,
 ): Promise<UpdateResult> {
+  const ordering = snapshot && { store: runtime.idempotency, snapshot, marginMs: LEASE_MARGIN_MS };
   return updateReferral(
     event,
-    { client: runtime.client, retry: runtime.config.retry },
+    { client: runtime.client, retry: runtime.config.retry, ...(ordering ? { ordering } : {}) },
     {
       correlationId: delivery.correlationId,
       stats: delivery.stats,
