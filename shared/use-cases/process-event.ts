@@ -57,6 +57,12 @@ export interface EventResponse {
 const POLL_MS = 200;
 /** A claimed event stays leased this long past the update's own time budget. */
 const LEASE_MARGIN_MS = 15_000;
+/**
+ * An ordering claim outlives the PUT's request timeout by this much (docs/ordering.md): long enough for a
+ * request the adapter gave up on to have landed or never to, short enough not to hold the field's later
+ * events long after an instance died.
+ */
+const CLAIM_MARGIN_MS = 5_000;
 
 /** The invocation as the use case needs it: its logger and the trace context the host passed. */
 export interface Invocation extends EventLogger {
@@ -295,7 +301,7 @@ function update(
   deadline: EventDeadline,
   snapshot: VersionedOrdering | undefined,
 ): Promise<UpdateResult> {
-  const ordering = snapshot && { store: runtime.idempotency, snapshot, marginMs: LEASE_MARGIN_MS };
+  const ordering = snapshot && { store: runtime.idempotency, snapshot, marginMs: CLAIM_MARGIN_MS };
   return updateReferral(
     event,
     { client: runtime.client, retry: runtime.config.retry, ...(ordering ? { ordering } : {}) },

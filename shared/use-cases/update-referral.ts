@@ -63,7 +63,10 @@ export interface OrderingDependencies {
   store: Pick<IdempotencyStore, 'readOrdering' | 'writeOrdering'>;
   /** The record as read before the update (process-event's `inOrder`), reused for the first decision. */
   snapshot?: VersionedOrdering;
-  /** How long past the event's deadline a claim lasts: a PUT of the event cannot land later than that. */
+  /**
+   * How long past the time a PUT may take (its request timeout) its claim lasts: a PUT does not land later
+   * than that after the adapter stopped waiting for it (docs/ordering.md).
+   */
   marginMs: number;
   /** The claim id; a fresh one unless given (tests). */
   claimId?: string;
@@ -117,7 +120,9 @@ export async function updateReferral(
   const ordering =
     deps.ordering && event.occurredAt !== undefined
       ? new OrderingClaim(deps.ordering, referralId, event.occurredAt, intent, {
-          until: expiresAt + deps.ordering.marginMs,
+          requestTimeoutMs: retry.requestTimeoutMs,
+          marginMs: deps.ordering.marginMs,
+          expiresAt,
           abortSignal,
           dryRun: event.dryRun,
         })
@@ -285,7 +290,13 @@ class OrderingClaim {
     readonly referralId: string,
     readonly occurredAt: string,
     readonly intent: UpdateIntent,
-    readonly options: { until: number; abortSignal: AbortSignal | undefined; dryRun: boolean },
+    readonly options: {
+      requestTimeoutMs: number;
+      marginMs: number;
+      expiresAt: number;
+      abortSignal: AbortSignal | undefined;
+      dryRun: boolean;
+    },
   ) {
     this.#store = deps.store;
     this.#claimId = deps.claimId ?? randomUUID();
@@ -316,10 +327,11 @@ class OrderingClaim {
       const plan = planUpdate(referralId, referral, intent);
       if (options.dryRun) return { kind: 'go', plan };
       const writes = writtenKeys(decision.apply, referral, intent, plan);
-      const next = claimFields(settled, occurredAt, decision.apply, writes, {
-        by: this.#claimId,
-        until: options.until,
-      });
+      // The claim lasts as long as the PUT that follows may take, plus the margin: that PUT is the only
+      // write of it that can land while the claim is held (a later attempt claims again).
+      const now = Date.now();
+      const until = now + Math.min(options.requestTimeoutMs, Math.max(0, options.expiresAt - now)) + options.marginMs;
+      const next = claimFields(settled, occurredAt, decision.apply, writes, { by: this.#claimId, until });
       if (await this.#write(known, next, options.abortSignal)) return { kind: 'go', plan };
     }
     throw orderingBusy(referralId);
