@@ -9,6 +9,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { AdapterError } from '../../shared/core/errors.js';
 import {
   claimFields,
   confirmClaims,
@@ -228,6 +229,74 @@ describe('ordering by occurredAt, per field, against a model of per-field last-w
     expect(newer.json.outcome).toBe('updated');
     expect(late.json).toMatchObject({ outcome: 'stale', superseded: [{ path: '/details/notes', occurredAt: at(2) }] });
     expect((pc.referral.details as JsonObject).notes).toBe('NEWER');
+  });
+});
+
+describe('claims that are never confirmed (docs/ordering.md#crashes-and-failed-writes)', () => {
+  const notesEvent = (second: number, notes: string) => ({ referralId: REFERRAL_ID, occurredAt: at(second), notes });
+  const noSchedule = async () => {};
+  const lapsedClaim = (value: string): OrderingRecord => ({
+    notes: { at: at(5), pending: { by: 'crashed-instance', key: valueKey('notes', value), until: 1 } },
+  });
+
+  it('a lapsed claim whose write never landed is rolled back: an older event is applied', async () => {
+    const pc = new FakePartnerCenter(noSchedule);
+    const store = createMemoryIdempotencyStore();
+    await store.writeOrdering(REFERRAL_ID, lapsedClaim('CRASHED'), undefined);
+
+    const older = await deliver(testApp(pc, { idempotency: store }), { body: notesEvent(3, 'older') });
+
+    expect(older.json.outcome).toBe('updated');
+    expect((pc.referral.details as JsonObject).notes).toBe('older');
+    expect((await store.readOrdering(REFERRAL_ID)).record).toEqual({ notes: { at: at(3) } });
+  });
+
+  it('a lapsed claim whose write landed is confirmed: an older event is stale', async () => {
+    const pc = new FakePartnerCenter(noSchedule);
+    (pc.referral.details as JsonObject).notes = 'CRASHED';
+    const store = createMemoryIdempotencyStore();
+    await store.writeOrdering(REFERRAL_ID, lapsedClaim('CRASHED'), undefined);
+
+    const older = await deliver(testApp(pc, { idempotency: store }), { body: notesEvent(3, 'older') });
+
+    expect(older.json).toMatchObject({ outcome: 'stale', lastAppliedOccurredAt: at(5) });
+    expect((pc.referral.details as JsonObject).notes).toBe('CRASHED');
+  });
+
+  it('a live claim of another event is waited for, never answered as stale; at the end of the budget 409 conflict', async () => {
+    const pc = new FakePartnerCenter(noSchedule);
+    const store = createMemoryIdempotencyStore();
+    const live = { ...lapsedClaim('IN FLIGHT') };
+    (live.notes as { pending: { until: number } }).pending.until = Number.MAX_SAFE_INTEGER;
+    await store.writeOrdering(REFERRAL_ID, live, undefined);
+    const app = testApp(pc, { idempotency: store, settings: { UPSTREAM_BUDGET_MS: '1000' } });
+
+    const waiting = await deliver(app, { body: notesEvent(3, 'older') });
+
+    expect(waiting.status).toBe(409);
+    expect(waiting.json).toMatchObject({ code: 'conflict', retryable: true });
+    expect((pc.referral.details as JsonObject).notes).not.toBe('older');
+  });
+
+  it('a write that fails for good gives its claim back: an older event on the field is then applied', async () => {
+    const pc = new FakePartnerCenter(noSchedule);
+    const store = createMemoryIdempotencyStore();
+    const app = testApp(pc, { idempotency: store });
+    const putReferral = pc.putReferral.bind(pc);
+    let puts = 0;
+    pc.putReferral = async (...args) => {
+      if (puts++ === 0) {
+        throw new AdapterError('upstream_rejected', 'Partner Center refused the write.', { upstreamStatus: 400 });
+      }
+      return putReferral(...args);
+    };
+
+    const refused = await deliver(app, { body: notesEvent(5, 'refused') });
+    const older = await deliver(app, { body: notesEvent(3, 'older') });
+
+    expect(refused.status).toBe(422);
+    expect(older.json.outcome).toBe('updated');
+    expect((pc.referral.details as JsonObject).notes).toBe('older');
   });
 });
 
