@@ -181,9 +181,9 @@ export function supersededBeforeRead(
 }
 
 /**
- * The record with the event's claims: each applied field gets `at = occurredAt`; a field the write
- * changes (`writes`: field → digest of the value written) is pending until confirmed, one the referral
- * already holds is confirmed at once. A field this claim already held keeps its original `prev`.
+ * The record with the event's claims: each applied field gets `at = occurredAt`; a field in `writes`
+ * (field → digest of the value the PUT leaves in it) is pending until confirmed, any other is confirmed
+ * at once (nothing is written). A field this claim already held keeps its original `prev`.
  */
 export function claimFields(
   record: OrderingRecord,

@@ -381,7 +381,11 @@ class OrderingClaim {
   }
 }
 
-/** Field → digest of the value the plan writes, for the applied fields the PUT changes. */
+/**
+ * Field → digest of the value the event's PUT leaves in it, for every applied field when there is a PUT
+ * (those it already holds too: if the PUT fails for good, the event leaves no trace in the record); none
+ * when there is nothing to write (the event is done: its fields are confirmed at once).
+ */
 function writtenKeys(
   apply: readonly OrderedField[],
   referral: JsonObject,
@@ -391,10 +395,7 @@ function writtenKeys(
   const writes = new Map<OrderedField, string>();
   if (plan.kind !== 'write') return writes;
   const desired = desiredValues(intent, requestedState(referral, intent));
-  const changed = new Set(plan.changes.map((c) => c.path));
-  for (const field of apply) {
-    if (pointersOf(field).some((p) => changed.has(p))) writes.set(field, desiredKey(field, desired));
-  }
+  for (const field of apply) writes.set(field, desiredKey(field, desired));
   return writes;
 }
 

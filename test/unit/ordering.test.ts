@@ -75,8 +75,15 @@ class FakePartnerCenter implements PartnerCenterClient {
     return answer;
   }
 
+  /** What the next PUTs meet, in order (then none): refused for good, or applied with the answer lost. */
+  faults: Array<'none' | 'refuse' | 'lose'> = [];
+
   async putReferral(_id: string, body: JsonObject, eTag: string): Promise<WriteResult> {
     await this.schedule('PUT sent');
+    const fault = this.faults.shift() ?? 'none';
+    if (fault === 'refuse') {
+      throw new AdapterError('upstream_rejected', 'Partner Center refused the write.', { upstreamStatus: 400 });
+    }
     let result: WriteResult;
     if (eTag !== `"${this.eTag}"`) result = { kind: 'precondition-failed', upstreamStatus: 412 };
     else {
@@ -85,6 +92,7 @@ class FakePartnerCenter implements PartnerCenterClient {
       result = { kind: 'written', referral: structuredClone(body), eTag: `"${this.eTag}"` };
     }
     await this.schedule('PUT answered');
+    if (fault === 'lose') throw new AdapterError('upstream_timeout', 'The answer was lost.', { upstreamStatus: 504 });
     return result;
   }
 }
@@ -124,14 +132,19 @@ const eventsArb = fc
     }),
   );
 
+const faultsArb = fc.array(fc.constantFrom<'none' | 'refuse' | 'lose'>('none', 'none', 'none', 'refuse', 'lose'), {
+  maxLength: 8,
+});
+
 const SETTINGS = { CONCURRENCY_MAX_RETRIES: '10', UPSTREAM_MAX_RETRIES: '10' };
 
 describe('ordering by occurredAt, per field, against a model of per-field last-writer-wins', () => {
-  it('holds for any arrival order, duplicates and interleaving of two instances sharing one store', async () => {
+  it('holds for any arrival order, duplicates, refused and lost writes, and interleaving of two instances sharing one store', async () => {
     await fc.assert(
-      fc.asyncProperty(eventsArb, fc.scheduler(), async (events, s) => {
+      fc.asyncProperty(eventsArb, faultsArb, fc.scheduler(), async (events, faults, s) => {
         const schedule = (label: string) => s.schedule(Promise.resolve(label));
         const pc = new FakePartnerCenter(schedule);
+        pc.faults = [...faults];
         const store = scheduledStore(schedule);
         const apps: TestApp[] = [
           testApp(pc, { settings: SETTINGS, idempotency: store }),
@@ -156,11 +169,12 @@ describe('ordering by occurredAt, per field, against a model of per-field last-w
         }
         const results = await answers;
 
-        // Only events that succeeded take part; a 409 after exhausting conflicts wrote nothing (claims rolled back).
+        // Only events that succeeded take part; a 409 after exhausting conflicts, or a write refused for good
+        // (422), wrote nothing and gave its claims back.
         const succeeded = new Set<number>();
         for (const [i, result] of results.entries()) {
           const event = events[i] as PlannedEvent;
-          if (result.status === 409) continue;
+          if (result.status === 409 || result.status === 422) continue;
           expect(result.status, `${result.body}\n${s.report().length} scheduled`).toBe(200);
           expect(['updated', 'unchanged', 'stale']).toContain(result.json.outcome);
           const superseded = (result.json.superseded ?? []) as Array<{ path: string; occurredAt: string }>;
@@ -194,7 +208,7 @@ describe('ordering by occurredAt, per field, against a model of per-field last-w
           }
         }
       }),
-      { numRuns: 150 },
+      { numRuns: 100 },
     );
   });
 
@@ -297,6 +311,35 @@ describe('claims that are never confirmed (docs/ordering.md#crashes-and-failed-w
     expect(refused.status).toBe(422);
     expect(older.json.outcome).toBe('updated');
     expect((pc.referral.details as JsonObject).notes).toBe('older');
+  });
+});
+
+describe('Table round trips per ordered event (the store calls of the ordering record)', () => {
+  it('3 when it writes, 2 when Partner Center already holds the values, 1 when stale before the read', async () => {
+    const pc = new FakePartnerCenter(async () => {});
+    const memory = createMemoryIdempotencyStore();
+    let calls = 0;
+    const store: IdempotencyStore = {
+      ...memory,
+      readOrdering: (...args) => {
+        calls++;
+        return memory.readOrdering(...args);
+      },
+      writeOrdering: (...args) => {
+        calls++;
+        return memory.writeOrdering(...args);
+      },
+    };
+    const app = testApp(pc, { idempotency: store });
+    const send = async (second: number, notes: string) => {
+      calls = 0;
+      const answer = await deliver(app, { body: { referralId: REFERRAL_ID, occurredAt: at(second), notes } });
+      return [answer.json.outcome, calls];
+    };
+
+    expect(await send(2, 'written')).toEqual(['updated', 3]);
+    expect(await send(3, 'written')).toEqual(['unchanged', 2]);
+    expect(await send(1, 'older')).toEqual(['stale', 1]);
   });
 });
 
