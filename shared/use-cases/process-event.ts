@@ -15,6 +15,7 @@
  *
  * One deadline (`UPSTREAM_BUDGET_MS`, from the start of the event) bounds all of it (./deadline.ts).
  */
+import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
@@ -301,7 +302,12 @@ function update(
   deadline: EventDeadline,
   snapshot: VersionedOrdering | undefined,
 ): Promise<UpdateResult> {
-  const ordering = snapshot && { store: runtime.idempotency, snapshot, marginMs: CLAIM_MARGIN_MS };
+  const ordering = snapshot && {
+    store: runtime.idempotency,
+    snapshot,
+    marginMs: CLAIM_MARGIN_MS,
+    ...(event.eventId === undefined ? {} : { claimId: claimIdOf(event, event.eventId) }),
+  };
   return updateReferral(
     event,
     { client: runtime.client, retry: runtime.config.retry, ...(ordering ? { ordering } : {}) },
@@ -312,6 +318,18 @@ function update(
       expiresAt: deadline.clock.expiresAt,
     },
   );
+}
+
+/**
+ * The ordering claim id of an event with an id: the same for every delivery of it, so that a redelivery
+ * after a lost answer takes over its own claim instead of waiting for it to lapse (docs/ordering.md). One
+ * delivery of an id runs at a time (step 4); an event without an id gets a fresh claim id per delivery.
+ */
+function claimIdOf(event: UpdateEvent, eventId: string): string {
+  return createHash('sha256')
+    .update(`${eventId}\n${eventFingerprint(event)}`)
+    .digest('base64url')
+    .slice(0, 22);
 }
 
 type Settled = { ok: UpdateResult } | { error: AdapterError };
