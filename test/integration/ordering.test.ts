@@ -10,7 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type IdentityEmulator, startIdentityEmulator } from '../../dev/emulators/identity.js';
 import { makeReferral } from '../../dev/sandbox/seed.js';
 import { type PartnerCenterSandbox, startPartnerCenterSandbox } from '../../dev/sandbox/server.js';
+import { createTableIdempotencyStore } from '../../shared/idempotency/table-store.js';
 import { type Answer, type HostProcess, startHostProcess } from '../support/stack.js';
+import { testConfig } from '../support/use-cases.js';
 
 const LATENCY_MS = 300;
 const BASE = Date.parse('2026-11-25T10:00:00Z');
@@ -133,5 +135,33 @@ describe('two instances, one Table, one Partner Center with 300 ms upstream late
       ['n6', 66],
       ['n10', 9],
     ]);
+  });
+});
+
+describe('the ordering record in Table Storage (Azurite)', () => {
+  const tableStore = () => {
+    const { idempotency } = testConfig({
+      IDEMPOTENCY_STORE: 'table',
+      AzureWebJobsStorage: String(process.env.AzureWebJobsStorage),
+      IDEMPOTENCY_TABLE_NAME: `t${randomUUID().replaceAll('-', '')}`,
+    });
+    if (idempotency.store !== 'table') throw new Error('expected the table store');
+    return createTableIdempotencyStore(idempotency);
+  };
+
+  it('is written only from the version read (ETag): a second writer from the same version loses', async () => {
+    const store = tableStore();
+    const id = randomUUID();
+    const first = { notes: { at: at(1) } };
+    const second = { notes: { at: at(2) } };
+
+    expect(await store.readOrdering(id)).toEqual({ record: {}, version: undefined });
+    const v1 = await store.writeOrdering(id, first, undefined);
+    expect(v1).toEqual(expect.any(String));
+    expect(await store.writeOrdering(id, second, undefined)).toBeUndefined(); // the row exists already
+    const v2 = await store.writeOrdering(id, second, v1);
+    expect(v2).toEqual(expect.any(String));
+    expect(await store.writeOrdering(id, first, v1)).toBeUndefined(); // a stale ETag
+    expect(await store.readOrdering(id)).toEqual({ record: second, version: v2 });
   });
 });

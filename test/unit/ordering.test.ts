@@ -15,6 +15,7 @@ import {
   confirmClaims,
   decideOrder,
   type OrderingRecord,
+  parseOrderingRecord,
   rollbackClaims,
   settleLapsed,
   valueKey,
@@ -372,6 +373,18 @@ describe('the pure per-field decision (core/ordering.ts)', () => {
     expect(confirmClaims(claimed, 'me')).toEqual({ notes: { at: t(2) }, name: { at: t(2) } });
     expect(rollbackClaims(claimed, 'me')).toEqual({ notes: { at: t(1) }, name: { at: t(2) } });
     expect(rollbackClaims(claimed, 'someone else')).toEqual(claimed);
+  });
+
+  it('a stored record is read leniently; a row of the earlier format (one time per referral) applies to every field', () => {
+    const record: OrderingRecord = { notes: { at: t(2), pending: { by: 'x', key: 'k', until: 5, prev: t(1) } } };
+    expect(parseOrderingRecord(JSON.stringify(record))).toEqual(record);
+    expect(parseOrderingRecord('not json')).toEqual({});
+    expect(parseOrderingRecord(JSON.stringify({ notes: { at: 5 }, dealValue: { at: t(1), pending: 'x' } }))).toEqual({
+      dealValue: { at: t(1) },
+    });
+    const legacy = parseOrderingRecord(undefined, t(3));
+    expect(Object.keys(legacy)).toHaveLength(8);
+    expect(decideOrder(legacy, t(2), ['notes', 'status'], 'me').superseded).toHaveLength(2);
   });
 
   it('a lapsed claim is settled by a read that started after it lapsed: landed → confirmed, else rolled back', () => {
