@@ -42,7 +42,7 @@ import {
 import type { Telemetry } from '../telemetry/telemetry.js';
 import { afterDeadline, type EventDeadline, eventDeadline } from './deadline.js';
 import type { KeyedLock } from './keyed-lock.js';
-import { staleBeforeRead, updateReferral } from './update-referral.js';
+import { staleResult, updateReferral } from './update-referral.js';
 
 export interface EventRequest extends InboundRequest {
   query: { get(name: string): string | null };
@@ -290,7 +290,7 @@ async function inOrder(
   const snapshot = await runtime.idempotency.readOrdering(referralId, { abortSignal: deadline.signal });
   const fields = fieldsOf(event.intent);
   const superseded = supersededBeforeRead(snapshot.record, occurredAt, fields);
-  if (superseded.length === fields.length) return staleBeforeRead(event, superseded);
+  if (superseded.length === fields.length) return staleResult(event, superseded);
   return work(snapshot);
 }
 

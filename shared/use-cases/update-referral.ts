@@ -255,8 +255,8 @@ function supersededAnswer(superseded: readonly Superseded[]): Pick<UpdateResult,
   };
 }
 
-/** Every field of the event was set by a later event: nothing was written. */
-function staleResult(event: UpdateEvent, superseded: readonly Superseded[]): UpdateResult {
+/** Every field of the event was set by a later event: nothing was written (also before any read: process-event). */
+export function staleResult(event: UpdateEvent, superseded: readonly Superseded[]): UpdateResult {
   const lastAppliedOccurredAt = latestOf(superseded);
   return {
     referralId: event.referralId,
@@ -269,11 +269,6 @@ function staleResult(event: UpdateEvent, superseded: readonly Superseded[]): Upd
     ...(lastAppliedOccurredAt === undefined ? {} : { lastAppliedOccurredAt }),
     ...supersededAnswer(superseded),
   };
-}
-
-/** The answer of an event all of whose fields were set by later events, before anything was read. */
-export function staleBeforeRead(event: UpdateEvent, superseded: readonly Superseded[]): UpdateResult {
-  return staleResult(event, superseded);
 }
 
 type Decided = { kind: 'stale' } | { kind: 'wait' } | { kind: 'go'; plan: UpdatePlan };
