@@ -140,6 +140,7 @@ const environmentSchema = z.object({
   RETRY_MAX_DELAY_MS: intSetting('RETRY_MAX_DELAY_MS', 10_000, 1, 60_000),
   UPSTREAM_CONNECTIONS: intSetting('UPSTREAM_CONNECTIONS', 32, 1, 1024),
   MAX_BODY_BYTES: intSetting('MAX_BODY_BYTES', 65_536, 1_024, 1_048_576),
+  MAX_CLOCK_SKEW_SECONDS: intSetting('MAX_CLOCK_SKEW_SECONDS', 300, 0, 86_400),
   // Unset or "" (an empty app setting): signatures are off. Anything else must hold at least one
   // well-formed secret: a list that comes out empty (",", blanks, a Key Vault reference resolving to
   // blanks) would otherwise turn verification off without a word.
@@ -213,6 +214,8 @@ export interface Config {
   auth: AuthConfig;
   inbound: {
     maxBodyBytes: number;
+    /** How far in the future an event's `occurredAt` may be before it is refused. */
+    maxClockSkewSeconds: number;
     /** Standard Webhooks secrets (`whsec_…`); empty: signatures are not required. */
     webhookSecrets: string[];
   };
@@ -416,7 +419,11 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       },
       identity: { clientId: e.AZURE_CLIENT_ID },
       auth,
-      inbound: { maxBodyBytes: e.MAX_BODY_BYTES, webhookSecrets: e.WEBHOOK_SECRETS },
+      inbound: {
+        maxBodyBytes: e.MAX_BODY_BYTES,
+        maxClockSkewSeconds: e.MAX_CLOCK_SKEW_SECONDS,
+        webhookSecrets: e.WEBHOOK_SECRETS,
+      },
       idempotency,
       telemetry,
       retry: {

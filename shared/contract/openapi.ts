@@ -28,6 +28,7 @@ import {
   healthReportSchema,
   problemSchema,
   REPLAYABLE_STATUSES,
+  supersededSchema,
   updateResultSchema,
 } from './responses.js';
 import { CHANGE_FIELDS, LIMITS, updateEventSchema } from './update-event.js';
@@ -167,6 +168,7 @@ const COMPONENT_SCHEMAS = {
   UpdateEvent: updateEventSchema,
   UpdateResult: updateResultSchema,
   Change: changeSchema,
+  SupersededField: supersededSchema,
   Problem: problemSchema,
   FieldError: fieldErrorSchema,
   HealthReport: healthReportSchema,

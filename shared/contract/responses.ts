@@ -59,6 +59,21 @@ export const changeSchema = z
   })
   .meta({ title: 'Change', description: 'One field the event changed (or, in a dry run, would change).' });
 
+export const supersededSchema = z
+  .strictObject({
+    path: z.string().meta({
+      title: 'Path',
+      description: 'JSON pointer of the skipped field, such as /details/notes.',
+      examples: ['/details/notes'],
+    }),
+    occurredAt: z.string().meta({
+      title: 'Occurred At',
+      description: 'The occurredAt of the later event that set the field.',
+      examples: ['2026-11-25T09:30:02.000Z'],
+    }),
+  })
+  .meta({ title: 'Superseded Field', description: 'A field a later event (by occurredAt) had already set.' });
+
 const OUTCOMES = ['updated', 'unchanged', 'dry-run', 'stale'] as const satisfies readonly Outcome[];
 
 export const updateResultSchema = z
@@ -71,7 +86,7 @@ export const updateResultSchema = z
     outcome: z.enum(OUTCOMES).meta({
       title: 'Outcome',
       description:
-        'updated: written. unchanged: the referral already held every value, nothing was written. dry-run: nothing was written (see changes and wouldPut). stale: the event occurred before the last one applied to this referral; nothing was read or written.',
+        'updated: written. unchanged: the referral already held every value, nothing was written. dry-run: nothing was written (see changes and wouldPut). stale: every field of the event was set by an event with a later occurredAt; nothing was written.',
     }),
     status: z
       .string()
@@ -105,7 +120,12 @@ export const updateResultSchema = z
       }),
     lastAppliedOccurredAt: z.string().optional().meta({
       title: 'Last Applied Occurred At',
-      description: 'Stale events only: when the last event applied to this referral occurred.',
+      description: "Stale events only: the latest occurredAt among the later events that set this event's fields.",
+    }),
+    superseded: z.array(supersededSchema).min(1).optional().meta({
+      title: 'Superseded',
+      description:
+        'Fields of this event that an event with a later occurredAt had already set: skipped, not written. Absent when none.',
     }),
   })
   .meta({

@@ -222,7 +222,7 @@ export const updateEventSchema = z
       .meta({
         title: 'Occurred At',
         description:
-          'When the change happened in your system: an ISO 8601 date-time with a time zone. An event older than the last one applied to the referral changes nothing and answers 200 with outcome "stale".',
+          'When the change happened in your system: an ISO 8601 date-time with a time zone, at most MAX_CLOCK_SKEW_SECONDS (300) in the future. Ordering is per field: a field that an event with a later occurredAt already set is skipped (listed in superseded); when every field is, the answer is 200 with outcome "stale".',
         examples: ['2026-11-25T09:30:00Z'],
       }),
     dryRun: z
@@ -256,7 +256,13 @@ export interface EventEnvelope {
   signed?: boolean;
   /** The source text of a top-level number of the body (http/inbound.ts), to refuse one that does not survive parsing. */
   numberSource?: ((key: string) => string | undefined) | undefined;
+  /** How far in the future `occurredAt` may be (`MAX_CLOCK_SKEW_SECONDS`); default 300. */
+  maxClockSkewSeconds?: number;
+  /** The current time (epoch ms); default `Date.now()`. */
+  now?: number;
 }
+
+export const DEFAULT_MAX_CLOCK_SKEW_SECONDS = 300;
 
 /** The fields that change the referral: an event must name at least one. */
 export const CHANGE_FIELDS = [
@@ -470,6 +476,19 @@ export function parseUpdateEvent(body: unknown, envelope: EventEnvelope = {}): U
           ['substatus'],
           'substatus_mismatch',
           `substatus ${event.substatus} belongs to status ${statusOfSubstatus(event.substatus)}, not ${event.status}.`,
+        ),
+      );
+    }
+  }
+  if (event?.occurredAt !== undefined) {
+    const skew = envelope.maxClockSkewSeconds ?? DEFAULT_MAX_CLOCK_SKEW_SECONDS;
+    if (Date.parse(event.occurredAt) > (envelope.now ?? Date.now()) + skew * 1000) {
+      // One wrong clock would otherwise set the fields' time ahead and make every later event stale.
+      errors.push(
+        fieldError(
+          ['occurredAt'],
+          'in_future',
+          `occurredAt is more than ${skew} seconds in the future (MAX_CLOCK_SKEW_SECONDS); check the sender's clock.`,
         ),
       );
     }

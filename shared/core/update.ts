@@ -23,13 +23,16 @@ export interface UpdateIntent {
 export interface UpdateEvent {
   referralId: string;
   eventId: string | undefined;
-  /** When the change happened at the source (UTC ISO 8601); older events than the last applied are stale. */
+  /**
+   * When the change happened at the source (UTC ISO 8601). Ordering is per field: a field a later event
+   * set is skipped (docs/ordering.md).
+   */
   occurredAt: string | undefined;
   dryRun: boolean;
   intent: UpdateIntent;
 }
 
-/** `stale`: the event occurred before the last one applied to the referral; nothing was read or written. */
+/** `stale`: every field of the event was set by a later event (by `occurredAt`); nothing was written. */
 export type Outcome = 'updated' | 'unchanged' | 'dry-run' | 'stale';
 
 /** The 200 answer (contract v1). */
@@ -43,6 +46,8 @@ export interface UpdateResult {
   changes: Change[];
   /** Dry runs only: the request that would have been sent, or null when nothing would change. */
   wouldPut?: { ifMatch: string; body: JsonObject } | null;
-  /** Stale events only: when the last applied event occurred. */
+  /** Stale events only: the latest `occurredAt` among the later events that set the event's fields. */
   lastAppliedOccurredAt?: string;
+  /** The event's fields a later event set (skipped), each with that event's `occurredAt`; absent when none. */
+  superseded?: Array<{ path: string; occurredAt: string }>;
 }

@@ -3,12 +3,14 @@
  * referral:
  * - per event id: in progress (leased to one instance) or done (with the exact response to replay),
  *   plus a fingerprint of the event so an id reused for a different event is refused;
- * - per referral: when the last applied event occurred, so an older event is recognised as stale.
+ * - per referral: the ordering record (per field, the latest `occurredAt` and any pending claim:
+ *   core/ordering.ts, docs/ordering.md), written with optimistic concurrency.
  * Two implementations: Azure Table Storage (table-store.ts) and memory (below, only when
  * IDEMPOTENCY_STORE=memory is set: it forgets on restart and is not shared between instances).
  */
 import { createHash } from 'node:crypto';
 import type { AbortOptions } from '../core/abort.js';
+import type { OrderingRecord } from '../core/ordering.js';
 import type { UpdateEvent } from '../core/update.js';
 
 export interface StoredResponse {
@@ -52,10 +54,23 @@ export interface IdempotencyStore {
   ): Promise<void>;
   /** Forgets an event whose outcome was retryable, so a redelivery runs again. */
   release(lease: Lease, options?: AbortOptions): Promise<void>;
-  /** ISO time of the newest event applied to the referral, if any. */
-  lastOccurredAt(referralId: string, options?: AbortOptions): Promise<string | undefined>;
-  /** Moves the referral's newest applied time forward (never back). */
-  recordOccurredAt(referralId: string, occurredAt: string, options?: AbortOptions): Promise<void>;
+  /** The referral's ordering record and its version (undefined when there is none yet). */
+  readOrdering(referralId: string, options?: AbortOptions): Promise<VersionedOrdering>;
+  /**
+   * Writes the record if it is still at `version` (undefined: only if there is none): the new version,
+   * or undefined when another writer changed it first (read again and decide again).
+   */
+  writeOrdering(
+    referralId: string,
+    record: OrderingRecord,
+    version: string | undefined,
+    options?: AbortOptions,
+  ): Promise<string | undefined>;
+}
+
+export interface VersionedOrdering {
+  record: OrderingRecord;
+  version: string | undefined;
 }
 
 /** A stable digest of what the event asks for: the same id with another fingerprint is another event. */
@@ -113,7 +128,7 @@ export function createMemoryIdempotencyStore(
   const { maxRecords, maxBytes } = { ...MEMORY_STORE_BOUNDS, ...bounds };
   // Insertion order is age order: a record is re-inserted whenever it is rewritten.
   const events = new Map<string, MemoryRecord>();
-  const referrals = new Map<string, string>();
+  const referrals = new Map<string, { record: OrderingRecord; version: string }>();
   let versions = 0;
   let bytes = 0;
 
@@ -180,12 +195,17 @@ export function createMemoryIdempotencyStore(
     async release(lease) {
       if (String(events.get(lease.key)?.version) === lease.version) remove(lease.key);
     },
-    async lastOccurredAt(referralId) {
-      return referrals.get(referralId);
-    },
-    async recordOccurredAt(referralId, occurredAt) {
+    async readOrdering(referralId) {
       const current = referrals.get(referralId);
-      if (!current || Date.parse(occurredAt) > Date.parse(current)) referrals.set(referralId, occurredAt);
+      return current
+        ? { record: structuredClone(current.record), version: current.version }
+        : { record: {}, version: undefined };
+    },
+    async writeOrdering(referralId, record, version) {
+      if (referrals.get(referralId)?.version !== version) return undefined;
+      const next = String(++versions);
+      referrals.set(referralId, { record: structuredClone(record), version: next });
+      return next;
     },
     usage: () => ({ records: events.size, bytes }),
   };

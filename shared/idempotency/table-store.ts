@@ -7,7 +7,9 @@
  * of an existing row answers 409 (first writer wins) and an update with a stale eTag answers 412.
  *
  * Rows: PartitionKey `event-<2 hex>`, RowKey = SHA-256 of the event id (ids may hold characters Table
- * keys forbid); PartitionKey `referral`, RowKey = referral id, for ordering. Expired event rows are
+ * keys forbid); PartitionKey `referral`, RowKey = referral id, for ordering: `fields` holds the ordering
+ * record as JSON (docs/ordering.md), replaced only with the row's ETag. A row of an earlier version holds
+ * `occurredAt` instead, read as that time for every field. Expired event rows are
  * overwritten when their id comes back; nothing else reads them.
  *
  * Every operation runs under the caller's `abortSignal` (the event's deadline) and a bound of its own;
@@ -19,6 +21,7 @@ import { managedIdentityCredential } from '../auth/managed-identity.js';
 import type { IdempotencyConfig } from '../config.js';
 import { type AbortOptions, abortable, anySignal, isAbortError } from '../core/abort.js';
 import { AdapterError } from '../core/errors.js';
+import { parseOrderingRecord } from '../core/ordering.js';
 import type { BeginResult, IdempotencyStore, StoredResponse } from './store.js';
 
 type TableConfig = Extract<IdempotencyConfig, { store: 'table' }>;
@@ -195,38 +198,29 @@ export function createTableIdempotencyStore(config: TableConfig, bounds: TableSt
           if (status !== 404 && status !== 412) throw error;
         }
       }),
-    lastOccurredAt: (referralId, options) =>
+    readOrdering: (referralId, options) =>
       operation(options, async (table, call) => {
         try {
-          const row = await table.getEntity<{ occurredAt: string }>('referral', referralId, call);
-          return row.occurredAt;
+          const row = await table.getEntity<{ fields?: string; occurredAt?: string }>('referral', referralId, call);
+          return { record: parseOrderingRecord(row.fields, row.occurredAt), version: row.etag };
         } catch (error) {
-          if (statusOf(error) === 404) return undefined;
+          if (statusOf(error) === 404) return { record: {}, version: undefined };
           throw error;
         }
       }),
-    recordOccurredAt: (referralId, occurredAt, options) =>
+    writeOrdering: (referralId, record, version, options) =>
       operation(options, async (table, call) => {
-        for (let attempt = 0; attempt < 5; attempt++) {
-          let current: { occurredAt: string; etag: string } | undefined;
-          try {
-            current = (await table.getEntity<{ occurredAt: string }>('referral', referralId, call)) as {
-              occurredAt: string;
-              etag: string;
-            };
-          } catch (error) {
-            if (statusOf(error) !== 404) throw error;
-          }
-          if (current && Date.parse(current.occurredAt) >= Date.parse(occurredAt)) return;
-          const row = { partitionKey: 'referral', rowKey: referralId, occurredAt };
-          try {
-            if (current) await table.updateEntity(row, 'Replace', { ...call, etag: current.etag });
-            else await table.createEntity(row, call);
-            return;
-          } catch (error) {
-            const status = statusOf(error);
-            if (status !== 409 && status !== 412) throw error;
-          }
+        const row = { partitionKey: 'referral', rowKey: referralId, fields: JSON.stringify(record) };
+        try {
+          const written =
+            version === undefined
+              ? await table.createEntity(row, call)
+              : await table.updateEntity(row, 'Replace', { ...call, etag: version });
+          return written.etag ?? undefined;
+        } catch (error) {
+          const status = statusOf(error);
+          if (status === 409 || status === 412) return undefined;
+          throw error;
         }
       }),
   };

@@ -9,12 +9,14 @@
  *    call; an id reused for a different event is refused; a copy arriving while the first runs waits.
  *    A dry run skips this step: it never claims an event id and its answer is never stored.
  * 5. {@link underReferralLock}: one update per referral at a time in this instance.
- * 6. {@link inOrder}: ordering. An `occurredAt` older than the last applied event's is `stale`.
+ * 6. {@link inOrder}: ordering, per field (docs/ordering.md). An event whose every field a later event set is
+ *    `stale` before anything is read; the per-field decision is then made again after every read (step 7).
  * 7. {@link update}: read → plan → write (./update-referral.ts).
  * 8. {@link answer}: the HTTP answer, stored for replay by step 4 when it is final, and the event record.
  *
  * One deadline (`UPSTREAM_BUDGET_MS`, from the start of the event) bounds all of it (./deadline.ts).
  */
+import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
@@ -22,11 +24,12 @@ import { CORRELATION_HEADER, RESPONSE_HEADERS } from '../contract/headers.js';
 import { eventIdFromHeaders, parseUpdateEvent } from '../contract/update-event.js';
 import { isAbortOf } from '../core/abort.js';
 import { AdapterError } from '../core/errors.js';
+import { fieldsOf, supersededBeforeRead } from '../core/ordering.js';
 import type { UpdateEvent, UpdateResult } from '../core/update.js';
 import { correlationIdFrom, decodeUtf8, type InboundRequest, parseJsonBody, readBodyBytes } from '../http/inbound.js';
 import { asAdapterError, jsonResponse, problemResponse } from '../http/response.js';
 import { verifyWebhookSignature } from '../http/webhook-signature.js';
-import { eventFingerprint, type IdempotencyStore, type Lease } from '../idempotency/store.js';
+import { eventFingerprint, type IdempotencyStore, type Lease, type VersionedOrdering } from '../idempotency/store.js';
 import type { PartnerCenterClient } from '../partner-center/client.js';
 import {
   type EventLogger,
@@ -40,7 +43,7 @@ import {
 import type { Telemetry } from '../telemetry/telemetry.js';
 import { afterDeadline, type EventDeadline, eventDeadline } from './deadline.js';
 import type { KeyedLock } from './keyed-lock.js';
-import { updateReferral } from './update-referral.js';
+import { staleResult, updateReferral } from './update-referral.js';
 
 export interface EventRequest extends InboundRequest {
   query: { get(name: string): string | null };
@@ -56,6 +59,12 @@ export interface EventResponse {
 const POLL_MS = 200;
 /** A claimed event stays leased this long past the update's own time budget. */
 const LEASE_MARGIN_MS = 15_000;
+/**
+ * An ordering claim outlives the PUT's request timeout by this much (docs/ordering.md): long enough for a
+ * request the adapter gave up on to have landed or never to, short enough not to hold the field's later
+ * events long after an instance died.
+ */
+const CLAIM_MARGIN_MS = 5_000;
 
 /** The invocation as the use case needs it: its logger and the trace context the host passed. */
 export interface Invocation extends EventLogger {
@@ -131,7 +140,7 @@ async function pipeline(delivery: Delivery, runtime: EventRuntime): Promise<Answ
   const apply = () =>
     settle(() =>
       underReferralLock(event, runtime, deadline, () =>
-        inOrder(event, runtime, deadline, () => update(delivery, event, runtime, deadline)),
+        inOrder(event, runtime, deadline, (snapshot) => update(delivery, event, runtime, deadline, snapshot)),
       ),
     );
   // A dry run writes nothing, so it is no idempotent write: it neither claims nor consumes its event id,
@@ -163,6 +172,7 @@ function parseEvent(delivery: Delivery, runtime: EventRuntime, bytes: Buffer): U
     dryRunQuery: delivery.request.query.get('dryRun'),
     signed: runtime.config.inbound.webhookSecrets.length > 0,
     numberSource: body.numberSource,
+    maxClockSkewSeconds: runtime.config.inbound.maxClockSkewSeconds,
   });
   return delivery.event;
 }
@@ -275,36 +285,23 @@ async function underReferralLock(
 }
 
 /**
- * 6. Ordering: an event older (`occurredAt`) than the last one applied to the referral is `stale` and
- * changes nothing; an applied or unchanged one records its time.
+ * 6. Ordering, per field (docs/ordering.md): the referral's ordering record is read once; an event whose
+ * every field a later event has set (confirmed) is `stale` without a call to Partner Center. Otherwise the
+ * record goes to the update, which decides again after every read and claims the fields it writes.
  */
 async function inOrder(
   event: UpdateEvent,
   runtime: EventRuntime,
   deadline: EventDeadline,
-  work: () => Promise<UpdateResult>,
+  work: (snapshot: VersionedOrdering | undefined) => Promise<UpdateResult>,
 ): Promise<UpdateResult> {
   const { referralId, occurredAt } = event;
-  if (occurredAt === undefined) return work();
-  const last = await runtime.idempotency.lastOccurredAt(referralId, { abortSignal: deadline.signal });
-  if (last !== undefined && Date.parse(occurredAt) < Date.parse(last)) {
-    return {
-      referralId,
-      ...(event.eventId === undefined ? {} : { eventId: event.eventId }),
-      outcome: 'stale',
-      status: null,
-      substatus: null,
-      eTag: null,
-      changes: [],
-      lastAppliedOccurredAt: last,
-    };
-  }
-  const result = await work();
-  if (result.outcome === 'updated' || result.outcome === 'unchanged') {
-    // The update is done: its ordering record gets the grace past the deadline, like the answer's.
-    await runtime.idempotency.recordOccurredAt(referralId, occurredAt, { abortSignal: afterDeadline(deadline) });
-  }
-  return result;
+  if (occurredAt === undefined) return work(undefined);
+  const snapshot = await runtime.idempotency.readOrdering(referralId, { abortSignal: deadline.signal });
+  const fields = fieldsOf(event.intent);
+  const superseded = supersededBeforeRead(snapshot.record, occurredAt, fields);
+  if (superseded.length === fields.length) return staleResult(event, superseded);
+  return work(snapshot);
 }
 
 /** 7. The update: read → plan → write, with its retries and 412 loop (./update-referral.ts). */
@@ -313,10 +310,17 @@ function update(
   event: UpdateEvent,
   runtime: EventRuntime,
   deadline: EventDeadline,
+  snapshot: VersionedOrdering | undefined,
 ): Promise<UpdateResult> {
+  const ordering = snapshot && {
+    store: runtime.idempotency,
+    snapshot,
+    marginMs: CLAIM_MARGIN_MS,
+    ...(event.eventId === undefined ? {} : { claimId: claimIdOf(event, event.eventId) }),
+  };
   return updateReferral(
     event,
-    { client: runtime.client, retry: runtime.config.retry },
+    { client: runtime.client, retry: runtime.config.retry, ...(ordering ? { ordering } : {}) },
     {
       correlationId: delivery.correlationId,
       stats: delivery.stats,
@@ -324,6 +328,18 @@ function update(
       expiresAt: deadline.clock.expiresAt,
     },
   );
+}
+
+/**
+ * The ordering claim id of an event with an id: the same for every delivery of it, so that a redelivery
+ * after a lost answer takes over its own claim instead of waiting for it to lapse (docs/ordering.md). One
+ * delivery of an id runs at a time (step 4); an event without an id gets a fresh claim id per delivery.
+ */
+function claimIdOf(event: UpdateEvent, eventId: string): string {
+  return createHash('sha256')
+    .update(`${eventId}\n${eventFingerprint(event)}`)
+    .digest('base64url')
+    .slice(0, 22);
 }
 
 type Settled = { ok: UpdateResult } | { error: AdapterError };

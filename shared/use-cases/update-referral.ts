@@ -9,26 +9,71 @@
  *   read again. On the PUT the outcome is unknown (the write may have landed): never resend blindly,
  *   go back to the read. If the fresh referral already holds every requested value, the event succeeded.
  *
+ * - Ordering (events with `occurredAt`, when `deps.ordering` is given): after every read, the per-field
+ *   decision is made again against the ordering record (core/ordering.ts): superseded fields are left
+ *   out, fields under another event's live claim are waited for, and the fields to write are claimed
+ *   (a conditional write of the record) before the PUT; the claim is confirmed after it, or rolled back
+ *   when the event fails and none of its writes can land (docs/ordering.md).
+ *
  * `abortSignal` is the event's deadline (started by the caller when the event started): it bounds every
  * request, token acquisition and backoff wait of the loop. The loop's own budget (`retry.budgetMs` from
  * its start) stays as the inner bound that decides whether a wait still fits.
  */
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isDeepStrictEqual } from 'node:util';
 import type { Config } from '../config.js';
 import { AdapterError, isAdapterError } from '../core/errors.js';
-import type { Change } from '../core/merge.js';
-import { planUpdate } from '../core/plan-update.js';
+import { type Change, desiredValues } from '../core/merge.js';
+import {
+  claimFields,
+  confirmClaims,
+  decideOrder,
+  desiredKey,
+  fieldsOf,
+  holdsClaims,
+  latestOf,
+  type OrderedField,
+  type OrderingRecord,
+  pointersOf,
+  rollbackClaims,
+  type Superseded,
+  settleLapsed,
+  withoutFields,
+} from '../core/ordering.js';
+import { planUpdate, type UpdatePlan } from '../core/plan-update.js';
 import type { JsonObject } from '../core/referral.js';
 import { backoffDelay, Deadline } from '../core/retry.js';
-import type { Outcome, UpdateEvent, UpdateResult } from '../core/update.js';
+import { requestedState } from '../core/transitions.js';
+import type { Outcome, UpdateEvent, UpdateIntent, UpdateResult } from '../core/update.js';
+import type { IdempotencyStore, VersionedOrdering } from '../idempotency/store.js';
 import type { PartnerCenterClient, RequestContext } from '../partner-center/client.js';
 import { newStats, type UpdateStats } from '../telemetry/event-record.js';
+import { RECORD_GRACE_MS } from './deadline.js';
 
 export interface UpdateDependencies {
   client: PartnerCenterClient;
   retry: Config['retry'];
   random?: () => number;
+  /** Ordering by `occurredAt` per field; without it (or without `occurredAt`) the event is applied as it arrives. */
+  ordering?: OrderingDependencies;
 }
+
+export interface OrderingDependencies {
+  store: Pick<IdempotencyStore, 'readOrdering' | 'writeOrdering'>;
+  /** The record as read before the update (process-event's `inOrder`), reused for the first decision. */
+  snapshot?: VersionedOrdering;
+  /**
+   * How long past the time a PUT may take (its request timeout) its claim lasts: a PUT does not land later
+   * than that after the adapter stopped waiting for it (docs/ordering.md).
+   */
+  marginMs: number;
+  /** The claim id; a fresh one unless given (tests). */
+  claimId?: string;
+}
+
+/** Conditional writes of the ordering record tried per decision before giving up (another writer each time). */
+const ORDERING_WRITE_ATTEMPTS = 5;
 
 export interface UpdateOptions {
   /** `MS-CorrelationId` of every upstream call. */
@@ -54,7 +99,8 @@ export async function updateReferral(
   const { correlationId, abortSignal } = options;
   const stats = options.stats ?? newStats();
   const now = Date.now();
-  const deadline = new Deadline(options.expiresAt === undefined ? retry.budgetMs : options.expiresAt - now, now);
+  const expiresAt = options.expiresAt ?? now + retry.budgetMs;
+  const deadline = new Deadline(expiresAt - now, now);
   const budgetRanOut = () =>
     new AdapterError('upstream_timeout', `The time budget of ${retry.budgetMs} ms for this event ran out.`, {
       extensions: { referralId },
@@ -71,6 +117,18 @@ export async function updateReferral(
   const backoff = (attempt: number) => backoffDelay(attempt, { ...retry, random: deps.random });
   /** Changes of a PUT whose outcome is unknown (timeout, reset, 5xx): it may have landed. */
   let unconfirmedWrite: Change[] | undefined;
+  const ordering =
+    deps.ordering && event.occurredAt !== undefined
+      ? new OrderingClaim(deps.ordering, referralId, event.occurredAt, intent, {
+          requestTimeoutMs: retry.requestTimeoutMs,
+          marginMs: deps.ordering.marginMs,
+          expiresAt,
+          abortSignal,
+          dryRun: event.dryRun,
+        })
+      : undefined;
+  /** Decisions that found a field under another event's claim. */
+  let orderingWaits = 0;
 
   const requestContext = (): RequestContext => {
     const remaining = deadline.remaining();
@@ -94,65 +152,254 @@ export async function updateReferral(
     substatus: referral.substatus ?? null,
     eTag,
     changes,
+    ...supersededAnswer(ordering?.superseded ?? []),
   });
+  const settle = (result: UpdateResult) => (ordering ? ordering.confirm(expiresAt).then(() => result) : result);
 
-  for (;;) {
-    /** Set while our PUT is in flight: a failure then leaves the outcome unknown. */
-    let writing: Change[] | undefined;
-    try {
-      const read = await client.getReferral(referralId, requestContext());
-      stats.lastUpstreamStatus = 200;
-      const plan = planUpdate(referralId, read.referral, intent);
-      if (event.dryRun) {
-        const changes = plan.kind === 'write' ? plan.changes : [];
-        const wouldPut = plan.kind === 'write' ? { ifMatch: read.eTag, body: plan.body } : null;
-        return { ...answer('dry-run', read.referral, read.eTag, changes), wouldPut };
-      }
-      if (plan.kind === 'unchanged') {
-        // Either nothing to do, or our earlier unconfirmed PUT did land (the lost-response case).
-        return unconfirmedWrite
-          ? answer('updated', read.referral, read.eTag, unconfirmedWrite)
-          : answer('unchanged', read.referral, read.eTag, []);
-      }
-      writing = plan.changes;
-      const write = await client.putReferral(referralId, plan.body, read.eTag, requestContext());
-      if (write.kind === 'written') {
+  const loop = async (): Promise<UpdateResult> => {
+    for (;;) {
+      /** Set while our PUT is in flight: a failure then leaves the outcome unknown. */
+      let writing: Change[] | undefined;
+      try {
+        const readStartedAt = Date.now();
+        const read = await client.getReferral(referralId, requestContext());
         stats.lastUpstreamStatus = 200;
-        return answer('updated', write.referral ?? plan.body, write.eTag ?? null, plan.changes);
+        let plan: UpdatePlan;
+        if (ordering) {
+          const decided = await ordering.decide(read.referral, readStartedAt);
+          if (decided.kind === 'stale') return staleResult(event, ordering.superseded);
+          if (decided.kind === 'wait') {
+            orderingWaits++;
+            const delay = backoff(orderingWaits - 1);
+            const busy = () =>
+              new AdapterError(
+                'conflict',
+                `Another event's write to the same fields of referral ${referralId} is still in flight; retry the event.`,
+                { retryAfterSeconds: 1, extensions: { referralId } },
+              );
+            if (delay >= deadline.remaining() || abortSignal?.aborted) throw busy();
+            await wait(delay, busy);
+            continue;
+          }
+          plan = decided.plan;
+        } else plan = planUpdate(referralId, read.referral, intent);
+        if (event.dryRun) {
+          const changes = plan.kind === 'write' ? plan.changes : [];
+          const wouldPut = plan.kind === 'write' ? { ifMatch: read.eTag, body: plan.body } : null;
+          return { ...answer('dry-run', read.referral, read.eTag, changes), wouldPut };
+        }
+        if (plan.kind === 'unchanged') {
+          // Either nothing to do, or our earlier unconfirmed PUT did land (the lost-response case).
+          return settle(
+            unconfirmedWrite
+              ? answer('updated', read.referral, read.eTag, unconfirmedWrite)
+              : answer('unchanged', read.referral, read.eTag, []),
+          );
+        }
+        writing = plan.changes;
+        const write = await client.putReferral(referralId, plan.body, read.eTag, requestContext());
+        if (write.kind === 'written') {
+          stats.lastUpstreamStatus = 200;
+          return settle(answer('updated', write.referral ?? plan.body, write.eTag ?? null, plan.changes));
+        }
+        stats.lastUpstreamStatus = write.upstreamStatus;
+        stats.conflicts++;
+        // A 412 proves our PUT was not applied; any earlier unconfirmed one is settled by the next read.
+      } catch (error) {
+        if (!isAdapterError(error)) throw error;
+        stats.lastUpstreamStatus = error.upstreamStatus ?? stats.lastUpstreamStatus;
+        if (!error.retryable) throw error;
+        if (writing) unconfirmedWrite = writing;
+        stats.retries++;
+        if (stats.retries > retry.maxRetries) throw withRetryAfter(error, backoff(stats.retries));
+        const retryAfterMs = (error.retryAfterSeconds ?? 0) * 1000;
+        const delay = Math.max(backoff(stats.retries - 1), retryAfterMs);
+        // A Retry-After above the backoff cap, or past the budget, is not waited out while the caller's
+        // connection is held: the caller gets it passed on and comes back then.
+        if (retryAfterMs > retry.maxDelayMs || delay >= deadline.remaining() || abortSignal?.aborted) {
+          throw withRetryAfter(error, delay);
+        }
+        await wait(delay, () => withRetryAfter(error, delay));
+        continue;
       }
-      stats.lastUpstreamStatus = write.upstreamStatus;
-      stats.conflicts++;
-      // A 412 proves our PUT was not applied; any earlier unconfirmed one is settled by the next read.
-    } catch (error) {
-      if (!isAdapterError(error)) throw error;
-      stats.lastUpstreamStatus = error.upstreamStatus ?? stats.lastUpstreamStatus;
-      if (!error.retryable) throw error;
-      if (writing) unconfirmedWrite = writing;
-      stats.retries++;
-      if (stats.retries > retry.maxRetries) throw withRetryAfter(error, backoff(stats.retries));
-      const retryAfterMs = (error.retryAfterSeconds ?? 0) * 1000;
-      const delay = Math.max(backoff(stats.retries - 1), retryAfterMs);
-      // A Retry-After above the backoff cap, or past the budget, is not waited out while the caller's
-      // connection is held: the caller gets it passed on and comes back then.
-      if (retryAfterMs > retry.maxDelayMs || delay >= deadline.remaining() || abortSignal?.aborted) {
-        throw withRetryAfter(error, delay);
+      // Reached only after a 412/409: another writer got there first.
+      const delay = backoff(stats.conflicts - 1);
+      const conflict = () =>
+        new AdapterError(
+          'conflict',
+          `Referral ${referralId} changed under each of ${stats.conflicts} write attempts; retry the event.`,
+          { retryAfterSeconds: 1, upstreamStatus: stats.lastUpstreamStatus, extensions: { referralId } },
+        );
+      if (stats.conflicts > retry.maxConflictRetries || delay >= deadline.remaining() || abortSignal?.aborted) {
+        throw conflict();
       }
-      await wait(delay, () => withRetryAfter(error, delay));
-      continue;
+      await wait(delay, conflict);
     }
-    // Reached only after a 412/409: another writer got there first.
-    const delay = backoff(stats.conflicts - 1);
-    const conflict = () =>
-      new AdapterError(
-        'conflict',
-        `Referral ${referralId} changed under each of ${stats.conflicts} write attempts; retry the event.`,
-        { retryAfterSeconds: 1, upstreamStatus: stats.lastUpstreamStatus, extensions: { referralId } },
-      );
-    if (stats.conflicts > retry.maxConflictRetries || delay >= deadline.remaining() || abortSignal?.aborted) {
-      throw conflict();
-    }
-    await wait(delay, conflict);
+  };
+
+  try {
+    return await loop();
+  } catch (error) {
+    // A failed event gives its claims back, unless a PUT of it may still land: that claim lapses and
+    // the next read settles it against what Partner Center holds.
+    if (ordering && unconfirmedWrite === undefined) await ordering.rollback(expiresAt);
+    throw error;
   }
+}
+
+/** The `superseded` answer field, present only when non-empty. */
+function supersededAnswer(superseded: readonly Superseded[]): Pick<UpdateResult, 'superseded'> {
+  if (superseded.length === 0) return {};
+  return {
+    superseded: superseded.flatMap(({ field, occurredAt }) => pointersOf(field).map((path) => ({ path, occurredAt }))),
+  };
+}
+
+/** Every field of the event was set by a later event: nothing was written (also before any read: process-event). */
+export function staleResult(event: UpdateEvent, superseded: readonly Superseded[]): UpdateResult {
+  const lastAppliedOccurredAt = latestOf(superseded);
+  return {
+    referralId: event.referralId,
+    ...(event.eventId === undefined ? {} : { eventId: event.eventId }),
+    outcome: 'stale',
+    status: null,
+    substatus: null,
+    eTag: null,
+    changes: [],
+    ...(lastAppliedOccurredAt === undefined ? {} : { lastAppliedOccurredAt }),
+    ...supersededAnswer(superseded),
+  };
+}
+
+type Decided = { kind: 'stale' } | { kind: 'wait' } | { kind: 'go'; plan: UpdatePlan };
+
+/** One event's claims on the ordering record (core/ordering.ts), across the attempts of the loop. */
+class OrderingClaim {
+  readonly #store: OrderingDependencies['store'];
+  readonly #claimId: string;
+  #known: VersionedOrdering | undefined;
+  superseded: Superseded[] = [];
+
+  constructor(
+    deps: OrderingDependencies,
+    readonly referralId: string,
+    readonly occurredAt: string,
+    readonly intent: UpdateIntent,
+    readonly options: {
+      requestTimeoutMs: number;
+      marginMs: number;
+      expiresAt: number;
+      abortSignal: AbortSignal | undefined;
+      dryRun: boolean;
+    },
+  ) {
+    this.#store = deps.store;
+    this.#claimId = deps.claimId ?? randomUUID();
+    this.#known = deps.snapshot;
+    this.fields = fieldsOf(intent);
+  }
+
+  readonly fields: OrderedField[];
+
+  /**
+   * The decision for this read of the referral, and the claim of the fields it writes, written before
+   * the PUT. Throws the rules' errors (planUpdate) like the unordered path.
+   */
+  async decide(referral: JsonObject, readStartedAt: number): Promise<Decided> {
+    const { referralId, occurredAt, fields, options } = this;
+    for (let attempt = 0; attempt < ORDERING_WRITE_ATTEMPTS; attempt++) {
+      const known = await this.#read();
+      const settled = settleLapsed(known.record, referral, readStartedAt);
+      const decision = decideOrder(settled, occurredAt, fields, this.#claimId);
+      this.superseded = decision.superseded;
+      if (decision.waitFor.length > 0 && !options.dryRun) {
+        this.#known = undefined;
+        return { kind: 'wait' };
+      }
+      if (decision.apply.length + decision.waitFor.length === 0) return { kind: 'stale' };
+      const skipped = decision.superseded.map((s) => s.field);
+      const intent = withoutFields(this.intent, skipped);
+      const plan = planUpdate(referralId, referral, intent);
+      if (options.dryRun) return { kind: 'go', plan };
+      const writes = writtenKeys(decision.apply, referral, intent, plan);
+      // The claim lasts as long as the PUT that follows may take, plus the margin: that PUT is the only
+      // write of it that can land while the claim is held (a later attempt claims again).
+      const now = Date.now();
+      const until = now + Math.min(options.requestTimeoutMs, Math.max(0, options.expiresAt - now)) + options.marginMs;
+      const next = claimFields(settled, occurredAt, decision.apply, writes, { by: this.#claimId, until });
+      if (await this.#write(known, next, options.abortSignal)) return { kind: 'go', plan };
+    }
+    throw orderingBusy(referralId);
+  }
+
+  /** The write landed (or the referral already held the values): the claim becomes the field's time. */
+  confirm(expiresAt: number): Promise<void> {
+    return this.#settle(confirmClaims, expiresAt);
+  }
+
+  /** The event failed and none of its writes can land: the fields get their previous times back. */
+  rollback(expiresAt: number): Promise<void> {
+    return this.#settle(rollbackClaims, expiresAt);
+  }
+
+  /** Best effort, within a grace past the deadline: a claim left behind lapses and is settled by the next read. */
+  async #settle(change: (record: OrderingRecord, claimId: string) => OrderingRecord, expiresAt: number) {
+    if (this.options.dryRun) return;
+    const abortSignal = AbortSignal.timeout(Math.max(0, expiresAt - Date.now()) + RECORD_GRACE_MS);
+    try {
+      for (let attempt = 0; attempt < ORDERING_WRITE_ATTEMPTS; attempt++) {
+        const known = await this.#read(abortSignal);
+        if (!holdsClaims(known.record, this.#claimId)) return;
+        if (await this.#write(known, change(known.record, this.#claimId), abortSignal)) return;
+      }
+    } catch {
+      // Left to lapse: the next event that reads the referral after `until` settles it.
+    }
+  }
+
+  async #read(abortSignal = this.options.abortSignal): Promise<VersionedOrdering> {
+    this.#known ??= await this.#store.readOrdering(this.referralId, abortSignal ? { abortSignal } : {});
+    return this.#known;
+  }
+
+  /** Conditional write; false (and forgets the stale copy) when another writer got there first. */
+  async #write(known: VersionedOrdering, next: OrderingRecord, abortSignal: AbortSignal | undefined) {
+    if (isDeepStrictEqual(next, known.record)) return true;
+    const version = await this.#store.writeOrdering(
+      this.referralId,
+      next,
+      known.version,
+      abortSignal ? { abortSignal } : {},
+    );
+    this.#known = version === undefined ? undefined : { record: next, version };
+    return version !== undefined;
+  }
+}
+
+/**
+ * Field → digest of the value the event's PUT leaves in it, for every applied field when there is a PUT
+ * (those it already holds too: if the PUT fails for good, the event leaves no trace in the record); none
+ * when there is nothing to write (the event is done: its fields are confirmed at once).
+ */
+function writtenKeys(
+  apply: readonly OrderedField[],
+  referral: JsonObject,
+  intent: UpdateIntent,
+  plan: UpdatePlan,
+): Map<OrderedField, string> {
+  const writes = new Map<OrderedField, string>();
+  if (plan.kind !== 'write') return writes;
+  const desired = desiredValues(intent, requestedState(referral, intent));
+  for (const field of apply) writes.set(field, desiredKey(field, desired));
+  return writes;
+}
+
+function orderingBusy(referralId: string): AdapterError {
+  return new AdapterError(
+    'conflict',
+    `The ordering record of referral ${referralId} changed under each attempt to claim it; retry the event.`,
+    { retryAfterSeconds: 1, extensions: { referralId } },
+  );
 }
 
 /** The same error, telling the caller when to come back (only retryable errors reach here). */

@@ -226,7 +226,7 @@ describe("the Table store, in this process: the event deadline ends a hung call,
   it('claim and ordering read both answer idempotency_store_unavailable (retryable) once the signal aborts', async () => {
     const calls = [
       (abortSignal: AbortSignal) => store.begin('evt-hung', 'f', { leaseMs: 1000, retentionMs: 1000, abortSignal }),
-      (abortSignal: AbortSignal) => store.lastOccurredAt('ref-hung', { abortSignal }),
+      (abortSignal: AbortSignal) => store.readOrdering('ref-hung', { abortSignal }),
     ];
     for (const call of calls) {
       const before = hung.length;

@@ -110,7 +110,7 @@ describe(`reliability under random upstream faults: 1,000 events over 50 referra
   it('no field lost', () => expectNoViolation('fieldsLost'));
 
   /**
-   * Each final answer is one the model allows at that point (`stale` exactly when occurredAt < lastApplied,
+   * Each final answer is one the model allows at that point (`stale` exactly when every field was applied later,
    * with that lastAppliedOccurredAt; `referral_closed` only when the referral is or may be Closed and the
    * event changes something; `updated` with `changes` whose `from` the model allows and whose `to` are the
    * event's values, and the eTag of its write; `unchanged` only when the values may already be held, and
@@ -136,7 +136,10 @@ describe(`reliability under random upstream faults: 1,000 events over 50 referra
     expect(run.figures.deliveries.copy).toBeGreaterThan(100);
     expect(run.figures.deliveries.redelivery).toBeGreaterThan(50);
     expect(run.figures.deliveries.reuse).toBeGreaterThan(5);
-    expect(end.finalOutcomes.stale ?? 0).toBeGreaterThan(20);
+    // Ordering is per field: an older event is stale when all its fields were set later, else superseded in part.
+    expect((end.finalOutcomes.stale ?? 0) + (end.finalOutcomes['of which superseded in part'] ?? 0)).toBeGreaterThan(
+      20,
+    );
     expect(end.finalOutcomes.referral_closed ?? 0).toBeGreaterThan(5);
   });
 });

@@ -115,7 +115,8 @@ export async function startHostProcess(
   env: Record<string, string>,
   options: HostProcessOptions = {},
 ): Promise<HostProcess> {
-  // A table of its own: the test run shares one Azurite (test/support/global-setup.ts).
+  // A table of its own: the test run shares one Azurite (test/support/global-setup.ts). Processes that
+  // play instances of one app share a table by passing the same IDEMPOTENCY_TABLE_NAME in `env`.
   const table = `t${randomUUID().replaceAll('-', '')}`;
   const host = startProcess(
     ['dist/dev/start.js', ...(options.appDir ? ['--app-dir', options.appDir] : [])],

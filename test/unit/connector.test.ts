@@ -219,7 +219,13 @@ describe('what Power Automate shows', () => {
       expect(response.description).toContain(`\`${code}\``);
     }
     expect(apiDefinition.definitions.Problem.properties.code.enum).toEqual(Object.keys(ERROR_DEFINITIONS));
-    expect(Object.keys(apiDefinition.definitions).sort()).toEqual(['Change', 'FieldError', 'Problem', 'UpdateResult']);
+    expect(Object.keys(apiDefinition.definitions).sort()).toEqual([
+      'Change',
+      'FieldError',
+      'Problem',
+      'SupersededField',
+      'UpdateResult',
+    ]);
     expect(operation.responses['503'].headers['Retry-After']).toMatchObject({ type: 'integer' });
     expect(operation.responses['200'].headers['MS-CorrelationId']).toMatchObject({ type: 'string' });
   });

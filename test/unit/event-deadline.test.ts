@@ -163,7 +163,8 @@ describe('bookkeeping after the deadline', () => {
     if (again.kind !== 'started') throw new Error(again.kind);
     await store.complete(again.lease, 'f', { status: 200, headers: {}, body: '{}' }, { retentionMs: 10_000 });
     expect((await store.begin('e1', 'f', { leaseMs: 1000, retentionMs: 10_000 })).kind).toBe('replay');
-    await store.recordOccurredAt('r', '2026-01-01T00:00:00Z', { abortSignal });
-    expect(await store.lastOccurredAt('r', { abortSignal })).toBe('2026-01-01T00:00:00Z');
+    const record = { notes: { at: '2026-01-01T00:00:00.000Z' } };
+    const version = await store.writeOrdering('r', record, undefined, { abortSignal });
+    expect(await store.readOrdering('r', { abortSignal })).toEqual({ record, version });
   });
 });

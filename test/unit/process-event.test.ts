@@ -288,12 +288,75 @@ describe('ordering', () => {
     const app = testApp(pc);
 
     const applied = await deliver(app, { body: event({ occurredAt: '2026-11-25T10:00:00Z' }) });
-    const late = await deliver(app, { body: event({ dealValue: 5, occurredAt: '2026-11-25T09:59:59+00:00' }) });
+    const late = await deliver(app, { body: event({ occurredAt: '2026-11-25T09:59:59+00:00' }) });
 
     expect(applied.json.outcome).toBe('updated');
     expect(late.status).toBe(200);
-    expect(late.json).toMatchObject({ outcome: 'stale', lastAppliedOccurredAt: '2026-11-25T10:00:00.000Z' });
+    expect(late.json).toMatchObject({
+      outcome: 'stale',
+      lastAppliedOccurredAt: '2026-11-25T10:00:00.000Z',
+      superseded: [
+        { path: '/status', occurredAt: '2026-11-25T10:00:00.000Z' },
+        { path: '/substatus', occurredAt: '2026-11-25T10:00:00.000Z' },
+      ],
+    });
     expect(pc.sequence).toBe('GET PUT');
+  });
+
+  it('an older event on a different field is applied: ordering is per field (issue #11)', async () => {
+    const pc = new ScriptedPartnerCenter([GET.ok(pending), PUT.ok(), GET.current(), PUT.ok()]);
+    const app = testApp(pc);
+    const body = (fields: Record<string, unknown>) => ({ referralId: REFERRAL_ID, ...fields });
+
+    const later = await deliver(app, { body: body({ occurredAt: '2026-11-25T10:00:02Z', notes: 'later' }) });
+    const older = await deliver(app, { body: body({ occurredAt: '2026-11-25T10:00:01Z', dealValue: 4242 }) });
+
+    expect(later.json.outcome).toBe('updated');
+    expect(older.json).toMatchObject({ outcome: 'updated', changes: [{ path: '/details/dealValue', to: 4242 }] });
+    expect(older.json).not.toHaveProperty('superseded');
+    expect(pc.held).toMatchObject({ details: { notes: 'later', dealValue: 4242 } });
+  });
+
+  it('an event of which some fields were superseded applies the others and lists the skipped ones', async () => {
+    const pc = new ScriptedPartnerCenter([GET.ok(pending), PUT.ok(), GET.current(), PUT.ok()]);
+    const app = testApp(pc);
+    const body = (fields: Record<string, unknown>) => ({ referralId: REFERRAL_ID, ...fields });
+
+    await deliver(app, { body: body({ occurredAt: '2026-11-25T10:00:02Z', notes: 'later' }) });
+    const older = await deliver(app, {
+      body: body({ occurredAt: '2026-11-25T10:00:01Z', notes: 'older', dealValue: 7 }),
+    });
+
+    expect(older.json).toMatchObject({
+      outcome: 'updated',
+      changes: [{ path: '/details/dealValue', to: 7 }],
+      superseded: [{ path: '/details/notes', occurredAt: '2026-11-25T10:00:02.000Z' }],
+    });
+    expect(pc.held).toMatchObject({ details: { notes: 'later', dealValue: 7 } });
+  });
+
+  it('an occurredAt more than MAX_CLOCK_SKEW_SECONDS ahead is refused with 400 naming the field', async () => {
+    const pc = new ScriptedPartnerCenter([]);
+    const app = testApp(pc, { settings: { MAX_CLOCK_SKEW_SECONDS: '60' } });
+    const ahead = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString();
+
+    const refused = await deliver(app, { body: event({ occurredAt: ahead(3600) }) });
+
+    expect(refused.status).toBe(400);
+    expect(refused.json).toMatchObject({
+      code: 'invalid_event',
+      errors: [{ field: 'occurredAt', pointer: '/occurredAt', code: 'in_future' }],
+    });
+    expect(pc.sequence).toBe('');
+  });
+
+  it('a tie (the same occurredAt on the same field) is applied: a redelivery is not stale', async () => {
+    const pc = new ScriptedPartnerCenter([GET.ok(pending), PUT.ok(), GET.current()]);
+    const app = testApp(pc);
+    const body = { referralId: REFERRAL_ID, occurredAt: '2026-11-25T10:00:02Z', notes: 'same' };
+
+    expect((await deliver(app, { body })).json.outcome).toBe('updated');
+    expect((await deliver(app, { body })).json.outcome).toBe('unchanged');
   });
 });
 

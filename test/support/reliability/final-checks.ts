@@ -128,6 +128,9 @@ export function checkEnd(run: Run): End {
           ? String(original.body?.outcome)
           : String(original.body?.code ?? original.status);
     bump(finalOutcomes, key);
+    if (original?.status === 200 && Array.isArray(original.body?.superseded) && original.body.outcome !== 'stale') {
+      bump(finalOutcomes, 'of which superseded in part');
+    }
     if (original === undefined) figures.unresolvedEvents++;
     if (original?.status === 200 && original.body?.outcome === 'updated' && track.writes !== 1) {
       violate('lost', `seed ${seed}: event ${track.event.id} answered updated with ${track.writes} writes`);

@@ -1,10 +1,12 @@
 /**
  * The reliability run's model (pure): the fields the adapter writes, and per referral, for every such field,
- * the set of values the referral may hold. A final 200 `updated`/`unchanged` sets the event's fields to
- * exactly its values; an event whose every delivery ended retryably (its PUT may or may not have landed)
- * adds its values to the sets (counted as unresolved); `stale` and final 4xx change nothing. `lastApplied`
- * is the newest `occurredAt` of an event answered `updated`/`unchanged`, which is exactly what the app
- * records for ordering.
+ * the set of values the referral may hold. A final 200 `updated`/`unchanged` sets the event's fields (those
+ * not superseded) to exactly its values; an event whose every delivery ended retryably (its PUT may or may
+ * not have landed) adds its values to the sets (counted as unresolved); `stale` and final 4xx change
+ * nothing. Ordering is per field (docs/ordering.md; status and substatus are one field): `lastApplied` is,
+ * per field, the newest `occurredAt` of an event answered `updated`/`unchanged` that applied it, so a field
+ * of an older event must be superseded; `mayBeApplied` adds the times of unresolved events (their claim may
+ * have landed), so a field of an event older than that may be superseded.
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { AppliedWrite } from '../../../dev/sandbox/server.js';
@@ -87,7 +89,26 @@ export interface RefModel {
   possible: Record<Field, Set<string>>;
   /** Which event last set each field (for messages). */
   setBy: Partial<Record<Field, string>>;
-  lastApplied: number | undefined;
+  lastApplied: Partial<Record<OrderGroup, number>>;
+  mayBeApplied: Partial<Record<OrderGroup, number>>;
+}
+
+/** The ordering field of a model field: status and substatus are ordered as one. */
+export type OrderGroup = Exclude<Field, 'substatus'>;
+export const groupOf = (field: Field): OrderGroup => (field === 'substatus' ? 'status' : field);
+
+/** Fields of the event a later applied event must have superseded, and those one may have. */
+export function supersession(model: RefModel, event: PlannedEvent): { must: Set<Field>; may: Set<Field> } {
+  const must = new Set<Field>();
+  const may = new Set<Field>();
+  for (const field of Object.keys(event.values) as Field[]) {
+    const group = groupOf(field);
+    const certain = model.lastApplied[group];
+    const maybe = Math.max(certain ?? Number.NEGATIVE_INFINITY, model.mayBeApplied[group] ?? Number.NEGATIVE_INFINITY);
+    if (certain !== undefined && event.occurredAtMs < certain) must.add(field);
+    if (event.occurredAtMs < maybe) may.add(field);
+  }
+  return { must, may };
 }
 
 /** The model of a referral as stored at setup: each field holds exactly its stored value. */
@@ -95,12 +116,17 @@ export function newModel(id: string, snapshot: unknown): RefModel {
   const fields = adapterFields(snapshot);
   const possible = {} as Record<Field, Set<string>>;
   for (const field of FIELDS) possible[field] = new Set([enc(fields[field])]);
-  return { id, possible, setBy: {}, lastApplied: undefined };
+  return { id, possible, setBy: {}, lastApplied: {}, mayBeApplied: {} };
 }
 
+/** An event that may or may not have been applied: each field it may have written may hold its value. */
 export const union = (model: RefModel, event: PlannedEvent) => {
+  const { must } = supersession(model, event);
   for (const [field, value] of Object.entries(event.values) as Array<[Field, Json]>) {
+    if (must.has(field)) continue;
     model.possible[field].add(enc(value));
+    const group = groupOf(field);
+    model.mayBeApplied[group] = Math.max(model.mayBeApplied[group] ?? Number.NEGATIVE_INFINITY, event.occurredAtMs);
   }
 };
 export const holds = (model: RefModel, field: Field, value: unknown) => model.possible[field].has(enc(value));
@@ -109,40 +135,68 @@ export const holdsFrom = (model: RefModel, field: Field, from: unknown) =>
 export const describeModel = (model: RefModel, field: Field) =>
   `{${[...model.possible[field]].join(' | ')}}${model.setBy[field] ? ` (last set by ${model.setBy[field]})` : ''}`;
 
-/** Checks a fresh (not replayed) final answer against the model before the event, then moves the model. */
+/**
+ * Checks a fresh (not replayed) final answer against the model before the event, then moves the model.
+ * Answers the fields the answer lists as superseded (skipped: not written).
+ */
 export function checkFreshAnswer(
   model: RefModel,
   event: PlannedEvent,
   answer: Attempt,
   where: string,
   violate: Violate,
-): void {
+): Set<Field> {
   const body = answer.body ?? {};
-  const fields = Object.entries(event.values) as Array<[Field, Json]>;
-  const expectStale = model.lastApplied !== undefined && event.occurredAtMs < model.lastApplied;
+  const { must, may } = supersession(model, event);
+  const named = Object.keys(event.values) as Field[];
+  const listed = new Set<Field>();
+  for (const entry of Array.isArray(body.superseded) ? body.superseded : []) {
+    const field = isRecord(entry) ? POINTERS.get(String(entry.path)) : undefined;
+    if (field === undefined || !(field in event.values) || !isRecord(entry)) continue;
+    listed.add(field);
+    if (!(Date.parse(String(entry.occurredAt)) > event.occurredAtMs)) {
+      violate('wrongAnswer', `${where}: superseded ${JSON.stringify(entry)} by an event that is not later`);
+    }
+  }
+  const wrongSkip = [...listed].filter((field) => !may.has(field));
+  if (wrongSkip.length > 0) {
+    violate(
+      'wrongAnswer',
+      `${where}: ${wrongSkip.join(', ')} superseded, but no later event applied them (event ${new Date(event.occurredAtMs).toISOString()}): ${answer.text}`,
+    );
+  }
+  const expectStale = named.every((field) => must.has(field));
   if (answer.status === 200 && body.outcome === 'stale') {
-    if (!expectStale) {
+    if (!named.every((field) => may.has(field))) {
       violate(
         'wrongAnswer',
-        `${where}: stale, but no newer event was applied (last applied ${model.lastApplied === undefined ? 'none' : new Date(model.lastApplied).toISOString()}, event ${new Date(event.occurredAtMs).toISOString()}): ${answer.text}`,
+        `${where}: stale, but not every field was set by a later event (event ${new Date(event.occurredAtMs).toISOString()}): ${answer.text}`,
       );
     } else if (
-      Date.parse(String(body.lastAppliedOccurredAt)) !== model.lastApplied ||
+      !(Date.parse(String(body.lastAppliedOccurredAt)) > event.occurredAtMs) ||
       !isDeepStrictEqual(body.changes, []) ||
       body.status !== null ||
       body.eTag !== null
     ) {
       violate('wrongAnswer', `${where}: stale answer with wrong details: ${answer.text}`);
     }
-    return;
+    return new Set(named);
   }
   if (expectStale) {
     violate(
       'wrongAnswer',
-      `${where}: expected stale (occurredAt ${new Date(event.occurredAtMs).toISOString()} < last applied ${new Date(model.lastApplied ?? 0).toISOString()}), got ${answer.status} ${answer.text}`,
+      `${where}: expected stale (every field set by a later event than ${new Date(event.occurredAtMs).toISOString()}), got ${answer.status} ${answer.text}`,
     );
-    return;
+    return new Set(named);
   }
+  if (answer.status === 200) {
+    const unlisted = [...must].filter((field) => !listed.has(field));
+    if (unlisted.length > 0) {
+      violate('wrongAnswer', `${where}: ${unlisted.join(', ')} should be listed as superseded: ${answer.text}`);
+    }
+  }
+  const skipped = answer.status === 200 ? listed : must;
+  const fields = (Object.entries(event.values) as Array<[Field, Json]>).filter(([field]) => !skipped.has(field));
   const mayChange = fields.some(([field, value]) => model.possible[field].size > 1 || !holds(model, field, value));
   const mustChange = fields.some(([field, value]) => !holds(model, field, value));
   const canBeClosed = model.possible.status.has(enc('Closed'));
@@ -155,16 +209,16 @@ export function checkFreshAnswer(
         'wrongAnswer',
         `${where}: referral_closed, but the model has status ${describeModel(model, 'status')} and the event ${mayChange ? 'changes' : 'changes nothing'}: ${answer.text}`,
       );
-      return;
+      return skipped;
     }
     model.possible.status = new Set([enc('Closed')]);
     if (holds(model, 'substatus', current.substatus)) model.possible.substatus = new Set([enc(current.substatus)]);
     else violate('wrongAnswer', `${where}: referral_closed names substatus ${show(current.substatus)}`);
-    return;
+    return new Set(named);
   }
   if (answer.status !== 200 || (body.outcome !== 'updated' && body.outcome !== 'unchanged')) {
     violate('wrongAnswer', `${where}: unexpected final answer ${answer.status} ${answer.text}`);
-    return;
+    return new Set(named);
   }
   const changes = Array.isArray(body.changes) ? body.changes : [];
   if (body.outcome === 'unchanged') {
@@ -185,7 +239,13 @@ export function checkFreshAnswer(
     const seen = new Set<Field>();
     for (const change of changes) {
       const field = isRecord(change) ? POINTERS.get(String(change.path)) : undefined;
-      if (!isRecord(change) || field === undefined || !(field in event.values) || seen.has(field)) {
+      if (
+        !isRecord(change) ||
+        field === undefined ||
+        !(field in event.values) ||
+        skipped.has(field) ||
+        seen.has(field)
+      ) {
         violate('wrongAnswer', `${where}: change ${JSON.stringify(change)} is not one of the event's fields`);
         continue;
       }
@@ -226,7 +286,11 @@ export function checkFreshAnswer(
         `${where}: answer says ${field} ${show(body[field])}, model has ${describeModel(model, field)}`,
       );
   }
-  model.lastApplied = Math.max(model.lastApplied ?? Number.NEGATIVE_INFINITY, event.occurredAtMs);
+  for (const [field] of fields) {
+    const group = groupOf(field);
+    model.lastApplied[group] = Math.max(model.lastApplied[group] ?? Number.NEGATIVE_INFINITY, event.occurredAtMs);
+  }
+  return skipped;
 }
 
 /** A write stored during a step must be the step's event, whole, and nothing else. */
@@ -236,10 +300,12 @@ export function checkWriteBelongs(
   before: Record<Field, unknown>,
   where: string,
   violate: Violate,
+  /** Fields of the event that were (or may have been) superseded: not written, or left as they were. */
+  skipped: ReadonlySet<Field> = new Set(),
 ): void {
   const stored = adapterFields(write.fields);
   const missing = (Object.entries(event.values) as Array<[Field, Json]>).filter(
-    ([field, value]) => enc(stored[field]) !== enc(value),
+    ([field, value]) => !skipped.has(field) && enc(stored[field]) !== enc(value),
   );
   const foreign = fieldsDiff(before, stored).filter((field) => !(field in event.values));
   if (missing.length > 0 || foreign.length > 0) {

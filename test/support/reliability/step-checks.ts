@@ -21,6 +21,7 @@ import {
   type RefModel,
   sameFields,
   show,
+  supersession,
   union,
 } from './model.js';
 import type { PlannedEvent, Step } from './plan.js';
@@ -107,21 +108,22 @@ export function checkStep(step: Step, model: RefModel, track: Track, seen: StepS
   }
   if (first === undefined) {
     // Every delivery ended retryably: the PUT may or may not have landed.
+    const { may } = supersession(model, event);
     union(model, event);
-    for (const write of writes) checkWriteBelongs(event, write, before, where, violate);
+    for (const write of writes) checkWriteBelongs(event, write, before, where, violate, may);
     return;
   }
   const outcome = first.body?.outcome;
   // An earlier attempt of this step may have stored the event (its answer lost): then `unchanged` is right.
   if (unconfirmed > 0 && first.status === 200 && outcome !== 'stale') union(model, event);
-  checkFreshAnswer(model, event, first, where, violate);
+  const skipped = checkFreshAnswer(model, event, first, where, violate);
 
   if (first.status === 200 && outcome === 'updated') {
     const write = writes[0];
     if (writes.length !== 1 || write === undefined) {
       violate('lost', `${where}: answered updated, but ${writes.length} writes were stored: ${first.text}`);
     } else {
-      checkWriteBelongs(event, write, before, where, violate);
+      checkWriteBelongs(event, write, before, where, violate, skipped);
       if (first.body?.eTag !== write.eTag) {
         violate('wrongAnswer', `${where}: updated with eTag ${show(first.body?.eTag)}, the write stored ${write.eTag}`);
       }
@@ -133,7 +135,7 @@ export function checkStep(step: Step, model: RefModel, track: Track, seen: StepS
         `${where}: answered unchanged, but its write (seq ${writes[0]?.seq}) was stored in this step and no attempt lost an answer`,
       );
     }
-    for (const write of writes) checkWriteBelongs(event, write, before, where, violate);
+    for (const write of writes) checkWriteBelongs(event, write, before, where, violate, skipped);
   } else if (writes.length > 0 || !sameFields(before, after)) {
     violate(
       'wrongAnswer',
@@ -143,10 +145,10 @@ export function checkStep(step: Step, model: RefModel, track: Track, seen: StepS
     );
   }
   if (first.status === 200 && (outcome === 'updated' || outcome === 'unchanged')) {
-    // "A 200 means the values are in the sandbox": checked right after the step, before anything else
-    // can touch this referral.
+    // "A 200 means the values are in the sandbox" (but for the superseded ones): checked right after the
+    // step, before anything else can touch this referral.
     const absent = (Object.entries(event.values) as Array<[Field, Json]>).filter(
-      ([field, value]) => enc(after[field]) !== enc(value),
+      ([field, value]) => !skipped.has(field) && enc(after[field]) !== enc(value),
     );
     if (absent.length > 0) {
       violate(
