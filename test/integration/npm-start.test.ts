@@ -3,6 +3,7 @@
  * identity endpoint come up, and the printed curl command works exactly as printed.
  */
 import { execFile } from 'node:child_process';
+import { type AddressInfo, createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SEED_IDS } from '../../dev/sandbox/seed.js';
@@ -40,6 +41,25 @@ describe('npm start', () => {
     expect(again).toMatchObject({ outcome: 'unchanged', changes: [] });
     await app.stop();
     expect(app.output()).not.toMatch(/loopback guard/);
+  });
+
+  it.each(['PORT', 'SANDBOX_PORT'])('a busy %s: says which port and how to change it', async (setting) => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const { port } = busy.address() as AddressInfo;
+    try {
+      const app = startProcess(
+        ['dist/dev/start.js'],
+        isolatedEnv({ PORT: '0', IDEMPOTENCY_STORE: 'memory', [setting]: String(port) }),
+      );
+      started.push(app);
+      expect(await app.exited).toBe(1);
+      expect(app.output()).toContain(`port ${port} on 127.0.0.1 (${setting}, for `);
+      expect(app.output()).toContain(`Set ${setting} to a free port: ${setting}=${port + 1} npm start`);
+      expect(app.output()).not.toMatch(/^\s+at /m);
+    } finally {
+      busy.close();
+    }
   });
 
   it('refuses to start with an invalid configuration, saying why', async () => {
