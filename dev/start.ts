@@ -139,8 +139,8 @@ async function main(): Promise<void> {
     say('Seeded referrals:');
     for (const [name, id] of Object.entries(SEED_IDS)) say(`  ${id}  ${name}`);
     say();
-    say('Try it: move the seeded New/Pending referral to Active/Accepted:');
-    const body = JSON.stringify({ referralId: SEED_IDS.newPending, status: 'Active' });
+    say('Try it: move the seeded New/Received referral to Active/Accepted:');
+    const body = JSON.stringify({ referralId: SEED_IDS.newReceived, status: 'Active' });
     say(`  curl -sS -X POST '${host.url}/api/referral-updates' -H 'Content-Type: application/json' -d '${body}'`);
   } else {
     say(`Running against Partner Center at ${process.env.PARTNER_CENTER_BASE_URL}.`);
