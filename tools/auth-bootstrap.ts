@@ -337,6 +337,31 @@ async function browserFlow(): Promise<number> {
   }
 }
 
+/**
+ * Key Vault's refusal of the admin's own write, as what to do: the store's messages speak of the app's identity,
+ * but here the admin's Azure sign-in writes.
+ */
+function keyVaultFailure(error: unknown, host: string): unknown {
+  const cause = error instanceof AdapterError ? error.cause : error;
+  const causeName = (cause as { name?: string } | undefined)?.name ?? '';
+  if (/CredentialUnavailableError|AggregateAuthenticationError|AuthenticationRequiredError/.test(causeName)) {
+    return new BootstrapError(
+      `no Azure sign-in to write Key Vault ${host} with (${causeName}): run "az login" (or "azd auth login") as an admin with Key Vault Secrets Officer on the vault, then run this again.`,
+    );
+  }
+  if (error instanceof AdapterError && error.code === 'upstream_auth_failed') {
+    return new BootstrapError(
+      `Key Vault ${host} refused your Azure sign-in (${error.message.match(/HTTP \d+/)?.[0] ?? 'refused'}): the account of "az login" needs Key Vault Secrets Officer on the vault (docs/deploy.md#roles); a role assigned minutes ago may not apply yet.`,
+    );
+  }
+  if (error instanceof AdapterError && error.code === 'upstream_unavailable') {
+    return new BootstrapError(
+      `could not reach Key Vault at ${host} (${unreachableReason(cause)}). Check --vault-url (or KEY_VAULT_URL, https://<vault>.vault.azure.net), and your network or proxy.`,
+    );
+  }
+  return error;
+}
+
 async function adminCredential(): Promise<TokenCredential> {
   const identity = await import('@azure/identity');
   if (process.env.IDENTITY_ENDPOINT) return new identity.ManagedIdentityCredential();
@@ -423,12 +448,11 @@ async function deviceCodeFlow(): Promise<number> {
     credential: adminCredential,
     loopback: auth.keyVaultLoopback,
   });
-  const stored = await reaching(
-    'Key Vault',
-    auth.keyVaultUrl,
-    '--vault-url (or KEY_VAULT_URL, https://<vault>.vault.azure.net), and your network or proxy',
-    () => store.set(auth.refreshTokenSecretName, tokens.refreshToken as string, REFRESH_TOKEN_CONTENT_TYPE),
-  );
+  const stored = await store
+    .set(auth.refreshTokenSecretName, tokens.refreshToken, REFRESH_TOKEN_CONTENT_TYPE)
+    .catch((error: unknown) => {
+      throw keyVaultFailure(error, new URL(auth.keyVaultUrl).host);
+    });
   say(`3. Stored the refresh token in Key Vault secret "${auth.refreshTokenSecretName}" (version ${stored.version}).`);
   say('   It was not printed or saved anywhere else. The adapter redeems and rotates it from now on;');
   say('   run this again if /api/health reports the refresh token invalid or close to its 90-day limit.');

@@ -312,6 +312,29 @@ describe('--device-code, the explicit opt-in', () => {
     expect(cli.output()).not.toMatch(/TypeError|fetch failed|^\s+at /m);
   });
 
+  it('a vault nothing answers on: names the host and what to check, once signed in', async () => {
+    const port = await closedPort();
+    const cli = bootstrap(['--device-code', '--vault-url', `https://127.0.0.1:${port}`], {
+      ...deviceEnv(),
+      APP_CLIENT_AUTH: 'none',
+    });
+    const [, userCode] = await cli.waitFor(/user code: (\S+)\)/);
+    world.entra.approveDevice(userCode as string);
+    expect(await cli.exited).toBe(1);
+    expect(cli.output()).toContain(`Bootstrap failed: could not reach Key Vault at 127.0.0.1:${port} (`);
+    expect(cli.output()).toContain('Check --vault-url');
+  });
+
+  it('no Azure sign-in on the admin machine: says to run az login, with the role it needs', async () => {
+    const { IDENTITY_ENDPOINT: _endpoint, IDENTITY_HEADER: _header, ...env } = deviceEnv();
+    const cli = bootstrap(['--device-code'], { ...env, APP_CLIENT_AUTH: 'none', PATH: '/nonexistent' });
+    const [, userCode] = await cli.waitFor(/user code: (\S+)\)/);
+    world.entra.approveDevice(userCode as string);
+    expect(await cli.exited).toBe(1);
+    expect(cli.output()).toContain('Bootstrap failed: no Azure sign-in to write Key Vault');
+    expect(cli.output()).toContain('run "az login"');
+  });
+
   it('with APP_CLIENT_AUTH=none: signs in with a device code and stores a public-client token, with the warning', async () => {
     const cli = bootstrap(['--device-code', '--vault-url', world.env.KEY_VAULT_URL as string], {
       ...deviceEnv(),
