@@ -124,7 +124,7 @@ const pkg = await deployPackage();
 const { startupBytes, lazyBytes, telemetryBytes } = packageSizes(pkg.built);
 const report = `# Performance
 
-Measured by \`npm run bench\` (dev/bench/run.ts) on ${new Date().toISOString().slice(0, 10)}, Node ${process.version},
+Measured by \`npm run bench -- --write-docs\` (dev/bench/run.ts) on ${new Date().toISOString().slice(0, 10)}, Node ${process.version},
 ${COLD_RUNS} cold starts and ${EVENTS} events per series. Ratios are against a baseline measured in the same run;
 absolute times depend on the machine and are given only to read the ratios.
 
