@@ -46,13 +46,38 @@ async function appFolder(): Promise<string> {
   return result.appDir;
 }
 
+/** `PORT` or `SANDBOX_PORT` as a port number; throws naming the setting. */
+function portSetting(name: 'PORT' | 'SANDBOX_PORT', fallback: number): number {
+  const raw = process.env[name];
+  const port = raw === undefined || raw.trim() === '' ? fallback : Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`${name} must be a port number, 0 to 65535 (got "${raw}"); 0 picks any free port`);
+  return port;
+}
+
+/** Starts a listener on the port of setting `name`; a port in use says which one and how to change it. */
+async function listenOn<T>(name: 'PORT' | 'SANDBOX_PORT', port: number, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code !== 'EADDRINUSE' && code !== 'EACCES') throw error;
+    const what = name === 'PORT' ? 'the app' : 'the Partner Center sandbox';
+    throw new Error(
+      `port ${port} on 127.0.0.1 (${name}, for ${what}) is ${code === 'EADDRINUSE' ? 'already in use (another npm start, func start or program?)' : 'not allowed for this user'}. ` +
+        `Set ${name} to a free port: ${name}=${port === 7071 ? 7072 : port + 1} npm start, or "${name}" in local.settings.json; ${name}=0 picks any free port.`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const appDir = await appFolder();
   applyLocalSettings();
 
   let sandboxUrl: string | undefined;
   if (!process.env.PARTNER_CENTER_BASE_URL) {
-    const sandbox = await startPartnerCenterSandbox({ port: Number(process.env.SANDBOX_PORT ?? 0) });
+    const sandboxPort = portSetting('SANDBOX_PORT', 0);
+    const sandbox = await listenOn('SANDBOX_PORT', sandboxPort, () => startPartnerCenterSandbox({ port: sandboxPort }));
     closers.push(() => sandbox.close());
     sandboxUrl = sandbox.url;
     process.env.PARTNER_CENTER_BASE_URL = sandbox.url;
@@ -90,12 +115,10 @@ async function main(): Promise<void> {
     return;
   }
 
-  const port = Number(process.env.PORT || 7071);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new Error(`PORT must be a port number (got "${process.env.PORT}")`);
+  const port = portSetting('PORT', 7071);
   // Dev only: with LOCAL_HOST_MASTER_KEY set, the host enforces keys like `func start --enableAuth`.
   const masterKey = process.env.LOCAL_HOST_MASTER_KEY || undefined;
-  const host = await startHost({ appDir, port, ...(masterKey ? { masterKey } : {}) });
+  const host = await listenOn('PORT', port, () => startHost({ appDir, port, ...(masterKey ? { masterKey } : {}) }));
   closers.unshift(() => host.close());
 
   say();
@@ -116,8 +139,8 @@ async function main(): Promise<void> {
     say('Seeded referrals:');
     for (const [name, id] of Object.entries(SEED_IDS)) say(`  ${id}  ${name}`);
     say();
-    say('Try it: move the seeded New/Pending referral to Active/Accepted:');
-    const body = JSON.stringify({ referralId: SEED_IDS.newPending, status: 'Active' });
+    say('Try it: move the seeded New/Received referral to Active/Accepted:');
+    const body = JSON.stringify({ referralId: SEED_IDS.newReceived, status: 'Active' });
     say(`  curl -sS -X POST '${host.url}/api/referral-updates' -H 'Content-Type: application/json' -d '${body}'`);
   } else {
     say(`Running against Partner Center at ${process.env.PARTNER_CENTER_BASE_URL}.`);

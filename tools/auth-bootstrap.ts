@@ -34,6 +34,13 @@ const say = (line = '') => process.stdout.write(`${line}\n`);
 const SIGN_IN_TIMEOUT_MS = 10 * 60_000;
 const REQUEST_TIMEOUT_MS = 60_000;
 
+/** The settings the device-code flow needs, with the flag that sets each. */
+const DEVICE_CODE_SETTINGS = {
+  KEY_VAULT_URL: '--vault-url',
+  PARTNER_TENANT_ID: '--tenant',
+  APP_REGISTRATION_CLIENT_ID: '--client-id',
+} as const;
+
 const DEVICE_CODE_WARNING = [
   'WARNING: --device-code makes the refresh token a public-client token, and Conditional Access tracks it:',
   '  - Microsoft recommends blocking the device code flow and ships a managed policy that blocks it; every later',
@@ -60,6 +67,42 @@ const { values: flags } = parseArgs({
   },
 });
 
+/** A failure the admin can act on: printed as is, after "Bootstrap failed:". */
+class BootstrapError extends Error {}
+
+/** Why a request never got an answer, in words: refused, unresolved, TLS, timeout. */
+function unreachableReason(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } } | undefined)?.cause;
+  const code = cause?.code ?? (error as { code?: string } | undefined)?.code;
+  const name = (error as { name?: string } | undefined)?.name;
+  if (name === 'TimeoutError' || name === 'AbortError') return 'no answer in time';
+  if (code === 'ECONNREFUSED') return 'connection refused: nothing listens there';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'the host name does not resolve';
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'the connection was dropped';
+  if (code && /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY/i.test(code))
+    return `its TLS certificate is not trusted (${code})`;
+  return code ?? cause?.message ?? (error instanceof Error ? error.message : 'unknown error');
+}
+
+/** True for a request that got no HTTP answer at all (as opposed to an answer that says no). */
+function isUnreachable(error: unknown): boolean {
+  const name = (error as { name?: string } | undefined)?.name;
+  return (
+    (error instanceof TypeError && error.message === 'fetch failed') || name === 'TimeoutError' || name === 'AbortError'
+  );
+}
+
+/** Runs `call` against `url`; no answer at all becomes a BootstrapError naming the host and what to check. */
+async function reaching<T>(what: string, url: string | URL, check: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (!isUnreachable(error)) throw error;
+    const host = new URL(url).host;
+    throw new BootstrapError(`could not reach ${what} at ${host} (${unreachableReason(error)}). Check ${check}.`);
+  }
+}
+
 function localEnv(): Record<string, string | undefined> {
   return { ...readLocalSettings(process.cwd()), ...process.env };
 }
@@ -77,13 +120,20 @@ async function postToApp(
   adminKey: string,
   body: unknown,
 ): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(new URL(path, appUrl), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-functions-key': adminKey },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-  });
-  const text = await response.text();
+  const { response, text } = await reaching(
+    'the app',
+    appUrl,
+    '--app-url (the function app, https://<app>.azurewebsites.net), that the app is running, and your network or proxy',
+    async () => {
+      const response = await fetch(new URL(path, appUrl), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-functions-key': adminKey },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+      return { response, text: await response.text() };
+    },
+  );
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -102,8 +152,15 @@ function appRefusal(status: number, body: Problem): string {
     return "The app refused the admin key (401). Pass the function app's master key: az functionapp keys list -g <resource group> -n <app> --query masterKey -o tsv";
   }
   if (status === 404)
-    return 'The app has no /api/app-user endpoints (404): deploy the current version of the adapter first.';
-  return `The app answered ${status}${body.code ? ` ${body.code}` : ''}: ${body.detail ?? 'no detail'}`;
+    return 'The app has no /api/app-user endpoints (404): check --app-url, and deploy the current version of the adapter.';
+  if (!body.code) {
+    return `The app answered ${status} without a problem document: is --app-url the function app itself (https://<app>.azurewebsites.net)?`;
+  }
+  const hint =
+    body.code === 'configuration_invalid'
+      ? ' Fix the app settings it names (GET /api/health lists them), then run this again.'
+      : '';
+  return `The app answered ${status} ${body.code}: ${body.detail ?? 'no detail'}${hint}`;
 }
 
 function openBrowser(url: string): void {
@@ -280,6 +337,31 @@ async function browserFlow(): Promise<number> {
   }
 }
 
+/**
+ * Key Vault's refusal of the admin's own write, as what to do: the store's messages speak of the app's identity,
+ * but here the admin's Azure sign-in writes.
+ */
+function keyVaultFailure(error: unknown, host: string): unknown {
+  const cause = error instanceof AdapterError ? error.cause : error;
+  const causeName = (cause as { name?: string } | undefined)?.name ?? '';
+  if (/CredentialUnavailableError|AggregateAuthenticationError|AuthenticationRequiredError/.test(causeName)) {
+    return new BootstrapError(
+      `no Azure sign-in to write Key Vault ${host} with (${causeName}): run "az login" (or "azd auth login") as an admin with Key Vault Secrets Officer on the vault, then run this again.`,
+    );
+  }
+  if (error instanceof AdapterError && error.code === 'upstream_auth_failed') {
+    return new BootstrapError(
+      `Key Vault ${host} refused your Azure sign-in (${error.message.match(/HTTP \d+/)?.[0] ?? 'refused'}): the account of "az login" needs Key Vault Secrets Officer on the vault (docs/deploy.md#roles); a role assigned minutes ago may not apply yet.`,
+    );
+  }
+  if (error instanceof AdapterError && error.code === 'upstream_unavailable') {
+    return new BootstrapError(
+      `could not reach Key Vault at ${host} (${unreachableReason(cause)}). Check --vault-url (or KEY_VAULT_URL, https://<vault>.vault.azure.net), and your network or proxy.`,
+    );
+  }
+  return error;
+}
+
 async function adminCredential(): Promise<TokenCredential> {
   const identity = await import('@azure/identity');
   if (process.env.IDENTITY_ENDPOINT) return new identity.ManagedIdentityCredential();
@@ -308,25 +390,53 @@ async function deviceCodeFlow(): Promise<number> {
     );
     return 2;
   }
-  const config = parseConfig({ ...env, PARTNER_CENTER_AUTH: 'app-user' });
-  if (!config.ok) {
+  // Only what this flow uses: the idempotency store, the webhook secrets and the rest of the app's settings are
+  // none of its business (a setting it does not use must not stop it).
+  const missing = Object.entries(DEVICE_CODE_SETTINGS).flatMap(([name, flag]) =>
+    env[name]?.trim() ? [] : [`${flag} (or ${name}) is required`],
+  );
+  const used = Object.fromEntries(
+    [...Object.keys(DEVICE_CODE_SETTINGS), 'REFRESH_TOKEN_SECRET_NAME', 'AZURE_AUTHORITY_HOST'].map((name) => [
+      name,
+      env[name],
+    ]),
+  );
+  const config = parseConfig({
+    ...used,
+    PARTNER_CENTER_AUTH: 'app-user',
+    APP_CLIENT_AUTH: 'none',
+    IDEMPOTENCY_STORE: 'memory',
+  });
+  if (missing.length > 0 || !config.ok) {
     say('Cannot bootstrap: the settings are incomplete.');
-    for (const problem of config.problems) say(`  - ${problem}`);
+    const problems = [
+      ...missing,
+      ...(config.ok ? [] : config.problems.filter((p) => !p.includes(' is required when '))),
+    ];
+    for (const problem of problems) say(`  - ${problem}`);
     return 2;
   }
   const { auth, partnerCenter } = config.config;
   if (auth.mode !== 'app-user') return 2;
+  const authority = `${auth.authorityHost}/${auth.tenantId}`;
+  const toEntra = <T>(call: () => Promise<T>) =>
+    reaching(
+      'the Entra authority',
+      authority,
+      '--authority-host (or AZURE_AUTHORITY_HOST; https://login.microsoftonline.com by default), --tenant, and your network or proxy',
+      call,
+    );
   const endpoint = { authorityHost: auth.authorityHost, tenantId: auth.tenantId, clientId: auth.appClientId };
   say('Partner Center sign-in for the adapter (device code, public client)');
   say(`  tenant ${auth.tenantId}, app registration ${auth.appClientId}`);
   say(`  refresh token goes to ${auth.keyVaultUrl}, secret "${auth.refreshTokenSecretName}"`);
   say();
 
-  const code = await requestDeviceCode(endpoint, `${partnerCenter.scope} offline_access`);
+  const code = await toEntra(() => requestDeviceCode(endpoint, `${partnerCenter.scope} offline_access`));
   say('1. Sign in as the Partner Center service account (Referrals Admin), with MFA:');
   say(`   ${code.message || `open ${code.verificationUri} and enter the code ${code.userCode}`}`);
   say(`   (user code: ${code.userCode})`);
-  const tokens = await pollDeviceCode(endpoint, code);
+  const tokens = await toEntra(() => pollDeviceCode(endpoint, code));
   if (!tokens.refreshToken) {
     say('Entra returned no refresh token: check that the app registration may request offline_access.');
     return 1;
@@ -338,7 +448,11 @@ async function deviceCodeFlow(): Promise<number> {
     credential: adminCredential,
     loopback: auth.keyVaultLoopback,
   });
-  const stored = await store.set(auth.refreshTokenSecretName, tokens.refreshToken, REFRESH_TOKEN_CONTENT_TYPE);
+  const stored = await store
+    .set(auth.refreshTokenSecretName, tokens.refreshToken, REFRESH_TOKEN_CONTENT_TYPE)
+    .catch((error: unknown) => {
+      throw keyVaultFailure(error, new URL(auth.keyVaultUrl).host);
+    });
   say(`3. Stored the refresh token in Key Vault secret "${auth.refreshTokenSecretName}" (version ${stored.version}).`);
   say('   It was not printed or saved anywhere else. The adapter redeems and rotates it from now on;');
   say('   run this again if /api/health reports the refresh token invalid or close to its 90-day limit.');
@@ -349,7 +463,7 @@ async function deviceCodeFlow(): Promise<number> {
   (code) => process.exit(code),
   (error: unknown) => {
     const detail =
-      error instanceof AdapterError || error instanceof EntraError
+      error instanceof AdapterError || error instanceof EntraError || error instanceof BootstrapError
         ? error.message
         : error instanceof Error
           ? `${error.name}: ${error.message}`

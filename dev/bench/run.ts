@@ -11,10 +11,15 @@
  * 3. Deploy package (tools/package.ts): its zip size, and the cold start of the packaged app against the
  *    unbundled build, with telemetry off and configured (dev/bench/cold-start.ts).
  * Loopback only: the sandbox and the identity emulator are started here.
+ *
+ * The report goes to out/bench/report.md (git-ignored) and the package it measures to out/bench/package/, so a
+ * run never touches a tracked file or the deploy package of `npm run package` (out/package/). `--write-docs`
+ * also writes it to docs/performance.md, on purpose, to update the figures the docs quote.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { createManagedIdentityTokenProvider } from '../../shared/auth/managed-identity.js';
 import { parseConfig } from '../../shared/config.js';
@@ -28,6 +33,9 @@ import { startPartnerCenterSandbox } from '../sandbox/server.js';
 import { describeColdStarts, importAll, measureColdStarts, median, medianTimes, ratio } from './cold-start.js';
 
 const appDir = fileURLToPath(new URL('../../../', import.meta.url));
+const { values: flags } = parseArgs({ options: { 'write-docs': { type: 'boolean', default: false } } });
+const REPORT = new URL('../../../out/bench/report.md', import.meta.url);
+const DOCS = new URL('../../../docs/performance.md', import.meta.url);
 const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 9);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 400);
 
@@ -105,7 +113,7 @@ async function perEvent() {
 }
 
 async function deployPackage() {
-  const built = await buildPackage();
+  const built = await buildPackage({ outDir: fileURLToPath(new URL('../../../out/bench/package', import.meta.url)) });
   const figures = await measureColdStarts({ packagedAppDir: built.appDir, runs: COLD_RUNS, sourceMaps: true });
   return { built, figures };
 }
@@ -116,7 +124,7 @@ const pkg = await deployPackage();
 const { startupBytes, lazyBytes, telemetryBytes } = packageSizes(pkg.built);
 const report = `# Performance
 
-Measured by \`npm run bench\` (dev/bench/run.ts) on ${new Date().toISOString().slice(0, 10)}, Node ${process.version},
+Measured by \`npm run bench -- --write-docs\` (dev/bench/run.ts) on ${new Date().toISOString().slice(0, 10)}, Node ${process.version},
 ${COLD_RUNS} cold starts and ${EVENTS} events per series. Ratios are against a baseline measured in the same run;
 absolute times depend on the machine and are given only to read the ratios.
 
@@ -164,5 +172,12 @@ the app never \`import()\`s a package, only a module of its own that imports the
 only \`default\`, so \`{ Pool }\` would be undefined; and
 CommonJS code reading \`__dirname\` (the Application Insights JSON config lookup) gets the chunk's folder.
 `;
-writeFileSync(new URL('../../../docs/performance.md', import.meta.url), report);
-process.stdout.write(`${report}\nWritten to docs/performance.md\n`);
+mkdirSync(new URL('.', REPORT), { recursive: true });
+writeFileSync(REPORT, report);
+process.stdout.write(`${report}\nWritten to out/bench/report.md\n`);
+if (flags['write-docs']) {
+  writeFileSync(DOCS, report);
+  process.stdout.write('Written to docs/performance.md (--write-docs): review and commit it.\n');
+} else {
+  process.stdout.write('docs/performance.md is unchanged: npm run bench -- --write-docs updates it.\n');
+}

@@ -18,6 +18,11 @@
  *    202, as the Functions host does for a non-HTTP function
  *    (https://learn.microsoft.com/azure/azure-functions/functions-manually-run-non-http); tests can also
  *    call `runTimer(name)` and await the invocation.
+ * 7. Like the Functions host, the request body is read while it streams in, up to the platform's limit of 100 MB
+ *    (https://learn.microsoft.com/azure/azure-functions/functions-bindings-http-webhook-trigger#limits): a larger
+ *    one gets `413` and its connection is closed, never read to the end (`Content-Length` above it: not read at
+ *    all). The app's own `MAX_BODY_BYTES` then applies in the app. Routes match without regard to case, and a
+ *    `Host` header that is not a host answers `400`, as in Azure.
  * Like `func start`, keys are not enforced locally, unless a master key is given (`masterKey`, like
  * `func start --enableAuth`): then `function` routes take the master key and `admin` routes (and the host's
  * own `/admin/…` API) only the master key, in the `x-functions-key` header or the `code` query parameter,
@@ -33,7 +38,6 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { HttpRequest, HttpResponseInit, InvocationContext, Timer } from '@azure/functions';
 import { parseNcrontab, type Schedule } from '../../shared/core/ncrontab.js';
 import { parseTraceParent } from '../../shared/telemetry/telemetry.js';
-import { readBody } from '../support/read-body.js';
 
 export interface HttpFunction {
   name: string;
@@ -69,6 +73,8 @@ export interface HostOptions {
   routePrefix?: string;
   /** Enforce keys with this master key (as `func start --enableAuth` does with the app's keys). Default: none. */
   masterKey?: string;
+  /** The largest request body the host reads; {@link HOST_MAX_REQUEST_BYTES} (the platform's) by default. */
+  maxRequestBytes?: number;
   log?: LogLine;
 }
 
@@ -79,6 +85,9 @@ export interface RunningHost {
   runTimer(name: string): Promise<void>;
   close(): Promise<void>;
 }
+
+/** The platform's request length limit of HTTP triggers, 100 MB (see the header comment). */
+export const HOST_MAX_REQUEST_BYTES = 104_857_600;
 
 const requireHere = createRequire(import.meta.url);
 const STUB_PATH = fileURLToPath(new URL('./functions-core-stub.cjs', import.meta.url));
@@ -265,8 +274,79 @@ async function requestRecorder(): Promise<{
   };
 }
 
+/** `http://<host>` for a `Host` header that is a host (and port), else undefined. */
+function requestOrigin(host: string | undefined): string | undefined {
+  if (host === undefined || host === '') return 'http://127.0.0.1';
+  if (!/^[^\s/?#@\\]+$/.test(host)) return undefined;
+  try {
+    return new URL(`http://${host}`).origin;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The body as it streams in, or undefined as soon as it grows past `maxBytes`: then the request is paused, not
+ * read further (nor destroyed, so that the 413 can still be written on its socket).
+ */
+function readRequestBody(req: IncomingMessage, maxBytes: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        req.pause();
+        cleanup();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(error);
+    };
+    const onClose = () => {
+      if (req.complete) return;
+      cleanup();
+      reject(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+    };
+    const cleanup = () => {
+      req.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+    };
+    req.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+  });
+}
+
+/** 413 with `Connection: close`, then the connection closes: the rest of the body is never read. */
+function refuseTooLarge(req: IncomingMessage, res: ServerResponse): void {
+  const socket = req.socket;
+  req.pause();
+  res.shouldKeepAlive = false;
+  res.writeHead(413, { connection: 'close', 'content-length': '0' });
+  res.end(() => socket?.destroy());
+}
+
+/** The caller disconnected (the body or the answer was cut off): a fact to note, not a bug. */
+function clientGone(req: IncomingMessage, res: ServerResponse, error: unknown): boolean {
+  const code = (error as { code?: string } | undefined)?.code;
+  return (
+    req.destroyed ||
+    res.destroyed ||
+    code === 'ECONNRESET' ||
+    code === 'EPIPE' ||
+    (error instanceof Error && error.message === 'aborted')
+  );
+}
+
 export async function startHost(options: HostOptions): Promise<RunningHost> {
   const app = await loadApp(options.appDir);
+  const maxRequestBytes = options.maxRequestBytes ?? HOST_MAX_REQUEST_BYTES;
   // Loaded only now, after the stub is in place, and from the same module cache the app uses.
   const azf = (await import('@azure/functions')).default;
   const prefix = `/${(options.routePrefix ?? 'api').replace(/^\/|\/$/g, '')}`;
@@ -342,7 +422,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   async function handle(req: IncomingMessage, res: ServerResponse, origin: string): Promise<void> {
     const url = new URL(req.url ?? '/', origin);
     const method = (req.method ?? 'GET').toUpperCase();
-    const adminRun = /^\/admin\/functions\/([^/]+)$/.exec(url.pathname);
+    const adminRun = /^\/admin\/functions\/([^/]+)$/i.exec(url.pathname);
     if (adminRun && method === 'POST') {
       if (!authorized('admin', presentedKey(req, url), options.masterKey)) {
         res.writeHead(401).end();
@@ -358,7 +438,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       void runTimer(name);
       return;
     }
-    if (url.pathname === '/admin/functions' && method === 'GET') {
+    if (url.pathname.toLowerCase() === '/admin/functions' && method === 'GET') {
       if (!authorized('admin', presentedKey(req, url), options.masterKey)) {
         res.writeHead(401).end();
         return;
@@ -373,7 +453,10 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(list));
       return;
     }
-    const path = url.pathname.startsWith(`${prefix}/`) ? url.pathname.slice(prefix.length) : undefined;
+    // The Functions host matches routes, its prefix included, without regard to case.
+    const path = url.pathname.toLowerCase().startsWith(`${prefix.toLowerCase()}/`)
+      ? url.pathname.slice(prefix.length)
+      : undefined;
     const matches =
       path === undefined
         ? []
@@ -392,7 +475,13 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       res.writeHead(401).end();
       return;
     }
-    const body = (await readBody(req)) ?? Buffer.alloc(0);
+    const body = await readRequestBody(req, maxRequestBytes);
+    if (body === undefined) {
+      // Past the host's limit: answer and close the connection, reading no further (as the platform does).
+      log('warning', match.fn.name, `request body larger than ${maxRequestBytes} bytes: 413, connection closed`);
+      refuseTooLarge(req, res);
+      return;
+    }
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
@@ -437,7 +526,25 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   }
 
   const server: Server = createServer((req, res) => {
-    handle(req, res, `http://${req.headers.host ?? '127.0.0.1'}`).catch((error: unknown) => {
+    const origin = requestOrigin(req.headers.host);
+    if (origin === undefined) {
+      // Not a host (`a b`, `[`, `%zz`): the request is malformed, as Kestrel answers it.
+      req.resume();
+      res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' }).end('Bad Request: invalid Host header\n');
+      return;
+    }
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > maxRequestBytes) {
+      log('warning', 'host', `Content-Length ${declared} is above the host's ${maxRequestBytes} bytes: 413`);
+      refuseTooLarge(req, res);
+      return;
+    }
+    handle(req, res, origin).catch((error: unknown) => {
+      if (clientGone(req, res, error)) {
+        // The caller hung up: nothing to answer, and nothing wrong with the app.
+        log('warning', 'host', `${req.method} ${req.url}: the client disconnected before the answer`);
+        return;
+      }
       log('error', 'host', error instanceof Error ? (error.stack ?? error.name) : String(error));
       if (!res.headersSent) res.writeHead(500);
       res.end();

@@ -210,16 +210,18 @@ export async function updateReferral(
         stats.lastUpstreamStatus = error.upstreamStatus ?? stats.lastUpstreamStatus;
         if (!error.retryable) throw error;
         if (writing) unconfirmedWrite = writing;
-        stats.retries++;
-        if (stats.retries > retry.maxRetries) throw withRetryAfter(error, backoff(stats.retries));
+        // `stats.retries` counts the retries made (the log line's `retries`), so it grows only when one starts.
+        const attempt = stats.retries + 1;
+        if (attempt > retry.maxRetries) throw withRetryAfter(error, backoff(attempt));
         const retryAfterMs = (error.retryAfterSeconds ?? 0) * 1000;
-        const delay = Math.max(backoff(stats.retries - 1), retryAfterMs);
+        const delay = Math.max(backoff(attempt - 1), retryAfterMs);
         // A Retry-After above the backoff cap, or past the budget, is not waited out while the caller's
         // connection is held: the caller gets it passed on and comes back then.
         if (retryAfterMs > retry.maxDelayMs || delay >= deadline.remaining() || abortSignal?.aborted) {
           throw withRetryAfter(error, delay);
         }
         await wait(delay, () => withRetryAfter(error, delay));
+        stats.retries = attempt;
         continue;
       }
       // Reached only after a 412/409: another writer got there first.

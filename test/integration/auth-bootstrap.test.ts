@@ -4,12 +4,16 @@
  * with keys enforced. The browser is played by an HTTP client: it opens the sign-in URL at the Entra emulator and
  * follows the redirect to the CLI's loopback listener.
  */
+import { readFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SEED_IDS } from '../../dev/sandbox/seed.js';
 import { type AuthWorld, playBrowser, SECRET_NAME, startAuthWorld } from '../support/auth-stack.js';
 import {
   type HostProcess,
   isolatedEnv,
+  REPO_ROOT,
   type StartedProcess,
   startHostProcess,
   startProcess,
@@ -26,6 +30,69 @@ async function signIn(cli: StartedProcess) {
 function bootstrap(args: string[], env: Record<string, string> = {}): StartedProcess {
   return startProcess(['dist/tools/auth-bootstrap.js', ...args], isolatedEnv(env));
 }
+
+/** Settings the bootstrap never uses, set to values the app would refuse: they must not stop it (#11 item 3). */
+const UNUSED_AND_INVALID = { IDEMPOTENCY_STORE: 'table', AzureWebJobsStorage: '', WEBHOOK_SECRETS: ',' };
+
+interface Invocation {
+  where: string;
+  env: Record<string, string>;
+  flags: string[];
+}
+
+/**
+ * Every `npm run auth:bootstrap -- …` that README.md, docs/authentication.md and docs/deploy.md show, as the
+ * variables before it and the flags it passes (command substitutions such as `"$(az …)"` are values).
+ */
+function documentedInvocations(): Invocation[] {
+  return ['README.md', 'docs/authentication.md', 'docs/deploy.md'].flatMap((where) => {
+    const text = readFileSync(join(REPO_ROOT, where), 'utf8').replace(/\\\n\s*/g, ' ');
+    return [...text.matchAll(/((?:[A-Z_]+=\S+\s+)*)npm run auth:bootstrap -- ([^`\n]*)/g)].map((match) => {
+      let command = match[2] as string;
+      for (let before = ''; before !== command; ) {
+        before = command;
+        command = command.replace(/\$\([^()]*\)/g, 'x');
+      }
+      const env = Object.fromEntries(
+        (match[1] as string)
+          .trim()
+          .split(/\s+/)
+          .filter(Boolean)
+          .map((pair) => pair.split('=') as [string, string]),
+      );
+      return { where, env, flags: command.split(/\s+/).filter((token) => token.startsWith('--')) };
+    });
+  });
+}
+
+/** The CLI's arguments for `flags`, each with this world's value. */
+function argsFor(flags: string[], values: Record<string, string>): string[] {
+  return flags.flatMap((flag) => {
+    if (flag === '--device-code' || flag === '--no-browser') return [flag];
+    const value = values[flag];
+    if (value === undefined) throw new Error(`a documented flag the test does not know: ${flag}`);
+    return [flag, value];
+  });
+}
+
+/** A loopback port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+it('the docs show the browser flow in README.md, docs/authentication.md and docs/deploy.md, and the device code', () => {
+  const found = documentedInvocations().map(({ where, flags }) => `${where}: ${flags.join(' ')}`);
+  expect(found).toEqual([
+    'README.md: --app-url --admin-key',
+    'docs/authentication.md: --app-url --admin-key --login-hint',
+    'docs/authentication.md: --device-code --vault-url --tenant --client-id',
+    'docs/deploy.md: --app-url --admin-key',
+  ]);
+});
 
 describe('the browser flow: the app redeems the sign-in with its managed identity', () => {
   let world: AuthWorld;
@@ -134,6 +201,40 @@ describe('the browser flow: the app redeems the sign-in with its managed identit
     await cli.stop();
   });
 
+  it('runs every documented browser invocation as shown, whatever the settings it does not use', async () => {
+    const browserFlows = documentedInvocations().filter(({ flags }) => !flags.includes('--device-code'));
+    expect(browserFlows.length).toBeGreaterThanOrEqual(3);
+    for (const { where, env, flags } of browserFlows) {
+      const args = argsFor(flags, {
+        '--app-url': app.hostUrl,
+        '--admin-key': MASTER_KEY,
+        '--login-hint': 'referrals@contoso.example',
+      });
+      const cli = bootstrap([...args, '--no-browser'], { ...UNUSED_AND_INVALID, ...env });
+      const { browser } = await signIn(cli);
+      expect(browser.status, where).toBe(200);
+      expect(await cli.exited, `${where}\n${cli.output()}`).toBe(0);
+      expect(cli.output()).toContain('Partner Center accepted the token');
+    }
+  });
+
+  it('an app URL nothing answers on: names the host and what to check, no TypeError', async () => {
+    const port = await closedPort();
+    const cli = bootstrap(['--app-url', `http://127.0.0.1:${port}`, '--admin-key', MASTER_KEY, '--no-browser']);
+    expect(await cli.exited).toBe(1);
+    expect(cli.output()).toContain(
+      `Bootstrap failed: could not reach the app at 127.0.0.1:${port} (connection refused: nothing listens there). Check --app-url`,
+    );
+    expect(cli.output()).not.toMatch(/TypeError|fetch failed|^\s+at /m);
+  });
+
+  it('an app URL that is not the app (here the identity endpoint): says to check --app-url', async () => {
+    const notTheApp = new URL(world.identity.endpoint).origin;
+    const cli = bootstrap(['--app-url', notTheApp, '--admin-key', MASTER_KEY, '--no-browser']);
+    expect(await cli.exited).toBe(1);
+    expect(cli.output()).toContain('check --app-url');
+  });
+
   it('refuses to run without the app URL and the admin key, naming them', async () => {
     const cli = bootstrap([]);
     expect(await cli.exited).toBe(2);
@@ -163,6 +264,75 @@ describe('--device-code, the explicit opt-in', () => {
     expect(cli.output()).toContain('Refusing --device-code with APP_CLIENT_AUTH=federated');
     expect(cli.output()).toContain('AADSTS700025');
     expect(world.entra.redemptions).toHaveLength(0);
+  });
+
+  it('runs the documented invocation as shown (APP_CLIENT_AUTH=none, --vault-url, --tenant, --client-id), whatever the settings it does not use', async () => {
+    const [documented] = documentedInvocations().filter(({ flags }) => flags.includes('--device-code'));
+    expect(documented?.env).toEqual({ APP_CLIENT_AUTH: 'none' });
+    const {
+      KEY_VAULT_URL: vaultUrl,
+      PARTNER_TENANT_ID: tenant,
+      APP_REGISTRATION_CLIENT_ID: clientId,
+      AZURE_CLIENT_ID: _identity,
+      ...rest
+    } = deviceEnv();
+    const args = argsFor(documented?.flags ?? [], {
+      '--vault-url': vaultUrl as string,
+      '--tenant': tenant as string,
+      '--client-id': clientId as string,
+    });
+    // The flags alone name the vault, tenant and app; the rest of the environment is the emulators' endpoints.
+    const cli = bootstrap(args, { ...rest, ...UNUSED_AND_INVALID, ...documented?.env });
+    const [, userCode] = await cli.waitFor(/user code: (\S+)\)/);
+    world.entra.approveDevice(userCode as string);
+    expect(await cli.exited, cli.output()).toBe(0);
+    expect(cli.output()).toContain(`Stored the refresh token in Key Vault secret "${SECRET_NAME}"`);
+  });
+
+  it('names what is missing by its flag', async () => {
+    const { KEY_VAULT_URL: _v, PARTNER_TENANT_ID: _t, APP_REGISTRATION_CLIENT_ID: _c, ...rest } = deviceEnv();
+    const cli = bootstrap(['--device-code'], { ...rest, ...UNUSED_AND_INVALID, APP_CLIENT_AUTH: 'none' });
+    expect(await cli.exited).toBe(2);
+    expect(cli.output()).toContain('--vault-url (or KEY_VAULT_URL) is required');
+    expect(cli.output()).toContain('--tenant (or PARTNER_TENANT_ID) is required');
+    expect(cli.output()).toContain('--client-id (or APP_REGISTRATION_CLIENT_ID) is required');
+    expect(cli.output()).not.toContain('IDEMPOTENCY_STORE');
+  });
+
+  it('an authority nothing answers on: names the host and what to check, no TypeError', async () => {
+    const port = await closedPort();
+    const cli = bootstrap(['--device-code', '--authority-host', `https://127.0.0.1:${port}`], {
+      ...deviceEnv(),
+      APP_CLIENT_AUTH: 'none',
+    });
+    expect(await cli.exited).toBe(1);
+    expect(cli.output()).toContain(
+      `Bootstrap failed: could not reach the Entra authority at 127.0.0.1:${port} (connection refused: nothing listens there). Check --authority-host`,
+    );
+    expect(cli.output()).not.toMatch(/TypeError|fetch failed|^\s+at /m);
+  });
+
+  it('a vault nothing answers on: names the host and what to check, once signed in', async () => {
+    const port = await closedPort();
+    const cli = bootstrap(['--device-code', '--vault-url', `https://127.0.0.1:${port}`], {
+      ...deviceEnv(),
+      APP_CLIENT_AUTH: 'none',
+    });
+    const [, userCode] = await cli.waitFor(/user code: (\S+)\)/);
+    world.entra.approveDevice(userCode as string);
+    expect(await cli.exited).toBe(1);
+    expect(cli.output()).toContain(`Bootstrap failed: could not reach Key Vault at 127.0.0.1:${port} (`);
+    expect(cli.output()).toContain('Check --vault-url');
+  });
+
+  it('no Azure sign-in on the admin machine: says to run az login, with the role it needs', async () => {
+    const { IDENTITY_ENDPOINT: _endpoint, IDENTITY_HEADER: _header, ...env } = deviceEnv();
+    const cli = bootstrap(['--device-code'], { ...env, APP_CLIENT_AUTH: 'none', PATH: '/nonexistent' });
+    const [, userCode] = await cli.waitFor(/user code: (\S+)\)/);
+    world.entra.approveDevice(userCode as string);
+    expect(await cli.exited).toBe(1);
+    expect(cli.output()).toContain('Bootstrap failed: no Azure sign-in to write Key Vault');
+    expect(cli.output()).toContain('run "az login"');
   });
 
   it('with APP_CLIENT_AUTH=none: signs in with a device code and stores a public-client token, with the warning', async () => {

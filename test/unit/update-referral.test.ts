@@ -7,6 +7,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AdapterError } from '../../shared/core/errors.js';
+import { newStats } from '../../shared/telemetry/event-record.js';
 import { GET, PUT, ScriptedPartnerCenter } from '../support/scripted-partner-center.js';
 import { CORRELATION_ID, referral, runUpdate, updateDeps, updateEvent } from '../support/use-cases.js';
 
@@ -155,12 +156,15 @@ describe('retryable failures and the time budget', () => {
 
   it('a transient GET failure is read again, up to UPSTREAM_MAX_RETRIES, then handed back with a Retry-After', async () => {
     const pc = new ScriptedPartnerCenter([GET.status(503), GET.network('timeout'), GET.status(500)]);
+    const stats = newStats();
 
-    const error = await failure(runUpdate(activate, updateDeps(pc, { UPSTREAM_MAX_RETRIES: '2' })));
+    const error = await failure(runUpdate(activate, updateDeps(pc, { UPSTREAM_MAX_RETRIES: '2' }), { stats }));
 
     expect(error.code).toBe('upstream_error');
     expect(error.retryAfterSeconds).toBeGreaterThan(0);
     expect(pc.sequence).toBe('GET GET GET');
+    // The log line's `retries` counts the retries made: 2, never 3 when they run out (#11 item 6).
+    expect(stats.retries).toBe(2);
   });
 
   it('once UPSTREAM_BUDGET_MS is spent, no further call starts: upstream_timeout', async () => {
