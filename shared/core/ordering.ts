@@ -183,7 +183,7 @@ export function supersededBeforeRead(
 /**
  * The record with the event's claims: each applied field gets `at = occurredAt`; a field in `writes`
  * (field → digest of the value the PUT leaves in it) is pending until confirmed, any other is confirmed
- * at once (nothing is written). A field this claim already held keeps its original `prev`.
+ * at once (nothing is written). A field this claim already held keeps its original `prev` and `until`.
  */
 export function claimFields(
   record: OrderingRecord,
@@ -200,10 +200,14 @@ export function claimFields(
       next[field] = { at: occurredAt };
       continue;
     }
-    const prev = entry?.pending?.by === claim.by ? entry.pending.prev : entry?.at;
+    // Taking over a claim of the same id (a redelivery): its original `prev`, and at least its `until`,
+    // since the earlier delivery's PUT may still land until then.
+    const own = entry?.pending?.by === claim.by ? entry.pending : undefined;
+    const prev = own ? own.prev : entry?.at;
+    const until = Math.max(claim.until, own?.until ?? 0);
     next[field] = {
       at: occurredAt,
-      pending: { by: claim.by, key, until: claim.until, ...(prev === undefined ? {} : { prev }) },
+      pending: { by: claim.by, key, until, ...(prev === undefined ? {} : { prev }) },
     };
   }
   return next;

@@ -80,6 +80,8 @@ export interface EventRuntime {
   lock: KeyedLock;
   /** How often a duplicate checks whether the first copy has finished; 200 ms unless set (tests shorten it). */
   idempotencyPollMs?: number;
+  /** How long an ordering claim outlives its PUT's bound; 5 s unless set (tests shorten it; docs/ordering.md). */
+  orderingClaimMarginMs?: number;
 }
 
 export interface EventApp {
@@ -315,7 +317,7 @@ function update(
   const ordering = snapshot && {
     store: runtime.idempotency,
     snapshot,
-    marginMs: CLAIM_MARGIN_MS,
+    marginMs: runtime.orderingClaimMarginMs ?? CLAIM_MARGIN_MS,
     ...(event.eventId === undefined ? {} : { claimId: claimIdOf(event, event.eventId) }),
   };
   return updateReferral(

@@ -23,6 +23,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import type { Config } from '../config.js';
+import { anySignal } from '../core/abort.js';
 import { AdapterError, isAdapterError } from '../core/errors.js';
 import { type Change, desiredValues } from '../core/merge.js';
 import {
@@ -130,14 +131,30 @@ export async function updateReferral(
   /** Decisions that found a field under another event's claim. */
   let orderingWaits = 0;
 
-  const requestContext = (): RequestContext => {
+  /**
+   * The context of one upstream call. `putBy` (epoch ms): a claimed PUT must not run past its claim, so
+   * that bound covers everything the call waits for (the token, a 401's second attempt), not only the wire.
+   */
+  const requestContext = (putBy?: number): RequestContext => {
     const remaining = deadline.remaining();
     if (remaining <= 0 || abortSignal?.aborted) throw budgetRanOut();
+    const claimLeft = putBy === undefined ? undefined : putBy - Date.now();
+    if (claimLeft !== undefined && claimLeft <= 0) {
+      // The claim was written too slowly to leave its PUT any time: nothing was sent; claim again.
+      throw new AdapterError(
+        'upstream_timeout',
+        `The ordering claim on referral ${referralId} left no time to write.`,
+        {
+          extensions: { referralId },
+        },
+      );
+    }
     stats.upstreamCalls++;
+    const signal = claimLeft === undefined ? abortSignal : anySignal(abortSignal, AbortSignal.timeout(claimLeft));
     return {
       correlationId,
-      timeoutMs: Math.min(retry.requestTimeoutMs, remaining),
-      ...(abortSignal ? { abortSignal } : {}),
+      timeoutMs: Math.min(retry.requestTimeoutMs, remaining, claimLeft ?? Number.POSITIVE_INFINITY),
+      ...(signal ? { abortSignal: signal } : {}),
       observe: (durationMs, status) => {
         stats.upstreamDurationsMs.push(durationMs);
         if (status === 429) stats.throttles++;
@@ -165,6 +182,7 @@ export async function updateReferral(
         const read = await client.getReferral(referralId, requestContext());
         stats.lastUpstreamStatus = 200;
         let plan: UpdatePlan;
+        let putBy: number | undefined;
         if (ordering) {
           const decided = await ordering.decide(read.referral, readStartedAt);
           if (decided.kind === 'stale') return staleResult(event, ordering.superseded);
@@ -182,6 +200,7 @@ export async function updateReferral(
             continue;
           }
           plan = decided.plan;
+          putBy = decided.putBy;
         } else plan = planUpdate(referralId, read.referral, intent);
         if (event.dryRun) {
           const changes = plan.kind === 'write' ? plan.changes : [];
@@ -196,8 +215,9 @@ export async function updateReferral(
               : answer('unchanged', read.referral, read.eTag, []),
           );
         }
+        const context = requestContext(putBy);
         writing = plan.changes;
-        const write = await client.putReferral(referralId, plan.body, read.eTag, requestContext());
+        const write = await client.putReferral(referralId, plan.body, read.eTag, context);
         if (write.kind === 'written') {
           stats.lastUpstreamStatus = 200;
           return settle(answer('updated', write.referral ?? plan.body, write.eTag ?? null, plan.changes));
@@ -273,13 +293,22 @@ export function staleResult(event: UpdateEvent, superseded: readonly Superseded[
   };
 }
 
-type Decided = { kind: 'stale' } | { kind: 'wait' } | { kind: 'go'; plan: UpdatePlan };
+/** `putBy`: the PUT that follows a claim must be over by then (the claim's `until` less the margin). */
+type Decided = { kind: 'stale' } | { kind: 'wait' } | { kind: 'go'; plan: UpdatePlan; putBy?: number };
 
 /** One event's claims on the ordering record (core/ordering.ts), across the attempts of the loop. */
 class OrderingClaim {
   readonly #store: OrderingDependencies['store'];
   readonly #claimId: string;
   #known: VersionedOrdering | undefined;
+  /**
+   * The first record this delivery read already held a pending claim of this id: an earlier delivery of
+   * the same event, whose PUT may have landed or may still land. Such a claim is never rolled back by this
+   * delivery (it cannot know that PUT's outcome); it lapses and a read settles it (docs/ordering.md).
+   */
+  #inherited: boolean | undefined;
+  /** This delivery wrote a claim: only then can it have anything of its own to roll back. */
+  #claimedHere = false;
   superseded: Superseded[] = [];
 
   constructor(
@@ -311,6 +340,7 @@ class OrderingClaim {
     const { referralId, occurredAt, fields, options } = this;
     for (let attempt = 0; attempt < ORDERING_WRITE_ATTEMPTS; attempt++) {
       const known = await this.#read();
+      this.#inherited ??= holdsClaims(known.record, this.#claimId);
       const settled = settleLapsed(known.record, referral, readStartedAt);
       const decision = decideOrder(settled, occurredAt, fields, this.#claimId);
       this.superseded = decision.superseded;
@@ -329,7 +359,10 @@ class OrderingClaim {
       const now = Date.now();
       const until = now + Math.min(options.requestTimeoutMs, Math.max(0, options.expiresAt - now)) + options.marginMs;
       const next = claimFields(settled, occurredAt, decision.apply, writes, { by: this.#claimId, until });
-      if (await this.#write(known, next, options.abortSignal)) return { kind: 'go', plan };
+      if (await this.#write(known, next, options.abortSignal)) {
+        this.#claimedHere = true;
+        return { kind: 'go', plan, putBy: until - options.marginMs };
+      }
     }
     throw orderingBusy(referralId);
   }
@@ -341,6 +374,7 @@ class OrderingClaim {
 
   /** The event failed and none of its writes can land: the fields get their previous times back. */
   rollback(expiresAt: number): Promise<void> {
+    if (!this.#claimedHere || this.#inherited) return Promise.resolve();
     return this.#settle(rollbackClaims, expiresAt);
   }
 

@@ -22,7 +22,7 @@ import {
 } from '../../shared/core/ordering.js';
 import type { JsonObject } from '../../shared/core/referral.js';
 import { createMemoryIdempotencyStore, type IdempotencyStore } from '../../shared/idempotency/store.js';
-import type { PartnerCenterClient, WriteResult } from '../../shared/partner-center/client.js';
+import type { PartnerCenterClient, RequestContext, WriteResult } from '../../shared/partner-center/client.js';
 import { deliver, REFERRAL_ID, referral, type TestApp, testApp } from '../support/use-cases.js';
 
 /** The fields the events write here, and how a value of each is named and read back. */
@@ -79,7 +79,7 @@ class FakePartnerCenter implements PartnerCenterClient {
   /** What the next PUTs meet, in order (then none): refused for good, or applied with the answer lost. */
   faults: Array<'none' | 'refuse' | 'lose'> = [];
 
-  async putReferral(_id: string, body: JsonObject, eTag: string): Promise<WriteResult> {
+  async putReferral(_id: string, body: JsonObject, eTag: string, _context?: RequestContext): Promise<WriteResult> {
     await this.schedule('PUT sent');
     const fault = this.faults.shift() ?? 'none';
     if (fault === 'refuse') {
@@ -312,6 +312,74 @@ describe('claims that are never confirmed (docs/ordering.md#crashes-and-failed-w
     expect(refused.status).toBe(422);
     expect(older.json.outcome).toBe('updated');
     expect((pc.referral.details as JsonObject).notes).toBe('older');
+  });
+});
+
+describe('a claim whose PUT may still land (review of #11)', () => {
+  const notesEvent = (second: number, notes: string, eventId?: string) => ({
+    referralId: REFERRAL_ID,
+    occurredAt: at(second),
+    notes,
+    ...(eventId ? { eventId } : {}),
+  });
+  const noSchedule = async () => {};
+
+  it("a redelivery that fails before its own PUT never rolls back the first delivery's claim; that PUT lands late, an older event stays out", async () => {
+    const pc = new FakePartnerCenter(noSchedule);
+    const store = createMemoryIdempotencyStore();
+    const app = testApp(pc, {
+      idempotency: store,
+      settings: { UPSTREAM_MAX_RETRIES: '0', UPSTREAM_REQUEST_TIMEOUT_MS: '100' },
+    });
+    // Claims lapse 100 ms + 50 ms after they are written, so the older event below waits only that long.
+    app.runtimeValue.orderingClaimMarginMs = 50;
+    await deliver(app, { body: notesEvent(1, 'v1') });
+    // Delivery 1 of the event at t=3: the PUT is sent, its answer is lost, and it has not landed yet.
+    let landLate: (() => void) | undefined;
+    const putReferral = pc.putReferral.bind(pc);
+    pc.putReferral = async (_id, body) => {
+      landLate = () => {
+        pc.eTag++;
+        pc.referral = structuredClone(body);
+      };
+      throw new AdapterError('upstream_timeout', 'The answer was lost.', { upstreamStatus: 504 });
+    };
+    expect((await deliver(app, { body: notesEvent(3, 'v3', 'evt-3') })).status).toBe(504);
+    // Delivery 2 (same event id: the same claim) fails at its GET, before any PUT of its own.
+    const getReferral = pc.getReferral.bind(pc);
+    pc.getReferral = async () => {
+      throw new AdapterError('upstream_unavailable', 'Throttled.', { upstreamStatus: 429, retryAfterSeconds: 30 });
+    };
+    expect((await deliver(app, { body: notesEvent(3, 'v3', 'evt-3') })).status).toBe(503);
+    pc.getReferral = getReferral;
+    pc.putReferral = putReferral;
+    landLate?.();
+
+    const older = await deliver(app, { body: notesEvent(2, 'v2') });
+
+    expect(older.json.outcome).toBe('stale');
+    expect((pc.referral.details as JsonObject).notes).toBe('v3');
+  });
+
+  it('the PUT after a claim is bounded by the claim, token wait included: it never runs past the claim', async () => {
+    const pc = new FakePartnerCenter(noSchedule);
+    const store = createMemoryIdempotencyStore();
+    const app = testApp(pc, { idempotency: store, settings: { UPSTREAM_REQUEST_TIMEOUT_MS: '100' } });
+    const seen: Array<{ timeoutMs: number; aborted: boolean }> = [];
+    const putReferral = pc.putReferral.bind(pc);
+    pc.putReferral = async (_id, _body, _eTag, context) => {
+      // A request that waits (for a token, say) until its signal aborts: the claim's bound must end it.
+      await new Promise<void>((resolve) => context?.abortSignal?.addEventListener('abort', () => resolve()));
+      seen.push({ timeoutMs: context?.timeoutMs ?? -1, aborted: context?.abortSignal?.aborted === true });
+      pc.putReferral = putReferral;
+      throw new AdapterError('upstream_timeout', 'No answer in time.', { upstreamStatus: 504 });
+    };
+
+    const answer = await deliver(app, { body: notesEvent(3, 'v3') });
+
+    expect(seen).toEqual([{ timeoutMs: expect.any(Number), aborted: true }]);
+    expect(seen[0]?.timeoutMs).toBeLessThanOrEqual(100);
+    expect(answer.json.outcome).toBe('updated');
   });
 });
 
