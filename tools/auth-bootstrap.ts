@@ -129,6 +129,8 @@ async function postToApp(
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-functions-key': adminKey },
         body: JSON.stringify(body),
+        // A redirect would carry the master key (a custom header) to wherever it points: refuse it.
+        redirect: 'error',
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
       return { response, text: await response.text() };

@@ -189,6 +189,15 @@ export function timerSchedule(timer: TimerFunction, env: NodeJS.ProcessEnv = pro
   }
 }
 
+/** A path segment percent-decoded, or undefined when it is malformed (`%zz`): no route matches it. */
+function safeDecode(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}
+
 /** `route` templates: literal segments, `{name}`, `{name?}` and a trailing `{*rest}`. */
 function matchRoute(template: string, path: string): Record<string, string> | undefined {
   const want = template.split('/').filter(Boolean);
@@ -204,11 +213,15 @@ function matchRoute(template: string, path: string): Record<string, string> | un
     }
     const [, catchAll, name, optional] = param as unknown as [string, string, string, string];
     if (catchAll) {
-      params[name] = got.slice(i).map(decodeURIComponent).join('/');
+      const rest = got.slice(i).map(safeDecode);
+      if (rest.includes(undefined)) return undefined;
+      params[name] = rest.join('/');
       return params;
     }
     if (value === undefined) return optional ? params : undefined;
-    params[name] = decodeURIComponent(value);
+    const decoded = safeDecode(value);
+    if (decoded === undefined) return undefined;
+    params[name] = decoded;
   }
   return got.length === want.length ? params : undefined;
 }
@@ -428,8 +441,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
         res.writeHead(401).end();
         return;
       }
-      const name = decodeURIComponent(adminRun[1] as string);
-      if (!schedules.has(name)) {
+      const name = safeDecode(adminRun[1] as string);
+      if (name === undefined || !schedules.has(name)) {
         res.writeHead(404).end();
         return;
       }

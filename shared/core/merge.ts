@@ -15,6 +15,7 @@ import {
   type JsonValue,
   pointerOf,
   type ReferralState,
+  readPath,
   WRITABLE_PATHS,
   type WritableField,
 } from './referral.js';
@@ -39,15 +40,6 @@ export function desiredValues(intent: UpdateIntent, requested: Partial<ReferralS
   if (requested.status) desired.status = requested.status;
   if (requested.substatus) desired.substatus = requested.substatus;
   return desired;
-}
-
-function readPath(referral: JsonObject, path: readonly string[]): JsonValue | undefined {
-  let node: JsonValue | undefined = referral;
-  for (const key of path) {
-    if (!isJsonObject(node) || !Object.hasOwn(node, key)) return undefined;
-    node = node[key];
-  }
-  return node;
 }
 
 /** Two values are the same for the field: date-times compare as instants, so 7-digit fractions are kept. */

@@ -9,7 +9,14 @@
  * {@link decideOrder} after every read of the referral, writes {@link claimFields}' record conditionally
  * (optimistic concurrency), writes to Partner Center, then {@link confirmClaims} or {@link rollbackClaims}.
  */
-import { isJsonObject, type JsonObject, type JsonValue, WRITABLE_PATHS, type WritableField } from './referral.js';
+import {
+  isJsonObject,
+  type JsonObject,
+  type JsonValue,
+  readPath,
+  WRITABLE_PATHS,
+  type WritableField,
+} from './referral.js';
 import type { UpdateIntent } from './update.js';
 
 /** The fields ordered independently; `status` stands for the status and substatus pair. */
@@ -68,15 +75,6 @@ export function withoutFields(intent: UpdateIntent, fields: readonly OrderedFiel
     } else delete rest[field];
   }
   return rest;
-}
-
-function readPath(referral: JsonObject, path: readonly string[]): JsonValue | undefined {
-  let node: JsonValue | undefined = referral;
-  for (const key of path) {
-    if (!isJsonObject(node) || !Object.hasOwn(node, key)) return undefined;
-    node = node[key];
-  }
-  return node;
 }
 
 /** A 53-bit string hash (cyrb53): the record keeps a digest of the value, never the value itself. */

@@ -79,3 +79,13 @@ export function pointerOf(field: WritableField): string {
 export function isReadOnlyAnnotation(key: string): boolean {
   return key === 'links' || key.startsWith('@odata.');
 }
+
+/** The value at `path` (own properties only), or undefined when any step is missing. */
+export function readPath(referral: JsonObject, path: readonly string[]): JsonValue | undefined {
+  let node: JsonValue | undefined = referral;
+  for (const key of path) {
+    if (!isJsonObject(node) || !Object.hasOwn(node, key)) return undefined;
+    node = node[key];
+  }
+  return node;
+}
