@@ -134,6 +134,9 @@ async function main(): Promise<void> {
   for (const timer of host.app.timers) {
     say(`  ${timer.name}: timer "${timer.schedule}" (UTC; run it now: POST ${host.url}/admin/functions/${timer.name})`);
   }
+  for (const queue of host.app.queues) {
+    say(`  ${queue.name}: queue "${queue.queueName}" (connection ${queue.connection || 'AzureWebJobsStorage'})`);
+  }
   say();
   if (sandboxUrl) {
     say(`Running against the embedded Partner Center SANDBOX at ${sandboxUrl} (in memory, seeded, reset on restart).`);
