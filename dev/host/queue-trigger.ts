@@ -4,11 +4,13 @@
  * queue service (Azurite locally), so that a queue function is exercised through its registration:
  *
  * - Polling: a batch of up to `batchSize` messages per receive; a new batch only once the messages in flight are
- *   down to `newBatchThreshold`; when the queue is empty, a randomised exponential back-off from 100 ms up to
- *   `maxPollingInterval` (#polling-algorithm).
- * - A received message is invisible to every other receiver while its invocation runs (the visibility of Azure
- *   Queue Storage; renewed for long invocations), so several hosts polling one queue get distinct messages
- *   (#concurrency).
+ *   down to `newBatchThreshold` (#concurrency). After a message, the next poll in 100 ms; when the queue is empty,
+ *   about 200 ms, then a randomised exponential back-off up to `maxPollingInterval`, which defaults to 2 seconds
+ *   "during local development" as under `func start` (1 minute in Azure) (#polling-algorithm).
+ * - A received message is invisible for 10 minutes (the visibility the Functions host leaves on a message when it
+ *   crashes, #peek-lock), renewed while its invocation runs: several hosts polling one queue get distinct messages
+ *   through Queue Storage's own visibility. One received more often than `maxDequeueCount` (a host died during its
+ *   invocation) goes to the poison queue uninvoked.
  * - `messageEncoding` `base64` (the default) decodes each message; one that is not valid base64 goes to the
  *   poison queue uninvoked. The payload is the message's text, JSON-parsed when it is a JSON object or array
  *   (#usage), and `InvocationContext.triggerMetadata` holds `id`, `dequeueCount`, `expirationTime`,
@@ -18,10 +20,13 @@
  *   created on demand (#poison-messages).
  * - `%SETTING%` in the queue name is read from the environment (app settings), and the name is lowercased.
  *
- * The connection is the app setting the binding's `connection` names (`AzureWebJobsStorage` when empty), a
- * connection string. Identity-based connections (`<connection>__queueServiceUri`) are not run here: the emulators
- * cannot check Entra tokens, so such a function is not started (docs/local-development.md).
- * host.json `extensions.queues` sets the options (https://learn.microsoft.com/azure/azure-functions/functions-host-json#queues).
+ * The connection is the app setting the binding's `connection` names (`AzureWebJobsStorage` when empty; a name
+ * without its `AzureWebJobs` prefix also finds it, #connections), a connection string. Identity-based connections
+ * (`<connection>__queueServiceUri`) are not run here: the emulators cannot check Entra tokens, so such a function
+ * is not started (docs/local-development.md#queue-triggers).
+ * host.json `extensions.queues` sets the options
+ * (https://learn.microsoft.com/azure/azure-functions/functions-bindings-storage-queue#host-json).
+ * The #anchors above are sections of the queue trigger page.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -54,13 +59,17 @@ export interface QueuesOptions {
 
 /** The shortest wait between polls (#polling-algorithm), also the smallest `maxPollingInterval` allowed. */
 const MIN_POLLING_INTERVAL_MS = 100;
-/** How long a received message stays invisible while its invocation runs; renewed at half of it. */
+/** How long a received message stays invisible while its invocation runs (#peek-lock); renewed at half of it. */
 const RECEIVE_VISIBILITY_SECONDS = 600;
 
+/** `maxPollingInterval` "during local development" (#polling-algorithm); Azure's default is 1 minute. */
+export const LOCAL_MAX_POLLING_INTERVAL_MS = 2_000;
+
+/** host.json `extensions.queues` defaults (functions-bindings-storage-queue#host-json), as `func start` applies them. */
 export function defaultQueuesOptions(): QueuesOptions {
   const batchSize = 16;
   return {
-    maxPollingIntervalMs: 60_000,
+    maxPollingIntervalMs: LOCAL_MAX_POLLING_INTERVAL_MS,
     visibilityTimeoutMs: 0,
     batchSize,
     // N * batchSize / 2, N being the number of vCPUs (#host-json).

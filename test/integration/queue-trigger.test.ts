@@ -83,10 +83,38 @@ describe('one host on a queue named by %WORK_QUEUE%', () => {
   let host: HostProcess;
   let queue: QueueClient;
   let poison: QueueClient;
+  /** A message received maxDequeueCount times already, as if by hosts that died during its invocation. */
+  let exhausted: { id: string; text: string };
   beforeAll(async () => {
     queue = await newQueue();
     poison = service().getQueueClient(`${queue.name}-poison`);
+    const text = base64(JSON.stringify({ exhausted: true }));
+    const sent = await queue.sendMessage(text);
+    for (let i = 0; i < MAX_DEQUEUE_COUNT; i++) {
+      const [received] = (await queue.receiveMessages({ visibilityTimeout: 60 })).receivedMessageItems;
+      if (!received) throw new Error('the message to exhaust was not received');
+      await queue.updateMessage(received.messageId, received.popReceipt, undefined, 0);
+    }
+    exhausted = { id: sent.messageId, text };
     host = await startHostProcess({ WORK_QUEUE: queue.name }, { appDir: APP_DIR });
+  });
+
+  /** The poison queue's messages, once it has some. */
+  const poisoned = () =>
+    until('a message is in the poison queue', async () => {
+      const items = (await poison.exists())
+        ? (await poison.peekMessages({ numberOfMessages: 32 })).peekedMessageItems
+        : [];
+      return items.length > 0 ? items : undefined;
+    });
+
+  it('a message already dequeued maxDequeueCount times (its hosts died during the invocation) goes to poison uninvoked', async () => {
+    const [moved, ...others] = await poisoned();
+    expect(others).toEqual([]);
+    expect(moved?.messageText).toBe(exhausted.text);
+    expect((await seen(host)).filter((s) => s.metadata.id === exhausted.id)).toEqual([]);
+    await until('it is gone from the queue', async () => ((await messageCount(queue)) === 0 ? true : undefined));
+    await poison.clearMessages();
   });
   afterAll(async () => {
     await host?.host.stop();
@@ -127,12 +155,7 @@ describe('one host on a queue named by %WORK_QUEUE%', () => {
   it('a handler that throws sees the message again with dequeueCount 2, 3; after maxDequeueCount it is in <queue>-poison and gone from the queue', async () => {
     const text = base64(JSON.stringify({ fail: true }));
     const sent = await queue.sendMessage(text);
-    const [moved] = await until('the message is in the poison queue', async () => {
-      const items = (await poison.exists())
-        ? (await poison.peekMessages({ numberOfMessages: 32 })).peekedMessageItems
-        : [];
-      return items.length > 0 ? items : undefined;
-    });
+    const [moved] = await poisoned();
     expect(moved?.messageText).toBe(text);
     const tries = (await seen(host))
       .filter((s) => s.metadata.id === sent.messageId)
@@ -145,12 +168,7 @@ describe('one host on a queue named by %WORK_QUEUE%', () => {
 
   it('a message that is not base64 goes to the poison queue without an invocation', async () => {
     const sent = await queue.sendMessage('not base64!');
-    const [moved] = await until('the message is in the poison queue', async () => {
-      const items = (await poison.exists())
-        ? (await poison.peekMessages({ numberOfMessages: 32 })).peekedMessageItems
-        : [];
-      return items.length > 0 ? items : undefined;
-    });
+    const [moved] = await poisoned();
     expect(moved?.messageText).toBe('not base64!');
     expect((await seen(host)).filter((s) => s.metadata.id === sent.messageId)).toEqual([]);
     expect(await messageCount(queue)).toBe(0);

@@ -28,9 +28,9 @@ afterEach(() => {
 });
 
 describe('host.json extensions.queues', () => {
-  it("defaults to the Functions host's: 1 minute, visibility 0, batches of 16, threshold N*16/2, 5 dequeues, base64", () => {
+  it("defaults to the Functions host's in local development: 2 s, visibility 0, batches of 16, threshold N*16/2, 5 dequeues, base64", () => {
     expect(readQueuesOptions(appWithHostJson({ version: '2.0' }))).toEqual({
-      maxPollingIntervalMs: 60_000,
+      maxPollingIntervalMs: 2_000,
       visibilityTimeoutMs: 0,
       batchSize: 16,
       newBatchThreshold: availableParallelism() * 8,
