@@ -42,7 +42,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { HttpRequest, HttpResponseInit, InvocationContext, Timer } from '@azure/functions';
 import { parseNcrontab, type Schedule } from '../../shared/core/ncrontab.js';
 import { parseTraceParent } from '../../shared/telemetry/telemetry.js';
-import { type QueueFunction, type QueuesOptions, readQueuesOptions, startQueueListeners } from './queue-trigger.js';
+import {
+  defaultQueuesOptions,
+  type QueueFunction,
+  type QueuesOptions,
+  readQueuesOptions,
+  startQueueListeners,
+} from './queue-trigger.js';
 
 export interface HttpFunction {
   name: string;
@@ -450,9 +456,10 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     pending.set(name, handle);
   }
   for (const name of schedules.keys()) arm(name);
+  // host.json `extensions.queues` is read only when there is a queue function to apply it to.
   const queueListeners = await startQueueListeners(
     app.queues,
-    { ...readQueuesOptions(options.appDir), ...options.queues },
+    app.queues.length > 0 ? { ...readQueuesOptions(options.appDir), ...options.queues } : defaultQueuesOptions(),
     azf.InvocationContext,
     log,
   );
