@@ -193,7 +193,7 @@ function connectionClient(
   );
 }
 
-const describe = (error: unknown) => (error instanceof Error ? (error.stack ?? error.message) : String(error));
+const explain = (error: unknown) => (error instanceof Error ? (error.stack ?? error.message) : String(error));
 
 /** Starts one listener per queue function; a function whose queue or connection does not resolve is logged and skipped. */
 export async function startQueueListeners(
@@ -339,11 +339,13 @@ async function invoke(
       fn.name,
       `Executing (Reason='New queue message detected on '${queue.name}'.', Id=${context.invocationId})`,
     );
-    // Keep the message invisible while the invocation runs, however long.
+    // Keep the message invisible while the invocation runs, however long. Each renewal gives a new pop receipt,
+    // so the delete or release below waits for the last one.
+    let renewing = Promise.resolve();
     const renewal = setInterval(
       () => {
-        queue
-          .updateMessage(message.messageId, popReceipt, undefined, RECEIVE_VISIBILITY_SECONDS)
+        renewing = renewing
+          .then(() => queue.updateMessage(message.messageId, popReceipt, undefined, RECEIVE_VISIBILITY_SECONDS))
           .then((updated) => {
             if (updated.popReceipt) popReceipt = updated.popReceipt;
           })
@@ -358,13 +360,14 @@ async function invoke(
       failure = error ?? new Error('the handler threw');
     } finally {
       clearInterval(renewal);
+      await renewing;
     }
     if (failure === undefined) {
       log('information', fn.name, `Executed (Succeeded, Id=${context.invocationId})`);
       await queue.deleteMessage(message.messageId, popReceipt);
       return;
     }
-    log('error', fn.name, `Executed (Failed, Id=${context.invocationId}): ${describe(failure)}`);
+    log('error', fn.name, `Executed (Failed, Id=${context.invocationId}): ${explain(failure)}`);
     if (message.dequeueCount >= options.maxDequeueCount) {
       await toPoison(`failed on attempt ${message.dequeueCount} of ${options.maxDequeueCount}`);
       return;
@@ -373,6 +376,6 @@ async function invoke(
     await queue.updateMessage(message.messageId, popReceipt, undefined, Math.round(options.visibilityTimeoutMs / 1000));
   } catch (error) {
     // The queue itself failed (delete, update, poison): the message reappears when its visibility lapses.
-    log('error', fn.name, `message ${message.messageId}: ${describe(error)}`);
+    log('error', fn.name, `message ${message.messageId}: ${explain(error)}`);
   }
 }
