@@ -134,8 +134,14 @@ async function main(): Promise<void> {
   for (const timer of host.app.timers) {
     say(`  ${timer.name}: timer "${timer.schedule}" (UTC; run it now: POST ${host.url}/admin/functions/${timer.name})`);
   }
-  for (const queue of host.app.queues) {
-    say(`  ${queue.name}: queue "${queue.queueName}" (connection ${queue.connection || 'AzureWebJobsStorage'})`);
+  for (const fn of host.app.queues) {
+    const polling = host.queues.find((q) => q.name === fn.name);
+    const queue = polling
+      ? `"${polling.queue}"${polling.queue === fn.queueName ? '' : ` (${fn.queueName})`}`
+      : `"${fn.queueName}"`;
+    say(
+      `  ${fn.name}: queue ${queue}, connection ${fn.connection || 'AzureWebJobsStorage'}${polling ? '' : ' (not started, see above)'}`,
+    );
   }
   say();
   if (sandboxUrl) {

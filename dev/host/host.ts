@@ -95,6 +95,8 @@ export interface HostOptions {
 export interface RunningHost {
   readonly url: string;
   readonly app: LoadedApp;
+  /** The queue functions polling, with their resolved queue names (a function missing here was not started). */
+  readonly queues: ReadonlyArray<{ name: string; queue: string }>;
   /** Run the timer function `name` now, as its schedule would; resolves when the invocation ends. */
   runTimer(name: string): Promise<void>;
   close(): Promise<void>;
@@ -603,6 +605,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   return {
     url: `http://127.0.0.1:${port}`,
     app,
+    queues: queueListeners.queues,
     runTimer: (name) => runTimer(name),
     async close() {
       closed = true;

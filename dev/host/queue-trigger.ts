@@ -173,6 +173,8 @@ type Log = (level: string, functionName: string, message: string) => void;
 type ContextClass = new (init: InvocationContextInit) => InvocationContext;
 
 export interface QueueListeners {
+  /** The functions polling, with their resolved queue names. */
+  queues: Array<{ name: string; queue: string }>;
   /** Stops polling and waits for the invocations in flight to end. */
   stop(): Promise<void>;
 }
@@ -203,10 +205,11 @@ export async function startQueueListeners(
   log: Log,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<QueueListeners> {
-  if (functions.length === 0) return { stop: async () => {} };
+  if (functions.length === 0) return { queues: [], stop: async () => {} };
   const sdk = await import('@azure/storage-queue');
   const abort = new AbortController();
   const loops: Promise<void>[] = [];
+  const queues: QueueListeners['queues'] = [];
   for (const fn of functions) {
     let queue: QueueClient;
     let service: QueueServiceClient;
@@ -219,8 +222,10 @@ export async function startQueueListeners(
       continue;
     }
     loops.push(listen(fn, queue, service, options, InvocationContextClass, log, abort.signal));
+    queues.push({ name: fn.name, queue: queue.name });
   }
   return {
+    queues,
     async stop() {
       abort.abort();
       await Promise.all(loops);

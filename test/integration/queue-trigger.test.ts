@@ -71,6 +71,7 @@ beforeAll(() => {
          if (message && typeof message === 'object' && message.fail) throw new Error('planned failure');
        },
      });
+     app.storageQueue('unresolved', { queueName: '%NO_SUCH_SETTING%', connection: '', handler: async () => {} });
      app.http('seen', { methods: ['GET'], authLevel: 'anonymous', route: 'seen', handler: async () => ({ jsonBody: seen }) });`,
   );
 });
@@ -96,7 +97,8 @@ describe('one host on a queue named by %WORK_QUEUE%', () => {
       await queue.updateMessage(received.messageId, received.popReceipt, undefined, 0);
     }
     exhausted = { id: sent.messageId, text };
-    host = await startHostProcess({ WORK_QUEUE: queue.name }, { appDir: APP_DIR });
+    // In capitals: the host lowercases the resolved name, as the Functions host does.
+    host = await startHostProcess({ WORK_QUEUE: queue.name.toUpperCase() }, { appDir: APP_DIR });
   });
 
   /** The poison queue's messages, once it has some. */
@@ -107,6 +109,17 @@ describe('one host on a queue named by %WORK_QUEUE%', () => {
         : [];
       return items.length > 0 ? items : undefined;
     });
+
+  it('resolves %WORK_QUEUE% from the settings and says which queue it polls; an unset setting stops that function only', () => {
+    const output = host.host.output();
+    expect(output).toContain(`work: queue "${queue.name}" (%WORK_QUEUE%), connection AzureWebJobsStorage\n`);
+    expect(output).toContain(
+      `unresolved error: not started: The function "unresolved": '%NO_SUCH_SETTING%' does not resolve to a value`,
+    );
+    expect(output).toContain(
+      'unresolved: queue "%NO_SUCH_SETTING%", connection AzureWebJobsStorage (not started, see above)',
+    );
+  });
 
   it('a message already dequeued maxDequeueCount times (its hosts died during the invocation) goes to poison uninvoked', async () => {
     const [moved, ...others] = await poisoned();
