@@ -137,6 +137,7 @@ export async function startAzurite(): Promise<RunningAzurite> {
   return {
     port,
     queuePort,
+    // The Table endpoint first: tests point the idempotency store elsewhere by rewriting the first loopback port.
     connectionString:
       `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};` +
       `TableEndpoint=http://127.0.0.1:${port}/${DEV_ACCOUNT};QueueEndpoint=http://127.0.0.1:${queuePort}/${DEV_ACCOUNT};`,
