@@ -458,13 +458,10 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     pending.set(name, handle);
   }
   for (const name of schedules.keys()) arm(name);
-  // host.json `extensions.queues` is read only when there is a queue function to apply it to.
-  const queueListeners = await startQueueListeners(
-    app.queues,
-    app.queues.length > 0 ? { ...readQueuesOptions(options.appDir), ...options.queues } : defaultQueuesOptions(),
-    azf.InvocationContext,
-    log,
-  );
+  // host.json `extensions.queues` is read only when there is a queue function to apply it to; the queues are
+  // polled once the server listens, so a host that fails to start leaves nothing polling.
+  const queuesOptions =
+    app.queues.length > 0 ? { ...readQueuesOptions(options.appDir), ...options.queues } : defaultQueuesOptions();
 
   async function handle(req: IncomingMessage, res: ServerResponse, origin: string): Promise<void> {
     const url = new URL(req.url ?? '/', origin);
@@ -602,6 +599,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     server.listen(options.port ?? 7071, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  const queueListeners = await startQueueListeners(app.queues, queuesOptions, azf.InvocationContext, log);
   return {
     url: `http://127.0.0.1:${port}`,
     app,
