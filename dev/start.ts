@@ -5,8 +5,8 @@
  * - With `PARTNER_CENTER_BASE_URL` unset, starts the embedded Partner Center sandbox and points the app at it.
  * - With `IDENTITY_ENDPOINT` unset, starts the embedded managed-identity endpoint and points
  *   `@azure/identity` at it, so no local run ever reaches the cloud metadata address.
- * - With no storage configured (or `UseDevelopmentStorage=true`), starts Azurite's Table service for the
- *   idempotency store (unless IDEMPOTENCY_STORE=memory).
+ * - With no storage configured (or `UseDevelopmentStorage=true`), starts Azurite's Table and Queue services
+ *   for the idempotency store and queue triggers (unless IDEMPOTENCY_STORE=memory).
  * - Runs the built app in dist/ by default; `--package` builds the deploy package (npm run package) and
  *   runs that instead, `--app-dir <dir>` runs the app in another folder (an extracted deploy zip): its
  *   package.json `main`, with only its own files and node_modules, like the worker in Azure.
@@ -103,7 +103,9 @@ async function main(): Promise<void> {
     const azurite = await startAzurite();
     closers.push(() => azurite.stop());
     process.env.AzureWebJobsStorage = azurite.connectionString;
-    say(`Started Azurite (Table service, in memory) on 127.0.0.1:${azurite.port} for the idempotency store.`);
+    say(
+      `Started Azurite (Table and Queue services, in memory) on 127.0.0.1:${azurite.port} and :${azurite.queuePort} for the idempotency store and queue triggers.`,
+    );
   }
 
   const config = parseConfig(process.env);
@@ -131,6 +133,15 @@ async function main(): Promise<void> {
   }
   for (const timer of host.app.timers) {
     say(`  ${timer.name}: timer "${timer.schedule}" (UTC; run it now: POST ${host.url}/admin/functions/${timer.name})`);
+  }
+  for (const fn of host.app.queues) {
+    const polling = host.queues.find((q) => q.name === fn.name);
+    const queue = polling
+      ? `"${polling.queue}"${polling.queue === fn.queueName ? '' : ` (${fn.queueName})`}`
+      : `"${fn.queueName}"`;
+    say(
+      `  ${fn.name}: queue ${queue}, connection ${fn.connection || 'AzureWebJobsStorage'}${polling ? '' : ' (not started, see above)'}`,
+    );
   }
   say();
   if (sandboxUrl) {

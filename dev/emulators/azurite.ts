@@ -1,8 +1,12 @@
 /**
- * Azurite's Table service (the Azure Storage emulator, npm package `azurite`) on a free loopback port,
- * in memory, telemetry off: what `npm start` and the tests use as the idempotency store's storage.
+ * Azurite (the Azure Storage emulator, npm package `azurite`): its Table and Queue services, each on a free
+ * loopback port, in memory, telemetry off. What `npm start` and the tests use as the app's storage
+ * (`AzureWebJobsStorage`): the idempotency store's tables and the queues of queue triggers.
+ *
+ * Two processes (`azurite-table`, `azurite-queue`) rather than the combined `azurite`, which would also start
+ * a Blob service nothing here uses.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
@@ -12,10 +16,17 @@ import { dirname, join } from 'node:path';
 const DEV_ACCOUNT = 'devstoreaccount1';
 const DEV_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
+/** How long a service may take to say it started. */
+const START_TIMEOUT_MS = 20_000;
+/** What a failed start-up quotes of the service's output: its last characters, never all of it. */
+const OUTPUT_TAIL_CHARS = 4_096;
+
 export interface RunningAzurite {
-  /** For `AzureWebJobsStorage`. */
+  /** For `AzureWebJobsStorage`: the Table and Queue endpoints. */
   connectionString: string;
+  /** The Table service's port. */
   port: number;
+  queuePort: number;
   stop(): Promise<void>;
 }
 
@@ -31,56 +42,107 @@ function freePort(): Promise<number> {
   });
 }
 
-function tableBin(): string {
+type Service = 'table' | 'queue';
+
+function serviceBin(service: Service): string {
   const require = createRequire(import.meta.url);
   const manifestPath = require.resolve('azurite/package.json');
   const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { bin: Record<string, string> };
-  return join(dirname(manifestPath), manifest.bin['azurite-table'] ?? 'dist/src/table/main.js');
+  return join(dirname(manifestPath), manifest.bin[`azurite-${service}`] ?? `dist/src/${service}/main.js`);
 }
 
-export async function startAzurite(): Promise<RunningAzurite> {
-  const port = await freePort();
+interface RunningService {
+  child: ChildProcess;
+  exited: Promise<void>;
+}
+
+/**
+ * Starts one service and resolves once it says it listens. Until then its output is read line by line, keeping
+ * only a bounded tail for an error message; afterwards the listeners are gone and the output is drained unread.
+ */
+async function startService(service: Service, port: number): Promise<RunningService> {
   const child = spawn(
     process.execPath,
     [
-      tableBin(),
+      serviceBin(service),
       '--inMemoryPersistence',
       '--disableTelemetry',
       '--skipApiVersionCheck',
       '--loose',
-      '--tableHost',
+      '--silent',
+      `--${service}Host`,
       '127.0.0.1',
-      '--tablePort',
+      `--${service}Port`,
       String(port),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`Azurite did not start within 20 s:\n${output}`)), 20_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString('utf8');
-      if (/successfully started/i.test(output)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`Azurite exited (${code}) before starting:\n${output}`));
-    });
-  });
-  child.stdout.resume();
-  child.stderr.resume();
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const name = `Azurite's ${service[0]?.toUpperCase()}${service.slice(1)} service`;
+  let tail = '';
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let partial = '';
+      const onData = (chunk: Buffer) => {
+        const lines = (partial + chunk.toString('utf8')).split('\n');
+        partial = (lines.pop() ?? '').slice(-OUTPUT_TAIL_CHARS);
+        for (const line of lines) {
+          tail = `${tail}${line}\n`.slice(-OUTPUT_TAIL_CHARS);
+          if (/successfully (started|listens|listening)/i.test(line)) finish();
+        }
+      };
+      const onExit = (code: number | null) => finish(new Error(`${name} exited (${code}) before starting:\n${tail}`));
+      const timer = setTimeout(
+        () => finish(new Error(`${name} did not start within ${START_TIMEOUT_MS / 1000} s:\n${tail}`)),
+        START_TIMEOUT_MS,
+      );
+      const finish = (error?: Error) => {
+        clearTimeout(timer);
+        child.stdout?.off('data', onData);
+        child.stderr?.off('data', onData);
+        child.off('exit', onExit);
+        if (error) reject(error);
+        else resolve();
+      };
+      child.stdout?.on('data', onData);
+      child.stderr?.on('data', onData);
+      child.once('exit', onExit);
+    });
+  } catch (error) {
+    if (child.exitCode === null) child.kill('SIGTERM');
+    throw error;
+  }
+  // Started: keep the pipes flowing (a full pipe would block the service), without looking at them.
+  child.stdout?.resume();
+  child.stderr?.resume();
+  return { child, exited };
+}
+
+async function stopService({ child, exited }: RunningService): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  await exited;
+}
+
+export async function startAzurite(): Promise<RunningAzurite> {
+  const port = await freePort();
+  let queuePort = await freePort();
+  while (queuePort === port) queuePort = await freePort();
+  const started = await Promise.allSettled([startService('table', port), startService('queue', queuePort)]);
+  const running = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    await Promise.all(running.map(stopService));
+    throw failed.reason;
+  }
   return {
     port,
-    connectionString: `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};TableEndpoint=http://127.0.0.1:${port}/${DEV_ACCOUNT};`,
+    queuePort,
+    // The Table endpoint first: tests point the idempotency store elsewhere by rewriting the first loopback port.
+    connectionString:
+      `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};` +
+      `TableEndpoint=http://127.0.0.1:${port}/${DEV_ACCOUNT};QueueEndpoint=http://127.0.0.1:${queuePort}/${DEV_ACCOUNT};`,
     async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
+      await Promise.all(running.map(stopService));
     },
   };
 }

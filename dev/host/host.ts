@@ -23,6 +23,10 @@
  *    one gets `413` and its connection is closed, never read to the end (`Content-Length` above it: not read at
  *    all). The app's own `MAX_BODY_BYTES` then applies in the app. Routes match without regard to case, and a
  *    `Host` header that is not a host answers `400`, as in Azure.
+ * 8. Storage queue triggers (`app.storageQueue(...)`) poll their queue on the connection's storage account
+ *    (Azurite locally) as the Functions host does, with host.json `extensions.queues`: base64, trigger metadata,
+ *    `maxDequeueCount` and the `-poison` queue (queue-trigger.ts). `close()` stops polling and waits for the
+ *    invocations in flight.
  * Like `func start`, keys are not enforced locally, unless a master key is given (`masterKey`, like
  * `func start --enableAuth`): then `function` routes take the master key and `admin` routes (and the host's
  * own `/admin/…` API) only the master key, in the `x-functions-key` header or the `code` query parameter,
@@ -38,6 +42,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { HttpRequest, HttpResponseInit, InvocationContext, Timer } from '@azure/functions';
 import { parseNcrontab, type Schedule } from '../../shared/core/ncrontab.js';
 import { parseTraceParent } from '../../shared/telemetry/telemetry.js';
+import {
+  defaultQueuesOptions,
+  type QueueFunction,
+  type QueuesOptions,
+  readQueuesOptions,
+  startQueueListeners,
+} from './queue-trigger.js';
 
 export interface HttpFunction {
   name: string;
@@ -62,6 +73,7 @@ export interface LoadedApp {
   /** Functions the Functions host would refuse to start, with its reason. */
   refused: Array<{ name: string; reason: string }>;
   timers: TimerFunction[];
+  queues: QueueFunction[];
 }
 
 export type LogLine = (level: string, functionName: string, message: string) => void;
@@ -75,12 +87,16 @@ export interface HostOptions {
   masterKey?: string;
   /** The largest request body the host reads; {@link HOST_MAX_REQUEST_BYTES} (the platform's) by default. */
   maxRequestBytes?: number;
+  /** Queue trigger options over host.json `extensions.queues` (itself over the Functions host's defaults). */
+  queues?: Partial<QueuesOptions>;
   log?: LogLine;
 }
 
 export interface RunningHost {
   readonly url: string;
   readonly app: LoadedApp;
+  /** The queue functions polling, with their resolved queue names (a function missing here was not started). */
+  readonly queues: ReadonlyArray<{ name: string; queue: string }>;
   /** Run the timer function `name` now, as its schedule would; resolves when the invocation ends. */
   runTimer(name: string): Promise<void>;
   close(): Promise<void>;
@@ -110,7 +126,16 @@ interface StubRegistration {
     name: string;
     bindings: Record<
       string,
-      { type?: string; direction?: string; methods?: string[]; authLevel?: string; route?: string; schedule?: string }
+      {
+        type?: string;
+        direction?: string;
+        methods?: string[];
+        authLevel?: string;
+        route?: string;
+        schedule?: string;
+        queueName?: string;
+        connection?: string;
+      }
     >;
   };
   handler: (...args: never[]) => Promise<unknown>;
@@ -146,6 +171,20 @@ export async function loadApp(appDir: string): Promise<LoadedApp> {
     if (!trigger) return [];
     return [{ name: metadata.name, schedule: trigger.schedule ?? '', handler: handler as TimerFunction['handler'] }];
   });
+  const queues = stub.registrations.flatMap(({ metadata, handler }): QueueFunction[] => {
+    const entry = Object.entries(metadata.bindings).find(([, b]) => b.type === 'queueTrigger');
+    if (!entry) return [];
+    const [bindingName, trigger] = entry;
+    return [
+      {
+        name: metadata.name,
+        queueName: trigger.queueName ?? '',
+        connection: trigger.connection ?? '',
+        binding: { ...trigger, name: bindingName, type: 'queueTrigger' },
+        handler: handler as QueueFunction['handler'],
+      },
+    ];
+  });
   const builtIn = (fn: HttpFunction) => fn.route.split('/')[0]?.toLowerCase() === 'admin';
   return {
     appDir,
@@ -153,6 +192,7 @@ export async function loadApp(appDir: string): Promise<LoadedApp> {
     entryPoints,
     functions: all.filter((fn) => !builtIn(fn)),
     timers,
+    queues,
     refused: all
       .filter(builtIn)
       .map(({ name }) => ({ name, reason: 'The specified route conflicts with one or more built in routes.' })),
@@ -431,6 +471,10 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     pending.set(name, handle);
   }
   for (const name of schedules.keys()) arm(name);
+  // host.json `extensions.queues` is read only when there is a queue function to apply it to; the queues are
+  // polled once the server listens, so a host that fails to start leaves nothing polling.
+  const queuesOptions =
+    app.queues.length > 0 ? { ...readQueuesOptions(options.appDir), ...options.queues } : defaultQueuesOptions();
 
   async function handle(req: IncomingMessage, res: ServerResponse, origin: string): Promise<void> {
     const url = new URL(req.url ?? '/', origin);
@@ -568,16 +612,20 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     server.listen(options.port ?? 7071, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  const queueListeners = await startQueueListeners(app.queues, queuesOptions, azf.InvocationContext, log);
   return {
     url: `http://127.0.0.1:${port}`,
     app,
+    queues: queueListeners.queues,
     runTimer: (name) => runTimer(name),
-    close: () =>
-      new Promise<void>((resolve) => {
-        closed = true;
-        for (const handle of pending.values()) clearTimeout(handle);
+    async close() {
+      closed = true;
+      for (const handle of pending.values()) clearTimeout(handle);
+      await queueListeners.stop();
+      await new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
-      }),
+      });
+    },
   };
 }

@@ -32,7 +32,7 @@ describe('npm start', () => {
     started.push(app);
     await app.waitFor(/Press Ctrl\+C/);
     expect(app.output()).toContain('embedded Partner Center SANDBOX');
-    expect(app.output()).toContain('Started Azurite (Table service, in memory)');
+    expect(app.output()).toContain('Started Azurite (Table and Queue services, in memory)');
     const [, hostUrl] = app.output().match(/(http:\/\/127\.0\.0\.1:\d+)\/api\//) ?? [];
 
     // A new user reads the README first: its curl (on the port npm start took) answers its 200 example.

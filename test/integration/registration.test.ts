@@ -11,13 +11,14 @@ import { isolatedEnv, REPO_ROOT, startHostProcess } from '../support/stack.js';
 
 const run = promisify(execFile);
 
-it('registers exactly the expected functions: HTTP with their routes, methods and auth levels, timers with their schedules', async () => {
+it('registers exactly the expected functions: HTTP with their routes, methods and auth levels, timers with their schedules, no queue triggers', async () => {
   const script = `
     const { loadApp } = await import('./dist/dev/host/host.js');
     const app = await loadApp(process.cwd());
     console.log(JSON.stringify({ main: app.main, entryPoints: app.entryPoints,
       functions: app.functions.map(({ name, methods, authLevel, route }) => ({ name, methods, authLevel, route })),
-      timers: app.timers.map(({ name, schedule }) => ({ name, schedule })) }));`;
+      timers: app.timers.map(({ name, schedule }) => ({ name, schedule })),
+      queues: app.queues.map(({ name, queueName }) => ({ name, queueName })) }));`;
   const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
     cwd: REPO_ROOT,
     env: isolatedEnv(),
@@ -40,6 +41,8 @@ it('registers exactly the expected functions: HTTP with their routes, methods an
     ],
     // Unset REFRESH_TOKEN_RENEWAL_SCHEDULE: the default itself, since the host cannot resolve an unset %SETTING%.
     timers: [{ name: 'refresh-token-keep-alive', schedule: '0 0 */12 * * *' }],
+    // No queue trigger yet (issue #12 adds one).
+    queues: [],
   });
 });
 

@@ -1,5 +1,5 @@
 /**
- * One Azurite (Table service, in memory) for the whole test run. Its connection string reaches every
+ * One Azurite (Table and Queue services, in memory) for the whole test run. Its connection string reaches every
  * test worker and every app process the tests start through `AzureWebJobsStorage`; each app process
  * gets a table of its own (see startHostProcess), so test files never see each other's records.
  */
