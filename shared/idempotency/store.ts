@@ -173,7 +173,8 @@ export function createMemoryIdempotencyStore(
         fingerprint,
         state: 'in-progress',
         leaseUntil: t + leaseMs,
-        expiresAt: t + retentionMs,
+        // Never expires before its lease: a running event's id is not free for another delivery.
+        expiresAt: t + Math.max(retentionMs, leaseMs),
         version,
         bytes: sizeOf(key, fingerprint),
       });

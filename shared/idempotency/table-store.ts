@@ -137,7 +137,8 @@ export function createTableIdempotencyStore(config: TableConfig, bounds: TableSt
         fingerprint,
         state: 'in-progress',
         leaseUntil: now + leaseMs,
-        expiresAt: now + retentionMs,
+        // Never expires before its lease: a running event's id is not free for another delivery (docs/ordering.md).
+        expiresAt: now + Math.max(retentionMs, leaseMs),
       };
       try {
         const created = await table.createEntity(fresh, call);

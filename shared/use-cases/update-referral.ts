@@ -73,7 +73,7 @@ export interface OrderingDependencies {
   claimId?: string;
 }
 
-/** Conditional writes of the ordering record tried per decision before giving up (another writer each time). */
+/** Decisions whose record write lost to another writer, before the event gives up (409 conflict). */
 const ORDERING_WRITE_ATTEMPTS = 5;
 
 export interface UpdateOptions {
@@ -130,6 +130,8 @@ export async function updateReferral(
       : undefined;
   /** Decisions that found a field under another event's claim. */
   let orderingWaits = 0;
+  /** Decisions whose record write lost to another writer (each one reads again). */
+  let orderingRereads = 0;
 
   /**
    * The context of one upstream call. `putBy` (epoch ms): a claimed PUT must not run past its claim, so
@@ -178,6 +180,7 @@ export async function updateReferral(
       /** Set while our PUT is in flight: a failure then leaves the outcome unknown. */
       let writing: Change[] | undefined;
       try {
+        if (ordering) await ordering.prepare();
         const readStartedAt = Date.now();
         const read = await client.getReferral(referralId, requestContext());
         stats.lastUpstreamStatus = 200;
@@ -186,6 +189,10 @@ export async function updateReferral(
         if (ordering) {
           const decided = await ordering.decide(read.referral, readStartedAt);
           if (decided.kind === 'stale') return staleResult(event, ordering.superseded);
+          if (decided.kind === 'reread') {
+            if (++orderingRereads > ORDERING_WRITE_ATTEMPTS) throw orderingBusy(referralId);
+            continue;
+          }
           if (decided.kind === 'wait') {
             orderingWaits++;
             const delay = backoff(orderingWaits - 1);
@@ -226,10 +233,11 @@ export async function updateReferral(
         stats.conflicts++;
         // A 412 proves our PUT was not applied; any earlier unconfirmed one is settled by the next read.
       } catch (error) {
+        // A PUT that failed in any way may have been sent: it may land (only a 412/401/404/422 says otherwise).
+        if (writing && !(isAdapterError(error) && !error.retryable)) unconfirmedWrite = writing;
         if (!isAdapterError(error)) throw error;
         stats.lastUpstreamStatus = error.upstreamStatus ?? stats.lastUpstreamStatus;
         if (!error.retryable) throw error;
-        if (writing) unconfirmedWrite = writing;
         // `stats.retries` counts the retries made (the log line's `retries`), so it grows only when one starts.
         const attempt = stats.retries + 1;
         if (attempt > retry.maxRetries) throw withRetryAfter(error, backoff(attempt));
@@ -293,8 +301,15 @@ export function staleResult(event: UpdateEvent, superseded: readonly Superseded[
   };
 }
 
-/** `putBy`: the PUT that follows a claim must be over by then (the claim's `until` less the margin). */
-type Decided = { kind: 'stale' } | { kind: 'wait' } | { kind: 'go'; plan: UpdatePlan; putBy?: number };
+/**
+ * `putBy`: the PUT that follows a claim must be over by then (the claim's `until` less the margin).
+ * `reread`: another writer changed the record since it was read: read the record, then the referral, again.
+ */
+type Decided =
+  | { kind: 'stale' }
+  | { kind: 'wait' }
+  | { kind: 'reread' }
+  | { kind: 'go'; plan: UpdatePlan; putBy?: number };
 
 /** One event's claims on the ordering record (core/ordering.ts), across the attempts of the loop. */
 class OrderingClaim {
@@ -338,33 +353,41 @@ class OrderingClaim {
    */
   async decide(referral: JsonObject, readStartedAt: number): Promise<Decided> {
     const { referralId, occurredAt, fields, options } = this;
-    for (let attempt = 0; attempt < ORDERING_WRITE_ATTEMPTS; attempt++) {
-      const known = await this.#read();
-      this.#inherited ??= holdsClaims(known.record, this.#claimId);
-      const settled = settleLapsed(known.record, referral, readStartedAt);
-      const decision = decideOrder(settled, occurredAt, fields, this.#claimId);
-      this.superseded = decision.superseded;
-      if (decision.waitFor.length > 0 && !options.dryRun) {
-        this.#known = undefined;
-        return { kind: 'wait' };
-      }
-      if (decision.apply.length + decision.waitFor.length === 0) return { kind: 'stale' };
-      const skipped = decision.superseded.map((s) => s.field);
-      const intent = withoutFields(this.intent, skipped);
-      const plan = planUpdate(referralId, referral, intent);
-      if (options.dryRun) return { kind: 'go', plan };
-      const writes = writtenKeys(decision.apply, referral, intent, plan);
-      // The claim lasts as long as the PUT that follows may take, plus the margin: that PUT is the only
-      // write of it that can land while the claim is held (a later attempt claims again).
-      const now = Date.now();
-      const until = now + Math.min(options.requestTimeoutMs, Math.max(0, options.expiresAt - now)) + options.marginMs;
-      const next = claimFields(settled, occurredAt, decision.apply, writes, { by: this.#claimId, until });
-      if (await this.#write(known, next, options.abortSignal)) {
-        this.#claimedHere = true;
-        return { kind: 'go', plan, putBy: until - options.marginMs };
-      }
+    // The record version this decision writes against was read before the referral (prepare): any claim or
+    // confirmation by another event after that read changes the version, so the conditional write below
+    // fails and the referral is read again. A record read after the referral could hide a write that
+    // landed between the two reads (and an "unchanged" plan has no If-Match to catch it).
+    const known = this.#known;
+    if (!known) return { kind: 'reread' };
+    const settled = settleLapsed(known.record, referral, readStartedAt);
+    this.#inherited ??= holdsClaims(settled, this.#claimId);
+    const decision = decideOrder(settled, occurredAt, fields, this.#claimId);
+    this.superseded = decision.superseded;
+    if (decision.waitFor.length > 0 && !options.dryRun) {
+      this.#known = undefined;
+      return { kind: 'wait' };
     }
-    throw orderingBusy(referralId);
+    if (decision.apply.length + decision.waitFor.length === 0) return { kind: 'stale' };
+    const skipped = decision.superseded.map((s) => s.field);
+    const intent = withoutFields(this.intent, skipped);
+    const plan = planUpdate(referralId, referral, intent);
+    if (options.dryRun) return { kind: 'go', plan };
+    const writes = writtenKeys(decision.apply, referral, intent, plan);
+    // The claim lasts as long as the PUT that follows may take, plus the margin: that PUT is the only
+    // write of it that can land while the claim is held (a later attempt claims again).
+    const now = Date.now();
+    const until = now + Math.min(options.requestTimeoutMs, Math.max(0, options.expiresAt - now)) + options.marginMs;
+    const next = claimFields(settled, occurredAt, decision.apply, writes, { by: this.#claimId, until });
+    if (await this.#write(known, next, options.abortSignal)) {
+      this.#claimedHere = true;
+      return { kind: 'go', plan, putBy: until - options.marginMs };
+    }
+    return { kind: 'reread' };
+  }
+
+  /** Reads the record, when no current copy is known, before the referral is read (see decide). */
+  async prepare(): Promise<void> {
+    await this.#read();
   }
 
   /** The write landed (or the referral already held the values): the claim becomes the field's time. */

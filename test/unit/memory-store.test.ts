@@ -80,3 +80,16 @@ describe('memory idempotency store: expiry and bounds (#11 item 5)', () => {
     expect(MEMORY_STORE_BOUNDS).toEqual({ maxRecords: 10_000, maxBytes: 32 * 1024 * 1024 });
   });
 });
+
+describe('a running event keeps its id (review of #11)', () => {
+  it('a retention shorter than the lease does not free the id of an event still in progress', async () => {
+    const time = clock();
+    const store = createMemoryIdempotencyStore(time.now);
+    const short = { leaseMs: 1_000, retentionMs: 10 };
+    expect((await store.begin('evt-long', 'fp', short)).kind).toBe('started');
+    time.advance(500);
+    expect((await store.begin('evt-long', 'fp', short)).kind).toBe('in-progress');
+    time.advance(600);
+    expect((await store.begin('evt-long', 'fp', short)).kind).toBe('started');
+  });
+});

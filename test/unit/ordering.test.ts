@@ -363,6 +363,33 @@ describe('a claim whose PUT may still land (review of #11)', () => {
     expect((pc.referral.details as JsonObject).notes).toBe('v3');
   });
 
+  it('a referral read before another event claimed, wrote and confirmed is read again: the newer event is not "unchanged" on a stale read', async () => {
+    // E1 (t=4, substatus Pending) reads the referral (Pending: nothing to write) and stops there; E2 (t=3,
+    // substatus Received) then claims, writes and confirms; E1 goes on. Found by the property test.
+    let openGate!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      openGate = resolve;
+    });
+    let gets = 0;
+    const pc = new FakePartnerCenter(async (label) => {
+      if (label === 'GET answered' && ++gets === 1) await gate;
+    });
+    const store = createMemoryIdempotencyStore();
+    const [a, b] = [testApp(pc, { idempotency: store }), testApp(pc, { idempotency: store })];
+    const newer = deliver(a, {
+      body: { referralId: REFERRAL_ID, occurredAt: at(4), status: 'New', substatus: 'Pending' },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const older = await deliver(b, {
+      body: { referralId: REFERRAL_ID, occurredAt: at(3), status: 'New', substatus: 'Received' },
+    });
+    expect(older.json.outcome).toBe('updated');
+    openGate();
+
+    expect((await newer).json.outcome).toBe('updated');
+    expect(pc.referral.substatus).toBe('Pending');
+  });
+
   it('the PUT after a claim is bounded by the claim, token wait included: it never runs past the claim', async () => {
     const pc = new FakePartnerCenter(noSchedule);
     const store = createMemoryIdempotencyStore();
