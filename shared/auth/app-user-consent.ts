@@ -41,7 +41,7 @@ export interface RedeemedConsent {
   /** For the test call to Partner Center only; never returned or logged. */
   accessToken: string;
   /** Writes the refresh token to Key Vault as a new version of the secret the adapter reads. */
-  save(): Promise<{ secretName: string; version: string }>;
+  save(options?: AbortOptions): Promise<{ secretName: string; version: string }>;
 }
 
 export interface AppUserConsent {
@@ -105,8 +105,13 @@ export function createAppUserConsent(options: AppUserConsentOptions): AppUserCon
       }
       return {
         accessToken: tokens.accessToken,
-        async save() {
-          const stored = await secrets.set(auth.refreshTokenSecretName, refreshToken, REFRESH_TOKEN_CONTENT_TYPE);
+        async save(options = {}) {
+          const stored = await secrets.set(
+            auth.refreshTokenSecretName,
+            refreshToken,
+            REFRESH_TOKEN_CONTENT_TYPE,
+            options,
+          );
           return { secretName: auth.refreshTokenSecretName, version: stored.version };
         },
       };

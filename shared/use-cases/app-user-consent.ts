@@ -34,6 +34,8 @@ const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
 const CHALLENGE = /^[A-Za-z0-9\-_]{43}$/;
 const STATE = /^[A-Za-z0-9\-._~]{16,128}$/;
 const LOGIN_HINT = /^[^\s@]+@[^\s@]+$/;
+/** Time the app gives the redemption of a sign-in and the write of its refresh token, together. */
+const CONSENT_BUDGET_MS = 60_000;
 
 function toResponse(init: { status?: number; headers?: unknown; body?: unknown }): ConsentResponse {
   return {
@@ -104,11 +106,13 @@ export async function redeemConsent(app: ConsentApp, body: () => Promise<unknown
   if (code === '' || code.length > 8192) return invalid('code must be the authorization code of the sign-in.');
   if (!VERIFIER.test(codeVerifier)) return invalid('codeVerifier must be the PKCE verifier (43 to 128 characters).');
   if (!LOOPBACK_REDIRECT.test(redirectUri)) return invalid('redirectUri must be the loopback address of the sign-in.');
+  // One deadline for the redemption and the write (the test call has the client's own timeout).
+  const abortSignal = AbortSignal.timeout(CONSENT_BUDGET_MS);
   let consent: AppUserConsent;
   let redeemed: Awaited<ReturnType<AppUserConsent['redeem']>>;
   try {
     consent = app.consent();
-    redeemed = await consent.redeem({ code, codeVerifier, redirectUri });
+    redeemed = await consent.redeem({ code, codeVerifier, redirectUri }, { abortSignal });
   } catch (error) {
     const failure = failed(error);
     app.log('error', {
@@ -141,7 +145,7 @@ export async function redeemConsent(app: ConsentApp, body: () => Promise<unknown
     return toResponse(jsonResponse(422, { stored: false, partnerCenter }));
   }
   try {
-    const stored = await redeemed.save();
+    const stored = await redeemed.save({ abortSignal });
     app.log('info', {
       code: 'APP_USER_CONSENT_STORED',
       detail: `The bootstrap stored a new refresh token in Key Vault secret "${stored.secretName}" (version ${stored.version}); Partner Center ${partnerCenter.accepted ? 'accepts' : 'could not be asked about'} it.`,
