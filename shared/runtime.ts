@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { createAppUserTokenProvider } from './auth/app-user.js';
 import { type AppUserConsent, createAppUserConsent } from './auth/app-user-consent.js';
-import { createKeyVaultSecretStore } from './auth/key-vault.js';
+import { createKeyVaultSecretStore, type SecretStore } from './auth/key-vault.js';
 import { createManagedIdentityTokenProvider, managedIdentityCredential } from './auth/managed-identity.js';
 import type { TokenProvider } from './auth/token-provider.js';
 import { type Config, loadConfig } from './config.js';
@@ -82,11 +82,7 @@ export const APP_USER_CONSENT: ConsentApp = {
       auth,
       scope: partnerCenter.scope,
       managedIdentityClientId: identity.clientId,
-      secrets: createKeyVaultSecretStore({
-        vaultUrl: auth.keyVaultUrl,
-        credential: () => managedIdentityCredential(identity.clientId),
-        loopback: auth.keyVaultLoopback,
-      }),
+      secrets: keyVaultSecrets(config),
     });
   },
   async checkAccess(accessToken) {
@@ -121,15 +117,20 @@ function createTokenProvider(config: Config): TokenProvider {
   if (auth.mode === 'managed-identity') {
     return createManagedIdentityTokenProvider({ scope: partnerCenter.scope, clientId: identity.clientId });
   }
-  const secrets = createKeyVaultSecretStore({
-    vaultUrl: auth.keyVaultUrl,
-    credential: () => managedIdentityCredential(identity.clientId),
-    loopback: auth.keyVaultLoopback,
-  });
   return createAppUserTokenProvider({
     auth,
     scope: partnerCenter.scope,
     managedIdentityClientId: identity.clientId,
-    secrets,
+    secrets: keyVaultSecrets(config),
+  });
+}
+
+/** The vault of the refresh token, read and written with the app's managed identity (app-user mode). */
+function keyVaultSecrets({ auth, identity }: Config): SecretStore {
+  if (auth.mode !== 'app-user') throw new Error('Key Vault is used in app-user mode only');
+  return createKeyVaultSecretStore({
+    vaultUrl: auth.keyVaultUrl,
+    credential: () => managedIdentityCredential(identity.clientId),
+    loopback: auth.keyVaultLoopback,
   });
 }

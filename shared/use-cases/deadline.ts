@@ -25,10 +25,11 @@ export function eventDeadline(budgetMs: number, now = Date.now()): EventDeadline
 export const RECORD_GRACE_MS = 2_000;
 
 /**
- * A signal that aborts `graceMs` after the event's deadline: for the bookkeeping that must not be left
+ * A signal that aborts `graceMs` after the event's deadline (or its expiry, epoch ms): for the bookkeeping that must not be left
  * half-done when the deadline has just run out (releasing a claim so that a redelivery is not blocked).
  * A timer of its own, not a listener on the event's signal, so nothing of a finished event is kept alive.
  */
-export function afterDeadline(deadline: EventDeadline, graceMs = RECORD_GRACE_MS): AbortSignal {
-  return AbortSignal.timeout(deadline.clock.remaining() + graceMs);
+export function afterDeadline(deadline: EventDeadline | number, graceMs = RECORD_GRACE_MS): AbortSignal {
+  const expiresAt = typeof deadline === 'number' ? deadline : deadline.clock.expiresAt;
+  return AbortSignal.timeout(Math.max(0, expiresAt - Date.now()) + graceMs);
 }

@@ -50,7 +50,7 @@ import type { Outcome, UpdateEvent, UpdateIntent, UpdateResult } from '../core/u
 import type { IdempotencyStore, VersionedOrdering } from '../idempotency/store.js';
 import type { PartnerCenterClient, RequestContext } from '../partner-center/client.js';
 import { newStats, type UpdateStats } from '../telemetry/event-record.js';
-import { RECORD_GRACE_MS } from './deadline.js';
+import { afterDeadline } from './deadline.js';
 
 export interface UpdateDependencies {
   client: PartnerCenterClient;
@@ -404,7 +404,7 @@ class OrderingClaim {
   /** Best effort, within a grace past the deadline: a claim left behind lapses and is settled by the next read. */
   async #settle(change: (record: OrderingRecord, claimId: string) => OrderingRecord, expiresAt: number) {
     if (this.options.dryRun) return;
-    const abortSignal = AbortSignal.timeout(Math.max(0, expiresAt - Date.now()) + RECORD_GRACE_MS);
+    const abortSignal = afterDeadline(expiresAt);
     try {
       for (let attempt = 0; attempt < ORDERING_WRITE_ATTEMPTS; attempt++) {
         const known = await this.#read(abortSignal);
