@@ -1,12 +1,13 @@
 /**
  * The README stays a short, accurate front page: the two commands first, at most 250 lines, the request table
  * naming every field of the contract, and the configuration table listing every setting the app validates
- * (shared/config.ts), which local.settings.sample.json lists too.
+ * (shared/config.ts), which local.settings.sample.json lists too; the error table naming every code of the catalogue.
  */
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
 import { CONFIGURATION_VARIABLES, parseConfig } from '../../shared/config.js';
 import { updateEventSchema } from '../../shared/contract/update-event.js';
+import { ERROR_DEFINITIONS } from '../../shared/core/errors.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
@@ -39,6 +40,14 @@ it('is at most 250 lines and starts with the two commands', () => {
 it('has a request table row for every field of the update event', () => {
   const documented = tableNames('### Request');
   expect(Object.keys(updateEventSchema.shape).filter((name) => !documented.has(name))).toEqual([]);
+});
+
+it('has an error table row for every code of the error catalogue, with its status', () => {
+  const start = readme.indexOf('\n### Errors\n');
+  const section = readme.slice(start, readme.indexOf('\n## ', start));
+  for (const [code, { status }] of Object.entries(ERROR_DEFINITIONS)) {
+    expect(section, code).toMatch(new RegExp(`\\| ${status}\\s+\\| \`${code}\``));
+  }
 });
 
 it('local.settings.sample.json lists exactly the settings of the configuration table, and the app accepts it', () => {
