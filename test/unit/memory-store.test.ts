@@ -55,6 +55,18 @@ describe('memory idempotency store: expiry and bounds (#11 item 5)', () => {
     expect((await store.begin('a', 'fp-a', options)).kind).toBe('started');
   });
 
+  it('past maxRecords, also drops a record whose lease lapsed unfinished (a crashed delivery), never a running one', async () => {
+    const time = clock();
+    const store = createMemoryIdempotencyStore(time.now, { maxRecords: 1 });
+    await store.begin('crashed', 'fp', options);
+    time.advance(options.leaseMs + 1);
+    await store.begin('running', 'fp', options);
+    await store.begin('next', 'fp', options);
+
+    expect(store.usage().records).toBe(2);
+    expect((await store.begin('running', 'fp', options)).kind).toBe('in-progress');
+  });
+
   it('past maxBytes, drops the oldest finished answers until it fits', async () => {
     const { now } = clock();
     const store = createMemoryIdempotencyStore(now, { maxBytes: 50_000 });

@@ -309,6 +309,8 @@ describe('claims that are never confirmed (docs/ordering.md#crashes-and-failed-w
     };
 
     const refused = await deliver(app, { body: notesEvent(5, 'refused') });
+    // Given back at once, not left to lapse (the older event would otherwise wait out the claim).
+    expect((await store.readOrdering(REFERRAL_ID)).record).toEqual({});
     const older = await deliver(app, { body: notesEvent(3, 'older') });
 
     expect(refused.status).toBe(422);

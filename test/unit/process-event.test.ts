@@ -340,7 +340,8 @@ describe('ordering', () => {
     const app = testApp(pc, { settings: { MAX_CLOCK_SKEW_SECONDS: '60' } });
     const ahead = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString();
 
-    const refused = await deliver(app, { body: event({ occurredAt: ahead(3600) }) });
+    // 120 s ahead: within the 300 s default, past the configured 60 s, so the setting itself is proven.
+    const refused = await deliver(app, { body: event({ occurredAt: ahead(120) }) });
 
     expect(refused.status).toBe(400);
     expect(refused.json).toMatchObject({
