@@ -5,6 +5,7 @@
  * follows the redirect to the CLI's loopback listener.
  */
 import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -233,6 +234,29 @@ describe('the browser flow: the app redeems the sign-in with its managed identit
     const cli = bootstrap(['--app-url', notTheApp, '--admin-key', MASTER_KEY, '--no-browser']);
     expect(await cli.exited).toBe(1);
     expect(cli.output()).toContain('check --app-url');
+  });
+
+  it('an app URL that redirects: the master key is never sent on, the bootstrap stops', async () => {
+    const keysSeen: Array<string | undefined> = [];
+    const target = createHttpServer((req, res) => {
+      keysSeen.push(req.headers['x-functions-key'] as string | undefined);
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
+    const targetUrl = `http://127.0.0.1:${(target.address() as AddressInfo).port}`;
+    const redirecting = createHttpServer((req, res) =>
+      res.writeHead(307, { location: `${targetUrl}${req.url}` }).end(),
+    );
+    await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve));
+    try {
+      const appUrl = `http://127.0.0.1:${(redirecting.address() as AddressInfo).port}`;
+      const cli = bootstrap(['--app-url', appUrl, '--admin-key', MASTER_KEY, '--no-browser']);
+      expect(await cli.exited).toBe(1);
+      expect(keysSeen).toEqual([]);
+    } finally {
+      await new Promise((resolve) => redirecting.close(resolve));
+      await new Promise((resolve) => target.close(resolve));
+    }
   });
 
   it('refuses to run without the app URL and the admin key, naming them', async () => {
