@@ -141,3 +141,13 @@ describe('no answer', () => {
     }
   });
 });
+
+describe('the real client: Partner Center refusing a token without MFA (error 900421)', () => {
+  it.each([401, 403])('%i with error 900421 → 502 mfa_required, not retryable', async (status) => {
+    answer = (_q, s) => {
+      s.writeHead(status, { 'content-type': 'application/json' });
+      s.end(JSON.stringify({ error: { code: '900421', message: 'MFA is required.' } }));
+    };
+    expect(await realOutcome('GET')).toMatchObject({ code: 'mfa_required', status: 502, retryable: false });
+  });
+});
