@@ -53,6 +53,23 @@ export const ERROR_DEFINITIONS = {
     retryable: true,
     title: 'The idempotency store is unavailable',
   },
+  delivery_unavailable: {
+    status: 503,
+    retryable: true,
+    title: 'The event could not be queued for asynchronous delivery',
+  },
+  async_unavailable: {
+    status: 503,
+    retryable: false,
+    title: 'Asynchronous delivery is not available with this configuration',
+  },
+  event_not_found: { status: 404, retryable: false, title: 'No such event' },
+  dead_lettered: {
+    status: 424,
+    retryable: false,
+    title: 'The event could not be applied within its maximum age and was dead-lettered',
+  },
+  replay_not_allowed: { status: 409, retryable: false, title: 'Only a dead-lettered event can be replayed' },
   configuration_invalid: {
     status: 500,
     retryable: false,
