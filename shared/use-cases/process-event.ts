@@ -19,13 +19,14 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Config } from '../config.js';
+import type { Config, DeliveryConfig } from '../config.js';
 import { CORRELATION_HEADER, RESPONSE_HEADERS } from '../contract/headers.js';
 import { eventIdFromHeaders, parseUpdateEvent } from '../contract/update-event.js';
 import { isAbortOf } from '../core/abort.js';
 import { AdapterError } from '../core/errors.js';
 import { fieldsOf, supersededBeforeRead } from '../core/ordering.js';
 import type { UpdateEvent, UpdateResult } from '../core/update.js';
+import type { DeliveryStore, EventQueue } from '../delivery/store.js';
 import { correlationIdFrom, decodeUtf8, type InboundRequest, parseJsonBody, readBodyBytes } from '../http/inbound.js';
 import { asAdapterError, jsonResponse, problemResponse } from '../http/response.js';
 import { verifyWebhookSignature } from '../http/webhook-signature.js';
@@ -82,6 +83,8 @@ export interface EventRuntime {
   idempotencyPollMs?: number;
   /** How long an ordering claim outlives its PUT's bound; 5 s unless set (tests shorten it; docs/ordering.md). */
   orderingClaimMarginMs?: number;
+  /** Asynchronous delivery (docs/async-delivery.md): absent on the memory store, where a `202` is refused. */
+  delivery?: { store: DeliveryStore; queue: EventQueue; config: DeliveryConfig } | undefined;
 }
 
 export interface EventApp {
