@@ -124,10 +124,15 @@ export interface Delivery {
   headers?: Record<string, string>;
   /** e.g. `{ dryRun: 'true' }`. */
   query?: Record<string, string>;
+  /** The request URL (its origin is the status URL's); the local host's unless given. */
+  url?: string;
 }
 
+/** The URL of a POST /api/referral-updates in the unit tests. */
+export const EVENT_URL = 'http://localhost:7071/api/referral-updates';
+
 /** A POST /api/referral-updates as the use case sees it (Content-Type: application/json unless given). */
-export function eventRequest({ body, headers = {}, query = {} }: Delivery): EventRequest {
+export function eventRequest({ body, headers = {}, query = {}, url = EVENT_URL }: Delivery): EventRequest {
   const bytes =
     typeof body === 'string'
       ? Buffer.from(body)
@@ -137,6 +142,7 @@ export function eventRequest({ body, headers = {}, query = {} }: Delivery): Even
   return {
     headers: new Headers({ 'content-type': 'application/json', ...headers }),
     query: new URLSearchParams(query),
+    url,
     arrayBuffer: async () => bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
   };
 }
