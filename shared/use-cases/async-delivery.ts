@@ -38,6 +38,15 @@ export const STATUS_ROUTE = 'referral-updates/status';
 /** Route of the operations on accepted events (functions/referral-update-events.ts), under {@link ROUTE_PREFIX}. */
 export const EVENTS_ROUTE = 'referral-updates/events';
 
+/** The queue of accepted events unless ASYNC_QUEUE_NAME names another; the host moves what it gives up on to `<name>-poison`. */
+export const DEFAULT_QUEUE_NAME = 'referral-updates';
+export const POISON_QUEUE_SUFFIX = '-poison';
+
+/** The queue the worker listens on, as the trigger's registration reads it from the app settings. */
+export function queueNameOf(env: Readonly<Record<string, string | undefined>>): string {
+  return env.ASYNC_QUEUE_NAME?.trim() || DEFAULT_QUEUE_NAME;
+}
+
 /** `base64url(utf8 eventId) + "." + token`: what the status URL carries. */
 export function statusIdOf(record: Pick<DeliveryRecord, 'eventId' | 'token'>): string {
   return `${Buffer.from(record.eventId, 'utf8').toString('base64url')}.${record.token}`;
