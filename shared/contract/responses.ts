@@ -248,13 +248,10 @@ export const problemSchema = z
       .min(0)
       .optional()
       .meta({ title: 'Attempts', description: 'dead_lettered: the attempts made to apply the event.' }),
-    acceptedAt: z
-      .string()
-      .optional()
-      .meta({
-        title: 'Accepted At',
-        description: 'dead_lettered: when the event was accepted (or last replayed), UTC.',
-      }),
+    acceptedAt: z.string().optional().meta({
+      title: 'Accepted At',
+      description: 'dead_lettered: when the event was accepted (or last replayed), UTC.',
+    }),
     lastAttemptAt: z
       .string()
       .nullable()

@@ -34,7 +34,7 @@ import { type ApplyContext, applyEvent, type EventApp, type Invocation, isFinal 
 /** The longest a queue message can stay invisible (Azure Storage Queues: 7 days). */
 export const MAX_VISIBILITY_SECONDS = 604_800;
 
-/** Time and chance, injectable for tests. */
+/** The times the worker records and the chance of its jitter, injectable for tests (its deadline runs on real time). */
 export interface WorkerClock {
   /** Epoch ms. */
   now(): number;
@@ -115,7 +115,7 @@ async function attempt(
     return;
   }
   const { store, queue, config } = delivery;
-  const deadline = eventDeadline(runtime.config.retry.budgetMs, clock.now());
+  const deadline = eventDeadline(runtime.config.retry.budgetMs);
   const { eventId } = parsed;
   let record = await store.get(eventId, { abortSignal: deadline.signal });
   for (;;) {
