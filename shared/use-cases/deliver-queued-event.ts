@@ -123,7 +123,12 @@ async function attempt(
       logger.warn(JSON.stringify({ event: 'referral-update-delivery', eventId, logCode: 'DELIVERY_EVENT_NOT_FOUND' }));
       return;
     }
-    if (FINAL_STATES.includes(record.state) || !record.event) return;
+    if (FINAL_STATES.includes(record.state)) return;
+    if (!record.event) {
+      // Not final yet without its event: no writer leaves a record so; nothing to apply.
+      logger.error(JSON.stringify({ event: 'referral-update-delivery', eventId, logCode: 'DELIVERY_EVENT_MISSING' }));
+      return;
+    }
     const running = await store.update(
       record,
       { state: 'running', attempts: record.attempts + 1, lastAttemptAt: iso(clock.now()), nextAttemptAt: null },
