@@ -33,7 +33,8 @@ export const DEFAULT_PUBLISHER = 'Partner Center referral webhook';
 /**
  * The name of the host key the connection holds (docs/power-automate.md, "The key"). A host key, not a
  * function key: a function key opens only its own function, and the connector is to call more than one
- * (the planned stage list and the status of an asynchronous update), all with the connection's one key.
+ * (the planned stage list, the operations on queued events), all with the connection's one key. The status URL of a
+ * queued update needs no key: it carries its own token (docs/async-delivery.md).
  */
 export const CONNECTION_KEY_NAME = 'power-automate';
 export const MAX_DEFINITION_BYTES = 1024 * 1024;
