@@ -262,7 +262,10 @@ export const problemSchema = z
       .nullable()
       .optional()
       .meta({ title: 'Dead-Lettered At', description: 'dead_lettered: when the event was given up, UTC.' }),
-    lastError: deliveryErrorSchema.nullable().optional(),
+    lastError: deliveryErrorSchema.nullable().optional().meta({
+      title: 'Last Error',
+      description: 'dead_lettered: the last failed attempt, a code and a status, no customer data.',
+    }),
     replay: z
       .strictObject({
         method: z.literal('POST').meta({ title: 'Method', description: 'The HTTP method of the replay.' }),
