@@ -231,6 +231,7 @@ describe('what Power Automate shows', () => {
     expect(Object.keys(apiDefinition.definitions).sort()).toEqual([
       'Accepted',
       'Change',
+      'DeliveryError',
       'FieldError',
       'Problem',
       'SupersededField',
