@@ -52,7 +52,7 @@ const START = [
   referral({ status: 'New', substatus: 'Received' }),
   referral({ status: 'Active', substatus: 'Accepted' }),
   referral({ status: 'Closed', substatus: 'Won' }),
-  referral({ status: 'Active', substatus: 'Accepted', details: null }),
+  { ...referral({ status: 'Active', substatus: 'Accepted' }), details: null },
   referral({ status: 'Active', substatus: 'Error' }),
 ];
 
