@@ -15,7 +15,7 @@ import type { AdapterError } from './errors.js';
 import { isAdapterError } from './errors.js';
 import { buildPutBody, type Change } from './merge.js';
 import { planUpdate } from './plan-update.js';
-import type { JsonObject } from './referral.js';
+import { type JsonObject, type JsonValue, readPath } from './referral.js';
 import type { UpdateIntent } from './update.js';
 
 /** What one event of the batch comes to against the running state. */
@@ -54,3 +54,28 @@ export function planBatch(referralId: string, referral: JsonObject, intents: rea
   const body = buildPutBody(referral, accepted);
   return { events, body, final: body };
 }
+
+/**
+ * Whether `referral` holds every value the batch's PUT wrote (a re-read after a PUT whose outcome was
+ * unknown): then that PUT landed, and its plan is the answer. Closing dates compare as instants.
+ */
+export function batchHolds(referral: JsonObject, plan: BatchPlan): boolean {
+  for (const event of plan.events) {
+    if (event.kind !== 'changed') continue;
+    for (const { path } of event.changes) {
+      const keys = path.slice(1).split('/');
+      if (!sameAt(readPath(referral, keys), readPath(plan.final, keys))) return false;
+    }
+  }
+  return true;
+}
+
+function sameAt(held: JsonValue | undefined, written: JsonValue | undefined): boolean {
+  if (held === written) return true;
+  if (typeof held !== 'string' || typeof written !== 'string') return false;
+  const a = Date.parse(held);
+  return DATE_TIME.test(held) && DATE_TIME.test(written) && !Number.isNaN(a) && a === Date.parse(written);
+}
+
+/** An ISO 8601 date-time, as Partner Center writes `closingDateTime`. */
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}T/;
