@@ -118,9 +118,9 @@ export class ReferralQueues {
     });
   }
 
-  /** Referrals with events waiting (for tests). */
-  get size(): number {
-    return this.#waiting.size;
+  /** How many events wait for the referral's next turn (for tests). */
+  waiting(referralId: string): number {
+    return this.#waiting.get(referralId)?.length ?? 0;
   }
 
   /** Schedules a turn behind the referral's current holder of the lock. */
