@@ -125,27 +125,27 @@ export class ReferralQueues {
 
   /** Schedules a turn behind the referral's current holder of the lock. */
   #turn(referralId: string, applyBatch: (members: readonly BatchMember[]) => Promise<BatchSettled[]>): void {
-    void this.lock.run(referralId, async () => {
+    let taken: Waiting[] = [];
+    const turn = async () => {
       const queue = this.#waiting.get(referralId) ?? [];
-      const taken = take(queue);
+      taken = take(queue);
       if (queue.length === 0) this.#waiting.delete(referralId);
       else this.#turn(referralId, applyBatch);
       for (const entry of taken) entry.taken();
       if (taken.length === 0) return;
-      try {
-        const members = taken.map((entry) => entry.member);
-        const settled: BatchSettled[] =
-          members.length === 1 ? [await settle((members[0] as BatchMember).alone)] : await applyBatch(members);
-        taken.forEach((entry, i) => {
-          const outcome = settled[i] ?? {
-            error: new AdapterError('internal_error', 'The batch left an event unanswered.'),
-          };
-          if ('ok' in outcome) entry.resolve(outcome.ok);
-          else entry.reject(outcome.error);
-        });
-      } catch (error) {
-        for (const entry of taken) entry.reject(error);
-      }
+      const members = taken.map((entry) => entry.member);
+      const settled: BatchSettled[] =
+        members.length === 1 ? [await settle((members[0] as BatchMember).alone)] : await applyBatch(members);
+      taken.forEach((entry, i) => {
+        const outcome = settled[i] ?? {
+          error: new AdapterError('internal_error', 'The batch left an event unanswered.'),
+        };
+        if ('ok' in outcome) entry.resolve(outcome.ok);
+        else entry.reject(outcome.error);
+      });
+    };
+    this.lock.run(referralId, turn).catch((error: unknown) => {
+      for (const entry of taken) entry.reject(error);
     });
   }
 }
