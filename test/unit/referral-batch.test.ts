@@ -331,6 +331,39 @@ describe('group commit: events waiting for the same turn share one read and one 
     expect(queues.waiting(REFERRAL_ID)).toBe(0);
   });
 
+  it('a batch runs under the earliest deadline of its events: when it runs out, every event answers 504, nothing is written', async () => {
+    const pc = new CountingPartnerCenter();
+    const app = appOn(pc);
+    const open = deferred();
+    pc.gate = open.promise;
+    const opener = deliver(app, { body: { referralId: REFERRAL_ID, statusReason: 'opener' } });
+    while (pc.gets === 0) await sleep(1);
+    const queues = referralQueues(app.runtimeValue.lock);
+    const patient = deliver(app, { body: { referralId: REFERRAL_ID, dealValue: 1 } });
+    while (queues.waiting(REFERRAL_ID) === 0) await sleep(1);
+    const { config } = app.runtimeValue;
+    app.runtimeValue.config = { ...config, retry: { ...config.retry, budgetMs: 80 } };
+    const hurried = deliver(app, { body: { referralId: REFERRAL_ID, notes: 'hurried' } });
+    while (queues.waiting(REFERRAL_ID) === 1) await sleep(1);
+    app.runtimeValue.config = config;
+    // The batch's read takes longer than the hurried event has left.
+    const read = pc.getReferral.bind(pc);
+    pc.getReferral = async () => {
+      if (pc.gets === 1) await sleep(100);
+      return read();
+    };
+    open.resolve();
+    expect((await opener).json.outcome).toBe('updated');
+
+    const answers = await Promise.all([patient, hurried]);
+    expect(answers.map((a) => [a.status, a.json.code, a.json.retryable])).toEqual([
+      [504, 'upstream_timeout', true],
+      [504, 'upstream_timeout', true],
+    ]);
+    expect(pc.puts).toBe(1); // the opener's
+    expect((pc.held.details as JsonObject).dealValue).toBe(50000);
+  });
+
   it(`takes at most ${BATCH_CAP} events per batch`, async () => {
     const pc = new CountingPartnerCenter();
     const app = appOn(pc);
