@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { Admission, type Release } from '../../shared/partner-center/admission.js';
-import { InstanceThrottle, MIN_SAMPLE, PACE_HOLD_MS } from '../../shared/partner-center/throttle.js';
+import { InstanceThrottle, MIN_SAMPLE, PACE_HOLD_MS, PACE_MARGIN } from '../../shared/partner-center/throttle.js';
 
 type Step = { kind: 'arrive' } | { kind: 'abort'; pick: number } | { kind: 'release'; pick: number };
 
@@ -169,10 +169,19 @@ describe('InstanceThrottle', () => {
     throttle.answered(now, 429, 1_000); // 1 in 11: a sporadic throttle
     expect(admission.pace).toBeUndefined();
     for (let i = 0; i < 4; i++) throttle.answered(now, 429, 1_000);
-    expect(admission.pace).toBe(MIN_SAMPLE);
+    const pace = MIN_SAMPLE * PACE_MARGIN;
+    expect(admission.pace).toBeCloseTo(pace);
+    // More 429s for requests that were in flight when the pause began change nothing.
+    now += 10;
+    throttle.answered(now - 20, 429, 1_000);
+    expect(admission.pace).toBeCloseTo(pace);
+    // A 429 for a request sent while paced: the pace is still too high.
+    now += 2_000;
+    throttle.answered(now - 5, 429, 1_000);
+    expect(admission.pace).toBeCloseTo(pace * PACE_MARGIN);
     now += PACE_HOLD_MS - 1;
     throttle.answered(now, 200, undefined);
-    expect(admission.pace).toBe(MIN_SAMPLE);
+    expect(admission.pace).toBeCloseTo(pace * PACE_MARGIN);
     now += 1;
     throttle.answered(now, 200, undefined);
     expect(admission.pace).toBeUndefined();
