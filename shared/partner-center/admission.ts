@@ -1,10 +1,11 @@
 /**
- * Admission to Partner Center for one process (docs/performance.md#admission-to-partner-center): at most
+ * Admission to Partner Center for one process (docs/behaviour.md#admission-to-partner-center): at most
  * `permits` requests in flight (the connection pool's size, so the pool never queues a request and a request's
- * timeout covers only its time on the wire), granted in arrival order, never before a shared "not before" time
- * (a `429`'s `Retry-After`) and, while a pace is set, no closer together than the pace allows
- * (docs/partner-center-api.md#throttling-and-retries).
+ * timeout covers only its time on the wire), granted oldest first (by the time the caller gives, its event's
+ * start; else its arrival, so FIFO), never before a shared "not before" time (a `429`'s `Retry-After`) and,
+ * while a pace is set, no closer together than the pace allows (docs/partner-center-api.md#throttling-and-retries).
  */
+import { performance } from 'node:perf_hooks';
 
 /** Gives the permit back; calling it again does nothing. */
 export type Release = () => void;
@@ -17,6 +18,8 @@ export interface AdmissionOptions {
 }
 
 interface Waiter {
+  /** performance.now() scale: who waits longest (or whose event started first) goes first. */
+  since: number;
   grant: (release: Release) => void;
 }
 
@@ -59,11 +62,12 @@ export class Admission {
   }
 
   /**
-   * A permit, once every earlier caller got one, a permit is free and the pause and pace allow it. When
+   * A permit, once every caller with an earlier `since` (ties: every earlier caller) got one, a permit is free
+   * and the pause and pace allow it. `since` (performance.now() scale) defaults to now: arrival order. When
    * `abortSignal` aborts first, the caller leaves the queue (it never gets a permit) and the promise rejects
    * with the signal's reason; the others keep their order.
    */
-  acquire(abortSignal?: AbortSignal): Promise<Release> {
+  acquire(abortSignal?: AbortSignal, since: number = performance.now()): Promise<Release> {
     if (abortSignal?.aborted) return Promise.reject(abortSignal.reason);
     if (this.#queue.length === 0 && this.#inFlight < this.#permits && this.#now() >= this.#nextGrantAt()) {
       return Promise.resolve(this.#grant());
@@ -76,13 +80,22 @@ export class Admission {
         this.#pump();
       };
       const waiter: Waiter = {
+        since,
         grant: (release) => {
           abortSignal?.removeEventListener('abort', onAbort);
           resolve(release);
         },
       };
       abortSignal?.addEventListener('abort', onAbort, { once: true });
-      this.#queue.push(waiter);
+      // After every waiter with the same or an earlier `since` (binary search: the queue stays sorted).
+      let low = 0;
+      let high = this.#queue.length;
+      while (low < high) {
+        const middle = (low + high) >>> 1;
+        if ((this.#queue[middle] as Waiter).since <= since) low = middle + 1;
+        else high = middle;
+      }
+      this.#queue.splice(low, 0, waiter);
       this.#pump();
     });
   }

@@ -7,7 +7,7 @@
  * layer that would replay the conditional PUT (docs/partner-center-api.md#concurrency-412-and-lost-responses).
  *
  * Every exchange first takes its turn in the process's admission (./admission.ts): at most as many requests
- * in flight as the pool has connections, in arrival order, so a request's timeout starts when it is sent,
+ * in flight as the pool has connections, oldest event first, so a request's timeout starts when it is sent,
  * never while it waits; and a `429` with `Retry-After` pauses the calls of the whole instance (./throttle.ts,
  * docs/partner-center-api.md#throttling-and-retries).
  */
@@ -73,6 +73,8 @@ interface UpstreamResponse {
 }
 
 const MAX_UPSTREAM_MESSAGE = 1024;
+/** Longer than any event's budget (UPSTREAM_BUDGET_MS is at most 110 s): how long an event's start is remembered. */
+const EVENT_MEMORY_MS = 120_000;
 
 export function createPartnerCenterClient(
   config: Config['partnerCenter'],
@@ -80,9 +82,25 @@ export function createPartnerCenterClient(
   tokens: TokenProvider,
 ): ReferralsClient {
   let pool: Promise<Pool> | undefined;
-  // As many permits as connections: the pool's own queue is never used (docs/performance.md#admission-to-partner-center).
+  // As many permits as connections: the pool's own queue is never used (docs/behaviour.md#admission-to-partner-center).
   const admission = new Admission({ permits: config.connections });
   const throttle = new InstanceThrottle(admission);
+  /**
+   * When each event (its `MS-CorrelationId`) first asked for a turn: the oldest event goes first, so an event
+   * already under way (its PUT, a retry) is not queued behind every event that arrived after it. Forgotten
+   * after the longest event budget.
+   */
+  const eventsSince = new Map<string, number>();
+  const sinceOf = (correlationId: string) => {
+    const now = performance.now();
+    for (const [id, since] of eventsSince) {
+      if (since > now - EVENT_MEMORY_MS) break;
+      eventsSince.delete(id);
+    }
+    const since = eventsSince.get(correlationId) ?? now;
+    if (!eventsSince.has(correlationId)) eventsSince.set(correlationId, since);
+    return since;
+  };
   const getPool = () => {
     pool ??= import('./undici.js').then(
       ({ Pool }) =>
@@ -111,7 +129,7 @@ export function createPartnerCenterClient(
     const outlasts = context.timeoutMs < pausedFor && context.timeoutMs < retry.requestTimeoutMs;
     if (pausedFor > 0 && (pausedFor > waitable || outlasts)) throw paused(pausedFor);
     try {
-      return await admission.acquire(context.abortSignal);
+      return await admission.acquire(context.abortSignal, sinceOf(context.correlationId));
     } catch (error) {
       if (!isAbortOf(error, context.abortSignal)) throw error;
       const left = admission.notBefore - Date.now();

@@ -91,6 +91,28 @@ describe('Admission', () => {
     );
   });
 
+  it('a caller whose event started earlier goes first (same start: arrival order)', async () => {
+    const admission = new Admission({ permits: 1 });
+    const held = await admission.acquire();
+    const order: string[] = [];
+    const waits = (
+      [
+        ['c', 30],
+        ['a', 10],
+        ['b1', 20],
+        ['b2', 20],
+      ] as const
+    ).map(([name, since]) =>
+      admission.acquire(undefined, since).then((release) => {
+        order.push(name);
+        release();
+      }),
+    );
+    held();
+    await Promise.all(waits);
+    expect(order).toEqual(['a', 'b1', 'b2', 'c']);
+  });
+
   it('an already aborted signal is refused at once', async () => {
     const admission = new Admission({ permits: 1 });
     const controller = new AbortController();
