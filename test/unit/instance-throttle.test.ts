@@ -1,7 +1,7 @@
 /**
  * The real client against the sandbox on loopback: one `429` with `Retry-After` pauses every call of the
  * instance until then (docs/partner-center-api.md#throttling-and-retries), and a call waiting for its turn
- * never sends once its deadline passes (docs/performance.md#admission-to-partner-center). Counts only.
+ * never sends once its deadline passes (docs/behaviour.md#admission-to-partner-center). Counts only.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeReferral } from '../../dev/sandbox/seed.js';
