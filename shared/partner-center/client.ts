@@ -34,7 +34,8 @@ export interface RequestContext {
   timeoutMs: number;
   /**
    * The event's deadline: it bounds the token acquisition, the wait for admission and the exchange, on top of
-   * `timeoutMs`. An event whose deadline passes while it waits never sends the request.
+   * `timeoutMs`. An event whose deadline passes while it waits never sends the request. The same signal on
+   * every call of one event lets admission serve that event before later ones (docs/behaviour.md#admission-to-partner-center).
    */
   abortSignal?: AbortSignal;
   /** Told the duration and status (undefined: no answer) of every HTTP exchange. */
@@ -73,8 +74,6 @@ interface UpstreamResponse {
 }
 
 const MAX_UPSTREAM_MESSAGE = 1024;
-/** Longer than any event's budget (UPSTREAM_BUDGET_MS is at most 110 s): how long an event's start is remembered. */
-const EVENT_MEMORY_MS = 120_000;
 
 export function createPartnerCenterClient(
   config: Config['partnerCenter'],
@@ -86,20 +85,18 @@ export function createPartnerCenterClient(
   const admission = new Admission({ permits: config.connections });
   const throttle = new InstanceThrottle(admission);
   /**
-   * When each event (its `MS-CorrelationId`) first asked for a turn: the oldest event goes first, so an event
-   * already under way (its PUT, a retry) is not queued behind every event that arrived after it. Forgotten
-   * after the longest event budget.
+   * When each event (its deadline signal) first asked for a turn: the oldest event goes first, so an event
+   * already under way (its PUT, a retry) is not queued behind every event that arrived after it. Not the
+   * `MS-CorrelationId`: a caller may send the same one with many events. Calls without a signal: arrival order.
    */
-  const eventsSince = new Map<string, number>();
-  const sinceOf = (correlationId: string) => {
+  const eventsSince = new WeakMap<AbortSignal, number>();
+  const sinceOf = (signal: AbortSignal | undefined) => {
     const now = performance.now();
-    for (const [id, since] of eventsSince) {
-      if (since > now - EVENT_MEMORY_MS) break;
-      eventsSince.delete(id);
-    }
-    const since = eventsSince.get(correlationId) ?? now;
-    if (!eventsSince.has(correlationId)) eventsSince.set(correlationId, since);
-    return since;
+    if (!signal) return now;
+    const since = eventsSince.get(signal);
+    if (since !== undefined) return since;
+    eventsSince.set(signal, now);
+    return now;
   };
   const getPool = () => {
     pool ??= import('./undici.js').then(
@@ -129,7 +126,7 @@ export function createPartnerCenterClient(
     const outlasts = context.timeoutMs < pausedFor && context.timeoutMs < retry.requestTimeoutMs;
     if (pausedFor > 0 && (pausedFor > waitable || outlasts)) throw paused(pausedFor);
     try {
-      return await admission.acquire(context.abortSignal, sinceOf(context.correlationId));
+      return await admission.acquire(context.abortSignal, sinceOf(context.abortSignal));
     } catch (error) {
       if (!isAbortOf(error, context.abortSignal)) throw error;
       const left = admission.notBefore - Date.now();
