@@ -32,20 +32,23 @@ import type { TelemetryConfig } from '../config.js';
 import { CORRELATION_HEADER } from '../contract/headers.js';
 import { VERSION } from '../version.js';
 import type { EventRecord } from './event-record.js';
-import { parseTraceParent, type Telemetry } from './telemetry.js';
+import { parseTraceParent, type StartedTelemetry } from './telemetry.js';
 
 const SCOPE = 'partner-center-referral-webhook';
 /** The exporter's attribute names for a custom event (`customEvents`) and its measurements. */
 const CUSTOM_EVENT_NAME = 'microsoft.custom_event.name';
 const CUSTOM_MEASUREMENTS = 'microsoft.custom_measurements';
 
-export async function startAzureMonitor(config: TelemetryConfig): Promise<Telemetry> {
+export async function startAzureMonitor(config: TelemetryConfig): Promise<StartedTelemetry> {
   const credential: TokenCredential | undefined =
     config.ingestion.auth === 'entra' ? await managedIdentityCredential(config.ingestion.clientId) : undefined;
   applicationInsights.useAzureMonitor({
     azureMonitorExporterOptions: {
       connectionString: config.connectionString,
       ...(credential ? { credential } : {}),
+      // No retry files: left on, the exporter keeps up to ~50 MB per signal in the temp directory while
+      // ingestion is unreachable, on instances with little local disk (docs/telemetry.md#offline-storage).
+      disableOfflineStorage: true,
     },
     // Every event matters at this volume; the host samples its own request telemetry (host.json).
     samplingRatio: 1,
@@ -112,15 +115,25 @@ export async function startAzureMonitor(config: TelemetryConfig): Promise<Teleme
         // The SDK reports its own failures through its diagnostic log.
       }
     },
+    recordLate({ record, upstreamDurationsMs, traceParent, timeMs }) {
+      try {
+        // The context the record would have been made in: the invocation's trace (or none).
+        const parent = parseTraceParent(traceParent) ? invocationContext(traceParent) : ROOT_CONTEXT;
+        context.with(parent, () => emit(record, upstreamDurationsMs, timeMs));
+      } catch {
+        // As above.
+      }
+    },
   };
 
-  function emit(record: EventRecord, upstreamDurationsMs: readonly number[]): void {
+  function emit(record: EventRecord, upstreamDurationsMs: readonly number[], timeMs?: number): void {
     const dimensions = dimensionsOf(record);
     updates[dimensions.outcome]?.add(1);
     if (record.conflicts > 0) conflicts.add(record.conflicts);
     if (record.throttles > 0) throttles.add(record.throttles);
     for (const ms of upstreamDurationsMs) latency.record(ms);
     logger.emit({
+      ...(timeMs === undefined ? {} : { timestamp: timeMs }),
       body: 'ReferralUpdate',
       attributes: {
         [CUSTOM_EVENT_NAME]: 'ReferralUpdate',
