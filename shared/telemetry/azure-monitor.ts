@@ -19,6 +19,7 @@ import {
   type Context,
   type Counter,
   context,
+  createNoopMeter,
   metrics,
   ROOT_CONTEXT,
   TraceFlags,
@@ -54,6 +55,10 @@ export async function startAzureMonitor(config: TelemetryConfig): Promise<Starte
     samplingRatio: 1,
     tracesPerSecond: 0,
     enableLiveMetrics: false,
+    // Per-span work the app does not need: the host records the requests (and their standard metrics);
+    // dependencies stay queryable, and the platform shows the process's CPU and memory (docs/telemetry.md).
+    enableStandardMetrics: false,
+    enablePerformanceCounters: false,
     instrumentationOptions: {
       http: { enabled: false },
       azureSdk: { enabled: false },
@@ -69,13 +74,16 @@ export async function startAzureMonitor(config: TelemetryConfig): Promise<Starte
   });
   // Registered explicitly, after the providers exist: subscribes to undici's diagnostics channels,
   // so it works on a bundled undici too (no module patching).
-  new UndiciInstrumentation({
+  const undici = new UndiciInstrumentation({
     // The same `correlationId` dimension as the event's, so the two join in a query.
     startSpanHook: (request) => {
       const correlationId = headerValue(request.headers, CORRELATION_HEADER);
       return correlationId ? { correlationId } : {};
     },
   });
+  // Its own `http.client.request.duration` histogram would duplicate `referral.upstream.duration` at a cost per
+  // request (docs/telemetry.md): spans only.
+  undici.setMeterProvider({ getMeter: () => createNoopMeter() });
 
   const meter = metrics.getMeter(SCOPE, VERSION);
   // One counter per outcome that counts as an update decision (dry runs, stale events and replays do not).
