@@ -7,7 +7,7 @@
  * fails any other connection.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -296,7 +296,7 @@ describe('module loading', () => {
         TEMP: tmp,
       });
     const emitAndWait = (ms: number, until: string) => `
-      const { readdirSync } = await import('node:fs');
+      const { existsSync, readdirSync } = await import('node:fs');
       const { logs } = await import('@opentelemetry/api-logs');
       for (let i = 0; i < 50; i++) logs.getLogger('t').emit({ body: 'x', attributes: { 'microsoft.custom_event.name': 'T' } });
       const files = () => readdirSync(process.env.TMPDIR, { recursive: true }).filter((f) => String(f).endsWith('.ai.json'));
@@ -315,9 +315,9 @@ describe('module loading', () => {
           `const { loadApp } = await import('./dist/dev/host/host.js');
            await loadApp('.');
            await (await import('./dist/shared/runtime.js')).appTelemetry();
-           ${emitAndWait(30_000, 'false')}`,
+           ${emitAndWait(80_000, 'existsSync(process.env.STOP_FILE)')}`,
         ],
-        env(appDir),
+        { ...env(appDir), STOP_FILE: join(controlDir, 'stop') },
       );
       const control = startProcess(
         [
@@ -325,12 +325,16 @@ describe('module loading', () => {
           '-e',
           `const ai = (await import('applicationinsights')).default;
            ai.useAzureMonitor({ azureMonitorExporterOptions: { connectionString: process.env.APPLICATIONINSIGHTS_CONNECTION_STRING }, enableLiveMetrics: false });
-           ${emitAndWait(30_000, 'files().length > 0')}`,
+           ${emitAndWait(60_000, 'files().length > 0')}`,
         ],
         env(controlDir),
       );
-      const [, controlFiles] = await control.waitFor(/FILES=(\d+);/, 40_000);
-      const [, appFiles] = await app.waitFor(/FILES=(\d+);/, 40_000);
+      // Both started together, with the same retry schedule: once the control has written its files, and a
+      // little after, the app has been through the same failed exports.
+      const [, controlFiles] = await control.waitFor(/FILES=(\d+);/, 70_000);
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      writeFileSync(join(controlDir, 'stop'), '');
+      const [, appFiles] = await app.waitFor(/FILES=(\d+);/, 10_000);
       expect(Number(controlFiles)).toBeGreaterThan(0);
       expect(Number(appFiles)).toBe(0);
       expect(readdirSync(appDir, { recursive: true }).filter((f) => String(f).endsWith('.ai.json'))).toEqual([]);
@@ -339,7 +343,7 @@ describe('module loading', () => {
       rmSync(appDir, { recursive: true, force: true });
       rmSync(controlDir, { recursive: true, force: true });
     }
-  }, 60_000);
+  }, 90_000);
 
   it('loads them when one is set (the check above can fail)', async () => {
     const ingestion = await startIngestionEmulator();
