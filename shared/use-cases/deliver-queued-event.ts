@@ -88,7 +88,7 @@ export async function deliverQueuedEvent(
   app: EventApp,
   clock: WorkerClock = SYSTEM_CLOCK,
 ): Promise<void> {
-  const telemetry = await app.telemetry();
+  const telemetry = app.telemetry();
   await telemetry.inInvocation(invocation.traceContext?.traceParent, () =>
     attempt(message, invocation, app, telemetry, clock),
   );

@@ -101,7 +101,8 @@ export interface EventRuntime {
 export interface EventApp {
   /** Throws `configuration_invalid` (answered as a problem) when the settings are wrong. */
   runtime(): EventRuntime;
-  telemetry(): Promise<Telemetry>;
+  /** Never waits for Application Insights to start: records made before it is ready are kept (docs/telemetry.md#start-up). */
+  telemetry(): Telemetry;
 }
 
 export async function processEvent(
@@ -109,7 +110,7 @@ export async function processEvent(
   invocation: Invocation,
   app: EventApp,
 ): Promise<EventResponse> {
-  const telemetry = await app.telemetry();
+  const telemetry = app.telemetry();
   return telemetry.inInvocation(invocation.traceContext?.traceParent, async () => {
     const delivery: Delivery = {
       request,
