@@ -166,12 +166,17 @@ function zodEnglishOnly(): esbuild.Plugin {
     setup(build) {
       build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
         /[\\/]zod[\\/]v4[\\/](classic|core|mini)$/.test(args.resolveDir)
-          ? { path: join(args.resolveDir, '..', 'locales', 'en-only.js'), namespace: 'zod-locales' }
+          ? {
+              // A name, not a path: a source map must not carry the build machine's folders.
+              path: 'zod/v4/locales/en-only.js',
+              namespace: 'zod-locales',
+              pluginData: { localesDir: join(args.resolveDir, '..', 'locales') },
+            }
           : undefined,
       );
       build.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({
         contents: "export { default as en } from './en.js';",
-        resolveDir: dirname(args.path),
+        resolveDir: (args.pluginData as { localesDir: string }).localesDir,
         loader: 'js',
       }));
     },
