@@ -10,7 +10,7 @@
  * Each of the 16 workers sends its events one after another to a referral of its own (copies of the seeded
  * active referral), so no two events wait for the same referral's turn and group commit
  * (docs/ordering.md#batches) does not change the figure. Environment: BENCH_THROUGHPUT_EVENTS (events per
- * round, 480), BENCH_THROUGHPUT_RUNS (rounds, 3), to scale the run.
+ * round, 480), BENCH_THROUGHPUT_RUNS (rounds, 5), to scale the run.
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -34,7 +34,7 @@ const env = (name: string, fallback: number) => {
 
 export async function benchThroughput(): Promise<BenchRow[]> {
   const events = Math.max(CONCURRENCY, env('BENCH_THROUGHPUT_EVENTS', 480));
-  const runs = env('BENCH_THROUGHPUT_RUNS', 3);
+  const runs = env('BENCH_THROUGHPUT_RUNS', 5);
   const azurite = await startAzurite();
   const sandbox = await startPartnerCenterSandbox();
   const tableName = `bench${randomUUID().replaceAll('-', '')}`;
