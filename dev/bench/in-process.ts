@@ -44,7 +44,7 @@ export interface InProcessApp {
 export function inProcessApp(config: Config, idempotency: IdempotencyStore): InProcessApp {
   const client = createPartnerCenterClient(config.partnerCenter, config.retry, FIXED_TOKENS);
   const runtime: EventRuntime = { config, client, idempotency, lock: new KeyedLock() };
-  const app: EventApp = { runtime: () => runtime, telemetry: async () => NO_TELEMETRY };
+  const app: EventApp = { runtime: () => runtime, telemetry: () => NO_TELEMETRY };
   const post = async (body: Record<string, unknown>, headers: Record<string, string> = {}) => {
     const bytes = Buffer.from(JSON.stringify(body));
     const request: EventRequest = {

@@ -41,6 +41,7 @@ import { benchBurst } from './burst.js';
 import { describeColdStarts, importAll, measureColdStarts, median, medianTimes, ratio } from './cold-start.js';
 import { benchMemory } from './memory.js';
 import type { BenchRow } from './rows.js';
+import { benchStartup } from './startup.js';
 import { benchThrottle } from './throttle.js';
 import { benchThroughput } from './throughput.js';
 
@@ -136,38 +137,12 @@ interface RowProvider {
   rows: () => Promise<BenchRow[]>;
 }
 
-/** The three telemetry and cold start figures of dev/bench/startup.ts. */
-const STARTUP_FIGURES = [
-  ['telemetry configured: start → first answer vs telemetry off (package)', '≤ 1.2×'],
-  ['telemetry configured: CPU per event vs off', '≤ 1.15×'],
-  ['deploy package import vs an empty Node process', '≤ 2.0×'],
-] as const;
-
-/**
- * dev/bench/startup.ts when this branch has it; rows saying it was not measured otherwise.
- * TODO(merge startup.ts): replace this function with `import { benchStartup } from './startup.js';` and use `benchStartup` in GOALS.
- */
-async function startupRows(): Promise<BenchRow[]> {
-  const specifier = './startup.js';
-  const loaded: unknown = await import(specifier).catch(() => undefined);
-  if (loaded && typeof loaded === 'object' && 'benchStartup' in loaded && typeof loaded.benchStartup === 'function') {
-    return (await loaded.benchStartup()) as BenchRow[];
-  }
-  return STARTUP_FIGURES.map(([figure, goal]) => ({
-    figure,
-    baseline: '—',
-    value: 'not measured: dev/bench/startup.ts is not on this branch',
-    goal,
-    met: false,
-  }));
-}
-
 /** The Goals table's providers, in the order they run. */
 const GOALS: RowProvider[] = [
   { name: 'burst', rows: benchBurst },
   { name: 'throttle', rows: benchThrottle },
   { name: 'throughput', rows: benchThroughput },
-  { name: 'startup', rows: startupRows },
+  { name: 'startup', rows: () => benchStartup() },
   { name: 'memory', rows: benchMemory },
 ];
 
