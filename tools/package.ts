@@ -158,7 +158,7 @@ function cjsGlobals(): esbuild.Plugin {
  * zod's `locales` namespace (`z.locales.*`, `z.core.locales.*`) holds every translation of its error messages,
  * half of zod's bundle and a third of the JavaScript parsed at load; the app uses the English messages zod
  * configures by default (`locales/en.js`, imported by zod itself), so the namespace keeps only `en`
- * (docs/performance.md#start-up-and-telemetry).
+ * (docs/performance-analysis.md#start-up-and-telemetry).
  */
 function zodEnglishOnly(): esbuild.Plugin {
   return {

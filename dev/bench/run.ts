@@ -222,6 +222,9 @@ Each figure of issue 13 against its baseline, measured in this run (the modules 
 
 ${goalsTable(goalRows)}
 
+What limits the goals that are not met, and the decisions behind these figures (the module compile cache,
+telemetry at start-up): [performance-analysis.md](performance-analysis.md).
+
 Throughput: each of 16 workers sends its events one after another to a referral of its own, so group commit
 does not change the figure. Memory: in a child process of its own, the events held by a delay on every call
 to the sandbox, with the default UPSTREAM_CONNECTIONS (the events beyond it wait for a connection).
