@@ -6,7 +6,6 @@
  * median of `BENCH_BURST_RUNS` (3) rounds, the two series interleaved.
  */
 import { performance } from 'node:perf_hooks';
-import type { TokenProvider } from '../../shared/auth/token-provider.js';
 import { parseConfig } from '../../shared/config.js';
 import { parseUpdateEvent } from '../../shared/contract/update-event.js';
 import { createMemoryIdempotencyStore } from '../../shared/idempotency/store.js';
@@ -18,6 +17,7 @@ import { applyEvent, type EventRuntime } from '../../shared/use-cases/process-ev
 import { SEED_IDS } from '../sandbox/seed.js';
 import { startPartnerCenterSandbox } from '../sandbox/server.js';
 import { median } from './cold-start.js';
+import { FIXED_TOKENS } from './in-process.js';
 import type { BenchRow } from './rows.js';
 
 const EVENTS = 50;
@@ -30,20 +30,7 @@ export async function benchBurst(): Promise<BenchRow[]> {
   const parsed = parseConfig({ PARTNER_CENTER_BASE_URL: sandbox.url, IDEMPOTENCY_STORE: 'memory' });
   if (!parsed.ok) throw new Error(parsed.problems.join('; '));
   const { config } = parsed;
-  // A fixed token: the sandbox accepts any, and the figure is about the calls to Partner Center.
-  const tokens: TokenProvider = {
-    getToken: async () => 'bench-token',
-    invalidate: () => {},
-    health: async () => ({
-      mode: 'managed-identity',
-      requests: 0,
-      lastSuccessAt: null,
-      lastFailureAt: null,
-      lastFailure: null,
-      warnings: [],
-    }),
-  };
-  const client = createPartnerCenterClient(config.partnerCenter, config.retry, tokens);
+  const client = createPartnerCenterClient(config.partnerCenter, config.retry, FIXED_TOKENS);
   const runtime: EventRuntime = {
     config,
     client,

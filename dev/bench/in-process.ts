@@ -3,6 +3,7 @@
  * runtime of their own (the real Partner Center client, a fixed token, telemetry off), fed requests as the
  * Functions host would pass them (docs/performance.md).
  */
+import type { Pool } from 'undici';
 import type { TokenProvider } from '../../shared/auth/token-provider.js';
 import type { Config } from '../../shared/config.js';
 import type { IdempotencyStore } from '../../shared/idempotency/store.js';
@@ -64,4 +65,29 @@ export function inProcessApp(config: Config, idempotency: IdempotencyStore): InP
       if (status !== 200) throw new Error(`an event answered ${status}`);
     },
   };
+}
+
+/**
+ * The floor of one event: what any client must do to update a referral, GET then a conditional PUT with undici
+ * and a fixed token, the deal value set to `n`.
+ */
+export async function bareUpdate(
+  pool: Pool,
+  headers: Record<string, string>,
+  referralId: string,
+  n: number,
+): Promise<void> {
+  const path = `/v1.0/engagements/referrals/${referralId}`;
+  const read = await pool.request({ method: 'GET', path, headers });
+  const referral = (await read.body.json()) as Record<string, unknown>;
+  const { links: _links, '@odata.context': _context, ...body } = referral;
+  (body.details as Record<string, unknown>).dealValue = n;
+  const write = await pool.request({
+    method: 'PUT',
+    path,
+    headers: { ...headers, 'if-match': String(referral.eTag) },
+    body: JSON.stringify(body),
+  });
+  await write.body.text();
+  if (write.statusCode !== 200) throw new Error(`bare PUT answered ${write.statusCode}`);
 }

@@ -39,6 +39,7 @@ import { SEED_IDS } from '../sandbox/seed.js';
 import { startPartnerCenterSandbox } from '../sandbox/server.js';
 import { benchBurst } from './burst.js';
 import { describeColdStarts, importAll, measureColdStarts, median, medianTimes, ratio } from './cold-start.js';
+import { bareUpdate } from './in-process.js';
 import { benchMemory } from './memory.js';
 import type { BenchRow } from './rows.js';
 import { benchStartup } from './startup.js';
@@ -78,25 +79,11 @@ async function perEvent() {
   const client = createPartnerCenterClient(parsed.config.partnerCenter, parsed.config.retry, tokens);
   const deps = { client, retry: parsed.config.retry };
   const id = SEED_IDS.activeAccepted;
-  const path = `/v1.0/engagements/referrals/${id}`;
   const token = await tokens.getToken();
   const pool = new Pool(sandbox.url, { connections: 4 });
   const headers = { authorization: `Bearer ${token}`, accept: 'application/json', 'content-type': 'application/json' };
 
-  async function bare(i: number) {
-    const read = await pool.request({ method: 'GET', path, headers });
-    const referral = (await read.body.json()) as Record<string, unknown>;
-    const { links: _links, '@odata.context': _context, ...body } = referral;
-    (body.details as Record<string, unknown>).dealValue = i;
-    const write = await pool.request({
-      method: 'PUT',
-      path,
-      headers: { ...headers, 'if-match': String(referral.eTag) },
-      body: JSON.stringify(body),
-    });
-    await write.body.text();
-    if (write.statusCode !== 200) throw new Error(`bare PUT answered ${write.statusCode}`);
-  }
+  const bare = (i: number) => bareUpdate(pool, headers, id, i);
   async function adapter(i: number) {
     const event = parseUpdateEvent({ referralId: id, dealValue: i, notes: `bench ${i}` });
     const result = await updateReferral(event, deps, { correlationId: '00000000-0000-4000-8000-00000000bench' });

@@ -22,7 +22,7 @@ import { startAzurite } from '../emulators/azurite.js';
 import { SEED_IDS } from '../sandbox/seed.js';
 import { startPartnerCenterSandbox } from '../sandbox/server.js';
 import { median } from './cold-start.js';
-import { inProcessApp } from './in-process.js';
+import { bareUpdate, inProcessApp } from './in-process.js';
 import type { BenchRow } from './rows.js';
 
 const CONCURRENCY = 16;
@@ -66,22 +66,6 @@ export async function benchThroughput(): Promise<BenchRow[]> {
   for (const id of referrals) sandbox.putReferral({ ...structuredClone(template), id });
   let sequence = 0;
 
-  async function bareUpdate(referralId: string, n: number): Promise<void> {
-    const path = `/v1.0/engagements/referrals/${referralId}`;
-    const read = await pool.request({ method: 'GET', path, headers });
-    const referral = (await read.body.json()) as Record<string, unknown>;
-    const { links: _links, '@odata.context': _context, ...body } = referral;
-    (body.details as Record<string, unknown>).dealValue = n;
-    const write = await pool.request({
-      method: 'PUT',
-      path,
-      headers: { ...headers, 'if-match': String(referral.eTag) },
-      body: JSON.stringify(body),
-    });
-    await write.body.text();
-    if (write.statusCode !== 200) throw new Error(`bare PUT answered ${write.statusCode}`);
-  }
-
   /** The minimum an event with an id writes: its row inserted (the claim), then replaced (the answer). */
   async function bareTableWrites(n: number): Promise<void> {
     const key = randomUUID().replaceAll('-', '');
@@ -97,11 +81,11 @@ export async function benchThroughput(): Promise<BenchRow[]> {
   const series = {
     floorWithId: async (referralId: string, n: number) => {
       await bareTableWrites(n);
-      await bareUpdate(referralId, n);
+      await bareUpdate(pool, headers, referralId, n);
     },
     adapterWithId: (referralId: string, n: number) =>
       app.postOk({ referralId, dealValue: n, notes: `bench ${n}` }, { 'webhook-id': `bench-${randomUUID()}` }),
-    bare: (referralId: string, n: number) => bareUpdate(referralId, n),
+    bare: (referralId: string, n: number) => bareUpdate(pool, headers, referralId, n),
     adapterWithoutId: (referralId: string, n: number) => app.postOk({ referralId, dealValue: n, notes: `bench ${n}` }),
   };
   type Series = keyof typeof series;
