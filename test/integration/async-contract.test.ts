@@ -1,0 +1,434 @@
+/**
+ * Contract v1.1, asynchronous delivery (issue #12, docs/async-delivery.md), answer by answer over real HTTP: the
+ * built app under the local host (child process), its queue worker polling a queue of this file's own on the run's
+ * Azurite, the Partner Center sandbox here. Short settings (test/support/async.ts ASYNC_FAST_ENV):
+ * ASYNC_RETRY_MIN_SECONDS=1, ASYNC_RETRY_MAX_SECONDS=2, ASYNC_POLL_SECONDS=1, UPSTREAM_BUDGET_MS=2000, and
+ * ASYNC_MAX_AGE_SECONDS=6 so that an event Partner Center keeps refusing is dead-lettered within seconds.
+ *
+ * Bodies are parsed with the contract's own zod schemas (shared/contract/async.ts, responses.ts).
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { makeReferral } from '../../dev/sandbox/seed.js';
+import {
+  acceptedSchema,
+  deliveryListSchema,
+  deliverySummarySchema,
+  pendingStatusSchema,
+} from '../../shared/contract/async.js';
+import { problemSchema, updateResultSchema } from '../../shared/contract/responses.js';
+import {
+  type AsyncHost,
+  type AsyncStack,
+  GUID,
+  pollUntilFinal,
+  request,
+  sendToPoison,
+  startAsyncStack,
+  startOutage,
+  until,
+} from '../support/async.js';
+import { type Answer, startHostProcess } from '../support/stack.js';
+
+const MAX_AGE_SECONDS = 6;
+
+let stack: AsyncStack;
+let app: AsyncHost;
+
+beforeAll(async () => {
+  stack = await startAsyncStack({ ASYNC_MAX_AGE_SECONDS: String(MAX_AGE_SECONDS) });
+  app = stack.hosts[0] as AsyncHost;
+}, 30_000);
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+/** A fresh referral in the sandbox (Active/Accepted unless `overrides` say otherwise): its id. */
+function newReferral(overrides: Record<string, unknown> = { status: 'Active', substatus: 'Accepted' }): string {
+  const referral = makeReferral(overrides);
+  stack.sandbox.putReferral(referral);
+  return referral.id;
+}
+
+const upstreamCalls = (referralId: string) => stack.sandbox.requests.filter((r) => r.referralId === referralId);
+
+/** The 202 of an accepted event: headers and body as contract v1.1 says. */
+function expectAccepted(answer: Answer, event: { referralId: string; eventId?: string }) {
+  expect(answer.status, answer.text).toBe(202);
+  expect(answer.headers.get('content-type')).toMatch(/^application\/json/);
+  const body = acceptedSchema.parse(answer.body);
+  expect(body.referralId).toBe(event.referralId);
+  if (event.eventId) expect(body.eventId).toBe(event.eventId);
+  else expect(body.eventId).toMatch(GUID);
+  expect(body.state).toBe('queued');
+  // Absolute, same origin as the POST, under the /api route prefix; the Location header is the same URL.
+  const location = answer.headers.get('location');
+  expect(location).toBe(body.statusUrl);
+  const url = new URL(body.statusUrl);
+  expect(url.origin).toBe(app.hostUrl);
+  expect(url.pathname).toMatch(/^\/api\/referral-updates\/status\/[^/]+$/);
+  expect(Number(answer.headers.get('retry-after'))).toBe(1); // ASYNC_POLL_SECONDS
+  expect(answer.headers.get('ms-correlationid')).toMatch(GUID);
+  expect(answer.headers.get('preference-applied')).toBe('respond-async');
+  return body;
+}
+
+function expectProblem(answer: Answer, status: number, code: string) {
+  expect(answer.status, answer.text).toBe(status);
+  expect(answer.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  const problem = problemSchema.parse(answer.body);
+  expect(problem.code).toBe(code);
+  return problem;
+}
+
+/** The dead_lettered problem's extensions (docs/async-delivery.md#status-url), checked closer than the schema does. */
+const deadLetteredExtensions = z.object({
+  state: z.literal('dead_lettered'),
+  eventId: z.string(),
+  attempts: z.number().int().min(1),
+  acceptedAt: z.iso.datetime({ offset: true }),
+  lastAttemptAt: z.iso.datetime({ offset: true }),
+  deadLetteredAt: z.iso.datetime({ offset: true }),
+  lastError: z.strictObject({ code: z.string(), status: z.number().int() }),
+  replay: z.strictObject({ method: z.literal('POST'), path: z.string() }),
+});
+
+function expectDeadLettered(answer: Answer, event: { referralId: string; eventId: string }) {
+  const problem = expectProblem(answer, 424, 'dead_lettered');
+  expect(problem).toMatchObject({ status: 424, retryable: false, referralId: event.referralId });
+  const extensions = deadLetteredExtensions.parse(problem);
+  expect(extensions.eventId).toBe(event.eventId);
+  expect(extensions.replay.path).toBe(`/api/referral-updates/events/${encodeURIComponent(event.eventId)}/replay`);
+  expect(problem.detail).toContain(extensions.replay.path);
+  return extensions;
+}
+
+/** What a synchronous answer and the status URL's final answer of the same event share (ids, eTag and state aside). */
+function comparable(body: Record<string, unknown>) {
+  const { referralId: _r, eventId: _e, eTag: _t, state: _s, detail: _d, ...rest } = body;
+  return rest;
+}
+
+describe('accepting: 202 with a status URL', () => {
+  it('Prefer: respond-async: 202, Location, Retry-After, MS-CorrelationId, Preference-Applied; the status URL ends 200 succeeded, as a synchronous call answers', async () => {
+    const asyncId = newReferral();
+    const syncId = newReferral();
+    const fields = { notes: 'Kick-off booked for the async twin', dealValue: 4321.5, currency: 'eur' };
+    const eventId = `contract-ok-${randomUUID()}`;
+    const correlationId = randomUUID();
+    const accepted = await app.postAsync(
+      { referralId: asyncId, eventId, ...fields },
+      { headers: { 'MS-CorrelationId': correlationId } },
+    );
+    const body = expectAccepted(accepted, { referralId: asyncId, eventId });
+    expect(accepted.headers.get('ms-correlationid')).toBe(correlationId);
+
+    const final = await pollUntilFinal(body.statusUrl, 15_000);
+    expect(final.answer.status, final.answer.text).toBe(200);
+    expect(final.answer.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(final.answer.headers.get('ms-correlationid')).toMatch(GUID);
+    const result = updateResultSchema.parse(final.answer.body);
+    expect(result).toMatchObject({ referralId: asyncId, eventId, outcome: 'updated', state: 'succeeded' });
+    expect(result.eTag).toBe(stack.sandbox.getReferral(asyncId)?.eTag);
+    for (const pending of final.pending) pendingStatusSchema.parse(pending.body);
+
+    // The same event, synchronously, on a twin referral: the same answer but for ids and eTag.
+    const sync = await app.post({ referralId: syncId, eventId: `contract-sync-${randomUUID()}`, ...fields });
+    expect(sync.status, sync.text).toBe(200);
+    const syncResult = updateResultSchema.parse(sync.body);
+    expect(syncResult.state).toBeUndefined();
+    expect(Object.keys(final.answer.body).sort()).toEqual([...Object.keys(sync.body), 'state'].sort());
+    expect(comparable(result)).toEqual(comparable(syncResult));
+    expect(stack.sandbox.appliedWrites(asyncId)).toHaveLength(1);
+  });
+
+  it('?async=true without Prefer: 202 too; an event without an id gets a UUID, and keeps it', async () => {
+    const referralId = newReferral();
+    const accepted = await app.postAsync({ referralId, notes: 'no id given' }, { prefer: false, query: '?async=true' });
+    const body = expectAccepted(accepted, { referralId });
+    const final = await pollUntilFinal(body.statusUrl, 15_000);
+    expect(final.answer.status, final.answer.text).toBe(200);
+    expect(final.answer.body).toMatchObject({ eventId: body.eventId, state: 'succeeded', outcome: 'updated' });
+    const item = await app.getEvent(body.eventId);
+    expect(item.status, item.text).toBe(200);
+    expect(deliverySummarySchema.parse(item.body)).toMatchObject({
+      eventId: body.eventId,
+      referralId,
+      state: 'succeeded',
+      changedPaths: ['/details/notes'],
+    });
+  });
+
+  it('redelivery: the same id and body answers 202 with the same status URL (pending or final); another body 422 idempotency_key_reused', async () => {
+    const referralId = newReferral();
+    const event = { referralId, eventId: `contract-redeliver-${randomUUID()}`, externalReferenceId: 'crm-77' };
+    const first = expectAccepted(await app.postAsync(event), event);
+    const again = expectAccepted(await app.postAsync(event), event);
+    expect(again.statusUrl).toBe(first.statusUrl);
+    const final = await pollUntilFinal(first.statusUrl, 15_000);
+    expect(final.answer.status, final.answer.text).toBe(200);
+    // Once final, still the same 202 and URL (Power Automate may retry a POST whose 202 it lost).
+    const late = await app.postAsync(event);
+    expect(expectAccepted(late, event).statusUrl).toBe(first.statusUrl);
+    const reused = await app.postAsync({ ...event, externalReferenceId: 'crm-78' });
+    expectProblem(reused, 422, 'idempotency_key_reused');
+    expect(stack.sandbox.appliedWrites(referralId)).toHaveLength(1);
+    expect(stack.sandbox.getReferral(referralId)?.externalReferenceId).toBe('crm-77');
+  });
+
+  it('400 for a bad event or a bad async query: nothing stored, nothing sent upstream', async () => {
+    const referralId = newReferral();
+    const badEvent = await app.postAsync({ referralId, eventId: `bad-${randomUUID()}`, dealValue: 'lots' });
+    const invalid = expectProblem(badEvent, 400, 'invalid_event');
+    expect(invalid.errors?.map((e) => e.field)).toEqual(['dealValue']);
+    const badQuery = await app.postAsync(
+      { referralId, eventId: `bad-${randomUUID()}`, notes: 'fine' },
+      { prefer: false, query: '?async=maybe' },
+    );
+    const invalidQuery = expectProblem(badQuery, 400, 'invalid_event');
+    expect(invalidQuery.errors?.map((e) => e.field)).toEqual(['async']);
+    expect(badEvent.headers.get('location')).toBeNull();
+    const listed = await app.listEvents({ referralId });
+    expect(listed.status, listed.text).toBe(200);
+    expect(deliveryListSchema.parse(listed.body).items).toEqual([]);
+    expect(upstreamCalls(referralId)).toEqual([]);
+  });
+
+  it('a dry run is answered synchronously even with Prefer: respond-async', async () => {
+    const referralId = newReferral();
+    const answer = await app.postAsync({ referralId, notes: 'dry', dryRun: true });
+    expect(answer.status, answer.text).toBe(200);
+    expect(updateResultSchema.parse(answer.body).outcome).toBe('dry-run');
+    expect(answer.headers.get('preference-applied')).toBeNull();
+    expect(stack.sandbox.appliedWrites(referralId)).toEqual([]);
+  });
+
+  it('503 async_unavailable (not retryable) with the memory idempotency store', async () => {
+    // A queue of its own: its worker (without a deliveries store) must not take this file's messages.
+    const memory = await startHostProcess({
+      ...stack.env,
+      IDEMPOTENCY_STORE: 'memory',
+      ASYNC_QUEUE_NAME: `${stack.names.queue}-mem`,
+    });
+    try {
+      const answer = await memory.post(
+        { referralId: newReferral(), notes: 'x' },
+        { headers: { Prefer: 'respond-async' } },
+      );
+      const problem = expectProblem(answer, 503, 'async_unavailable');
+      expect(problem.retryable).toBe(false);
+    } finally {
+      await memory.host.stop();
+    }
+  });
+});
+
+describe('the status URL', () => {
+  it('404 event_not_found for a wrong token, an unknown id and a malformed id, with nothing else revealed', async () => {
+    const referralId = newReferral();
+    const eventId = `contract-404-${randomUUID()}`;
+    const body = expectAccepted(await app.postAsync({ referralId, eventId, notes: 'secret-ish' }), {
+      referralId,
+      eventId,
+    });
+    const url = new URL(body.statusUrl);
+    const statusId = url.pathname.split('/').at(-1) as string;
+    const [idPart, token] = statusId.split('.') as [string, string];
+    const flipped = `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`;
+    const unknownId = Buffer.from(`no-such-${randomUUID()}`).toString('base64url');
+    const urls = [
+      `${app.hostUrl}/api/referral-updates/status/${idPart}.${flipped}`,
+      `${app.hostUrl}/api/referral-updates/status/${unknownId}.${token}`,
+      `${app.hostUrl}/api/referral-updates/status/not-a-status-id`,
+    ];
+    const answers = await Promise.all(urls.map((u) => request(u)));
+    for (const answer of answers) {
+      const problem = expectProblem(answer, 404, 'event_not_found');
+      expect(problem.retryable).toBe(false);
+      expect(answer.text).not.toContain(eventId);
+      expect(answer.text).not.toContain(referralId);
+      expect(Object.keys(answer.body).sort()).toEqual(Object.keys(answers[0]?.body ?? {}).sort());
+    }
+    await pollUntilFinal(body.statusUrl, 15_000);
+  });
+
+  it('pending: 202 with Location and Retry-After while Partner Center is slow (running) or failing (retrying), then 200', async () => {
+    const referralId = newReferral();
+    // The first GET is slow (the attempt is seen running), then every call fails with 503 until cleared.
+    stack.sandbox.injectFault({ referralId, method: 'GET', times: 1, action: { type: 'delay', ms: 1_500 } });
+    const outage = startOutage(stack.sandbox, { referralId });
+    const eventId = `contract-pending-${randomUUID()}`;
+    const body = expectAccepted(await app.postAsync({ referralId, eventId, statusReason: 'pending path' }), {
+      referralId,
+      eventId,
+    });
+    const seen: Answer[] = [];
+    const retrying = await until(
+      'the status URL says retrying',
+      async () => {
+        const answer = await app.status(body.statusUrl);
+        seen.push(answer);
+        return answer.status === 202 && answer.body.state === 'retrying' ? answer : undefined;
+      },
+      MAX_AGE_SECONDS * 1000,
+      150,
+    );
+    outage.end();
+    for (const answer of seen) {
+      expect(answer.status, answer.text).toBe(202);
+      expect(answer.headers.get('location')).toBe(body.statusUrl);
+      const retryAfter = Number(answer.headers.get('retry-after'));
+      expect(retryAfter).toBeGreaterThanOrEqual(1);
+      expect(retryAfter).toBeLessThanOrEqual(60);
+      const pending = pendingStatusSchema.parse(answer.body);
+      expect(pending).toMatchObject({ referralId, eventId });
+    }
+    expect(seen.map((a) => a.body.state)).toContain('running');
+    const pending = pendingStatusSchema.parse(retrying.body);
+    expect(pending.attempts).toBeGreaterThanOrEqual(1);
+    expect(pending.lastError).toEqual({ code: 'upstream_unavailable', status: 503 });
+    expect(Date.parse(String(pending.nextAttemptAt))).toBeGreaterThan(Date.now() - 5_000);
+
+    const final = await pollUntilFinal(body.statusUrl, 15_000);
+    expect(final.answer.status, final.answer.text).toBe(200);
+    expect(final.answer.body).toMatchObject({ state: 'succeeded', outcome: 'updated' });
+    expect(stack.sandbox.appliedWrites(referralId)).toHaveLength(1);
+  });
+
+  it('final 422 transition_not_allowed: state failed, the problem a synchronous call answers', async () => {
+    const asyncId = newReferral();
+    const syncId = newReferral();
+    const eventId = `contract-422-${randomUUID()}`;
+    const body = expectAccepted(await app.postAsync({ referralId: asyncId, eventId, substatus: 'Pending' }), {
+      referralId: asyncId,
+      eventId,
+    });
+    const final = await pollUntilFinal(body.statusUrl, 15_000);
+    expect(final.answer.status, final.answer.text).toBe(422);
+    expect(final.answer.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    const problem = problemSchema.parse(final.answer.body);
+    expect(problem).toMatchObject({
+      state: 'failed',
+      code: 'transition_not_allowed',
+      referralId: asyncId,
+      current: { status: 'Active', substatus: 'Accepted' },
+      requested: { status: 'New', substatus: 'Pending' },
+    });
+    const sync = await app.post({ referralId: syncId, substatus: 'Pending' });
+    expect(sync.status).toBe(422);
+    const syncProblem = problemSchema.parse(sync.body);
+    expect(syncProblem.state).toBeUndefined();
+    expect(comparable(problem)).toEqual(comparable(syncProblem));
+    expect(stack.sandbox.appliedWrites(asyncId)).toEqual([]);
+    const item = deliverySummarySchema.parse((await app.getEvent(eventId)).body);
+    expect(item.state).toBe('failed');
+    expect(item.lastError).toEqual({ code: 'transition_not_allowed', status: 422 });
+  });
+});
+
+describe('giving up, operations and replay', () => {
+  it('dead_lettered 424 with the last error after ASYNC_MAX_AGE_SECONDS of 503; listed without customer values; a replay after recovery applies it once; 409 for other states', async () => {
+    const referralId = newReferral();
+    const notes = `customer notes ${randomUUID()}`;
+    const dealValue = 98765.4321;
+    const eventId = `contract-dead-${randomUUID()}`;
+    const outage = startOutage(stack.sandbox, { referralId });
+    let body: z.infer<typeof acceptedSchema>;
+    try {
+      body = expectAccepted(await app.postAsync({ referralId, eventId, notes, dealValue }), { referralId, eventId });
+      const final = await pollUntilFinal(body.statusUrl, (MAX_AGE_SECONDS + 12) * 1000);
+      const dead = expectDeadLettered(final.answer, { referralId, eventId });
+      expect(dead.lastError).toEqual({ code: 'upstream_unavailable', status: 503 });
+      expect(Date.parse(dead.deadLetteredAt)).toBeGreaterThanOrEqual(Date.parse(dead.acceptedAt));
+      expect(final.states.every((s) => ['queued', 'running', 'retrying'].includes(s))).toBe(true);
+      expect(stack.sandbox.appliedWrites(referralId)).toEqual([]);
+
+      // Operations: by state (both spellings) and by referral, ids/states/times/codes only.
+      for (const state of ['dead_lettered', 'dead-lettered']) {
+        const list = await app.listEvents({ state });
+        expect(list.status, list.text).toBe(200);
+        const parsed = deliveryListSchema.parse(list.body);
+        expect(parsed.items.map((i) => i.eventId)).toContain(eventId);
+        expect(parsed.items.every((i) => i.state === 'dead_lettered')).toBe(true);
+        expect(list.text).not.toContain(notes);
+        expect(list.text).not.toContain(String(dealValue));
+      }
+      const byReferral = await app.listEvents({ referralId });
+      const items = deliveryListSchema.parse(byReferral.body).items;
+      expect(items).toHaveLength(1);
+      expect(items[0]).toMatchObject({ eventId, referralId, state: 'dead_lettered', lastError: dead.lastError });
+      const one = await app.getEvent(eventId);
+      expect(deliverySummarySchema.parse(one.body)).toMatchObject({ eventId, state: 'dead_lettered' });
+      expect(one.text).not.toContain(notes);
+      expectProblem(await app.getEvent(`no-such-${randomUUID()}`), 404, 'event_not_found');
+
+      // The redelivery of a dead-lettered event still answers 202 with its status URL (no new attempt).
+      expect(
+        expectAccepted(await app.postAsync({ referralId, eventId, notes, dealValue }), { referralId, eventId })
+          .statusUrl,
+      ).toBe(body.statusUrl);
+      expect((await app.status(body.statusUrl)).status).toBe(424);
+    } finally {
+      outage.end();
+    }
+
+    // Partner Center is back: the replay queues it again under the same id and it is applied once.
+    const replay = await app.replay(eventId);
+    expect(replay.status, replay.text).toBe(202);
+    const replayed = acceptedSchema.parse(replay.body);
+    expect(replayed.eventId).toBe(eventId);
+    expect(replay.headers.get('location')).toBe(replayed.statusUrl);
+    const final = await pollUntilFinal(replayed.statusUrl, 15_000);
+    expect(final.answer.status, final.answer.text).toBe(200);
+    expect(final.answer.body).toMatchObject({ state: 'succeeded', outcome: 'updated', eventId });
+    expect((await app.status(body.statusUrl)).status).toBe(200);
+    const writes = stack.sandbox.appliedWrites(referralId);
+    expect(writes).toHaveLength(1);
+    expect(writes[0]?.fields).toMatchObject({ details: { notes, dealValue } });
+
+    // Only a dead-lettered event can be replayed.
+    const again = await app.replay(eventId);
+    const conflict = expectProblem(again, 409, 'replay_not_allowed');
+    expect(conflict.retryable).toBe(false);
+    expect(conflict.detail).toContain('succeeded');
+    expectProblem(await app.replay(`no-such-${randomUUID()}`), 404, 'event_not_found');
+    expect(stack.sandbox.appliedWrites(referralId)).toHaveLength(1);
+  }, 45_000);
+
+  it('a message in the poison queue ends its event dead_lettered (poison_message), visible; a replay then applies it', async () => {
+    const referralId = newReferral();
+    const eventId = `contract-poison-${randomUUID()}`;
+    const outage = startOutage(stack.sandbox, { referralId });
+    let statusUrl: string;
+    try {
+      statusUrl = expectAccepted(await app.postAsync({ referralId, eventId, name: 'Poisoned referral' }), {
+        referralId,
+        eventId,
+      }).statusUrl;
+      await until('the event is retrying', async () => {
+        const answer = await app.status(statusUrl);
+        return answer.body.state === 'retrying' ? answer : undefined;
+      });
+      // What the host does after maxDequeueCount failed invocations: the message moves to <queue>-poison.
+      await sendToPoison(stack.names.queue, eventId);
+      const final = await pollUntilFinal(statusUrl, 15_000);
+      const dead = expectDeadLettered(final.answer, { referralId, eventId });
+      expect(dead.lastError).toEqual({ code: 'poison_message', status: 500 });
+      const listed = await app.listAll({ state: 'dead_lettered', referralId });
+      expect(listed.map((i) => i.eventId)).toEqual([eventId]);
+    } finally {
+      outage.end();
+    }
+    // The worker's own (delayed) message finds the event final and leaves it so.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    expect((await app.status(statusUrl)).status).toBe(424);
+    expect(stack.sandbox.appliedWrites(referralId)).toEqual([]);
+    const replay = await app.replay(eventId);
+    expect(replay.status, replay.text).toBe(202);
+    const final = await pollUntilFinal(statusUrl, 15_000);
+    expect(final.answer.status, final.answer.text).toBe(200);
+    expect(stack.sandbox.appliedWrites(referralId)).toHaveLength(1);
+  }, 45_000);
+});
