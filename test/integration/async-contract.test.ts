@@ -211,6 +211,8 @@ describe('accepting: 202 with a status URL', () => {
       ...stack.env,
       IDEMPOTENCY_STORE: 'memory',
       ASYNC_QUEUE_NAME: `${stack.names.queue}-mem`,
+      IDENTITY_ENDPOINT: app.identity.endpoint,
+      IDENTITY_HEADER: app.identity.header,
     });
     try {
       const answer = await memory.post(

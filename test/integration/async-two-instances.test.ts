@@ -35,6 +35,7 @@ const EVENTS_PER_REFERRAL = 5;
 const LEASE_SECONDS = 3;
 const BUDGET_MS = 3_000;
 const GET_LATENCY_MS = 700;
+const PUT_LATENCY_MS = 500;
 const SEED = Number(process.env.ASYNC_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
 let stack: AsyncStack;
@@ -48,7 +49,25 @@ let snapshots = new Map<string, JsonRecord>();
 let ledger: LedgerCheck;
 let items: Array<Record<string, unknown>> = [];
 const finals = new Map<string, { status: number; body: Record<string, unknown> }>();
-const figures = { inFlightAtKill: 0, victimInvocations: 0, survivorInvocations: 0, killAfterMs: 0, drainMs: 0 };
+const figures = {
+  inFlightAtKill: 0,
+  victimInvocations: 0,
+  victimPutsPendingAtKill: 0,
+  victimPutsLandedAfterDeath: 0,
+  survivorInvocations: 0,
+  victimRequests: 0,
+  survivorRequests: 0,
+  writtenByVictim: 0,
+  writtenByVictimConfirmedBySurvivor: 0,
+  killAfterMs: 0,
+  drainMs: 0,
+};
+
+function countBy(values: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const value of values) counts[value] = (counts[value] ?? 0) + 1;
+  return counts;
+}
 
 /** Invocations of the queue worker a host started and ended, from its log. */
 function invocations(host: AsyncHost): { started: number; ended: number } {
@@ -80,6 +99,9 @@ describe(`two instances, one killed mid-drive (seed ${SEED})`, () => {
     events = planEvents(referralIds, EVENTS_PER_REFERRAL, SEED);
     // Partner Center is slow: every GET waits, so each instance holds several messages at once.
     stack.sandbox.injectFault({ method: 'GET', times: 1e9, action: { type: 'delay', ms: GET_LATENCY_MS } });
+    // And every PUT waits too, then is applied whatever became of its caller: a PUT of the victim still waiting
+    // when it dies lands after its death, unrecorded (the "crash after the write" case).
+    stack.sandbox.injectFault({ method: 'PUT', times: 1e9, action: { type: 'delay', ms: PUT_LATENCY_MS } });
     const started = performance.now();
     // Accepted by both instances, alternately.
     await inParallel(
@@ -92,17 +114,29 @@ describe(`two instances, one killed mid-drive (seed ${SEED})`, () => {
       },
     );
     // Kill the victim while it is in the middle of invocations (its worker holds messages).
-    await until(
-      'the victim holds at least 3 messages in flight',
+    // Kill the victim in the middle of its work: it has finished some invocations, holds at least 3 messages, and
+    // one of its PUTs has just reached Partner Center (it waits there PUT_LATENCY_MS, then lands after the death).
+    const seen = new Set<number>();
+    const appliedSeqs = () =>
+      new Set(referralIds.flatMap((id) => stack.sandbox.appliedWrites(id).map((write) => write.seq)));
+    const pendingPut = await until(
+      'the victim is mid-drive with a PUT just sent',
       async () => {
         const { started: s, ended } = invocations(victim);
-        return s - ended >= 3 ? true : undefined;
+        const fresh = stack
+          .requestsBy(victim)
+          .filter((r) => r.method === 'PUT' && !seen.has(r.seq))
+          .map((r) => r.seq);
+        for (const seq of fresh) seen.add(seq);
+        return ended >= 2 && s - ended >= 3 && fresh.length > 0 ? fresh : undefined;
       },
       20_000,
       20,
     );
     const atKill = invocations(victim);
     await victim.kill();
+    const appliedAtKill = appliedSeqs();
+    figures.victimPutsPendingAtKill = pendingPut.filter((seq) => !appliedAtKill.has(seq)).length;
     figures.killAfterMs = Math.round(performance.now() - started);
     figures.inFlightAtKill = atKill.started - atKill.ended;
     figures.victimInvocations = atKill.started;
@@ -128,6 +162,27 @@ describe(`two instances, one killed mid-drive (seed ${SEED})`, () => {
       finals.set(event.id, { status: response.status, body: (await response.json()) as Record<string, unknown> });
     });
     ledger = checkLedger(stack.sandbox, referralIds, snapshots, events);
+    // Which writes the victim made (its tokens), and which of its events the survivor finished.
+    const victimPuts = new Set(
+      stack
+        .requestsBy(victim)
+        .filter((r) => r.method === 'PUT')
+        .map((r) => r.seq),
+    );
+    for (const event of events) {
+      const seqs = ledger.writeSeqsByEvent.get(event.id) ?? [];
+      if (!seqs.some((seq) => victimPuts.has(seq))) continue;
+      figures.writtenByVictim++;
+      const outcome = String(finals.get(event.id)?.body.outcome);
+      // Written by the victim, confirmed by the survivor: the victim died between its PUT and its record.
+      if (outcome === 'unchanged') figures.writtenByVictimConfirmedBySurvivor++;
+    }
+    const appliedAtEnd = appliedSeqs();
+    figures.victimPutsLandedAfterDeath = [...victimPuts].filter(
+      (seq) => appliedAtEnd.has(seq) && !appliedAtKill.has(seq),
+    ).length;
+    figures.victimRequests = stack.requestsBy(victim).length;
+    figures.survivorRequests = stack.requestsBy(survivor).length;
     const attempts = items.map((i) => Number(i.attempts));
     recordFigures('two-instances', {
       file: 'test/integration/async-two-instances.test.ts',
@@ -146,11 +201,17 @@ describe(`two instances, one killed mid-drive (seed ${SEED})`, () => {
         max: Math.max(...attempts),
         retried: attempts.filter((a) => a > 1).length,
       },
+      finalOutcomes: countBy([...finals.values()].map((f) => String(f.body.outcome ?? f.status))),
       lost: lost().length,
       doubled: ledger.doubled.length,
       stuckRunning: items.filter((i) => i.state === 'running').length,
       deadLettered: items.filter((i) => i.state === 'dead_lettered').length,
-      settings: { leaseSeconds: LEASE_SECONDS, budgetMs: BUDGET_MS, getLatencyMs: GET_LATENCY_MS },
+      settings: {
+        leaseSeconds: LEASE_SECONDS,
+        budgetMs: BUDGET_MS,
+        getLatencyMs: GET_LATENCY_MS,
+        putLatencyMs: PUT_LATENCY_MS,
+      },
     });
   }, 90_000);
 
@@ -160,8 +221,12 @@ describe(`two instances, one killed mid-drive (seed ${SEED})`, () => {
       const final = finals.get(event.id);
       if (final?.status !== 200 || final.body.state !== 'succeeded') {
         list.push(`${event.id}: ${final?.status} ${JSON.stringify(final?.body)}`);
-      } else if (final.body.outcome === 'updated' && ledger.writesByEvent.get(event.id) !== 1) {
-        list.push(`${event.id}: updated with ${ledger.writesByEvent.get(event.id)} writes`);
+      } else if (
+        (final.body.outcome === 'updated' || final.body.outcome === 'unchanged') &&
+        ledger.writesByEvent.get(event.id) !== 1
+      ) {
+        // Unique values: `unchanged` means this event's own earlier (unrecorded) attempt wrote them.
+        list.push(`${event.id}: ${final.body.outcome} with ${ledger.writesByEvent.get(event.id)} writes`);
       }
     }
     return [...list, ...ledger.mismatches];
@@ -169,6 +234,8 @@ describe(`two instances, one killed mid-drive (seed ${SEED})`, () => {
 
   it('the victim was killed while holding messages, and both instances worked', () => {
     expect(figures.inFlightAtKill).toBeGreaterThanOrEqual(3);
+    // One of its PUTs was still on its way (it lands after the death, unrecorded: the survivor must find it there).
+    expect(figures.victimPutsPendingAtKill).toBeGreaterThanOrEqual(1);
     expect(victim.host.child.signalCode).toBe('SIGKILL');
     expect(figures.survivorInvocations).toBeGreaterThan(0);
   });

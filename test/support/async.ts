@@ -19,7 +19,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { QueueServiceClient } from '@azure/storage-queue';
 import { type IdentityEmulator, startIdentityEmulator } from '../../dev/emulators/identity.js';
 import { makeReferral } from '../../dev/sandbox/seed.js';
-import { type PartnerCenterSandbox, startPartnerCenterSandbox } from '../../dev/sandbox/server.js';
+import {
+  type PartnerCenterSandbox,
+  type RecordedRequest,
+  startPartnerCenterSandbox,
+} from '../../dev/sandbox/server.js';
 import { adapterFields, enc, FIELDS, type Field, groupOf, type Json, type JsonRecord } from './reliability/model.js';
 import { type Answer, type HostProcess, REPO_ROOT, startHostProcess } from './stack.js';
 
@@ -81,13 +85,16 @@ export interface AsyncHost extends HostProcess {
   status(statusUrl: string): Promise<Answer>;
   /** Kills the process at once (SIGKILL): no shutdown, no message given back. */
   kill(): Promise<void>;
+  /** This instance's own managed-identity emulator: its tokens tell its upstream requests from the others'. */
+  identity: IdentityEmulator;
 }
 
-export function asAsyncHost(app: HostProcess): AsyncHost {
+export function asAsyncHost(app: HostProcess, identity: IdentityEmulator): AsyncHost {
   const base = app.hostUrl;
   const events = `${base}/api/referral-updates/events`;
   const self: AsyncHost = {
     ...app,
+    identity,
     async postAsync(event, init = {}) {
       const prefer: Record<string, string> = init.prefer === false ? {} : { Prefer: 'respond-async' };
       return app.post(event, { headers: { ...prefer, ...init.headers }, ...(init.query ? { query: init.query } : {}) });
@@ -126,24 +133,29 @@ export function onHost(url: string, hostUrl: string): string {
 
 export interface AsyncStack {
   sandbox: PartnerCenterSandbox;
-  identity: IdentityEmulator;
   hosts: AsyncHost[];
   names: { table: string; queue: string };
+  /** The settings every instance shares (the identity emulator's are each instance's own). */
   env: Record<string, string>;
   /** Starts one more instance of the same app (same table, same queue). */
   addHost(extra?: Record<string, string>): Promise<AsyncHost>;
+  /** The sandbox's requests made by `host` (by the tokens its identity emulator issued), with their ledger `seq`. */
+  requestsBy(host: AsyncHost): Array<RecordedRequest & { seq: number }>;
   stop(): Promise<void>;
 }
 
-/** Identity emulator + sandbox here, `instances` app processes sharing one table and one queue on Azurite. */
+/**
+ * The sandbox here, `instances` app processes sharing one table and one queue on Azurite, each with a
+ * managed-identity emulator of its own (so that every upstream request can be traced to its instance).
+ */
 export async function startAsyncStack(env: Record<string, string> = {}, instances = 1): Promise<AsyncStack> {
-  const identity = await startIdentityEmulator();
-  const sandbox = await startPartnerCenterSandbox({ acceptToken: (token) => identity.isIssued(token) });
+  const identities: IdentityEmulator[] = [];
+  const sandbox = await startPartnerCenterSandbox({
+    acceptToken: (token) => identities.some((identity) => identity.isIssued(token)),
+  });
   const names = asyncNames();
-  const fullEnv = {
+  const shared = {
     PARTNER_CENTER_BASE_URL: sandbox.url,
-    IDENTITY_ENDPOINT: identity.endpoint,
-    IDENTITY_HEADER: identity.header,
     ...ASYNC_FAST_ENV,
     IDEMPOTENCY_TABLE_NAME: names.table,
     ASYNC_QUEUE_NAME: names.queue,
@@ -151,30 +163,43 @@ export async function startAsyncStack(env: Record<string, string> = {}, instance
   };
   const hosts: AsyncHost[] = [];
   const addHost = async (extra: Record<string, string> = {}) => {
-    const host = asAsyncHost(await startHostProcess({ ...fullEnv, ...extra }));
+    const identity = await startIdentityEmulator();
+    identities.push(identity);
+    const app = await startHostProcess({
+      ...shared,
+      IDENTITY_ENDPOINT: identity.endpoint,
+      IDENTITY_HEADER: identity.header,
+      ...extra,
+    });
+    const host = asAsyncHost(app, identity);
     hosts.push(host);
     return host;
+  };
+  const stop = async () => {
+    await Promise.all(hosts.map((h) => h.host.stop()));
+    await sandbox.close();
+    await Promise.all(identities.map((identity) => identity.close()));
   };
   try {
     await Promise.all(Array.from({ length: instances }, () => addHost()));
   } catch (error) {
-    await Promise.all(hosts.map((h) => h.host.stop()));
-    await sandbox.close();
-    await identity.close();
+    await stop();
     throw error;
   }
   return {
     sandbox,
-    identity,
     hosts,
     names,
-    env: fullEnv,
+    env: shared,
     addHost,
-    async stop() {
-      await Promise.all(hosts.map((h) => h.host.stop()));
-      await sandbox.close();
-      await identity.close();
+    requestsBy(host) {
+      // A request's position in `requests` is its ledger seq - 1 (both counted in arrival order since reset()).
+      return sandbox.requests.flatMap((request, i) => {
+        const token = request.headers.authorization?.replace(/^Bearer /, '') ?? '';
+        return host.identity.isIssued(token) ? [{ ...request, seq: i + 1 }] : [];
+      });
     },
+    stop,
   };
 }
 
@@ -445,6 +470,8 @@ export interface LedgerCheck {
   mismatches: string[];
   /** Stored writes per event (0 when every field was superseded or already there). */
   writesByEvent: Map<string, number>;
+  /** The ledger seqs of each event's stored writes. */
+  writeSeqsByEvent: Map<string, number[]>;
   /** PUTs the sandbox stored for these referrals. */
   storedWrites: number;
 }
@@ -459,6 +486,7 @@ export function checkLedger(
   const doubled: LedgerCheck['doubled'] = [];
   const mismatches: string[] = [];
   const writesByEvent = new Map<string, number>(events.map((e) => [e.id, 0]));
+  const writeSeqsByEvent = new Map<string, number[]>();
   let storedWrites = 0;
   for (const id of referralIds) {
     const snapshot = snapshots.get(id) as JsonRecord;
@@ -479,6 +507,7 @@ export function checkLedger(
     }
     for (const [eventId, list] of seqs) {
       writesByEvent.set(eventId, list.length);
+      writeSeqsByEvent.set(eventId, list);
       if (list.length > 1) doubled.push({ eventId, writes: list });
     }
     const final = adapterFields(sandbox.getReferral(id));
@@ -508,7 +537,7 @@ export function checkLedger(
     if (strip(sandbox.getReferral(id)) !== strip(snapshot))
       mismatches.push(`referral ${id}: fields it does not write changed`);
   }
-  return { doubled, mismatches, writesByEvent, storedWrites };
+  return { doubled, mismatches, writesByEvent, writeSeqsByEvent, storedWrites };
 }
 
 // ---------------------------------------------------------------------------------------------------------
