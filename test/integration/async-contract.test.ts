@@ -227,6 +227,63 @@ describe('accepting: 202 with a status URL', () => {
   });
 });
 
+describe('one event, either mode', () => {
+  it('a synchronous redelivery of an async event without occurredAt gets its stored answer (the fingerprint is the event as accepted)', async () => {
+    const referralId = newReferral();
+    const event = { referralId, eventId: `contract-both-${randomUUID()}`, name: 'Sent twice, two ways' };
+    const accepted = expectAccepted(await app.postAsync(event), event);
+    const final = await pollUntilFinal(accepted.statusUrl, 15_000);
+    expect(final.answer.status, final.answer.text).toBe(200);
+    const sync = await app.post(event);
+    expect(sync.status, sync.text).toBe(200);
+    expect(sync.headers.get('idempotent-replayed')).toBe('true');
+    const { state: _state, ...asyncBody } = final.answer.body;
+    expect(sync.body).toEqual(asyncBody);
+    expect(stack.sandbox.appliedWrites(referralId)).toHaveLength(1);
+  });
+
+  it('an async event without occurredAt is ordered by the time it was accepted: an event that occurred before is stale', async () => {
+    const referralId = newReferral();
+    const newer = { referralId, eventId: `contract-order-new-${randomUUID()}`, notes: 'accepted now, no occurredAt' };
+    const first = await pollUntilFinal(expectAccepted(await app.postAsync(newer), newer).statusUrl, 15_000);
+    expect(first.answer.body).toMatchObject({ state: 'succeeded', outcome: 'updated' });
+    const older = {
+      referralId,
+      eventId: `contract-order-old-${randomUUID()}`,
+      notes: 'occurred an hour before the other was accepted',
+      occurredAt: new Date(Date.now() - 3_600_000).toISOString(),
+    };
+    const second = await pollUntilFinal(expectAccepted(await app.postAsync(older), older).statusUrl, 15_000);
+    expect(second.answer.status, second.answer.text).toBe(200);
+    expect(second.answer.body).toMatchObject({ state: 'succeeded', outcome: 'stale' });
+    expect(Date.parse(String(second.answer.body.lastAppliedOccurredAt))).toBeGreaterThan(Date.parse(older.occurredAt));
+    expect((stack.sandbox.getReferral(referralId)?.details as Record<string, unknown>).notes).toBe(newer.notes);
+    expect(stack.sandbox.appliedWrites(referralId)).toHaveLength(1);
+  });
+
+  it('DEFAULT_DELIVERY=async: 202 without asking, ?async=false answers synchronously', async () => {
+    // Another instance of the same app (same table and queue), asynchronous by default.
+    const instance = await stack.addHost({ DEFAULT_DELIVERY: 'async' });
+    try {
+      const referralId = newReferral();
+      const byDefault = await instance.postAsync({ referralId, notes: 'async by default' }, { prefer: false });
+      expect(byDefault.status, byDefault.text).toBe(202);
+      const accepted = acceptedSchema.parse(byDefault.body);
+      expect(new URL(accepted.statusUrl).origin).toBe(instance.hostUrl);
+      expect((await pollUntilFinal(accepted.statusUrl, 15_000)).answer.status).toBe(200);
+      const sync = await instance.postAsync(
+        { referralId, notes: 'sync on request' },
+        { prefer: false, query: '?async=false' },
+      );
+      expect(sync.status, sync.text).toBe(200);
+      expect(updateResultSchema.parse(sync.body).outcome).toBe('updated');
+      expect(stack.sandbox.appliedWrites(referralId)).toHaveLength(2);
+    } finally {
+      await instance.host.stop();
+    }
+  });
+});
+
 describe('the status URL', () => {
   it('404 event_not_found for a wrong token, an unknown id and a malformed id, with nothing else revealed', async () => {
     const referralId = newReferral();
