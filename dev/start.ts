@@ -6,7 +6,8 @@
  * - With `IDENTITY_ENDPOINT` unset, starts the embedded managed-identity endpoint and points
  *   `@azure/identity` at it, so no local run ever reaches the cloud metadata address.
  * - With no storage configured (or `UseDevelopmentStorage=true`), starts Azurite's Table and Queue services
- *   for the idempotency store and queue triggers (unless IDEMPOTENCY_STORE=memory).
+ *   for the idempotency store, the deliveries and the delivery queue (AzureWebJobsStorage then carries its
+ *   TableEndpoint and QueueEndpoint), which the queue triggers read too (unless IDEMPOTENCY_STORE=memory).
  * - Runs the built app in dist/ by default; `--package` builds the deploy package (npm run package) and
  *   runs that instead, `--app-dir <dir>` runs the app in another folder (an extracted deploy zip): its
  *   package.json `main`, with only its own files and node_modules, like the worker in Azure.
@@ -143,6 +144,12 @@ async function main(): Promise<void> {
       `  ${fn.name}: queue ${queue}, connection ${fn.connection || 'AzureWebJobsStorage'}${polling ? '' : ' (not started, see above)'}`,
     );
   }
+  const { delivery } = config.config;
+  say(
+    delivery.queue === undefined
+      ? `Delivery: synchronous only (asynchronous delivery needs the Table store and a queue; IDEMPOTENCY_STORE=${process.env.IDEMPOTENCY_STORE || 'table'}).`
+      : `Delivery: ${delivery.default} by default (DEFAULT_DELIVERY); queue "${delivery.queueName}", poison queue "${delivery.queueName}-poison".`,
+  );
   say();
   if (sandboxUrl) {
     say(`Running against the embedded Partner Center SANDBOX at ${sandboxUrl} (in memory, seeded, reset on restart).`);
@@ -153,6 +160,13 @@ async function main(): Promise<void> {
     say('Try it: move the seeded New/Received referral to Active/Accepted:');
     const body = JSON.stringify({ referralId: SEED_IDS.newReceived, status: 'Active' });
     say(`  curl -sS -X POST '${host.url}/api/referral-updates' -H 'Content-Type: application/json' -d '${body}'`);
+    if (delivery.queue !== undefined) {
+      say('Or queue an update (202 + Location), then poll the Location URL until it answers 200:');
+      const queued = JSON.stringify({ referralId: SEED_IDS.newPending, status: 'Active', dealValue: 10 });
+      say(
+        `  curl -si -X POST '${host.url}/api/referral-updates' -H 'Prefer: respond-async' -H 'Content-Type: application/json' -d '${queued}'`,
+      );
+    }
   } else {
     say(`Running against Partner Center at ${process.env.PARTNER_CENTER_BASE_URL}.`);
   }

@@ -175,6 +175,38 @@ param upstreamBudgetMs int = 60000
 @maxValue(110000)
 param upstreamRequestTimeoutMs int = 15000
 
+@description('DEFAULT_DELIVERY: sync answers every event when it is applied; async accepts it with 202 and a status URL unless the request asks for sync (docs/async-delivery.md).')
+@allowed([
+  'sync'
+  'async'
+])
+param defaultDelivery string = 'sync'
+
+@description('ASYNC_MAX_AGE_SECONDS: how long after its acceptance a queued event may still be applied; then it is dead-lettered.')
+@minValue(1)
+@maxValue(604800)
+param asyncMaxAgeSeconds int = 86400
+
+@description('ASYNC_RETRY_MIN_SECONDS: first delay before a queued event is tried again.')
+@minValue(1)
+@maxValue(3600)
+param asyncRetryMinSeconds int = 30
+
+@description('ASYNC_RETRY_MAX_SECONDS: longest delay between two tries of a queued event (at least asyncRetryMinSeconds).')
+@minValue(1)
+@maxValue(86400)
+param asyncRetryMaxSeconds int = 900
+
+@description('ASYNC_POLL_SECONDS: Retry-After of a 202 (how often a client polls the status URL).')
+@minValue(1)
+@maxValue(600)
+param asyncPollSeconds int = 5
+
+@description('ASYNC_QUEUE_NAME: the storage queue of accepted events; the template creates it and <name>-poison.')
+@minLength(3)
+@maxLength(56)
+param asyncQueueName string = 'referral-updates'
+
 // ---------------------------------------------------------------------------------------------------------------
 
 var abbrs = loadJsonContent('./abbreviations.json')
@@ -192,7 +224,7 @@ resource rg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
   tags: tags
 }
 
-// The one identity of the app: host storage, deployment package, idempotency table, Key Vault, Application
+// The one identity of the app: host storage, deployment package, idempotency table, queues, Key Vault, Application
 // Insights ingestion and, through AZURE_CLIENT_ID, the Partner Center token.
 module identity './app/identity.bicep' = {
   name: 'identity'
@@ -212,6 +244,7 @@ module storage './app/storage.bicep' = {
     location: location
     tags: tags
     deploymentContainerName: deploymentStorageContainerName
+    queueName: asyncQueueName
   }
 }
 
@@ -275,6 +308,7 @@ module api './app/api.bicep' = {
     storageAccountName: storage.outputs.name
     storageBlobEndpoint: storage.outputs.blobEndpoint
     storageTableEndpoint: storage.outputs.tableEndpoint
+    storageQueueEndpoint: storage.outputs.queueEndpoint
     deploymentContainerName: deploymentStorageContainerName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     keyVaultUri: keyVault.outputs.uri
@@ -290,6 +324,12 @@ module api './app/api.bicep' = {
     webhookSecretsSecretName: webhookSecretsSecretName
     upstreamBudgetMs: upstreamBudgetMs
     upstreamRequestTimeoutMs: upstreamRequestTimeoutMs
+    defaultDelivery: defaultDelivery
+    asyncMaxAgeSeconds: asyncMaxAgeSeconds
+    asyncRetryMinSeconds: asyncRetryMinSeconds
+    asyncRetryMaxSeconds: asyncRetryMaxSeconds
+    asyncPollSeconds: asyncPollSeconds
+    asyncQueueName: asyncQueueName
   }
 }
 

@@ -190,7 +190,34 @@ const environmentSchema = z.object({
   AzureWebJobsStorage__tableServiceUri: serviceUrl('AzureWebJobsStorage__tableServiceUri', undefined, {
     httpOnLoopback: false,
   }),
+  AzureWebJobsStorage__queueServiceUri: serviceUrl('AzureWebJobsStorage__queueServiceUri', undefined, {
+    httpOnLoopback: false,
+  }),
   AzureWebJobsStorage__clientId: optionalText,
+  // Asynchronous delivery (docs/async-delivery.md).
+  DEFAULT_DELIVERY: z
+    .string()
+    .optional()
+    .transform((v) => v?.trim() || 'sync')
+    .pipe(z.enum(['sync', 'async'], 'DEFAULT_DELIVERY must be sync or async')),
+  // At most 7 days: the longest a queue message may stay invisible (https://learn.microsoft.com/rest/api/storageservices/put-message).
+  ASYNC_MAX_AGE_SECONDS: intSetting('ASYNC_MAX_AGE_SECONDS', 86_400, 1, 604_800),
+  ASYNC_RETRY_MIN_SECONDS: intSetting('ASYNC_RETRY_MIN_SECONDS', 30, 1, 3_600),
+  ASYNC_RETRY_MAX_SECONDS: intSetting('ASYNC_RETRY_MAX_SECONDS', 900, 1, 86_400),
+  ASYNC_POLL_SECONDS: intSetting('ASYNC_POLL_SECONDS', 5, 1, 600),
+  // Queue names: https://learn.microsoft.com/rest/api/storageservices/naming-queues-and-metadata; at most 56
+  // characters so that `<name>-poison` (the host's poison queue) is a queue name too.
+  ASYNC_QUEUE_NAME: optionalText
+    .pipe(
+      z
+        .string()
+        .refine(
+          (name) => /^[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$/.test(name) && name.length >= 3 && name.length <= 56,
+          'ASYNC_QUEUE_NAME must be 3-56 lowercase letters, digits and single dashes, starting and ending with a letter or digit (56 at most, so that <name>-poison is a queue name too)',
+        )
+        .optional(),
+    )
+    .transform((v) => v ?? DEFAULT_QUEUE_NAME),
   // Telemetry (docs/telemetry.md): unset, nothing of Application Insights is loaded.
   APPLICATIONINSIGHTS_CONNECTION_STRING: optionalText,
   // `Authorization=AAD` (optionally `;ClientId=<user-assigned identity>`): ingestion with Entra ID.
@@ -220,6 +247,8 @@ export interface Config {
     webhookSecrets: string[];
   };
   idempotency: IdempotencyConfig;
+  /** Asynchronous delivery (docs/async-delivery.md). */
+  delivery: DeliveryConfig;
   /** Application Insights; undefined when `APPLICATIONINSIGHTS_CONNECTION_STRING` is unset (nothing of it loads). */
   telemetry: TelemetryConfig | undefined;
   retry: {
@@ -273,6 +302,23 @@ export type IdempotencyConfig = {
 );
 
 export const DEFAULT_IDEMPOTENCY_TABLE = 'referralevents';
+export const DEFAULT_QUEUE_NAME = 'referral-updates';
+
+/** Asynchronous delivery: the default mode, the retry schedule, and the queue (docs/async-delivery.md). */
+export interface DeliveryConfig {
+  /** How a request that asks for neither mode is answered (DEFAULT_DELIVERY). */
+  default: 'sync' | 'async';
+  /** How long after its acceptance an event may still be applied; then it is dead-lettered. */
+  maxAgeSeconds: number;
+  retryMinSeconds: number;
+  retryMaxSeconds: number;
+  /** `Retry-After` of a `202`. */
+  pollSeconds: number;
+  /** The queue; its poison queue is `<queueName>-poison`. */
+  queueName: string;
+  /** A connection string (Azurite's locally), or an identity-based endpoint; undefined: no asynchronous delivery. */
+  queue: { connectionString: string } | { queueServiceUri: string; clientId: string | undefined } | undefined;
+}
 
 export interface TelemetryConfig {
   connectionString: string;
@@ -402,6 +448,38 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       );
     }
   }
+  if (e.ASYNC_RETRY_MIN_SECONDS > e.ASYNC_RETRY_MAX_SECONDS)
+    problems.push('ASYNC_RETRY_MIN_SECONDS must not exceed ASYNC_RETRY_MAX_SECONDS');
+  const queueUri = e.AzureWebJobsStorage__queueServiceUri;
+  const delivery: DeliveryConfig = {
+    default: e.DEFAULT_DELIVERY,
+    maxAgeSeconds: e.ASYNC_MAX_AGE_SECONDS,
+    retryMinSeconds: e.ASYNC_RETRY_MIN_SECONDS,
+    retryMaxSeconds: e.ASYNC_RETRY_MAX_SECONDS,
+    pollSeconds: e.ASYNC_POLL_SECONDS,
+    queueName: e.ASYNC_QUEUE_NAME,
+    // The deliveries live in the idempotency table: no Table store, no asynchronous delivery.
+    queue:
+      e.IDEMPOTENCY_STORE !== 'table'
+        ? undefined
+        : queueUri
+          ? {
+              queueServiceUri: `${queueUri.origin}${queueUri.basePath}`,
+              clientId: e.AzureWebJobsStorage__clientId ?? e.AZURE_CLIENT_ID,
+            }
+          : e.AzureWebJobsStorage
+            ? { connectionString: e.AzureWebJobsStorage }
+            : undefined,
+  };
+  if (e.DEFAULT_DELIVERY === 'async' && e.IDEMPOTENCY_STORE === 'memory') {
+    problems.push(
+      'DEFAULT_DELIVERY=async needs IDEMPOTENCY_STORE=table: accepted events are kept in the Table store until they are applied; set IDEMPOTENCY_STORE=table (with AzureWebJobsStorage) or DEFAULT_DELIVERY=sync',
+    );
+  } else if (e.DEFAULT_DELIVERY === 'async' && idempotency.store === 'table' && delivery.queue === undefined) {
+    problems.push(
+      'DEFAULT_DELIVERY=async needs a queue: set AzureWebJobsStorage__queueServiceUri (identity-based) or AzureWebJobsStorage (a connection string), or DEFAULT_DELIVERY=sync',
+    );
+  }
   const telemetry = parseTelemetry(
     e.APPLICATIONINSIGHTS_CONNECTION_STRING,
     e.APPLICATIONINSIGHTS_AUTHENTICATION_STRING,
@@ -425,6 +503,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
         webhookSecrets: e.WEBHOOK_SECRETS,
       },
       idempotency,
+      delivery,
       telemetry,
       retry: {
         budgetMs: e.UPSTREAM_BUDGET_MS,

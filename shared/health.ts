@@ -48,13 +48,19 @@ export async function healthReport(): Promise<HealthReport> {
       warnings: [],
     };
   }
-  const { partnerCenter, identity, telemetry, inbound } = result.config;
+  const { partnerCenter, identity, telemetry, inbound, idempotency, delivery } = result.config;
   const tokens = await getRuntime().tokens.health();
   const telemetryNow = telemetryStatus();
   const warnings = [
     ...tokens.warnings,
     ...(telemetryNow === 'failed'
       ? ['Application Insights failed to start: the app runs without telemetry (see the start-up log).']
+      : []),
+    // Table store without a queue connection (an identity-based table endpoint alone): `202`s are refused.
+    ...(idempotency.store === 'table' && delivery.queue === undefined
+      ? [
+          `Asynchronous delivery is unavailable: no connection for the queue ${delivery.queueName}; set AzureWebJobsStorage__queueServiceUri (identity-based) or AzureWebJobsStorage (a connection string).`,
+        ]
       : []),
   ];
   return {

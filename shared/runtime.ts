@@ -9,8 +9,11 @@ import { type AppUserConsent, createAppUserConsent } from './auth/app-user-conse
 import { createKeyVaultSecretStore, type SecretStore } from './auth/key-vault.js';
 import { createManagedIdentityTokenProvider, managedIdentityCredential } from './auth/managed-identity.js';
 import type { TokenProvider } from './auth/token-provider.js';
-import { type Config, loadConfig } from './config.js';
+import { type Config, type DeliveryConfig, loadConfig } from './config.js';
 import { AdapterError } from './core/errors.js';
+import { createStorageEventQueue } from './delivery/queue.js';
+import type { DeliveryStore, EventQueue } from './delivery/store.js';
+import { createTableDeliveryStore } from './delivery/table-store.js';
 import { createMemoryIdempotencyStore } from './idempotency/store.js';
 import { createTableIdempotencyStore } from './idempotency/table-store.js';
 import { createPartnerCenterClient } from './partner-center/client.js';
@@ -22,6 +25,8 @@ import type { EventApp, EventRuntime } from './use-cases/process-event.js';
 export interface Runtime extends EventRuntime {
   config: Config;
   tokens: TokenProvider;
+  /** Asynchronous delivery: the deliveries (in the idempotency table) and the queue; absent on the memory store. */
+  delivery?: { store: DeliveryStore; queue: EventQueue; config: DeliveryConfig } | undefined;
 }
 
 let runtime: Runtime | undefined;
@@ -54,6 +59,7 @@ export function getRuntime(): Runtime {
         ? createTableIdempotencyStore(config.idempotency)
         : createMemoryIdempotencyStore(),
     lock: new KeyedLock(),
+    delivery: createDelivery(config),
   };
   return runtime;
 }
@@ -111,6 +117,17 @@ export const APP_USER_CONSENT: ConsentApp = {
     (level === 'error' ? console.error : level === 'warn' ? console.warn : console.info)(line);
   },
 };
+
+/** The deliveries store and the queue (docs/async-delivery.md): with the Table store and a queue connection only. */
+function createDelivery(config: Config): Runtime['delivery'] {
+  const { idempotency, delivery } = config;
+  if (idempotency.store !== 'table' || delivery.queue === undefined) return undefined;
+  return {
+    store: createTableDeliveryStore(idempotency),
+    queue: createStorageEventQueue({ queueName: delivery.queueName, queue: delivery.queue }),
+    config: delivery,
+  };
+}
 
 function createTokenProvider(config: Config): TokenProvider {
   const { auth, identity, partnerCenter } = config;

@@ -13,6 +13,7 @@
  */
 
 import type { HeaderObject, ParameterObject, ReferenceObject, SchemaObject } from 'openapi3-ts/oas31';
+import { ASYNC_HEADERS, RESPOND_ASYNC } from '../shared/contract/async.js';
 import { REQUEST_HEADERS, RESPONSE_HEADERS } from '../shared/contract/headers.js';
 import {
   buildOpenApiDocument,
@@ -32,7 +33,8 @@ export const DEFAULT_PUBLISHER = 'Partner Center referral webhook';
 /**
  * The name of the host key the connection holds (docs/power-automate.md, "The key"). A host key, not a
  * function key: a function key opens only its own function, and the connector is to call more than one
- * (the planned stage list and the status of an asynchronous update), all with the connection's one key.
+ * (the planned stage list, the operations on queued events), all with the connection's one key. The status URL of a
+ * queued update needs no key: it carries its own token (docs/async-delivery.md).
  */
 export const CONNECTION_KEY_NAME = 'power-automate';
 export const MAX_DEFINITION_BYTES = 1024 * 1024;
@@ -77,7 +79,33 @@ const RESPONSE_HEADER_LABELS: Record<string, string> = {
   [RESPONSE_HEADERS.correlationId]: 'Correlation ID',
   [RESPONSE_HEADERS.replayed]: 'Idempotent Replayed',
   [RESPONSE_HEADERS.retryAfter]: 'Retry After',
+  [ASYNC_HEADERS.location]: 'Location',
+  [ASYNC_HEADERS.preferenceApplied]: 'Preference Applied',
 };
+
+/**
+ * The queued action (contract v1.1, docs/power-automate.md "Queued updates"): the same event, sent with
+ * `Prefer: respond-async`. Power Automate follows a `202` with a `Location` by itself (the asynchronous
+ * pattern, on by default) and ends with the status URL's final answer, so the action declares the `202`
+ * and, as its outputs, the final `200`.
+ *
+ * OpenAPI 2.0 has one operation per path and method, and the synchronous action already is the POST on
+ * /referral-updates: the queued one's path carries the `async=true` query the adapter also honours (the
+ * same request either way; `?async=true` wins over `Prefer`, and both ask for the same thing).
+ */
+export const QUEUED_ACTION = {
+  operationId: 'QueueReferralUpdate',
+  path: `${PATHS.updateReferral}?async=true`,
+  summary: 'Queue a referral update',
+  description: [
+    'Asynchronous: the adapter checks the event, stores and queues it, and answers 202 with a status URL at once; the action then polls that URL until the event is applied, for hours if Partner Center is throttling or down, and its outputs are those of Update a referral.',
+    'Branch on the final answer: 200 (outcome), a final 4xx problem (failed), or 424 dead_lettered when it could not be applied within the maximum age (replay it from the operations).',
+    'Sending the same event id again is safe: it answers with the same status URL.',
+  ].join('\n\n'),
+} as const;
+
+/** The paragraph of the POST's description about asynchronous delivery: the queued action says it its own way. */
+const ASYNC_PARAGRAPH = 'Asynchronous delivery (contract v1.1)';
 
 export interface ConnectorOptions {
   /** Host name of the function app, without scheme or path. */
@@ -243,16 +271,24 @@ function referencedDefinitions(roots: unknown[], all: Record<string, SwaggerSche
   return Object.keys(all).filter((name) => found.has(name));
 }
 
-function updateReferralOperation(document: OpenApiDocument, definitions: Record<string, SwaggerSchema>) {
+type ActionKind = 'sync' | 'queued';
+
+function updateReferralOperation(
+  document: OpenApiDocument,
+  definitions: Record<string, SwaggerSchema>,
+  kind: ActionKind,
+) {
   const operation = document.paths[PATHS.updateReferral]?.post;
   if (operation?.operationId !== OPERATION_IDS.updateReferral)
     throw new Error('connector: no UpdateReferral operation');
+  const status = document.paths[PATHS.updateStatus]?.get;
+  if (status?.operationId !== OPERATION_IDS.updateStatus) throw new Error('connector: no GetUpdateStatus operation');
   const body = operation.requestBody?.content['application/json']?.schema;
   if (!body || typeof body.$ref !== 'string') throw new Error('connector: the request body is not a schema reference');
   const eventSchema = definitions[body.$ref.replace('#/components/schemas/', '')];
   if (!eventSchema) throw new Error(`connector: unresolved ${body.$ref}`);
 
-  const headers = (operation.parameters ?? [])
+  const headers: JsonSchema[] = (operation.parameters ?? [])
     .map(({ $ref }) => resolveComponent<ParameterObject>(document, $ref, 'parameters'))
     .filter((parameter) => parameter.in === 'header' && CONNECTOR_HEADERS[parameter.name] !== undefined)
     .map((parameter) => {
@@ -271,9 +307,19 @@ function updateReferralOperation(document: OpenApiDocument, definitions: Record<
     });
   if (headers.length !== Object.keys(CONNECTOR_HEADERS).length)
     throw new Error('connector: a connector header is missing');
+  if (kind === 'queued') headers.push(preferParameter(document));
 
+  // The synchronous action keeps the answers of contract v1. The queued one gets the 202, the status URL's
+  // final 200 as its outputs (what the action ends with after polling) and its 424 dead_lettered.
+  const { '202': accepted, ...answers } = operation.responses;
+  if (!accepted || !status.responses['200'] || !status.responses['424'])
+    throw new Error('connector: the 202, the status 200 or the 424 dead_lettered is missing');
+  const declared =
+    kind === 'sync'
+      ? answers
+      : { ...answers, '200': status.responses['200'], '202': accepted, '424': status.responses['424'] };
   const responses: Record<string, JsonSchema> = {};
-  for (const [status, response] of Object.entries(operation.responses)) {
+  for (const [status, response] of Object.entries(declared).sort(([a], [b]) => Number(a) - Number(b))) {
     const media = Object.values(response.content ?? {})[0];
     // The error answers narrow Problem to their codes with allOf; the connector keeps the Problem reference
     // and lists the codes in the description.
@@ -291,11 +337,19 @@ function updateReferralOperation(document: OpenApiDocument, definitions: Record<
     };
   }
 
+  const paragraphs = String(operation.description).split('\n\n');
+  const syncDescription = paragraphs.filter((paragraph) => !paragraph.startsWith(ASYNC_PARAGRAPH));
+  if (syncDescription.length !== paragraphs.length - 1)
+    throw new Error(`connector: the POST's description has no "${ASYNC_PARAGRAPH}" paragraph`);
   return {
     operation: {
-      operationId: operation.operationId,
-      summary: operation.summary,
-      description: operation.description,
+      ...(kind === 'sync'
+        ? { operationId: operation.operationId, summary: operation.summary, description: syncDescription.join('\n\n') }
+        : {
+            operationId: QUEUED_ACTION.operationId,
+            summary: QUEUED_ACTION.summary,
+            description: QUEUED_ACTION.description,
+          }),
       'x-ms-visibility': 'important',
       parameters: [
         {
@@ -311,6 +365,25 @@ function updateReferralOperation(document: OpenApiDocument, definitions: Record<
       responses,
     },
     responseRoots: Object.values(responses),
+  };
+}
+
+/**
+ * `Prefer: respond-async` on the queued action: required, with its value as the default, and internal (the
+ * flow author never sees it, the connector always sends it).
+ */
+function preferParameter(document: OpenApiDocument): JsonSchema {
+  const prefer = resolveComponent<ParameterObject>(document, '#/components/parameters/Prefer', 'parameters');
+  if (prefer.name !== ASYNC_HEADERS.prefer || prefer.in !== 'header') throw new Error('connector: no Prefer header');
+  return {
+    name: prefer.name,
+    in: 'header',
+    required: true,
+    type: 'string',
+    default: RESPOND_ASYNC,
+    description: prefer.description,
+    'x-ms-summary': 'Prefer',
+    'x-ms-visibility': 'internal',
   };
 }
 
@@ -408,7 +481,9 @@ export function buildConnector(options: ConnectorOptions = {}, document = buildO
   const converted = Object.fromEntries(
     Object.entries(document.components.schemas).map(([name, schema]) => [name, toSwaggerSchema(schema, name)]),
   );
-  const { operation, responseRoots } = updateReferralOperation(document, converted);
+  const sync = updateReferralOperation(document, converted, 'sync');
+  const queued = updateReferralOperation(document, converted, 'queued');
+  const responseRoots = [...sync.responseRoots, ...queued.responseRoots];
   const definitions = unlabelRoots(converted, responseRoots);
   const used = referencedDefinitions(responseRoots, definitions);
   const functionKey = document.components.securitySchemes.functionKey;
@@ -432,7 +507,10 @@ export function buildConnector(options: ConnectorOptions = {}, document = buildO
     schemes: ['https'],
     consumes: ['application/json'],
     produces: ['application/json', 'application/problem+json'],
-    paths: { [PATHS.updateReferral]: { post: operation } },
+    paths: {
+      [PATHS.updateReferral]: { post: sync.operation },
+      [QUEUED_ACTION.path]: { post: queued.operation },
+    },
     definitions: Object.fromEntries(used.map((name) => [name, definitions[name]])),
     parameters: {},
     responses: {},

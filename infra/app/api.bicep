@@ -33,6 +33,9 @@ param storageBlobEndpoint string
 @description('Table endpoint of the storage account, with a trailing slash.')
 param storageTableEndpoint string
 
+@description('Queue endpoint of the storage account, with a trailing slash.')
+param storageQueueEndpoint string
+
 @description('Blob container holding the deployment package.')
 param deploymentContainerName string
 
@@ -98,11 +101,43 @@ param upstreamBudgetMs int = 60000
 @maxValue(110000)
 param upstreamRequestTimeoutMs int = 15000
 
+@description('DEFAULT_DELIVERY.')
+@allowed([
+  'sync'
+  'async'
+])
+param defaultDelivery string = 'sync'
+
+@description('ASYNC_MAX_AGE_SECONDS.')
+@minValue(1)
+@maxValue(604800)
+param asyncMaxAgeSeconds int = 86400
+
+@description('ASYNC_RETRY_MIN_SECONDS.')
+@minValue(1)
+@maxValue(3600)
+param asyncRetryMinSeconds int = 30
+
+@description('ASYNC_RETRY_MAX_SECONDS (at least ASYNC_RETRY_MIN_SECONDS).')
+@minValue(1)
+@maxValue(86400)
+param asyncRetryMaxSeconds int = 900
+
+@description('ASYNC_POLL_SECONDS.')
+@minValue(1)
+@maxValue(600)
+param asyncPollSeconds int = 5
+
+@description('ASYNC_QUEUE_NAME (the queue the storage module creates, with its poison queue).')
+@minLength(3)
+@maxLength(56)
+param asyncQueueName string = 'referral-updates'
+
 resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
 }
 
-// Read by the Functions host and by the app: identity-based host storage (blob) and idempotency table, and
+// Read by the Functions host and by the app: identity-based host storage (blob), idempotency table, queues, and
 // Entra ID ingestion into Application Insights. No connection string or key anywhere.
 var identitySettings = {
   AZURE_CLIENT_ID: identityClientId
@@ -110,10 +145,12 @@ var identitySettings = {
   AzureWebJobsStorage__clientId: identityClientId
   // Beside the service URIs: with only __blobServiceUri the host can fail to create its blob client at start-up
   // (a documented race, with host unhealthy and 401s on Flex Consumption); __accountName avoids it
-  // (https://github.com/Azure/azure-functions-host/issues/11787). The app reads only __tableServiceUri.
+  // (https://github.com/Azure/azure-functions-host/issues/11787). The app reads __tableServiceUri and __queueServiceUri;
+  // the host's queue triggers (the delivery worker and its poison queue) read __queueServiceUri too.
   AzureWebJobsStorage__accountName: storageAccountName
   AzureWebJobsStorage__blobServiceUri: storageBlobEndpoint
   AzureWebJobsStorage__tableServiceUri: storageTableEndpoint
+  AzureWebJobsStorage__queueServiceUri: storageQueueEndpoint
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
 }
@@ -123,6 +160,12 @@ var behaviourSettings = {
   IDEMPOTENCY_STORE: 'table'
   UPSTREAM_BUDGET_MS: string(upstreamBudgetMs)
   UPSTREAM_REQUEST_TIMEOUT_MS: string(upstreamRequestTimeoutMs)
+  DEFAULT_DELIVERY: defaultDelivery
+  ASYNC_MAX_AGE_SECONDS: string(asyncMaxAgeSeconds)
+  ASYNC_RETRY_MIN_SECONDS: string(asyncRetryMinSeconds)
+  ASYNC_RETRY_MAX_SECONDS: string(asyncRetryMaxSeconds)
+  ASYNC_POLL_SECONDS: string(asyncPollSeconds)
+  ASYNC_QUEUE_NAME: asyncQueueName
 }
 
 var partnerCenterSettings = empty(partnerCenterBaseUrl) ? {} : { PARTNER_CENTER_BASE_URL: partnerCenterBaseUrl }

@@ -1,6 +1,6 @@
 // Role assignments, each on the narrowest scope the consumer works at (docs/deploy.md, "Roles").
 
-@description('Storage account of the app (host storage, deployment package, idempotency table).')
+@description('Storage account of the app (host storage, deployment package, idempotency table, delivery queues).')
 param storageAccountName string
 
 @description('Application Insights component the app sends telemetry to.')
@@ -40,6 +40,7 @@ param deployerPrincipalType string = 'User'
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
@@ -88,6 +89,23 @@ resource tableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   scope: storage
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Asynchronous delivery (docs/async-delivery.md): the app sends messages (with a visibility delay) and creates the
+// queue and its poison queue on first use; the host's queue trigger receives, updates (visibility) and deletes
+// messages and writes the poison queue. Storage Queue Data Reader + Message Processor, the pair Microsoft lists for
+// a queue trigger alone, is not enough: neither can add a message (the app's send, the host's move to
+// `<queue>-poison`) nor create a queue. Contributor is the least built-in role that covers all of it
+// (https://learn.microsoft.com/azure/azure-functions/functions-reference#grant-permission-to-the-identity,
+// https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/storage#storage-queue-data-contributor).
+resource queueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, identityPrincipalId, roles.storageQueueDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'
   }

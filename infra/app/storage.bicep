@@ -1,5 +1,5 @@
-// Storage for the Functions host (blob), the deployment package (blob container) and the idempotency records
-// (Table service). Identity-based access only: shared keys are disabled, so no connection string exists.
+// Storage for the Functions host (blob), the deployment package (blob container), the idempotency records and
+// deliveries (Table service) and the queue of accepted events with its poison queue (Queue service). Identity-based access only: shared keys are disabled, so no connection string exists.
 
 @description('Name of the storage account (3-24 lowercase letters and digits).')
 @minLength(3)
@@ -14,6 +14,11 @@ param tags object = {}
 
 @description('Blob container that holds the deployment package Flex Consumption runs from.')
 param deploymentContainerName string
+
+@description('ASYNC_QUEUE_NAME: the queue of events accepted for asynchronous delivery; the host moves a message that keeps failing to <name>-poison.')
+@minLength(3)
+@maxLength(56)
+param queueName string = 'referral-updates'
 
 resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' = {
   name: name
@@ -54,8 +59,27 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
+// The queues exist before the app starts (the app and the host would create them on first use too).
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2024-01-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource deliveryQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2024-01-01' = {
+  parent: queueService
+  name: queueName
+}
+
+resource poisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2024-01-01' = {
+  parent: queueService
+  name: '${queueName}-poison'
+}
+
 output name string = storage.name
 output id string = storage.id
 output blobEndpoint string = storage.properties.primaryEndpoints.blob
 output tableEndpoint string = storage.properties.primaryEndpoints.table
+output queueEndpoint string = storage.properties.primaryEndpoints.queue
+output queueName string = deliveryQueue.name
+output poisonQueueName string = poisonQueue.name
 output deploymentContainerName string = deploymentContainer.name

@@ -19,6 +19,7 @@ import {
 import type { Change } from '../core/merge.js';
 import { type JsonValue, STATUSES, SUBSTATUSES } from '../core/referral.js';
 import type { Outcome, UpdateResult } from '../core/update.js';
+import { DELIVERY_STATE_VALUES, deliveryErrorSchema } from './async.js';
 
 export const ERROR_CODES = Object.keys(ERROR_DEFINITIONS) as [ErrorCode, ...ErrorCode[]];
 
@@ -127,6 +128,11 @@ export const updateResultSchema = z
       description:
         'Fields of this event that an event with a later occurredAt had already set: skipped, not written. Absent when none.',
     }),
+    state: z.literal('succeeded').optional().meta({
+      title: 'State',
+      description:
+        'Asynchronous delivery only: succeeded, on the answer of the status URL once the queued event was applied. Absent from synchronous answers.',
+    }),
   })
   .meta({
     title: 'Update Result',
@@ -227,6 +233,53 @@ export const problemSchema = z
       .array(z.string())
       .optional()
       .meta({ title: 'Problems', description: 'configuration_invalid: every invalid setting.' }),
+    state: z.enum(DELIVERY_STATE_VALUES).optional().meta({
+      title: 'State',
+      description:
+        'Asynchronous delivery only: failed (the final problem of a queued event, on its status URL), dead_lettered, or the state that made replay_not_allowed.',
+    }),
+    eventId: z
+      .string()
+      .optional()
+      .meta({ title: 'Event ID', description: 'dead_lettered, replay_not_allowed: the event id.' }),
+    attempts: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .meta({ title: 'Attempts', description: 'dead_lettered: the attempts made to apply the event.' }),
+    acceptedAt: z.string().optional().meta({
+      title: 'Accepted At',
+      description: 'dead_lettered: when the event was accepted (or last replayed), UTC.',
+    }),
+    lastAttemptAt: z
+      .string()
+      .nullable()
+      .optional()
+      .meta({ title: 'Last Attempt At', description: 'dead_lettered: when the last attempt started, UTC.' }),
+    deadLetteredAt: z
+      .string()
+      .nullable()
+      .optional()
+      .meta({ title: 'Dead-Lettered At', description: 'dead_lettered: when the event was given up, UTC.' }),
+    lastError: deliveryErrorSchema.nullable().optional().meta({
+      title: 'Last Error',
+      description: 'dead_lettered: the last failed attempt, a code and a status, no customer data.',
+    }),
+    replay: z
+      .strictObject({
+        method: z.literal('POST').meta({ title: 'Method', description: 'The HTTP method of the replay.' }),
+        path: z.string().meta({
+          title: 'Path',
+          description:
+            'The path of the replay on this host (function key), /api/referral-updates/events/{eventId}/replay.',
+        }),
+      })
+      .optional()
+      .meta({
+        title: 'Replay',
+        description: 'dead_lettered: how to put the event back in the queue once the cause is fixed.',
+      }),
   })
   .superRefine((problem, ctx) => {
     // The catalogue decides status, retryable, title and type for each code: a document that disagrees is wrong.

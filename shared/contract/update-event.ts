@@ -260,6 +260,11 @@ export interface EventEnvelope {
   maxClockSkewSeconds?: number;
   /** The current time (epoch ms); default `Date.now()`. */
   now?: number;
+  /**
+   * Errors found outside the body and the event id headers (a bad `?async=`: contract/async.ts), listed in
+   * the same 400 as the body's own.
+   */
+  queryErrors?: readonly FieldError[] | undefined;
 }
 
 export const DEFAULT_MAX_CLOCK_SKEW_SECONDS = 300;
@@ -420,6 +425,7 @@ export function parseUpdateEvent(body: unknown, envelope: EventEnvelope = {}): U
   const errors: Array<FieldError | (() => FieldError)> = [];
   const dryRunQuery = parseDryRunQuery(envelope.dryRunQuery);
   if (typeof dryRunQuery === 'object') errors.push(dryRunQuery);
+  if (envelope.queryErrors) errors.push(...envelope.queryErrors);
   if (envelope.signed && envelope.dryRunQuery !== null && envelope.dryRunQuery !== undefined) {
     errors.push({
       pointer: '',

@@ -100,6 +100,17 @@ export interface ProblemExtensions {
   allowedTargets?: Array<{ status: string; substatus: string }>;
   upstream?: { status?: number; code?: string; message?: string };
   problems?: string[];
+  /** Asynchronous delivery (docs/async-delivery.md): where the event is (`failed` and `dead_lettered` answers of the status URL, replay_not_allowed). */
+  state?: 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'dead_lettered';
+  eventId?: string;
+  /** dead_lettered: attempts made, when it was accepted, last tried, given up, and the last attempt's error. */
+  attempts?: number;
+  acceptedAt?: string;
+  lastAttemptAt?: string | null;
+  deadLetteredAt?: string | null;
+  lastError?: { code: string; status: number } | null;
+  /** dead_lettered: how to put the event back in the queue (function key). */
+  replay?: { method: 'POST'; path: string };
 }
 
 export interface AdapterErrorOptions {

@@ -144,9 +144,11 @@ function dimensionsOf(record: EventRecord): Attributes & { outcome: string } {
       ? 'replayed'
       : record.status === 200
         ? (record.outcome ?? 'ok')
-        : record.status < 500
-          ? 'rejected'
-          : 'failed';
+        : record.status === 202
+          ? 'accepted'
+          : record.status < 500
+            ? 'rejected'
+            : 'failed';
   const dimensions: Attributes & { outcome: string } = {
     outcome,
     correlationId: record.correlationId,
@@ -160,6 +162,10 @@ function dimensionsOf(record: EventRecord): Attributes & { outcome: string } {
   if (record.code !== undefined) dimensions.code = record.code;
   if (record.retryable !== undefined) dimensions.retryable = String(record.retryable);
   if (record.outcome !== undefined && outcome === 'replayed') dimensions.replayedOutcome = record.outcome;
+  if (record.delivery !== undefined) {
+    dimensions.deliveryAttempt = String(record.delivery.attempt);
+    dimensions.deliveryState = record.delivery.state;
+  }
   return dimensions;
 }
 

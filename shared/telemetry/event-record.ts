@@ -37,11 +37,15 @@ export interface EventLogger {
 /** `replayed`: answered from the idempotency store; `new`: first delivery of an event id; `none`: no id. */
 export type IdempotencyUse = 'none' | 'new' | 'replayed';
 
-/** What the event came to: a result, an error, or an answer replayed from the idempotency store. */
+/**
+ * What the event came to: a result, an error, an answer replayed from the idempotency store, or accepted
+ * for asynchronous delivery (`202`; its outcome comes later, from the queue worker).
+ */
 export type EventOutcome =
   | { ok: UpdateResult }
   | { error: AdapterError }
-  | { replayed: { status: number; body: string } };
+  | { replayed: { status: number; body: string } }
+  | { accepted: { status: 202 } };
 
 export interface EventSummary {
   correlationId: string;
@@ -73,12 +77,23 @@ export interface EventRecord {
   upstreamStatus: number | null;
   /** The HTTP status of the answer. */
   status: number;
-  /** The 200 outcome (`updated`, `unchanged`, `dry-run`, `stale`), also of a replayed answer. */
+  /** The 200 outcome (`updated`, `unchanged`, `dry-run`, `stale`), also of a replayed answer; `accepted` for a 202. */
   outcome?: string;
   code?: string;
   retryable?: boolean;
   logCode?: string;
   changedPaths?: string[];
+  /** An attempt of the queue worker (docs/async-delivery.md): which one, and the state it left the event in. */
+  delivery?: DeliveryAttempt;
+}
+
+/** One attempt at a queued event, for its summary line: counts and states only. */
+export interface DeliveryAttempt {
+  attempt: number;
+  /** The state the attempt left the event in (`succeeded`, `failed`, `retrying`, `dead_lettered`). */
+  state: string;
+  /** retrying: the seconds until the next attempt. */
+  retryInSeconds?: number;
 }
 
 export function eventRecord(summary: EventSummary, result: EventOutcome): EventRecord {
@@ -93,6 +108,7 @@ export function eventRecord(summary: EventSummary, result: EventOutcome): EventR
     throttles: stats.throttles,
     upstreamStatus: stats.lastUpstreamStatus ?? null,
   };
+  if ('accepted' in result) return { ...base, status: result.accepted.status, outcome: 'accepted' };
   if ('replayed' in result) return { ...base, status: result.replayed.status, ...replayedFields(result.replayed.body) };
   if ('ok' in result) {
     const { outcome, changes } = result.ok;

@@ -4,7 +4,9 @@
  *
  * 1. {@link readWithinLimit}: the size limit, before anything is read whole.
  * 2. {@link verifySignature}: when WEBHOOK_SECRETS is set, over the raw bytes, before they are parsed.
- * 3. {@link parseEvent}: the contract (body, headers, query) → an `UpdateEvent`, or a 400 naming the fields.
+ * 3. {@link parseEvent}: the contract (body, headers, query) → an `UpdateEvent`, or a 400 naming the fields;
+ *    and how to answer it: now (synchronous), or at once with a status URL (`202`, ./accept-event.ts,
+ *    docs/async-delivery.md), the queue worker then running steps 4 to 8 (./deliver-queued-event.ts).
  * 4. {@link oncePerEventId}: idempotency. A redelivered event gets the stored answer with no upstream
  *    call; an id reused for a different event is refused; a copy arriving while the first runs waits.
  *    A dry run skips this step: it never claims an event id and its answer is never stored.
@@ -14,16 +16,18 @@
  * 7. {@link update}: read → plan → write (./update-referral.ts).
  * 8. {@link answer}: the HTTP answer, stored for replay by step 4 when it is final, and the event record.
  *
+ * Steps 4 to 8 are {@link applyEvent}: the same code for a synchronous event and a queued one.
  * One deadline (`UPSTREAM_BUDGET_MS`, from the start of the event) bounds all of it (./deadline.ts).
  */
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
+import { type DeliveryMode, deliveryModeOf } from '../contract/async.js';
 import { CORRELATION_HEADER, RESPONSE_HEADERS } from '../contract/headers.js';
 import { eventIdFromHeaders, parseUpdateEvent } from '../contract/update-event.js';
 import { isAbortOf } from '../core/abort.js';
-import { AdapterError } from '../core/errors.js';
+import { AdapterError, isAdapterError } from '../core/errors.js';
 import { fieldsOf, supersededBeforeRead } from '../core/ordering.js';
 import type { UpdateEvent, UpdateResult } from '../core/update.js';
 import { correlationIdFrom, decodeUtf8, type InboundRequest, parseJsonBody, readBodyBytes } from '../http/inbound.js';
@@ -41,12 +45,16 @@ import {
   type UpdateStats,
 } from '../telemetry/event-record.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
+import { acceptAsync, withEventId } from './accept-event.js';
+import type { DeliveryRuntime } from './async-delivery.js';
 import { afterDeadline, type EventDeadline, eventDeadline } from './deadline.js';
 import type { KeyedLock } from './keyed-lock.js';
 import { staleResult, updateReferral } from './update-referral.js';
 
 export interface EventRequest extends InboundRequest {
   query: { get(name: string): string | null };
+  /** The request's absolute URL (the Functions `HttpRequest.url`): the status URL of a `202` has its origin. */
+  url: string;
 }
 
 /** The answer, ready for any HTTP layer. */
@@ -82,6 +90,8 @@ export interface EventRuntime {
   idempotencyPollMs?: number;
   /** How long an ordering claim outlives its PUT's bound; 5 s unless set (tests shorten it; docs/ordering.md). */
   orderingClaimMarginMs?: number;
+  /** Asynchronous delivery (docs/async-delivery.md): absent on the memory store, where a `202` is refused. */
+  delivery?: DeliveryRuntime | undefined;
 }
 
 export interface EventApp {
@@ -127,8 +137,24 @@ interface Delivery {
   idempotency: IdempotencyUse;
 }
 
+/** What applying one parsed event needs besides the runtime: steps 4 to 8, see {@link applyEvent}. */
+export interface ApplyContext {
+  correlationId: string;
+  logger: EventLogger;
+  /** Filled in while the event runs. */
+  stats: UpdateStats;
+  deadline: EventDeadline;
+  /**
+   * The idempotency fingerprint of the event; `eventFingerprint(event)` unless given. The queue worker passes
+   * the fingerprint of the event as it was accepted (before its `occurredAt` was defaulted).
+   */
+  fingerprint?: string | undefined;
+  /** Set by the idempotency step: `new` or `replayed` once it ran. */
+  idempotency: IdempotencyUse;
+}
+
 /** What a delivery came to, and the HTTP answer that says so. */
-interface Answered {
+export interface Answered {
   outcome: EventOutcome;
   response: EventResponse;
 }
@@ -138,17 +164,52 @@ async function pipeline(delivery: Delivery, runtime: EventRuntime): Promise<Answ
   const deadline = eventDeadline(runtime.config.retry.budgetMs);
   const bytes = await readWithinLimit(delivery, runtime);
   verifySignature(delivery, runtime, bytes);
-  const event = parseEvent(delivery, runtime, bytes);
+  const { event, mode } = parseEvent(delivery, runtime, bytes);
+  if (mode === 'async') {
+    const accepted = withEventId(event);
+    delivery.event = accepted;
+    return acceptAsync(accepted, runtime, {
+      requestUrl: delivery.request.url,
+      correlationId: delivery.correlationId,
+      deadline,
+    });
+  }
+  const context: ApplyContext = {
+    correlationId: delivery.correlationId,
+    logger: delivery.logger,
+    stats: delivery.stats,
+    deadline,
+    idempotency: delivery.idempotency,
+  };
+  try {
+    return await applyEvent(event, runtime, context);
+  } finally {
+    delivery.idempotency = context.idempotency;
+  }
+}
+
+/**
+ * Steps 4 to 8 on a parsed event: idempotency, the referral lock, ordering, the update, the answer. The
+ * synchronous pipeline and the queue worker both run this. A refusal of the event (an `AdapterError`) is
+ * answered as a problem; anything else is thrown.
+ */
+export async function applyEvent(event: UpdateEvent, runtime: EventRuntime, context: ApplyContext): Promise<Answered> {
+  const { deadline } = context;
   const apply = () =>
     settle(() =>
       underReferralLock(event, runtime, deadline, () =>
-        inOrder(event, runtime, deadline, (snapshot) => update(delivery, event, runtime, deadline, snapshot)),
+        inOrder(event, runtime, deadline, (snapshot) => update(context, event, runtime, deadline, snapshot)),
       ),
     );
-  // A dry run writes nothing, so it is no idempotent write: it neither claims nor consumes its event id,
-  // and its answer (the whole referral) is never stored.
-  if (event.eventId === undefined || event.dryRun) return answer(await apply(), delivery.correlationId);
-  return oncePerEventId(delivery, event, event.eventId, runtime, deadline, apply);
+  try {
+    // A dry run writes nothing, so it is no idempotent write: it neither claims nor consumes its event id,
+    // and its answer (the whole referral) is never stored.
+    if (event.eventId === undefined || event.dryRun) return answer(await apply(), context.correlationId);
+    return await oncePerEventId(context, event, event.eventId, runtime, deadline, apply);
+  } catch (error) {
+    if (isAdapterError(error)) return answer({ error }, context.correlationId);
+    throw error;
+  }
 }
 
 /** 1. The size limit (`413`), enforced while reading. */
@@ -167,16 +228,25 @@ function verifySignature(delivery: Delivery, runtime: EventRuntime, bytes: Buffe
  * When signatures are required, only the signed body says whether the delivery is a dry run: `?dryRun=`
  * (outside the signature) is a 400.
  */
-function parseEvent(delivery: Delivery, runtime: EventRuntime, bytes: Buffer): UpdateEvent {
+function parseEvent(
+  delivery: Delivery,
+  runtime: EventRuntime,
+  bytes: Buffer,
+): { event: UpdateEvent; mode: DeliveryMode } {
   const body = parseJsonBody(decodeUtf8(bytes));
-  delivery.event = parseUpdateEvent(body.value, {
-    headerEventId: eventIdFromHeaders(delivery.request.headers),
-    dryRunQuery: delivery.request.query.get('dryRun'),
+  const { headers, query } = delivery.request;
+  const mode = deliveryModeOf(headers, query.get('async'), runtime.delivery?.config.default ?? 'sync');
+  const event = parseUpdateEvent(body.value, {
+    headerEventId: eventIdFromHeaders(headers),
+    dryRunQuery: query.get('dryRun'),
     signed: runtime.config.inbound.webhookSecrets.length > 0,
     numberSource: body.numberSource,
     maxClockSkewSeconds: runtime.config.inbound.maxClockSkewSeconds,
+    queryErrors: typeof mode === 'string' ? undefined : [mode],
   });
-  return delivery.event;
+  delivery.event = event;
+  // A dry run is answered at once: it writes nothing, so there is nothing to deliver later.
+  return { event, mode: event.dryRun || typeof mode !== 'string' ? 'sync' : mode };
 }
 
 /**
@@ -185,7 +255,7 @@ function parseEvent(delivery: Delivery, runtime: EventRuntime, bytes: Buffer): U
  * if the store does not answer then either, the claim's lease (budget + 15 s) frees it for a redelivery.
  */
 async function oncePerEventId(
-  delivery: Delivery,
+  delivery: ApplyContext,
   event: UpdateEvent,
   eventId: string,
   runtime: EventRuntime,
@@ -195,7 +265,7 @@ async function oncePerEventId(
   const { idempotency: config, retry } = runtime.config;
   const { correlationId } = delivery;
   const store = runtime.idempotency;
-  const fingerprint = eventFingerprint(event);
+  const fingerprint = delivery.fingerprint ?? eventFingerprint(event);
   const retentionMs = config.retentionSeconds * 1000;
   const waitUntil = Date.now() + config.waitMs;
   let lease: Lease | undefined;
@@ -262,7 +332,7 @@ async function oncePerEventId(
 }
 
 /** The event's outcome is its own (not the infrastructure's), so a redelivery must get the same answer. */
-function isFinal(status: number): boolean {
+export function isFinal(status: number): boolean {
   return status < 500 && status !== 409 && status !== 429;
 }
 
@@ -308,7 +378,7 @@ async function inOrder(
 
 /** 7. The update: read → plan → write, with its retries and 412 loop (./update-referral.ts). */
 function update(
-  delivery: Delivery,
+  delivery: ApplyContext,
   event: UpdateEvent,
   runtime: EventRuntime,
   deadline: EventDeadline,
@@ -318,7 +388,9 @@ function update(
     store: runtime.idempotency,
     snapshot,
     marginMs: runtime.orderingClaimMarginMs ?? CLAIM_MARGIN_MS,
-    ...(event.eventId === undefined ? {} : { claimId: claimIdOf(event, event.eventId) }),
+    ...(event.eventId === undefined
+      ? {}
+      : { claimId: claimIdOf(event.eventId, delivery.fingerprint ?? eventFingerprint(event)) }),
   };
   return updateReferral(
     event,
@@ -337,14 +409,11 @@ function update(
  * after a lost answer takes over its own claim instead of waiting for it to lapse (docs/ordering.md). One
  * delivery of an id runs at a time (step 4); an event without an id gets a fresh claim id per delivery.
  */
-function claimIdOf(event: UpdateEvent, eventId: string): string {
-  return createHash('sha256')
-    .update(`${eventId}\n${eventFingerprint(event)}`)
-    .digest('base64url')
-    .slice(0, 22);
+function claimIdOf(eventId: string, fingerprint: string): string {
+  return createHash('sha256').update(`${eventId}\n${fingerprint}`).digest('base64url').slice(0, 22);
 }
 
-type Settled = { ok: UpdateResult } | { error: AdapterError };
+export type Settled = { ok: UpdateResult } | { error: AdapterError };
 
 async function settle(run: () => Promise<UpdateResult>): Promise<Settled> {
   try {
@@ -355,7 +424,7 @@ async function settle(run: () => Promise<UpdateResult>): Promise<Settled> {
 }
 
 /** 8. The answer: `200` with the result, or the problem document of the error. */
-function answer(outcome: Settled, correlationId: string): Answered {
+export function answer(outcome: Settled, correlationId: string): Answered {
   const init =
     'ok' in outcome ? jsonResponse(200, outcome.ok, correlationId) : problemResponse(outcome.error, correlationId);
   const response = {

@@ -3,8 +3,9 @@
  * identity endpoint come up, and the printed curl command works exactly as printed.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -89,6 +90,19 @@ describe('npm start', () => {
     // Run again: the same event is now a no-op, not an error and not a second write.
     const again = JSON.parse((await run('sh', ['-c', curl])).stdout);
     expect(again).toMatchObject({ outcome: 'unchanged', changes: [] });
+
+    // The README's asynchronous example, as written: a 202 whose Location, polled, ends in the synchronous
+    // answer with its state (the referral already holds Won from the first curl: unchanged).
+    const asyncExample = /### Asynchronous delivery[\s\S]*?```sh\n([\s\S]+?)\n```/.exec(table)?.[1];
+    expect(asyncExample).toContain("-H 'Prefer: respond-async'");
+    const workDir = mkdtempSync(join(tmpdir(), 'readme-async-'));
+    try {
+      const script = (asyncExample as string).replaceAll('http://127.0.0.1:7071', hostUrl as string);
+      const polled = JSON.parse((await run('sh', ['-c', script], { cwd: workDir })).stdout);
+      expect(polled).toMatchObject({ referralId: readme.answer.referralId, state: 'succeeded', outcome: 'unchanged' });
+    } finally {
+      rmSync(workDir, { recursive: true, force: true });
+    }
     await app.stop();
     expect(app.output()).not.toMatch(/loopback guard/);
   });

@@ -74,6 +74,7 @@ describe('start-up cost', () => {
   it('the openapi entry point loads the contract only: no settings, no runtime, no Partner Center client', () => {
     expect(importGraph('dist/functions/openapi.js')).toEqual([
       'functions/openapi.js',
+      'shared/contract/async.js',
       'shared/contract/headers.js',
       'shared/contract/openapi.js',
       'shared/contract/responses.js',

@@ -11,7 +11,7 @@ import { isolatedEnv, REPO_ROOT, startHostProcess } from '../support/stack.js';
 
 const run = promisify(execFile);
 
-it('registers exactly the expected functions: HTTP with their routes, methods and auth levels, timers with their schedules, no queue triggers', async () => {
+it('registers exactly the expected functions: HTTP with their routes, methods and auth levels, timers with their schedules, queue triggers with their queues', async () => {
   const script = `
     const { loadApp } = await import('./dist/dev/host/host.js');
     const app = await loadApp(process.cwd());
@@ -29,6 +29,10 @@ it('registers exactly the expected functions: HTTP with their routes, methods an
       'dist/functions/app-user-consent.js',
       'dist/functions/health.js',
       'dist/functions/openapi.js',
+      'dist/functions/referral-update-dead-letters.js',
+      'dist/functions/referral-update-events.js',
+      'dist/functions/referral-update-status.js',
+      'dist/functions/referral-update-worker.js',
       'dist/functions/referral-updates.js',
       'dist/functions/refresh-token-keep-alive.js',
     ],
@@ -37,12 +41,34 @@ it('registers exactly the expected functions: HTTP with their routes, methods an
       { name: 'app-user-redeem', methods: ['POST'], authLevel: 'admin', route: 'app-user/redeem' },
       { name: 'health', methods: ['GET'], authLevel: 'anonymous', route: 'health' },
       { name: 'openapi', methods: ['GET'], authLevel: 'anonymous', route: 'openapi.json' },
+      { name: 'referral-update-events', methods: ['GET'], authLevel: 'function', route: 'referral-updates/events' },
+      {
+        name: 'referral-update-event',
+        methods: ['GET'],
+        authLevel: 'function',
+        route: 'referral-updates/events/{eventId}',
+      },
+      {
+        name: 'referral-update-replay',
+        methods: ['POST'],
+        authLevel: 'function',
+        route: 'referral-updates/events/{eventId}/replay',
+      },
+      {
+        name: 'referral-update-status',
+        methods: ['GET'],
+        authLevel: 'anonymous',
+        route: 'referral-updates/status/{statusId}',
+      },
       { name: 'referral-updates', methods: ['POST'], authLevel: 'function', route: 'referral-updates' },
     ],
     // Unset REFRESH_TOKEN_RENEWAL_SCHEDULE: the default itself, since the host cannot resolve an unset %SETTING%.
     timers: [{ name: 'refresh-token-keep-alive', schedule: '0 0 */12 * * *' }],
-    // No queue trigger yet (issue #12 adds one).
-    queues: [],
+    // ASYNC_QUEUE_NAME unset: the default queue, and the host's poison queue beside it.
+    queues: [
+      { name: 'referral-update-dead-letters', queueName: 'referral-updates-poison' },
+      { name: 'referral-update-worker', queueName: 'referral-updates' },
+    ],
   });
 });
 
@@ -64,7 +90,7 @@ it('the local host runs a timer on the schedule of its %SETTING%; in managed-ide
 });
 
 it('loads every built entry point in plain Node without the worker (no ESM named-import failures)', async () => {
-  const script = `for (const f of ['app-user-consent', 'health', 'openapi', 'referral-updates', 'refresh-token-keep-alive']) await import('./dist/functions/' + f + '.js'); console.log('loaded');`;
+  const script = `for (const f of ['app-user-consent', 'health', 'openapi', 'referral-update-dead-letters', 'referral-update-events', 'referral-update-status', 'referral-update-worker', 'referral-updates', 'refresh-token-keep-alive']) await import('./dist/functions/' + f + '.js'); console.log('loaded');`;
   const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
     cwd: REPO_ROOT,
     env: isolatedEnv(),

@@ -7,10 +7,15 @@ import { type Config, parseConfig } from '../../shared/config.js';
 import { parseUpdateEvent } from '../../shared/contract/update-event.js';
 import type { JsonObject } from '../../shared/core/referral.js';
 import type { UpdateEvent, UpdateResult } from '../../shared/core/update.js';
+import { createMemoryDeliveryStore, createMemoryEventQueue } from '../../shared/delivery/store.js';
 import { createMemoryIdempotencyStore, type IdempotencyStore } from '../../shared/idempotency/store.js';
 import type { PartnerCenterClient } from '../../shared/partner-center/client.js';
 import type { UpdateStats } from '../../shared/telemetry/event-record.js';
 import type { Telemetry } from '../../shared/telemetry/telemetry.js';
+import type { AsyncDeliverySettings } from '../../shared/use-cases/async-delivery.js';
+import { deadLetterEvent } from '../../shared/use-cases/dead-letter-event.js';
+import { deliverQueuedEvent, type WorkerClock } from '../../shared/use-cases/deliver-queued-event.js';
+import { eventStatus } from '../../shared/use-cases/event-status.js';
 import { KeyedLock } from '../../shared/use-cases/keyed-lock.js';
 import {
   type EventApp,
@@ -124,10 +129,15 @@ export interface Delivery {
   headers?: Record<string, string>;
   /** e.g. `{ dryRun: 'true' }`. */
   query?: Record<string, string>;
+  /** The request URL (its origin is the status URL's); the local host's unless given. */
+  url?: string;
 }
 
+/** The URL of a POST /api/referral-updates in the unit tests. */
+export const EVENT_URL = 'http://localhost:7071/api/referral-updates';
+
 /** A POST /api/referral-updates as the use case sees it (Content-Type: application/json unless given). */
-export function eventRequest({ body, headers = {}, query = {} }: Delivery): EventRequest {
+export function eventRequest({ body, headers = {}, query = {}, url = EVENT_URL }: Delivery): EventRequest {
   const bytes =
     typeof body === 'string'
       ? Buffer.from(body)
@@ -137,6 +147,7 @@ export function eventRequest({ body, headers = {}, query = {} }: Delivery): Even
   return {
     headers: new Headers({ 'content-type': 'application/json', ...headers }),
     query: new URLSearchParams(query),
+    url,
     arrayBuffer: async () => bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
   };
 }
@@ -149,5 +160,57 @@ export async function deliver(
   const record = (...args: unknown[]) => app.lines.push(args.map(String).join(' '));
   const invocation: Invocation = { log: record, warn: record, error: record };
   const response = await processEvent(eventRequest(delivery), invocation, app);
+  return { ...response, json: JSON.parse(response.body) as Record<string, unknown> };
+}
+
+/** Asynchronous delivery's settings in the unit tests (the defaults of docs/async-delivery.md but a 1-hour max age). */
+export const DELIVERY_SETTINGS: AsyncDeliverySettings = {
+  default: 'sync',
+  maxAgeSeconds: 3600,
+  retryMinSeconds: 30,
+  retryMaxSeconds: 900,
+  pollSeconds: 5,
+  queueName: 'referral-updates',
+};
+
+/** Gives the app asynchronous delivery on a memory store and queue (what runtime.ts wires on the Table store). */
+export function withDelivery(app: TestApp, settings: Partial<AsyncDeliverySettings> = {}) {
+  const store = createMemoryDeliveryStore();
+  const queue = createMemoryEventQueue();
+  const config = { ...DELIVERY_SETTINGS, ...settings };
+  app.runtimeValue.delivery = { store, queue, config };
+  return { store, queue, config };
+}
+
+function invocationOf(app: TestApp): Invocation {
+  const record = (...args: unknown[]) => app.lines.push(args.map(String).join(' '));
+  return { log: record, warn: record, error: record };
+}
+
+/** The one call of the queue worker in the unit tests: one message (`{ v: 1, eventId }` unless given raw). */
+export function work(app: TestApp, message: string | unknown, clock?: WorkerClock): Promise<void> {
+  const body = typeof message === 'string' ? { v: 1, eventId: message } : message;
+  return deliverQueuedEvent(body, invocationOf(app), app, clock);
+}
+
+/** The one call of the poison queue's handler in the unit tests. */
+export function deadLetter(app: TestApp, message: string | unknown, now?: () => number): Promise<void> {
+  const body = typeof message === 'string' ? { v: 1, eventId: message } : message;
+  return deadLetterEvent(body, invocationOf(app), app, now ? { now } : undefined);
+}
+
+/** The one call of the status URL in the unit tests: a GET of `statusUrl`, its answer with the body parsed. */
+export async function poll(
+  app: TestApp,
+  statusUrl: string,
+  options: { now?: () => number; headers?: Record<string, string> } = {},
+): Promise<EventResponse & { json: Record<string, unknown> }> {
+  const url = new URL(statusUrl);
+  const statusId = decodeURIComponent(url.pathname.split('/').pop() ?? '');
+  const response = await eventStatus(
+    { statusId, url: statusUrl, headers: new Headers(options.headers ?? {}) },
+    app,
+    options.now ? { now: options.now } : undefined,
+  );
   return { ...response, json: JSON.parse(response.body) as Record<string, unknown> };
 }

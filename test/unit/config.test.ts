@@ -219,3 +219,109 @@ describe('WEBHOOK_SECRETS (#11 item 2)', () => {
     expect(JSON.stringify(result)).not.toContain(bad);
   });
 });
+
+describe('asynchronous delivery settings (#12)', () => {
+  const azurite = 'UseDevelopmentStorage=true';
+  const problemsOf = (env: Record<string, string>) => {
+    const result = parseConfig(env);
+    return result.ok ? [] : result.problems;
+  };
+
+  it('defaults: synchronous, one day, 30 s to 15 min, polls every 5 s, queue referral-updates', () => {
+    const result = parseConfig({ AzureWebJobsStorage: azurite });
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.config.delivery).toEqual({
+      default: 'sync',
+      maxAgeSeconds: 86_400,
+      retryMinSeconds: 30,
+      retryMaxSeconds: 900,
+      pollSeconds: 5,
+      queueName: 'referral-updates',
+      queue: { connectionString: azurite },
+    });
+  });
+
+  it('reads every setting', () => {
+    const result = parseConfig({
+      AzureWebJobsStorage: azurite,
+      DEFAULT_DELIVERY: 'async',
+      ASYNC_MAX_AGE_SECONDS: '604800',
+      ASYNC_RETRY_MIN_SECONDS: '1',
+      ASYNC_RETRY_MAX_SECONDS: '1',
+      ASYNC_POLL_SECONDS: '600',
+      ASYNC_QUEUE_NAME: 'a1-b2',
+    });
+    expect(result.ok && result.config.delivery).toMatchObject({
+      default: 'async',
+      maxAgeSeconds: 604_800,
+      retryMinSeconds: 1,
+      retryMaxSeconds: 1,
+      pollSeconds: 600,
+      queueName: 'a1-b2',
+    });
+  });
+
+  it('identity-based: AzureWebJobsStorage__queueServiceUri with the storage client id', () => {
+    const result = parseConfig({
+      AzureWebJobsStorage__tableServiceUri: 'https://acct.table.core.windows.net',
+      AzureWebJobsStorage__queueServiceUri: 'https://acct.queue.core.windows.net/',
+      AzureWebJobsStorage__clientId: 'storage-id',
+      AZURE_CLIENT_ID: 'app-id',
+    });
+    expect(result.ok && result.config.delivery.queue).toEqual({
+      queueServiceUri: 'https://acct.queue.core.windows.net',
+      clientId: 'storage-id',
+    });
+    expect(problemsOf({ AzureWebJobsStorage__queueServiceUri: 'http://acct.queue.core.windows.net' })).toEqual([
+      expect.stringContaining('AzureWebJobsStorage__queueServiceUri must use https'),
+    ]);
+  });
+
+  it('no queue with the memory store; DEFAULT_DELIVERY=async with it is a problem that says what to set', () => {
+    const result = parseConfig({ IDEMPOTENCY_STORE: 'memory', AzureWebJobsStorage: azurite });
+    expect(result.ok && result.config.delivery.queue).toBeUndefined();
+    const problems = problemsOf({ IDEMPOTENCY_STORE: 'memory', DEFAULT_DELIVERY: 'async' });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/DEFAULT_DELIVERY=async needs IDEMPOTENCY_STORE=table/);
+    expect(problems[0]).toMatch(/DEFAULT_DELIVERY=sync/);
+  });
+
+  it('DEFAULT_DELIVERY=async without any queue connection is a problem', () => {
+    const problems = problemsOf({
+      DEFAULT_DELIVERY: 'async',
+      AzureWebJobsStorage__tableServiceUri: 'https://acct.table.core.windows.net',
+    });
+    expect(problems).toEqual([expect.stringContaining('AzureWebJobsStorage__queueServiceUri')]);
+  });
+
+  it.each([
+    [{ DEFAULT_DELIVERY: 'later' }, 'DEFAULT_DELIVERY must be sync or async'],
+    [{ ASYNC_MAX_AGE_SECONDS: '0' }, 'ASYNC_MAX_AGE_SECONDS must be an integer from 1 to 604800'],
+    [{ ASYNC_MAX_AGE_SECONDS: '604801' }, 'ASYNC_MAX_AGE_SECONDS must be an integer from 1 to 604800'],
+    [{ ASYNC_RETRY_MIN_SECONDS: '3601' }, 'ASYNC_RETRY_MIN_SECONDS must be an integer from 1 to 3600'],
+    [{ ASYNC_RETRY_MAX_SECONDS: '86401' }, 'ASYNC_RETRY_MAX_SECONDS must be an integer from 1 to 86400'],
+    [{ ASYNC_POLL_SECONDS: '0.5' }, 'ASYNC_POLL_SECONDS must be an integer from 1 to 600'],
+    [
+      { ASYNC_RETRY_MIN_SECONDS: '60', ASYNC_RETRY_MAX_SECONDS: '59' },
+      'ASYNC_RETRY_MIN_SECONDS must not exceed ASYNC_RETRY_MAX_SECONDS',
+    ],
+  ])('refuses %o', (env, message) => {
+    expect(problemsOf({ AzureWebJobsStorage: azurite, ...env })).toEqual([expect.stringContaining(message)]);
+  });
+
+  it.each(['Referral-Updates', 'ab', 'a--b', '-ab', 'ab-', 'a_b', 'a'.repeat(57)])(
+    'refuses the queue name %s, naming ASYNC_QUEUE_NAME',
+    (name) => {
+      expect(problemsOf({ AzureWebJobsStorage: azurite, ASYNC_QUEUE_NAME: name })).toEqual([
+        expect.stringContaining('ASYNC_QUEUE_NAME must be 3-56'),
+      ]);
+    },
+  );
+
+  it('accepts a 56-character queue name (its poison queue has 63)', () => {
+    const name = `q${'0'.repeat(55)}`;
+    const result = parseConfig({ AzureWebJobsStorage: azurite, ASYNC_QUEUE_NAME: name });
+    expect(result.ok && result.config.delivery.queueName).toBe(name);
+  });
+});

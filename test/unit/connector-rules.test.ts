@@ -212,7 +212,9 @@ describe('what the flow author sees', () => {
     expect(definition.definitions.FieldError['x-ms-summary']).toBe('Field Error');
     expect(findingsAfter((c) => (c.apiDefinition.definitions.UpdateResult['x-ms-summary'] = 'Update Result'))).toEqual([
       'POST /referral-updates 200 (UpdateResult): root schema has x-ms-summary',
+      'POST /referral-updates?async=true 200 (UpdateResult): root schema has x-ms-summary',
     ]);
+    expect(definition.definitions.Accepted['x-ms-summary']).toBeUndefined();
     expect(findingsAfter((c) => (bodyOf(c as never).schema['x-ms-summary'] = 'Update Event'))).toEqual([
       'POST /referral-updates parameter body (inline): root schema has x-ms-summary',
     ]);
@@ -230,6 +232,25 @@ describe('what the flow author sees', () => {
     expect(shown.sort()).toEqual(['eventId', 'occurredAt', 'referralId', 'status', 'substatus']);
     expect(FIELD_VISIBILITY.eventId).toBe('important');
     expect(FIELD_VISIBILITY.occurredAt).toBe('important');
+  });
+
+  it('the queued action: Prefer is sent without being shown (internal, required, with its default); its 202 headers are labelled tokens', () => {
+    const queued = (c: Connector | { apiDefinition: Json }) =>
+      (c.apiDefinition as Json).paths['/referral-updates?async=true'].post;
+    const prefer = (c: { apiDefinition: Json }) => queued(c).parameters.find((p: Json) => p.name === 'Prefer') as Json;
+    expect(prefer(connector as never)).toMatchObject({ required: true, 'x-ms-visibility': 'internal' });
+    expect(findingsAfter((c) => delete prefer(c).default)).toEqual([
+      'POST /referral-updates?async=true parameter Prefer: internal and required without a default',
+    ]);
+    const headers = queued(connector).responses['202'].headers;
+    expect(
+      Object.fromEntries(Object.entries(headers as Record<string, Json>).map(([n, h]) => [n, h['x-ms-summary']])),
+    ).toEqual({
+      'MS-CorrelationId': 'Correlation ID',
+      Location: 'Location',
+      'Retry-After': 'Retry After',
+      'Preference-Applied': 'Preference Applied',
+    });
   });
 
   it('the 200 headers are labelled tokens: Correlation ID, Idempotent Replayed; Retry After on 409 and 503', () => {

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { describe, expect, it } from 'vitest';
-import { buildOpenApiDocument, type JsonSchema } from '../../shared/contract/openapi.js';
+import { buildOpenApiDocument, type JsonSchema, updateErrorCodes } from '../../shared/contract/openapi.js';
 import { updateEventSchema } from '../../shared/contract/update-event.js';
 import { ERROR_DEFINITIONS } from '../../shared/core/errors.js';
 import { STATUSES, SUBSTATUSES } from '../../shared/core/referral.js';
@@ -21,6 +21,7 @@ import {
   FIELD_VISIBILITY,
   formatJson,
   MAX_DEFINITION_BYTES,
+  QUEUED_ACTION,
   toSwaggerSchema,
 } from '../../tools/connector.js';
 import { REPO_ROOT } from '../support/stack.js';
@@ -29,6 +30,7 @@ const files = connectorFiles();
 const apiDefinition = JSON.parse(files['apiDefinition.swagger.json']);
 const apiProperties = JSON.parse(files['apiProperties.json']);
 const operation = apiDefinition.paths['/referral-updates'].post;
+const queued = apiDefinition.paths['/referral-updates?async=true'].post;
 const body = operation.parameters.find((p: { in: string }) => p.in === 'body').schema as JsonSchema & {
   properties: Record<string, JsonSchema>;
 };
@@ -137,7 +139,7 @@ describe('OpenAPI 2.0', () => {
 });
 
 describe('what Power Automate shows', () => {
-  it('one action, UpdateReferral, on https://<host>/api/referral-updates, behind the function key header', () => {
+  it('two actions, UpdateReferral and QueueReferralUpdate, on https://<host>/api/referral-updates, behind the function key header', () => {
     expect(apiDefinition).toMatchObject({
       swagger: '2.0',
       host: DEFAULT_HOST,
@@ -146,8 +148,14 @@ describe('what Power Automate shows', () => {
       securityDefinitions: { api_key: { type: 'apiKey', in: 'header', name: 'x-functions-key' } },
       security: [{ api_key: [] }],
     });
-    expect(Object.keys(apiDefinition.paths)).toEqual(['/referral-updates']);
+    expect(Object.keys(apiDefinition.paths)).toEqual(['/referral-updates', '/referral-updates?async=true']);
     expect(Object.keys(apiDefinition.paths['/referral-updates'])).toEqual(['post']);
+    expect(Object.keys(apiDefinition.paths['/referral-updates?async=true'])).toEqual(['post']);
+    expect(queued).toMatchObject({
+      operationId: 'QueueReferralUpdate',
+      summary: 'Queue a referral update',
+      'x-ms-visibility': 'important',
+    });
     expect(operation).toMatchObject({
       operationId: 'UpdateReferral',
       summary: 'Update a referral',
@@ -209,18 +217,21 @@ describe('what Power Automate shows', () => {
     }
   });
 
-  it('documents the 200 result and every error status of the catalogue, with its codes', () => {
-    const statuses = [...new Set(Object.values(ERROR_DEFINITIONS).map((d) => d.status))].map(String);
+  it('documents the 200 result and every error status of the POST, with its codes', () => {
+    const codes = updateErrorCodes();
+    const statuses = [...new Set(codes.map((code) => ERROR_DEFINITIONS[code].status))].map(String);
     expect(Object.keys(operation.responses).sort()).toEqual(['200', ...statuses].sort());
     expect(operation.responses['200'].schema).toEqual({ $ref: '#/definitions/UpdateResult' });
-    for (const [code, { status }] of Object.entries(ERROR_DEFINITIONS)) {
-      const response = operation.responses[String(status)];
+    for (const code of codes) {
+      const response = operation.responses[String(ERROR_DEFINITIONS[code].status)];
       expect(response.schema).toEqual({ $ref: '#/definitions/Problem' });
       expect(response.description).toContain(`\`${code}\``);
     }
     expect(apiDefinition.definitions.Problem.properties.code.enum).toEqual(Object.keys(ERROR_DEFINITIONS));
     expect(Object.keys(apiDefinition.definitions).sort()).toEqual([
+      'Accepted',
       'Change',
+      'DeliveryError',
       'FieldError',
       'Problem',
       'SupersededField',
@@ -228,6 +239,46 @@ describe('what Power Automate shows', () => {
     ]);
     expect(operation.responses['503'].headers['Retry-After']).toMatchObject({ type: 'integer' });
     expect(operation.responses['200'].headers['MS-CorrelationId']).toMatchObject({ type: 'string' });
+  });
+
+  it('the synchronous action is contract v1: no Prefer, no 202, no word of the queue', () => {
+    expect(operation.parameters.map((p: { name: string }) => p.name)).toEqual(['body', 'MS-CorrelationId']);
+    expect(operation.responses['202']).toBeUndefined();
+    expect(operation.responses['424']).toBeUndefined();
+    expect(operation.description).not.toMatch(/asynchronous|respond-async|202/i);
+  });
+
+  it('the queued action: the same event, Prefer: respond-async (internal, required, by default), the 202 with its Location, and the final 200 as its outputs', () => {
+    expect(queued.operationId).toBe(QUEUED_ACTION.operationId);
+    expect(queued.parameters[0]).toEqual(operation.parameters[0]);
+    expect(queued.parameters.slice(1)).toEqual([
+      operation.parameters[1],
+      expect.objectContaining({
+        name: 'Prefer',
+        in: 'header',
+        required: true,
+        type: 'string',
+        default: 'respond-async',
+        'x-ms-visibility': 'internal',
+        'x-ms-summary': 'Prefer',
+      }),
+    ]);
+    expect(queued.responses['202']).toMatchObject({
+      schema: { $ref: '#/definitions/Accepted' },
+      headers: {
+        Location: { type: 'string', 'x-ms-summary': 'Location' },
+        'Retry-After': { type: 'integer' },
+        'MS-CorrelationId': { type: 'string' },
+        'Preference-Applied': { enum: ['respond-async'] },
+      },
+    });
+    expect(queued.responses['200'].schema).toEqual({ $ref: '#/definitions/UpdateResult' });
+    expect(queued.responses['424']).toMatchObject({ schema: { $ref: '#/definitions/Problem' } });
+    expect(queued.responses['424'].description).toContain('`dead_lettered`');
+    const { '202': _accepted, '424': _deadLettered, ...rest } = queued.responses;
+    expect(Object.keys(rest)).toEqual(Object.keys(operation.responses));
+    expect(apiDefinition.definitions.Accepted.required).toEqual(['referralId', 'eventId', 'state', 'statusUrl']);
+    expect(String(queued.description)).toMatch(/202/);
   });
 
   it('the answer fields that can be null say so (x-nullable), so flows can read a stale answer', () => {

@@ -47,7 +47,7 @@ const HOST_OWNED: Record<string, string> = {
   AzureWebJobsStorage__credential:
     'Functions host: its storage connection is identity-based (`managedidentity`), with AzureWebJobsStorage__clientId',
   AzureWebJobsStorage__blobServiceUri:
-    'Functions host: blob endpoint of its storage (function keys, leases); the app uses only the table endpoint',
+    'Functions host: blob endpoint of its storage (function keys, leases); the app uses the table and queue endpoints',
   AzureWebJobsStorage__accountName:
     'Functions host: the account name beside the service URIs, which avoids a documented start-up race on Flex Consumption (Azure/azure-functions-host#11787)',
 };
@@ -78,13 +78,18 @@ const FORBIDDEN_SETTINGS = [
 const ROLE_IDS = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b',
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
+  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88',
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb',
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7',
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6',
 };
-/** Roles the app must not get: Storage Queue Data Contributor (HTTP triggers only: no queues), Owner, Contributor. */
+/**
+ * Roles the app must not get: Owner, Contributor, and Storage Queue Data Reader and Message Processor, which Microsoft
+ * lists for a queue trigger but which cannot add a message (the app's send, the host's move to the poison queue).
+ */
 const UNWANTED_ROLE_IDS = [
-  '974c5e8b-45b9-4653-ba55-5f855dd0fb88',
+  '19e7f393-937e-4f77-808e-94535e297925',
+  '8a0f0c08-91a1-4084-bc3d-661d67233fed',
   '8e3af657-a8ff-443c-a75c-2fe8c4bcb635',
   'b24988ac-6180-42a0-ab88-20f7382dd24c',
 ];
@@ -103,6 +108,7 @@ const PLACEHOLDERS: Record<string, Value> = {
   'storage.outputs.name': 'stabcdefghijklm',
   'storage.outputs.blobEndpoint': 'https://stabcdefghijklm.blob.core.windows.net/',
   'storage.outputs.tableEndpoint': 'https://stabcdefghijklm.table.core.windows.net/',
+  'storage.outputs.queueEndpoint': 'https://stabcdefghijklm.queue.core.windows.net/',
   'monitoring.outputs.applicationInsightsName': 'appi-abcdefghijklm',
   'monitoring.outputs.logAnalyticsId':
     '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-prod/providers/Microsoft.OperationalInsights/workspaces/log-abcdefghijklm',
@@ -492,6 +498,13 @@ describe('app settings', () => {
       AzureWebJobsStorage__accountName: 'stabcdefghijklm',
       AzureWebJobsStorage__blobServiceUri: 'https://stabcdefghijklm.blob.core.windows.net/',
       AzureWebJobsStorage__tableServiceUri: 'https://stabcdefghijklm.table.core.windows.net/',
+      AzureWebJobsStorage__queueServiceUri: 'https://stabcdefghijklm.queue.core.windows.net/',
+      DEFAULT_DELIVERY: 'sync',
+      ASYNC_MAX_AGE_SECONDS: '86400',
+      ASYNC_RETRY_MIN_SECONDS: '30',
+      ASYNC_RETRY_MAX_SECONDS: '900',
+      ASYNC_POLL_SECONDS: '5',
+      ASYNC_QUEUE_NAME: 'referral-updates',
       APPLICATIONINSIGHTS_CONNECTION_STRING: PLACEHOLDERS['applicationInsights.properties.ConnectionString'],
       APPLICATIONINSIGHTS_AUTHENTICATION_STRING: `ClientId=${CLIENT_ID};Authorization=AAD`,
       UPSTREAM_BUDGET_MS: '60000',
@@ -516,6 +529,41 @@ describe('app settings', () => {
       connection: { tableServiceUri: 'https://stabcdefghijklm.table.core.windows.net', clientId: CLIENT_ID },
     });
     expect(result.config.partnerCenter.origin).toBe('https://api.partner.microsoft.com');
+    expect(result.config.delivery).toEqual({
+      default: 'sync',
+      maxAgeSeconds: 86_400,
+      retryMinSeconds: 30,
+      retryMaxSeconds: 900,
+      pollSeconds: 5,
+      queueName: 'referral-updates',
+      queue: { queueServiceUri: 'https://stabcdefghijklm.queue.core.windows.net', clientId: CLIENT_ID },
+    });
+  });
+
+  it('asynchronous delivery: DEFAULT_DELIVERY from azd, the queue the storage module creates, the app accepts them', () => {
+    const deployment = deploy(
+      { ...AZD_ENV, APP_REGISTRATION_CLIENT_ID: APP_REGISTRATION, DEFAULT_DELIVERY: 'async' },
+      {
+        asyncQueueName: 'updates-prod',
+        asyncMaxAgeSeconds: 3600,
+      },
+    );
+    expect(deployment.problems).toEqual([]);
+    expect(deployment.moduleParams.storage?.queueName).toBe('updates-prod');
+    expect(deployment.settings).toMatchObject({
+      DEFAULT_DELIVERY: 'async',
+      ASYNC_QUEUE_NAME: 'updates-prod',
+      ASYNC_MAX_AGE_SECONDS: '3600',
+    });
+    const result = parseConfig(asTheAppSeesThem(deployment.settings));
+    if (!result.ok) throw new Error(result.problems.join('\n'));
+    expect(result.config.delivery).toMatchObject({ default: 'async', queueName: 'updates-prod', maxAgeSeconds: 3600 });
+    expect(deploy({ ...AZD_ENV, DEFAULT_DELIVERY: 'later' }).problems).toEqual(
+      expect.arrayContaining([expect.stringContaining('defaultDelivery: "later" is not one of')]),
+    );
+    expect(deploy(AZD_ENV, { asyncQueueName: 'q'.repeat(57) }).problems).toEqual(
+      expect.arrayContaining([expect.stringContaining('asyncQueueName')]),
+    );
   });
 
   it('app-user without the app registration id: the app reports exactly that (health: misconfigured)', () => {
@@ -604,6 +652,19 @@ describe('security settings', () => {
     expect(found, `${file.path}: one ${type}`).toHaveLength(1);
     return found[0]?.body ?? file.root;
   };
+
+  it('storage: the delivery queue and its poison queue, named from asyncQueueName', () => {
+    const storage = moduleFile('storage');
+    const queues = allResources(storage).filter((r) =>
+      r.typeAndVersion.startsWith('Microsoft.Storage/storageAccounts/queueServices/queues@'),
+    );
+    const params = deploy(AZD_ENV).moduleParams.storage ?? {};
+    const scope = { file: storage, params, placeholders: {}, platform: PLATFORM };
+    expect(queues.map((q) => evaluate(objectProperty(q.body, 'name') ?? storage.root, scope)).sort()).toEqual([
+      'referral-updates',
+      'referral-updates-poison',
+    ]);
+  });
 
   it('storage: shared keys off, no public blobs, TLS 1.2, https only, private deployment container', () => {
     const storage = moduleFile('storage');
@@ -741,12 +802,20 @@ describe('role assignments', () => {
     expect(Object.fromEntries(scoped)).toEqual({
       blobOwner: 'Microsoft.Storage/storageAccounts',
       tableContributor: 'Microsoft.Storage/storageAccounts',
+      queueContributor: 'Microsoft.Storage/storageAccounts',
       metricsPublisher: 'Microsoft.Insights/components',
       appSecretWriter: 'Microsoft.KeyVault/vaults',
       appReferenceReader: 'Microsoft.KeyVault/vaults',
       deployerKeyVaultRole: 'Microsoft.KeyVault/vaults',
     });
-    for (const name of ['blobOwner', 'tableContributor', 'metricsPublisher', 'appSecretWriter', 'appReferenceReader']) {
+    for (const name of [
+      'blobOwner',
+      'tableContributor',
+      'queueContributor',
+      'metricsPublisher',
+      'appSecretWriter',
+      'appReferenceReader',
+    ]) {
       const assignment = assignments().find((a) => a.name === name);
       expect(assignment && literal(propertyPath(assignment.body, 'properties.principalType'))).toBe('ServicePrincipal');
       expect(assignment && propertyPath(assignment.body, 'properties.principalId')?.text).toBe('identityPrincipalId');

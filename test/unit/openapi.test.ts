@@ -7,13 +7,25 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import type { ExampleObject, ReferenceObject } from 'openapi3-ts/oas31';
 import { describe, expect, it } from 'vitest';
 import {
+  acceptedSchema,
+  deliveryListSchema,
+  deliverySummarySchema,
+  pendingStatusSchema,
+} from '../../shared/contract/async.js';
+import {
+  ACCEPTED_EXAMPLE,
+  ASYNC_OPERATION_CODES,
   buildOpenApiDocument,
+  CONTRACT_VERSION,
+  DELIVERY_EXAMPLE,
   type JsonSchema,
   openApiDocument,
   openApiJson,
+  PENDING_STATUS_EXAMPLE,
   PROBLEM_EXAMPLES,
   UPDATE_EVENT_EXAMPLES,
   UPDATE_RESULT_EXAMPLE,
+  updateErrorCodes,
 } from '../../shared/contract/openapi.js';
 import { ERROR_CODES, problemSchema, updateResultSchema } from '../../shared/contract/responses.js';
 import { CHANGE_FIELDS, LIMITS, parseUpdateEvent, updateEventSchema } from '../../shared/contract/update-event.js';
@@ -182,32 +194,36 @@ describe('the request body is the zod contract, field by field', () => {
 describe('the answers', () => {
   const responses = updateReferral?.responses ?? {};
 
-  it('documents one error response per status of the catalogue, each listing exactly its codes', () => {
-    const statuses = [...new Set(Object.values(ERROR_DEFINITIONS).map((d) => d.status))].sort();
-    expect(Object.keys(responses).sort()).toEqual(['200', ...statuses.map(String)].sort());
+  it('documents one error response per status of the catalogue, each listing exactly its codes (but those of the operations on events)', () => {
+    const postCodes = Object.keys(ERROR_DEFINITIONS).filter(
+      (code) => !(ASYNC_OPERATION_CODES as readonly string[]).includes(code),
+    );
+    expect(updateErrorCodes()).toEqual(postCodes);
+    expect(postCodes).toEqual(expect.arrayContaining(['delivery_unavailable', 'async_unavailable']));
+    const statuses = [
+      ...new Set(postCodes.map((code) => ERROR_DEFINITIONS[code as keyof typeof ERROR_DEFINITIONS].status)),
+    ];
+    expect(Object.keys(responses).sort()).toEqual(['200', '202', ...statuses.map(String)].sort());
     const documented: string[] = [];
     for (const [status, response] of Object.entries(responses)) {
-      if (status === '200') continue;
-      const schema = response.content?.['application/problem+json']?.schema as { allOf: JsonSchema[] };
-      expect(schema.allOf[0]).toEqual({ $ref: '#/components/schemas/Problem' });
-      const narrowed = schema.allOf[1] as { properties: { status: { const: number }; code: { enum: string[] } } };
-      expect(narrowed.properties.status.const).toBe(Number(status));
-      const codes = Object.entries(ERROR_DEFINITIONS)
-        .filter(([, d]) => d.status === Number(status))
-        .map(([code]) => code);
-      expect(narrowed.properties.code.enum).toEqual(codes);
+      if (status === '200' || status === '202') continue;
+      const codes = narrowedCodes(response, Number(status));
+      expect(codes).toEqual(
+        postCodes.filter((code) => ERROR_DEFINITIONS[code as keyof typeof ERROR_DEFINITIONS].status === Number(status)),
+      );
       for (const code of codes) expect(response.description).toContain(`\`${code}\``);
       documented.push(...codes);
     }
-    expect(documented.sort()).toEqual([...ERROR_CODES].sort());
+    expect(documented.sort()).toEqual([...postCodes].sort());
     const problem = document.components.schemas.Problem as { properties: { code: { enum: string[] } } };
     expect(problem.properties.code.enum).toEqual(ERROR_CODES);
   });
 
-  it('documents Retry-After on 409 and 503, Idempotent-Replayed on the answers that are stored for replay', () => {
+  it('documents Retry-After on 409 and 503 (and on the 202, for polling), Idempotent-Replayed on the answers that are stored for replay', () => {
     const headersOf = (status: string) => Object.keys(responses[status]?.headers ?? {});
     for (const status of Object.keys(responses)) expect(headersOf(status)).toContain('MS-CorrelationId');
-    expect(Object.keys(responses).filter((s) => headersOf(s).includes('Retry-After'))).toEqual(['409', '503']);
+    expect(Object.keys(responses).filter((s) => headersOf(s).includes('Retry-After'))).toEqual(['202', '409', '503']);
+    expect(responses['202']?.headers?.['Retry-After']).toEqual({ $ref: '#/components/headers/PollRetryAfter' });
     expect(Object.keys(responses).filter((s) => headersOf(s).includes('Idempotent-Replayed'))).toEqual([
       '200',
       '404',
@@ -257,10 +273,172 @@ describe('the answers', () => {
     expect(check(at, wrong).length).toBeGreaterThan(0);
   });
 
-  it('function key on the update, anonymous health and document', () => {
+  it('function key on the update and the operations on events, anonymous status URL, health and document', () => {
+    for (const [path, method] of [
+      ['/referral-updates/events', 'get'],
+      ['/referral-updates/events/{eventId}', 'get'],
+      ['/referral-updates/events/{eventId}/replay', 'post'],
+    ] as const) {
+      expect(document.paths[path]?.[method]?.security, path).toEqual([{ functionKey: [] }, { functionKeyQuery: [] }]);
+    }
+    expect(document.paths['/referral-updates/status/{statusId}']?.get?.security).toEqual([]);
     expect(updateReferral?.security).toEqual([{ functionKey: [] }, { functionKeyQuery: [] }]);
     expect(document.components.securitySchemes.functionKey).toMatchObject({ in: 'header', name: 'x-functions-key' });
     expect(document.paths['/health']?.get?.security).toEqual([]);
     expect(document.paths['/openapi.json']?.get?.security).toEqual([]);
+  });
+});
+
+/** The codes a problem response narrows Problem to, checking the narrowing itself. */
+function narrowedCodes(response: { content?: Record<string, { schema?: unknown }> }, status: number): string[] {
+  const schema = response.content?.['application/problem+json']?.schema as { allOf: JsonSchema[] };
+  expect(schema.allOf[0]).toEqual({ $ref: '#/components/schemas/Problem' });
+  const narrowed = schema.allOf[1] as { properties: { status: { const: number }; code: { enum: string[] } } };
+  expect(narrowed.properties.status.const).toBe(status);
+  return narrowed.properties.code.enum;
+}
+
+describe('contract v1.1: asynchronous delivery', () => {
+  const post = updateReferral;
+  const status = document.paths['/referral-updates/status/{statusId}']?.get;
+  const list = document.paths['/referral-updates/events']?.get;
+  const get = document.paths['/referral-updates/events/{eventId}']?.get;
+  const replay = document.paths['/referral-updates/events/{eventId}/replay']?.post;
+  const parameter = (ref: { $ref: string }) =>
+    document.components.parameters[ref.$ref.replace('#/components/parameters/', '')];
+  const parametersOf = (operation: typeof post) => (operation?.parameters ?? []).map(parameter);
+  const headersOf = (operation: typeof post, code: string) => Object.keys(operation?.responses[code]?.headers ?? {});
+  const at = (path: string, method: string, code: string, media = 'application/json') =>
+    pointer('paths', path, method, 'responses', code, 'content', media, 'schema');
+
+  it('is version 1.1 of the contract (additive: every v1 path is still there)', () => {
+    expect(CONTRACT_VERSION).toBe('1.1.0');
+    expect(document.info.version).toBe('1.1.0');
+    expect(Object.keys(document.paths)).toEqual([
+      '/referral-updates',
+      '/referral-updates/status/{statusId}',
+      '/referral-updates/events',
+      '/referral-updates/events/{eventId}',
+      '/referral-updates/events/{eventId}/replay',
+      '/health',
+      '/openapi.json',
+    ]);
+    expect(post?.operationId).toBe('UpdateReferral');
+    expect(status?.operationId).toBe('GetUpdateStatus');
+    expect([list?.operationId, get?.operationId, replay?.operationId]).toEqual([
+      'ListUpdateEvents',
+      'GetUpdateEvent',
+      'ReplayUpdateEvent',
+    ]);
+  });
+
+  it('the POST takes the Prefer header and the async query parameter', () => {
+    const byName = Object.fromEntries(parametersOf(post).map((p) => [p?.name, p]));
+    expect(byName.Prefer).toMatchObject({ in: 'header', schema: { type: 'string', examples: ['respond-async'] } });
+    expect(String(byName.Prefer?.description)).toContain('respond-async');
+    expect(byName.async).toMatchObject({ in: 'query', schema: { type: 'boolean' } });
+    expect(String(byName.async?.description)).toContain('DEFAULT_DELIVERY');
+  });
+
+  it('the POST declares the 202 with Location, Retry-After, MS-CorrelationId and Preference-Applied, and the Accepted body', () => {
+    expect(headersOf(post, '202').sort()).toEqual(
+      ['Location', 'MS-CorrelationId', 'Preference-Applied', 'Retry-After'].sort(),
+    );
+    expect(post?.responses['202']?.headers?.Location).toEqual({ $ref: '#/components/headers/Location' });
+    expect(document.components.headers.Location).toMatchObject({ schema: { type: 'string', format: 'uri' } });
+    expect(document.components.headers.PreferenceApplied).toMatchObject({ schema: { enum: ['respond-async'] } });
+    expect(post?.responses['202']?.content?.['application/json']?.schema).toEqual({
+      $ref: '#/components/schemas/Accepted',
+    });
+    expect(acceptedSchema.safeParse(ACCEPTED_EXAMPLE).success).toBe(true);
+    expect(check(at('/referral-updates', 'post', '202'), ACCEPTED_EXAMPLE)).toEqual([]);
+    expect(
+      check(at('/referral-updates', 'post', '202'), { ...ACCEPTED_EXAMPLE, state: 'running' }).length,
+    ).toBeGreaterThan(0);
+    // 503 delivery_unavailable (retryable) and async_unavailable come from the catalogue, with Retry-After.
+    expect(narrowedCodes(post?.responses['503'] ?? {}, 503)).toEqual(
+      expect.arrayContaining(['delivery_unavailable', 'async_unavailable']),
+    );
+    expect(headersOf(post, '503')).toContain('Retry-After');
+  });
+
+  it('the status URL: anonymous; 202 pending with Location and Retry-After, 200 the update result, final 4xx, 424 dead_lettered, 404', () => {
+    expect(status?.security).toEqual([]);
+    expect(parametersOf(status)).toEqual([expect.objectContaining({ name: 'statusId', in: 'path', required: true })]);
+    const responses = status?.responses ?? {};
+    expect(Object.keys(responses)).toEqual(['200', '202', '404', '422', '424', '500', '503']);
+    expect(headersOf(status, '202').sort()).toEqual(['Location', 'MS-CorrelationId', 'Retry-After'].sort());
+    expect(responses['202']?.content?.['application/json']?.schema).toEqual({
+      $ref: '#/components/schemas/PendingStatus',
+    });
+    expect(pendingStatusSchema.safeParse(PENDING_STATUS_EXAMPLE).success).toBe(true);
+    expect(check(at('/referral-updates/status/{statusId}', 'get', '202'), PENDING_STATUS_EXAMPLE)).toEqual([]);
+    expect(responses['200']?.content?.['application/json']?.schema).toEqual({
+      $ref: '#/components/schemas/UpdateResult',
+    });
+    expect(narrowedCodes(responses['404'] ?? {}, 404)).toEqual(['referral_not_found', 'event_not_found']);
+    expect(narrowedCodes(responses['422'] ?? {}, 422)).toEqual(
+      expect.arrayContaining(['transition_not_allowed', 'referral_closed', 'upstream_rejected']),
+    );
+    expect(narrowedCodes(responses['424'] ?? {}, 424)).toEqual(['dead_lettered']);
+    expect(responses['424']?.description).toMatch(/replay/);
+    // Nothing on the status URL is replayed from the idempotency store, and only a 503 says when to come back.
+    for (const code of ['200', '404', '422', '424'])
+      expect(headersOf(status, code)).not.toContain('Idempotent-Replayed');
+    expect(headersOf(status, '424')).not.toContain('Retry-After');
+  });
+
+  it('the operations on events: list by state and referral, get, replay (202 with Location, 404, 409 replay_not_allowed)', () => {
+    expect(parametersOf(list).map((p) => [p?.name, p?.in])).toEqual([
+      ['state', 'query'],
+      ['referralId', 'query'],
+      ['top', 'query'],
+      ['continuationToken', 'query'],
+    ]);
+    const state = parametersOf(list)[0]?.schema as JsonSchema;
+    expect(state.enum).toEqual(expect.arrayContaining(['dead_lettered', 'dead-lettered', 'queued', 'succeeded']));
+    expect(list?.responses['200']?.content?.['application/json']?.schema).toEqual({
+      $ref: '#/components/schemas/DeliveryList',
+    });
+    const page = { items: [DELIVERY_EXAMPLE], continuationToken: 'eyJuZXh0Ijoi' };
+    expect(deliveryListSchema.safeParse(page).success).toBe(true);
+    expect(check(at('/referral-updates/events', 'get', '200'), page)).toEqual([]);
+
+    expect(parametersOf(get)).toEqual([expect.objectContaining({ name: 'eventId', in: 'path', required: true })]);
+    expect(get?.responses['200']?.content?.['application/json']?.schema).toEqual({
+      $ref: '#/components/schemas/Delivery',
+    });
+    expect(deliverySummarySchema.safeParse(DELIVERY_EXAMPLE).success).toBe(true);
+    expect(check(at('/referral-updates/events/{eventId}', 'get', '200'), DELIVERY_EXAMPLE)).toEqual([]);
+    expect(narrowedCodes(get?.responses['404'] ?? {}, 404)).toEqual(['event_not_found']);
+
+    expect(Object.keys(replay?.responses ?? {})).toEqual(['202', '404', '409', '500', '503']);
+    expect(headersOf(replay, '202')).toContain('Location');
+    expect(replay?.responses['202']?.content?.['application/json']?.schema).toEqual({
+      $ref: '#/components/schemas/Accepted',
+    });
+    expect(narrowedCodes(replay?.responses['409'] ?? {}, 409)).toEqual(['replay_not_allowed']);
+    expect(headersOf(replay, '409')).not.toContain('Retry-After');
+  });
+
+  it('every code of the catalogue is documented on some operation, and each code of the operations on events only there', () => {
+    const documented = new Map<string, string[]>();
+    for (const [path, methods] of Object.entries(document.paths)) {
+      for (const [method, operation] of Object.entries(methods as Record<string, typeof post>)) {
+        for (const [code, response] of Object.entries(operation?.responses ?? {})) {
+          if (!response.content?.['application/problem+json']) continue;
+          for (const error of narrowedCodes(response, Number(code))) {
+            documented.set(error, [...(documented.get(error) ?? []), `${method} ${path}`]);
+          }
+        }
+      }
+    }
+    expect([...documented.keys()].sort()).toEqual([...ERROR_CODES].sort());
+    for (const code of ASYNC_OPERATION_CODES) {
+      expect(
+        documented.get(code)?.every((where) => where.includes('/status/') || where.includes('/events')),
+        code,
+      ).toBe(true);
+    }
   });
 });

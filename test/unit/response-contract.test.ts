@@ -19,8 +19,24 @@ import { problemResponse } from '../../shared/http/response.js';
 import { openApi31Check, pointer, swagger20Check } from '../support/documents.js';
 import { REPO_ROOT } from '../support/stack.js';
 
-const check31 = openApi31Check(buildOpenApiDocument());
-const check20 = swagger20Check(JSON.parse(readFileSync(`${REPO_ROOT}connector/apiDefinition.swagger.json`, 'utf8')));
+const document = buildOpenApiDocument();
+const check31 = openApi31Check(document);
+const connector = JSON.parse(readFileSync(`${REPO_ROOT}connector/apiDefinition.swagger.json`, 'utf8'));
+const check20 = swagger20Check(connector);
+const QUEUED_PATH = '/referral-updates?async=true';
+
+/** The first operation of the OpenAPI document whose answer with this status lists the code. */
+function documentedAt(code: ErrorCode, status: number): [string, string] {
+  for (const [path, methods] of Object.entries(document.paths)) {
+    for (const [method, operation] of Object.entries(methods)) {
+      const schema = operation?.responses?.[String(status)]?.content?.['application/problem+json']?.schema as
+        | { allOf?: Array<{ properties?: { code?: { enum?: string[] } } }> }
+        | undefined;
+      if (schema?.allOf?.[1]?.properties?.code?.enum?.includes(code)) return [path, method];
+    }
+  }
+  throw new Error(`${code} (${status}) is documented on no operation`);
+}
 
 /** Extensions a real error of each code carries (see where the code throws it). */
 const EXTENSIONS: Partial<Record<ErrorCode, ProblemExtensions>> = {
@@ -60,9 +76,13 @@ describe('every code of the catalogue, as problemResponse writes it', () => {
     expect('retry-after' in headers).toBe(
       retryAfterSeconds !== undefined && RETRY_AFTER_STATUSES.includes(response.status ?? 0),
     );
-    const at = pointer('paths', '/referral-updates', 'post', 'responses', status);
+    // The POST documents its codes; the codes of the status URL and of the operations on events, those.
+    const [path, method] = documentedAt(code, response.status ?? 0);
+    const at = pointer('paths', path, method, 'responses', status);
     expect(check31(`${at}/content/application~1problem+json/schema`, body)).toEqual([]);
-    expect(check20(`${at}/schema`, body)).toEqual([]);
+    // The connector's actions: the synchronous one, or the queued one (which adds the status URL's 424).
+    const action = connector.paths['/referral-updates'].post.responses[status] ? '/referral-updates' : QUEUED_PATH;
+    expect(check20(`${pointer('paths', action, 'post', 'responses', status)}/schema`, body)).toEqual([]);
     expect(errorCodesByStatus().get(response.status ?? 0)).toContain(code);
   });
 });

@@ -1,0 +1,107 @@
+/**
+ * The delivery queue in Azure Storage Queues (`@azure/storage-queue`, loaded on first use): docs/async-delivery.md.
+ *
+ * Messages are sent with the SDK before the `202` is answered (an output binding could not report a failure in
+ * time), as base64 of their JSON: the Functions queue trigger expects base64 by default
+ * (https://learn.microsoft.com/azure/azure-functions/functions-bindings-storage-queue#host-json). In Azure the
+ * client uses the function app's identity-based connection (`AzureWebJobsStorage__queueServiceUri`, role
+ * Storage Queue Data Contributor); locally and in tests a connection string, e.g. Azurite's. The queue and its
+ * poison queue (`<name>-poison`, where the host moves a message after `maxDequeueCount` failures) are created
+ * once, on first use. Any failure is `delivery_unavailable` (503, retryable).
+ */
+import type { QueueClient } from '@azure/storage-queue';
+import { managedIdentityCredential } from '../auth/managed-identity.js';
+import type { DeliveryConfig } from '../config.js';
+import { abortable, anySignal, isAbortError } from '../core/abort.js';
+import { AdapterError } from '../core/errors.js';
+import type { EventQueue } from './store.js';
+
+/** The longest visibility timeout a message may get: just under 7 days (https://learn.microsoft.com/rest/api/storageservices/put-message). */
+export const MAX_DELAY_SECONDS = 604_799;
+
+export interface StorageQueueOptions {
+  /** Upper bound for one send. Default 10 s. */
+  operationTimeoutMs?: number;
+  /** Upper bound for creating the queues on first use: shared by every waiting call. Default 10 s. */
+  setupTimeoutMs?: number;
+}
+
+export type QueueDeliveryConfig = Pick<DeliveryConfig, 'queueName'> & {
+  queue: NonNullable<DeliveryConfig['queue']>;
+};
+
+/** The queue the worker reads and the poison queue the host moves failing messages to. */
+export function queueNames(config: Pick<DeliveryConfig, 'queueName'>): { queue: string; poison: string } {
+  return { queue: config.queueName, poison: `${config.queueName}-poison` };
+}
+
+function queueError(error: unknown): AdapterError {
+  if (error instanceof AdapterError) return error;
+  const status = (error as { statusCode?: unknown } | null)?.statusCode;
+  const what =
+    typeof status === 'number'
+      ? `HTTP ${status}`
+      : isAbortError(error)
+        ? 'no answer in time'
+        : error instanceof Error
+          ? error.name
+          : 'error';
+  return new AdapterError(
+    'delivery_unavailable',
+    `The delivery queue (Azure Storage Queues) could not be used (${what}).`,
+    {
+      cause: error,
+      retryAfterSeconds: 2,
+      logCode: 'DELIVERY_QUEUE_UNAVAILABLE',
+    },
+  );
+}
+
+/** The message as the trigger reads it: base64 of its JSON. */
+export function encodeMessage(message: unknown): string {
+  return Buffer.from(JSON.stringify(message), 'utf8').toString('base64');
+}
+
+export function createStorageEventQueue(config: QueueDeliveryConfig, bounds: StorageQueueOptions = {}): EventQueue {
+  const { operationTimeoutMs = 10_000, setupTimeoutMs = 10_000 } = bounds;
+  const names = queueNames(config);
+  let client: Promise<QueueClient> | undefined;
+  const getClient = () => {
+    client ??= (async () => {
+      const { QueueServiceClient } = await import('./storage-queue.js');
+      const { queue } = config;
+      const options = { retryOptions: { maxTries: 2, retryDelayInMs: 100 } };
+      const service =
+        'connectionString' in queue
+          ? QueueServiceClient.fromConnectionString(queue.connectionString, options)
+          : new QueueServiceClient(queue.queueServiceUri, await managedIdentityCredential(queue.clientId), options);
+      const abortSignal = AbortSignal.timeout(setupTimeoutMs);
+      await Promise.all([
+        service.getQueueClient(names.poison).createIfNotExists({ abortSignal }),
+        service.getQueueClient(names.queue).createIfNotExists({ abortSignal }),
+      ]);
+      return service.getQueueClient(names.queue);
+    })().catch((error: unknown) => {
+      client = undefined;
+      throw error;
+    });
+    return client;
+  };
+
+  return {
+    async send(message, options = {}) {
+      const abortSignal = anySignal(AbortSignal.timeout(operationTimeoutMs), options.abortSignal);
+      const delay = Math.min(MAX_DELAY_SECONDS, Math.max(0, Math.ceil(options.delaySeconds ?? 0)));
+      try {
+        const queue = await abortable(getClient(), abortSignal);
+        await queue.sendMessage(encodeMessage(message), {
+          visibilityTimeout: delay,
+          messageTimeToLive: -1,
+          abortSignal,
+        });
+      } catch (error) {
+        throw queueError(error);
+      }
+    },
+  };
+}
