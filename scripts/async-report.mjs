@@ -82,7 +82,7 @@ const lines = [
       ['`ASYNC_POLL_SECONDS` (`Retry-After` of a `202`)', s.ASYNC_POLL_SECONDS, '5'],
       [
         '`ASYNC_MAX_AGE_SECONDS`',
-        `${s.ASYNC_MAX_AGE_SECONDS} (6 in the contract suite, to see an event dead-lettered)`,
+        `${s.ASYNC_MAX_AGE_SECONDS} (8 in the contract suite, to see an event dead-lettered)`,
         '86400',
       ],
       [

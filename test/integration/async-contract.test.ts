@@ -3,7 +3,7 @@
  * built app under the local host (child process), its queue worker polling a queue of this file's own on the run's
  * Azurite, the Partner Center sandbox here. Short settings (test/support/async.ts ASYNC_FAST_ENV):
  * ASYNC_RETRY_MIN_SECONDS=1, ASYNC_RETRY_MAX_SECONDS=2, ASYNC_POLL_SECONDS=1, UPSTREAM_BUDGET_MS=2000, and
- * ASYNC_MAX_AGE_SECONDS=6 so that an event Partner Center keeps refusing is dead-lettered within seconds.
+ * ASYNC_MAX_AGE_SECONDS=8 so that an event Partner Center keeps refusing is dead-lettered within seconds.
  *
  * Bodies are parsed with the contract's own zod schemas (shared/contract/async.ts, responses.ts).
  */
@@ -31,7 +31,7 @@ import {
 } from '../support/async.js';
 import { type Answer, startHostProcess } from '../support/stack.js';
 
-const MAX_AGE_SECONDS = 6;
+const MAX_AGE_SECONDS = 8;
 
 let stack: AsyncStack;
 let app: AsyncHost;
