@@ -148,7 +148,7 @@ async function main(): Promise<void> {
   say(
     delivery.queue === undefined
       ? `Delivery: synchronous only (asynchronous delivery needs the Table store and a queue; IDEMPOTENCY_STORE=${process.env.IDEMPOTENCY_STORE || 'table'}).`
-      : `Delivery: ${delivery.default} by default (DEFAULT_DELIVERY); queue "${delivery.queueName}", poison queue "${delivery.queueName}-poison".`,
+      : `Delivery: ${delivery.default} by default (DEFAULT_DELIVERY); queue "${delivery.queueName}", poison queue "${delivery.poisonQueueName}".`,
   );
   say();
   if (sandboxUrl) {

@@ -3,8 +3,8 @@
  * `dead_lettered` event (docs/async-delivery.md#worker), never as a silent hole.
  */
 import { app, type InvocationContext } from '@azure/functions';
+import { poisonQueueOf, queueNameOf } from '../shared/config.js';
 import { APP } from '../shared/runtime.js';
-import { POISON_QUEUE_SUFFIX, queueNameOf } from '../shared/use-cases/async-delivery.js';
 import { deadLetterEvent } from '../shared/use-cases/dead-letter-event.js';
 
 export async function referralUpdateDeadLetters(message: unknown, context: InvocationContext): Promise<void> {
@@ -12,7 +12,7 @@ export async function referralUpdateDeadLetters(message: unknown, context: Invoc
 }
 
 app.storageQueue('referral-update-dead-letters', {
-  queueName: `${queueNameOf(process.env)}${POISON_QUEUE_SUFFIX}`,
+  queueName: poisonQueueOf(queueNameOf(process.env)),
   connection: 'AzureWebJobsStorage',
   handler: referralUpdateDeadLetters,
 });

@@ -4,8 +4,8 @@
  * host's retries, then its poison queue (functions/referral-update-dead-letters.ts).
  */
 import { app, type InvocationContext } from '@azure/functions';
+import { queueNameOf } from '../shared/config.js';
 import { APP, checkConfigurationAtStartup } from '../shared/runtime.js';
-import { queueNameOf } from '../shared/use-cases/async-delivery.js';
 import { deliverQueuedEvent } from '../shared/use-cases/deliver-queued-event.js';
 
 export async function referralUpdateWorker(message: unknown, context: InvocationContext): Promise<void> {

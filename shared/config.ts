@@ -304,6 +304,16 @@ export type IdempotencyConfig = {
 export const DEFAULT_IDEMPOTENCY_TABLE = 'referralevents';
 export const DEFAULT_QUEUE_NAME = 'referral-updates';
 
+/** The worker's queue as the trigger's registration reads it (ASYNC_QUEUE_NAME; parseConfig validates it). */
+export function queueNameOf(env: Readonly<Record<string, string | undefined>>): string {
+  return env.ASYNC_QUEUE_NAME?.trim() || DEFAULT_QUEUE_NAME;
+}
+
+/** Where the Functions host moves a message after `maxDequeueCount` failed attempts (docs/async-delivery.md). */
+export function poisonQueueOf(queueName: string): string {
+  return `${queueName}-poison`;
+}
+
 /** Asynchronous delivery: the default mode, the retry schedule, and the queue (docs/async-delivery.md). */
 export interface DeliveryConfig {
   /** How a request that asks for neither mode is answered (DEFAULT_DELIVERY). */
@@ -314,8 +324,9 @@ export interface DeliveryConfig {
   retryMaxSeconds: number;
   /** `Retry-After` of a `202`. */
   pollSeconds: number;
-  /** The queue; its poison queue is `<queueName>-poison`. */
   queueName: string;
+  /** `<queueName>-poison`. */
+  poisonQueueName: string;
   /** A connection string (Azurite's locally), or an identity-based endpoint; undefined: no asynchronous delivery. */
   queue: { connectionString: string } | { queueServiceUri: string; clientId: string | undefined } | undefined;
 }
@@ -458,6 +469,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     retryMaxSeconds: e.ASYNC_RETRY_MAX_SECONDS,
     pollSeconds: e.ASYNC_POLL_SECONDS,
     queueName: e.ASYNC_QUEUE_NAME,
+    poisonQueueName: poisonQueueOf(e.ASYNC_QUEUE_NAME),
     // The deliveries live in the idempotency table: no Table store, no asynchronous delivery.
     queue:
       e.IDEMPOTENCY_STORE !== 'table'

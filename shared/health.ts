@@ -23,6 +23,8 @@ export interface HealthReport {
   telemetry: { status: TelemetryStatus; ingestion: 'key' | 'entra' | null } | null;
   /** Standard Webhooks signatures: whether every event must be signed, and how many secrets (never their values). */
   signatures: { enforced: boolean; secrets: number } | null;
+  /** Asynchronous delivery: the default mode, whether it can be used, the queues; null when misconfigured. */
+  delivery: { default: 'sync' | 'async'; available: boolean; queue: string; poisonQueue: string } | null;
   problems: string[];
   warnings: string[];
 }
@@ -44,6 +46,7 @@ export async function healthReport(): Promise<HealthReport> {
       auth: null,
       telemetry: null,
       signatures: null,
+      delivery: null,
       problems: result.problems,
       warnings: [],
     };
@@ -70,6 +73,12 @@ export async function healthReport(): Promise<HealthReport> {
     auth: { ...tokens, userAssignedClientId: identity.clientId ?? null },
     telemetry: { status: telemetryNow, ingestion: telemetry?.ingestion.auth ?? null },
     signatures: { enforced: inbound.webhookSecrets.length > 0, secrets: inbound.webhookSecrets.length },
+    delivery: {
+      default: delivery.default,
+      available: idempotency.store === 'table' && delivery.queue !== undefined,
+      queue: delivery.queueName,
+      poisonQueue: delivery.poisonQueueName,
+    },
     problems: [],
     warnings,
   };

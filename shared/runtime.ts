@@ -124,7 +124,7 @@ function createDelivery(config: Config): Runtime['delivery'] {
   if (idempotency.store !== 'table' || delivery.queue === undefined) return undefined;
   return {
     store: createTableDeliveryStore(idempotency),
-    queue: createStorageEventQueue({ queueName: delivery.queueName, queue: delivery.queue }),
+    queue: createStorageEventQueue({ ...delivery, queue: delivery.queue }),
     config: delivery,
   };
 }

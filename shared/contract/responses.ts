@@ -378,6 +378,19 @@ export const healthReportSchema = z
       })
       .nullable()
       .meta({ description: 'Signed webhooks; null when misconfigured.' }),
+    delivery: z
+      .strictObject({
+        default: z.enum(['sync', 'async']).meta({
+          description: 'How an event that asks for neither mode is answered (DEFAULT_DELIVERY).',
+        }),
+        available: z.boolean().meta({
+          description: 'Whether asynchronous delivery can be used: the Table store and a queue connection.',
+        }),
+        queue: z.string().meta({ description: 'The queue of accepted events (ASYNC_QUEUE_NAME).' }),
+        poisonQueue: z.string().meta({ description: 'Where the host moves messages it gave up on.' }),
+      })
+      .nullable()
+      .meta({ description: 'Asynchronous delivery (docs/async-delivery.md); null when misconfigured.' }),
     problems: z.array(z.string()).meta({ description: 'Invalid settings (misconfigured only).' }),
     warnings: z.array(z.string()).meta({ description: 'What needs attention soon.' }),
   })

@@ -26,14 +26,9 @@ export interface StorageQueueOptions {
   setupTimeoutMs?: number;
 }
 
-export type QueueDeliveryConfig = Pick<DeliveryConfig, 'queueName'> & {
+export type QueueDeliveryConfig = Pick<DeliveryConfig, 'queueName' | 'poisonQueueName'> & {
   queue: NonNullable<DeliveryConfig['queue']>;
 };
-
-/** The queue the worker reads and the poison queue the host moves failing messages to. */
-export function queueNames(config: Pick<DeliveryConfig, 'queueName'>): { queue: string; poison: string } {
-  return { queue: config.queueName, poison: `${config.queueName}-poison` };
-}
 
 function queueError(error: unknown): AdapterError {
   if (error instanceof AdapterError) return error;
@@ -64,7 +59,7 @@ export function encodeMessage(message: unknown): string {
 
 export function createStorageEventQueue(config: QueueDeliveryConfig, bounds: StorageQueueOptions = {}): EventQueue {
   const { operationTimeoutMs = 10_000, setupTimeoutMs = 10_000 } = bounds;
-  const names = queueNames(config);
+  const names = { queue: config.queueName, poison: config.poisonQueueName };
   let client: Promise<QueueClient> | undefined;
   const getClient = () => {
     client ??= (async () => {

@@ -4,25 +4,14 @@
  * status URL, and an event's summary without customer values.
  */
 import { timingSafeEqual } from 'node:crypto';
+import type { DeliveryConfig } from '../config.js';
 import { type Accepted, ASYNC_HEADERS, type DeliverySummary, RESPOND_ASYNC } from '../contract/async.js';
 import { CORRELATION_HEADER, RESPONSE_HEADERS } from '../contract/headers.js';
 import type { DeliveryRecord, DeliveryStore, EventQueue } from '../delivery/store.js';
 import type { EventResponse } from './process-event.js';
 
-/**
- * The settings of asynchronous delivery the use cases read: the fields of the configuration's `delivery`
- * (DEFAULT_DELIVERY, ASYNC_MAX_AGE_SECONDS, ASYNC_RETRY_MIN_SECONDS, ASYNC_RETRY_MAX_SECONDS,
- * ASYNC_POLL_SECONDS, ASYNC_QUEUE_NAME) but the queue's connection, which only the composition root needs.
- */
-export interface AsyncDeliverySettings {
-  default: 'sync' | 'async';
-  maxAgeSeconds: number;
-  retryMinSeconds: number;
-  retryMaxSeconds: number;
-  /** `Retry-After` of a `202` (ASYNC_POLL_SECONDS). */
-  pollSeconds: number;
-  queueName: string;
-}
+/** The settings of asynchronous delivery the use cases read: the configuration's, but the queue's connection. */
+export type AsyncDeliverySettings = Omit<DeliveryConfig, 'queue' | 'poisonQueueName'>;
 
 /** The deliveries store, the queue and their settings; absent when the app runs on the memory store. */
 export interface DeliveryRuntime {
@@ -37,15 +26,6 @@ export const ROUTE_PREFIX = '/api';
 export const STATUS_ROUTE = 'referral-updates/status';
 /** Route of the operations on accepted events (functions/referral-update-events.ts), under {@link ROUTE_PREFIX}. */
 export const EVENTS_ROUTE = 'referral-updates/events';
-
-/** The queue of accepted events unless ASYNC_QUEUE_NAME names another; the host moves what it gives up on to `<name>-poison`. */
-export const DEFAULT_QUEUE_NAME = 'referral-updates';
-export const POISON_QUEUE_SUFFIX = '-poison';
-
-/** The queue the worker listens on, as the trigger's registration reads it from the app settings. */
-export function queueNameOf(env: Readonly<Record<string, string | undefined>>): string {
-  return env.ASYNC_QUEUE_NAME?.trim() || DEFAULT_QUEUE_NAME;
-}
 
 /** `base64url(utf8 eventId) + "." + token`: what the status URL carries. */
 export function statusIdOf(record: Pick<DeliveryRecord, 'eventId' | 'token'>): string {

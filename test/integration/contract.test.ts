@@ -430,6 +430,7 @@ describe('the rest of the surface', () => {
       auth: { mode: 'managed-identity' },
       telemetry: { status: 'off', ingestion: null },
       signatures: { enforced: false, secrets: 0 },
+      delivery: { default: 'sync', available: true, queue: expect.any(String), poisonQueue: expect.any(String) },
       problems: [],
     });
     expect(text).not.toContain(stack.identity.header);

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { QueueServiceClient } from '@azure/storage-queue';
 import { describe, expect, it } from 'vitest';
 import { AdapterError } from '../../shared/core/errors.js';
-import { createStorageEventQueue, queueNames } from '../../shared/delivery/queue.js';
+import { createStorageEventQueue } from '../../shared/delivery/queue.js';
 import { parseQueueMessage } from '../../shared/delivery/store.js';
 import { createTableDeliveryStore } from '../../shared/delivery/table-store.js';
 import { deliveryStoreContract, newDelivery } from '../support/delivery-store-contract.js';
@@ -80,23 +80,15 @@ describe('Table deliveries store', () => {
 describe('Storage queue', () => {
   const queueName = `deliveries-${suffix}`;
   const service = () => QueueServiceClient.fromConnectionString(connectionString());
-  const config = { queueName, queue: { connectionString: connectionString() } };
-
-  it('names the poison queue <name>-poison', () => {
-    expect(queueNames({ queueName: 'referral-updates' })).toEqual({
-      queue: 'referral-updates',
-      poison: 'referral-updates-poison',
-    });
-  });
+  const config = { queueName, poisonQueueName: `${queueName}-poison`, queue: { connectionString: connectionString() } };
 
   it('creates the queue and its poison queue on first use, and sends base64 JSON', async () => {
     const queue = createStorageEventQueue(config);
     await queue.send({ v: 1, eventId: 'evt-now' });
-    const names = queueNames(config);
-    expect(await service().getQueueClient(names.queue).exists()).toBe(true);
-    expect(await service().getQueueClient(names.poison).exists()).toBe(true);
+    expect(await service().getQueueClient(queueName).exists()).toBe(true);
+    expect(await service().getQueueClient(`${queueName}-poison`).exists()).toBe(true);
 
-    const received = await service().getQueueClient(names.queue).receiveMessages({ numberOfMessages: 32 });
+    const received = await service().getQueueClient(queueName).receiveMessages({ numberOfMessages: 32 });
     const texts = received.receivedMessageItems.map((item) => Buffer.from(item.messageText, 'base64').toString('utf8'));
     expect(texts).toEqual([JSON.stringify({ v: 1, eventId: 'evt-now' })]);
     expect(parseQueueMessage(texts[0])).toEqual({ v: 1, eventId: 'evt-now' });
@@ -106,7 +98,11 @@ describe('Storage queue', () => {
 
   it('a delayed message stays invisible until its delay has passed', async () => {
     const delayedName = `delayed-${suffix}`;
-    const queue = createStorageEventQueue({ ...config, queueName: delayedName });
+    const queue = createStorageEventQueue({
+      ...config,
+      queueName: delayedName,
+      poisonQueueName: `${delayedName}-poison`,
+    });
     await queue.send({ v: 1, eventId: 'evt-later' }, { delaySeconds: 2 });
     const client = service().getQueueClient(delayedName);
     expect((await client.receiveMessages()).receivedMessageItems).toHaveLength(0);
@@ -122,7 +118,7 @@ describe('Storage queue', () => {
   it('a queue it cannot reach answers delivery_unavailable', async () => {
     const queue = createStorageEventQueue(
       {
-        queueName,
+        ...config,
         queue: {
           connectionString:
             'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;QueueEndpoint=http://127.0.0.1:9/devstoreaccount1;',

@@ -238,6 +238,7 @@ describe('asynchronous delivery settings (#12)', () => {
       retryMaxSeconds: 900,
       pollSeconds: 5,
       queueName: 'referral-updates',
+      poisonQueueName: 'referral-updates-poison',
       queue: { connectionString: azurite },
     });
   });
@@ -259,6 +260,7 @@ describe('asynchronous delivery settings (#12)', () => {
       retryMaxSeconds: 1,
       pollSeconds: 600,
       queueName: 'a1-b2',
+      poisonQueueName: 'a1-b2-poison',
     });
   });
 

@@ -536,6 +536,7 @@ describe('app settings', () => {
       retryMaxSeconds: 900,
       pollSeconds: 5,
       queueName: 'referral-updates',
+      poisonQueueName: 'referral-updates-poison',
       queue: { queueServiceUri: 'https://stabcdefghijklm.queue.core.windows.net', clientId: CLIENT_ID },
     });
   });
