@@ -7,7 +7,7 @@
  * Ids, states, times, codes and changed paths only: never the event's values or its answer.
  */
 import { DELIVERY_STATE_VALUES, type DeliveryList } from '../contract/async.js';
-import { AdapterError, type FieldError } from '../core/errors.js';
+import { AdapterError, type FieldError, isAdapterError } from '../core/errors.js';
 import type { DeliveryFilter, DeliveryRecord, DeliveryState } from '../delivery/store.js';
 import { correlationIdFrom } from '../http/inbound.js';
 import { asAdapterError } from '../http/response.js';
@@ -118,6 +118,9 @@ async function read<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {
+    // The store refusing the request itself (a continuation token this list never gave: 400 invalid_event) is the
+    // caller's mistake, not an unavailable store.
+    if (isAdapterError(error) && error.status < 500) throw error;
     throw unavailable(error, 'read or written');
   }
 }
