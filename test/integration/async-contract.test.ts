@@ -456,6 +456,40 @@ describe('giving up, operations and replay', () => {
     expect(stack.sandbox.appliedWrites(referralId)).toHaveLength(1);
   }, 45_000);
 
+  it('the operations list pages with its continuation token; a bad query (state, top, token) is a 400 naming it', async () => {
+    const referralId = newReferral();
+    const ids = [1, 2, 3].map((i) => `contract-page-${i}-${randomUUID()}`);
+    const urls = await Promise.all(
+      ids.map(
+        async (eventId, i) =>
+          expectAccepted(await app.postAsync({ referralId, eventId, notes: `page ${i}` }), { referralId, eventId })
+            .statusUrl,
+      ),
+    );
+    await Promise.all(urls.map((url) => pollUntilFinal(url, 15_000)));
+    const seen: string[] = [];
+    let token: string | undefined;
+    for (let page = 0; page < 5; page++) {
+      const answer = await app.listEvents({ referralId, top: '1', ...(token ? { continuationToken: token } : {}) });
+      expect(answer.status, answer.text).toBe(200);
+      const list = deliveryListSchema.parse(answer.body);
+      expect(list.items.length).toBeLessThanOrEqual(1);
+      seen.push(...list.items.map((item) => item.eventId));
+      token = list.continuationToken;
+      if (!token) break;
+    }
+    expect(seen.sort()).toEqual([...ids].sort());
+    for (const [query, field] of [
+      [{ state: 'lost' }, 'state'],
+      [{ top: '0' }, 'top'],
+      [{ continuationToken: 'not-a-token-of-this-list' }, 'continuationToken'],
+    ] as const) {
+      const answer = await app.listEvents(query);
+      const problem = expectProblem(answer, 400, 'invalid_event');
+      expect(problem.errors?.map((e) => e.field)).toEqual([field]);
+    }
+  });
+
   it('a message in the poison queue ends its event dead_lettered (poison_message), visible; a replay then applies it', async () => {
     const referralId = newReferral();
     const eventId = `contract-poison-${randomUUID()}`;
