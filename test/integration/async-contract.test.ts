@@ -8,6 +8,8 @@
  * Bodies are parsed with the contract's own zod schemas (shared/contract/async.ts, responses.ts).
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { makeReferral } from '../../dev/sandbox/seed.js';
@@ -17,10 +19,12 @@ import {
   deliverySummarySchema,
   pendingStatusSchema,
 } from '../../shared/contract/async.js';
+import { buildOpenApiDocument } from '../../shared/contract/openapi.js';
 import { problemSchema, updateResultSchema } from '../../shared/contract/responses.js';
 import {
   type AsyncHost,
   type AsyncStack,
+  answerObservers,
   GUID,
   pollUntilFinal,
   request,
@@ -29,19 +33,89 @@ import {
   startOutage,
   until,
 } from '../support/async.js';
-import { type Answer, startHostProcess } from '../support/stack.js';
+import { openApi31Check, pointer, swagger20Check } from '../support/documents.js';
+import { type Answer, REPO_ROOT, startHostProcess } from '../support/stack.js';
 
 const MAX_AGE_SECONDS = 8;
 
 let stack: AsyncStack;
 let app: AsyncHost;
 
+// Every answer the tests get is checked against the published documents: the OpenAPI 3.1 document (the response
+// documented for its route, status and media type, with its headers), and for what Power Automate's queued action
+// sees (the 202 of the POST and the final answers of the status URL) the connector's definitions.
+const document = buildOpenApiDocument();
+const check31 = openApi31Check(document);
+const connector = JSON.parse(readFileSync(`${REPO_ROOT}connector/apiDefinition.swagger.json`, 'utf8'));
+const check20 = swagger20Check(connector);
+const CONNECTOR_ASYNC_ACTION = '/referral-updates?async=true';
+const nonConforming: string[] = [];
+/** What the tests were answered, per route: `<status> <state or outcome>` or the error code. */
+const answered = new Set<string>();
+
+/** The documented route of a URL of the app: its OpenAPI path template. */
+function routeOf(url: string): string | undefined {
+  const path = new URL(url).pathname.replace(/^\/api/, '');
+  if (path === '/referral-updates') return path;
+  if (/^\/referral-updates\/status\/[^/]+$/.test(path)) return '/referral-updates/status/{statusId}';
+  if (path === '/referral-updates/events') return path;
+  if (/^\/referral-updates\/events\/[^/]+$/.test(path)) return '/referral-updates/events/{eventId}';
+  if (/^\/referral-updates\/events\/[^/]+\/replay$/.test(path)) return '/referral-updates/events/{eventId}/replay';
+  return undefined;
+}
+
+function conforms(method: string, url: string, answer: Answer): void {
+  const route = routeOf(url);
+  const where = `${method} ${route} ${answer.status}`;
+  const fail = (what: string): void => {
+    nonConforming.push(`${where}: ${what}: ${answer.text.slice(0, 300)}`);
+  };
+  const key = String(answer.body.code ?? `${answer.status} ${answer.body.state ?? answer.body.outcome ?? ''}`.trim());
+  answered.add(`${method} ${route} ${key}`);
+  if (route === undefined) return fail('not a documented route');
+  const operation = (document.paths as Record<string, Record<string, { responses?: Record<string, unknown> }>>)[
+    route
+  ]?.[method.toLowerCase()];
+  const documented = operation?.responses?.[String(answer.status)] as
+    | { content?: Record<string, unknown>; headers?: Record<string, unknown> }
+    | undefined;
+  if (!documented) return fail('status not documented');
+  const mediaType = (answer.headers.get('content-type') ?? '').split(';')[0]?.trim() ?? '';
+  if (!documented.content?.[mediaType]) return fail(`media type ${mediaType} not documented`);
+  const errors = check31(
+    pointer('paths', route, method.toLowerCase(), 'responses', String(answer.status), 'content', mediaType, 'schema'),
+    answer.body,
+  );
+  if (errors.length > 0) fail(`OpenAPI: ${JSON.stringify(errors).slice(0, 300)}`);
+  const headers = Object.keys(documented.headers ?? {}).map((name) => name.toLowerCase());
+  for (const name of ['location', 'retry-after', 'preference-applied', 'ms-correlationid']) {
+    if (answer.headers.has(name) && !headers.includes(name)) fail(`header ${name} not documented`);
+  }
+  // What the connector's queued action gets: the 202 of the POST, then the status URL's final answer.
+  const connectorSees =
+    (route === '/referral-updates' && method === 'POST' && answer.status === 202) ||
+    (route === '/referral-updates/status/{statusId}' &&
+      answer.status !== 202 &&
+      answer.body.code !== 'event_not_found');
+  if (connectorSees) {
+    const at = pointer('paths', CONNECTOR_ASYNC_ACTION, 'post', 'responses', String(answer.status));
+    if (connector.paths[CONNECTOR_ASYNC_ACTION]?.post?.responses?.[String(answer.status)] === undefined) {
+      fail('status not in the connector action');
+    } else {
+      const errors20 = check20(`${at}/schema`, answer.body);
+      if (errors20.length > 0) fail(`connector: ${JSON.stringify(errors20).slice(0, 300)}`);
+    }
+  }
+}
+
 beforeAll(async () => {
+  answerObservers.add(conforms);
   stack = await startAsyncStack({ ASYNC_MAX_AGE_SECONDS: String(MAX_AGE_SECONDS) });
   app = stack.hosts[0] as AsyncHost;
 }, 30_000);
 
 afterAll(async () => {
+  answerObservers.delete(conforms);
   await stack?.stop();
 });
 
@@ -219,10 +293,43 @@ describe('accepting: 202 with a status URL', () => {
         { referralId: newReferral(), notes: 'x' },
         { headers: { Prefer: 'respond-async' } },
       );
+      conforms('POST', `${memory.hostUrl}/api/referral-updates`, answer);
       const problem = expectProblem(answer, 503, 'async_unavailable');
       expect(problem.retryable).toBe(false);
     } finally {
       await memory.host.stop();
+    }
+  });
+  it('503 delivery_unavailable (retryable, Retry-After) when the storage cannot be reached: nothing accepted, nothing sent', async () => {
+    // Azurite's connection string with a port where nothing listens.
+    const port = await new Promise<number>((resolve) => {
+      const server = createServer().listen(0, '127.0.0.1', () => {
+        const { port: free } = server.address() as { port: number };
+        server.close(() => resolve(free));
+      });
+    });
+    const dead = String(process.env.AzureWebJobsStorage).replace(/127\.0\.0\.1:\d+/g, `127.0.0.1:${port}`);
+    const unreachable = await startHostProcess({
+      ...stack.env,
+      AzureWebJobsStorage: dead,
+      ASYNC_QUEUE_NAME: `${stack.names.queue}-dead`,
+      IDENTITY_ENDPOINT: app.identity.endpoint,
+      IDENTITY_HEADER: app.identity.header,
+    });
+    try {
+      const referralId = newReferral();
+      const answer = await unreachable.post(
+        { referralId, eventId: `contract-unavailable-${randomUUID()}`, notes: 'x' },
+        { headers: { Prefer: 'respond-async' } },
+      );
+      conforms('POST', `${unreachable.hostUrl}/api/referral-updates`, answer);
+      const problem = expectProblem(answer, 503, 'delivery_unavailable');
+      expect(problem.retryable).toBe(true);
+      expect(Number(answer.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(answer.headers.get('location')).toBeNull();
+      expect(upstreamCalls(referralId)).toEqual([]);
+    } finally {
+      await unreachable.host.stop();
     }
   });
 });
@@ -524,4 +631,37 @@ describe('giving up, operations and replay', () => {
     expect(final.answer.status, final.answer.text).toBe(200);
     expect(stack.sandbox.appliedWrites(referralId)).toHaveLength(1);
   }, 45_000);
+});
+
+describe('the documents', () => {
+  it('every answer above is the one the OpenAPI document (and, for the queued action, the connector) describes', () => {
+    expect(nonConforming).toEqual([]);
+  });
+
+  it('between them, the tests above were given every answer of contract v1.1', () => {
+    const expected = [
+      'POST /referral-updates 202 queued',
+      'POST /referral-updates invalid_event',
+      'POST /referral-updates idempotency_key_reused',
+      'POST /referral-updates async_unavailable',
+      'POST /referral-updates delivery_unavailable',
+      'POST /referral-updates 200 dry-run',
+      'GET /referral-updates/status/{statusId} 202 running',
+      'GET /referral-updates/status/{statusId} 202 retrying',
+      'GET /referral-updates/status/{statusId} 200 succeeded',
+      'GET /referral-updates/status/{statusId} transition_not_allowed',
+      'GET /referral-updates/status/{statusId} dead_lettered',
+      'GET /referral-updates/status/{statusId} event_not_found',
+      'GET /referral-updates/events 200',
+      'GET /referral-updates/events invalid_event',
+      'GET /referral-updates/events/{eventId} 200 succeeded',
+      'GET /referral-updates/events/{eventId} 200 dead_lettered',
+      'GET /referral-updates/events/{eventId} 200 failed',
+      'GET /referral-updates/events/{eventId} event_not_found',
+      'POST /referral-updates/events/{eventId}/replay 202 queued',
+      'POST /referral-updates/events/{eventId}/replay replay_not_allowed',
+      'POST /referral-updates/events/{eventId}/replay event_not_found',
+    ];
+    expect(expected.filter((answer) => !answered.has(answer))).toEqual([]);
+  });
 });

@@ -64,8 +64,17 @@ async function answerOf(response: Response): Promise<Answer> {
   return { status: response.status, headers: response.headers, text, body };
 }
 
+/** Called with every answer the helpers here get (method, URL, answer): e.g. to check them against the documents. */
+export type AnswerObserver = (method: string, url: string, answer: Answer) => void;
+export const answerObservers = new Set<AnswerObserver>();
+
+function observed(method: string, url: string, answer: Answer): Answer {
+  for (const observer of answerObservers) observer(method, url, answer);
+  return answer;
+}
+
 export async function request(url: string, init: RequestInit = {}): Promise<Answer> {
-  return answerOf(await fetch(url, init));
+  return observed(init.method ?? 'GET', url, await answerOf(await fetch(url, init)));
 }
 
 /** One app process, with the async routes. */
@@ -97,7 +106,11 @@ export function asAsyncHost(app: HostProcess, identity: IdentityEmulator): Async
     identity,
     async postAsync(event, init = {}) {
       const prefer: Record<string, string> = init.prefer === false ? {} : { Prefer: 'respond-async' };
-      return app.post(event, { headers: { ...prefer, ...init.headers }, ...(init.query ? { query: init.query } : {}) });
+      const answer = await app.post(event, {
+        headers: { ...prefer, ...init.headers },
+        ...(init.query ? { query: init.query } : {}),
+      });
+      return observed('POST', `${base}/api/referral-updates${init.query ?? ''}`, answer);
     },
     listEvents: (query = {}) =>
       request(`${events}${query && Object.keys(query).length ? `?${new URLSearchParams(query)}` : ''}`),
