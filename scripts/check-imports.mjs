@@ -81,6 +81,8 @@ export const RULES = [
       'shared/core/',
       'shared/delivery/',
       'shared/auth/managed-identity.ts',
+      'shared/idempotency/table-client.ts',
+      'shared/idempotency/data-tables.ts',
       '@azure/data-tables',
       '@azure/storage-queue',
       'node:*',

@@ -6,6 +6,8 @@
  * `lib/core/errors.js`: errors are data first, and the HTTP mapping is a property of the definition.
  */
 
+import { isAbortError } from './abort.js';
+
 export const ERROR_DEFINITIONS = {
   invalid_event: { status: 400, retryable: false, title: 'The update event is invalid' },
   unsupported_media_type: { status: 415, retryable: false, title: 'The request body must be JSON' },
@@ -175,4 +177,18 @@ export function toProblem(error: AdapterError): Problem {
     retryable: error.retryable,
     ...error.extensions,
   };
+}
+
+/** What a storage call's failure was, for a detail: its HTTP status, a timeout, or the error's name (never its message). */
+export function failureSummary(error: unknown): string {
+  const status = statusCodeOf(error);
+  if (status !== undefined) return `HTTP ${status}`;
+  if (isAbortError(error)) return 'no answer in time';
+  return error instanceof Error ? error.name : 'error';
+}
+
+/** The HTTP status an Azure SDK error carries (`statusCode`), when it has one. */
+export function statusCodeOf(error: unknown): number | undefined {
+  const status = (error as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' ? status : undefined;
 }

@@ -9,11 +9,11 @@
  * poison queue (`<name>-poison`, where the host moves a message after `maxDequeueCount` failures) are created
  * once, on first use. Any failure is `delivery_unavailable` (503, retryable).
  */
-import type { QueueClient } from '@azure/storage-queue';
 import { managedIdentityCredential } from '../auth/managed-identity.js';
 import type { DeliveryConfig } from '../config.js';
-import { abortable, anySignal, isAbortError } from '../core/abort.js';
-import { AdapterError } from '../core/errors.js';
+import { abortable, anySignal } from '../core/abort.js';
+import { AdapterError, failureSummary } from '../core/errors.js';
+import { sharedUntilFailure } from '../core/lazy.js';
 import type { EventQueue } from './store.js';
 
 /** The longest visibility timeout a message may get: just under 7 days (https://learn.microsoft.com/rest/api/storageservices/put-message). */
@@ -32,18 +32,9 @@ export type QueueDeliveryConfig = Pick<DeliveryConfig, 'queueName' | 'poisonQueu
 
 function queueError(error: unknown): AdapterError {
   if (error instanceof AdapterError) return error;
-  const status = (error as { statusCode?: unknown } | null)?.statusCode;
-  const what =
-    typeof status === 'number'
-      ? `HTTP ${status}`
-      : isAbortError(error)
-        ? 'no answer in time'
-        : error instanceof Error
-          ? error.name
-          : 'error';
   return new AdapterError(
     'delivery_unavailable',
-    `The delivery queue (Azure Storage Queues) could not be used (${what}).`,
+    `The delivery queue (Azure Storage Queues) could not be used (${failureSummary(error)}).`,
     {
       cause: error,
       retryAfterSeconds: 2,
@@ -60,28 +51,21 @@ export function encodeMessage(message: unknown): string {
 export function createStorageEventQueue(config: QueueDeliveryConfig, bounds: StorageQueueOptions = {}): EventQueue {
   const { operationTimeoutMs = 10_000, setupTimeoutMs = 10_000 } = bounds;
   const names = { queue: config.queueName, poison: config.poisonQueueName };
-  let client: Promise<QueueClient> | undefined;
-  const getClient = () => {
-    client ??= (async () => {
-      const { QueueServiceClient } = await import('./storage-queue.js');
-      const { queue } = config;
-      const options = { retryOptions: { maxTries: 2, retryDelayInMs: 100 } };
-      const service =
-        'connectionString' in queue
-          ? QueueServiceClient.fromConnectionString(queue.connectionString, options)
-          : new QueueServiceClient(queue.queueServiceUri, await managedIdentityCredential(queue.clientId), options);
-      const abortSignal = AbortSignal.timeout(setupTimeoutMs);
-      await Promise.all([
-        service.getQueueClient(names.poison).createIfNotExists({ abortSignal }),
-        service.getQueueClient(names.queue).createIfNotExists({ abortSignal }),
-      ]);
-      return service.getQueueClient(names.queue);
-    })().catch((error: unknown) => {
-      client = undefined;
-      throw error;
-    });
-    return client;
-  };
+  const getClient = sharedUntilFailure(async () => {
+    const { QueueServiceClient } = await import('./storage-queue.js');
+    const { queue } = config;
+    const options = { retryOptions: { maxTries: 2, retryDelayInMs: 100 } };
+    const service =
+      'connectionString' in queue
+        ? QueueServiceClient.fromConnectionString(queue.connectionString, options)
+        : new QueueServiceClient(queue.queueServiceUri, await managedIdentityCredential(queue.clientId), options);
+    const abortSignal = AbortSignal.timeout(setupTimeoutMs);
+    await Promise.all([
+      service.getQueueClient(names.poison).createIfNotExists({ abortSignal }),
+      service.getQueueClient(names.queue).createIfNotExists({ abortSignal }),
+    ]);
+    return service.getQueueClient(names.queue);
+  });
 
   return {
     async send(message, options = {}) {

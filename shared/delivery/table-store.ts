@@ -14,11 +14,9 @@
  */
 import { createHash } from 'node:crypto';
 import type { TableClient, TableEntityResult } from '@azure/data-tables';
-import { managedIdentityCredential } from '../auth/managed-identity.js';
-import type { IdempotencyConfig } from '../config.js';
-import { type AbortOptions, abortable, anySignal, isAbortError } from '../core/abort.js';
-import { AdapterError } from '../core/errors.js';
+import { AdapterError, failureSummary, statusCodeOf } from '../core/errors.js';
 import type { StoredResponse } from '../idempotency/store.js';
+import { type TableConfig, type TableStoreOptions, tableOperation } from '../idempotency/table-client.js';
 import {
   DELIVERY_STATES,
   type DeliveryChanges,
@@ -29,8 +27,6 @@ import {
   type QueuedEvent,
 } from './store.js';
 
-type TableConfig = Extract<IdempotencyConfig, { store: 'table' }>;
-
 const CHUNK = 30_000;
 /** 30 chunks of 30,000 characters: within the 1 MiB an entity may hold. */
 const MAX_CHUNKS = 30;
@@ -38,12 +34,7 @@ const PARTITION_PREFIX = 'delivery-';
 /** The character after `-`: `PartitionKey lt 'delivery.'` ends the range of delivery partitions. */
 const PARTITION_END = 'delivery.';
 
-export interface DeliveryTableStoreOptions {
-  /** Upper bound for one store operation (all its Table calls). Default 10 s. */
-  operationTimeoutMs?: number;
-  /** Upper bound for creating the table on first use: shared by every waiting call. Default 10 s. */
-  setupTimeoutMs?: number;
-}
+export type DeliveryTableStoreOptions = TableStoreOptions;
 
 type Row = {
   partitionKey: string;
@@ -72,24 +63,11 @@ export function deliveryKeys(eventId: string): { partitionKey: string; rowKey: s
   return { partitionKey: `${PARTITION_PREFIX}${digest.slice(0, 2)}`, rowKey: digest };
 }
 
-function statusOf(error: unknown): number | undefined {
-  const status = (error as { statusCode?: unknown } | null)?.statusCode;
-  return typeof status === 'number' ? status : undefined;
-}
-
 function storeError(error: unknown): AdapterError {
   if (error instanceof AdapterError) return error;
-  const status = statusOf(error);
-  const what = status
-    ? `HTTP ${status}`
-    : isAbortError(error)
-      ? 'no answer in time'
-      : error instanceof Error
-        ? error.name
-        : 'error';
   return new AdapterError(
     'delivery_unavailable',
-    `The deliveries store (Azure Table Storage) could not be used (${what}).`,
+    `The deliveries store (Azure Table Storage) could not be used (${failureSummary(error)}).`,
     { cause: error, retryAfterSeconds: 2, logCode: 'DELIVERY_STORE_UNAVAILABLE' },
   );
 }
@@ -199,48 +177,7 @@ function unwrapToken(token: string | undefined): string | undefined {
 }
 
 export function createTableDeliveryStore(config: TableConfig, bounds: DeliveryTableStoreOptions = {}): DeliveryStore {
-  const { operationTimeoutMs = 10_000, setupTimeoutMs = 10_000 } = bounds;
-  let client: Promise<TableClient> | undefined;
-  const getClient = () => {
-    client ??= (async () => {
-      const { TableClient } = await import('./data-tables.js');
-      const { connection } = config;
-      const options = { retryOptions: { maxRetries: 1, retryDelayInMs: 100 } };
-      const table =
-        'connectionString' in connection
-          ? TableClient.fromConnectionString(connection.connectionString, config.tableName, {
-              ...options,
-              allowInsecureConnection: /UseDevelopmentStorage=true|(^|;)TableEndpoint=http:/i.test(
-                connection.connectionString,
-              ),
-            })
-          : new TableClient(
-              connection.tableServiceUri,
-              config.tableName,
-              await managedIdentityCredential(connection.clientId),
-              options,
-            );
-      await table.createTable({ abortSignal: AbortSignal.timeout(setupTimeoutMs) });
-      return table;
-    })().catch((error: unknown) => {
-      client = undefined;
-      throw error;
-    });
-    return client;
-  };
-
-  /** One store operation: its own bound, the caller's deadline, every failure as a store error. */
-  async function operation<R>(
-    options: AbortOptions | undefined,
-    fn: (table: TableClient, call: { abortSignal: AbortSignal }) => Promise<R>,
-  ): Promise<R> {
-    const abortSignal = anySignal(AbortSignal.timeout(operationTimeoutMs), options?.abortSignal);
-    try {
-      return await fn(await abortable(getClient(), abortSignal), { abortSignal });
-    } catch (error) {
-      throw storeError(error);
-    }
-  }
+  const operation = tableOperation(config, bounds, storeError);
 
   async function read(
     table: TableClient,
@@ -251,7 +188,7 @@ export function createTableDeliveryStore(config: TableConfig, bounds: DeliveryTa
     try {
       return recordOf(await table.getEntity<Row>(partitionKey, rowKey, call));
     } catch (error) {
-      if (statusOf(error) === 404) return undefined;
+      if (statusCodeOf(error) === 404) return undefined;
       throw error;
     }
   }
@@ -281,7 +218,7 @@ export function createTableDeliveryStore(config: TableConfig, bounds: DeliveryTa
             const created = await table.createEntity(rowOf(fresh), call);
             return { created: true, record: { ...structuredClone(fresh), version: created.etag ?? '*' } };
           } catch (error) {
-            if (statusOf(error) !== 409) throw error;
+            if (statusCodeOf(error) !== 409) throw error;
           }
           const existing = await read(table, call, input.eventId);
           if (existing) return { created: false, record: existing };
@@ -302,7 +239,7 @@ export function createTableDeliveryStore(config: TableConfig, bounds: DeliveryTa
           const written = await table.updateEntity(rowOf(next), 'Replace', { ...call, etag: record.version });
           return { ...next, version: written.etag ?? '*' };
         } catch (error) {
-          const status = statusOf(error);
+          const status = statusCodeOf(error);
           if (status === 412 || status === 404) return undefined;
           throw error;
         }
@@ -313,7 +250,7 @@ export function createTableDeliveryStore(config: TableConfig, bounds: DeliveryTa
         try {
           await table.deleteEntity(partitionKey, rowKey, { ...call, etag: record.version });
         } catch (error) {
-          const status = statusOf(error);
+          const status = statusCodeOf(error);
           if (status !== 404 && status !== 412) throw error;
         }
       }),
@@ -321,7 +258,7 @@ export function createTableDeliveryStore(config: TableConfig, bounds: DeliveryTa
       // A bad token is the caller's mistake (400), not the store's: decided before any call.
       const start = unwrapToken(continuationToken);
       return operation(options, async (table, call) => {
-        const { odata } = await import('./data-tables.js');
+        const { odata } = await import('../idempotency/data-tables.js');
         const clauses = [odata`PartitionKey ge ${PARTITION_PREFIX} and PartitionKey lt ${PARTITION_END}`];
         if (state !== undefined) clauses.push(odata`state eq ${state}`);
         if (referralId !== undefined) clauses.push(odata`referralId eq ${referralId}`);

@@ -1,2 +1,2 @@
-/** `@azure/data-tables` for table-store.ts, which imports this module lazily (see partner-center/undici.ts). */
-export { TableClient } from '@azure/data-tables';
+/** `@azure/data-tables` for the Table stores (table-client.ts, delivery/table-store.ts), which import this module lazily (see partner-center/undici.ts). */
+export { odata, TableClient } from '@azure/data-tables';

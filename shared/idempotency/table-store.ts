@@ -17,25 +17,16 @@
  */
 import { createHash } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
-import { managedIdentityCredential } from '../auth/managed-identity.js';
-import type { IdempotencyConfig } from '../config.js';
-import { type AbortOptions, abortable, anySignal, isAbortError } from '../core/abort.js';
-import { AdapterError } from '../core/errors.js';
+import { AdapterError, failureSummary, statusCodeOf } from '../core/errors.js';
 import { parseOrderingRecord } from '../core/ordering.js';
 import type { BeginResult, IdempotencyStore, StoredResponse } from './store.js';
+import { type TableConfig, type TableStoreOptions, tableOperation } from './table-client.js';
 
-type TableConfig = Extract<IdempotencyConfig, { store: 'table' }>;
+export type { TableStoreOptions } from './table-client.js';
 
 /** Table string properties hold at most 32K UTF-16 characters: long bodies are split. */
 const CHUNK = 30_000;
 const MAX_CHUNKS = 30;
-/** The store's own bounds, inside the caller's deadline. */
-export interface TableStoreOptions {
-  /** Upper bound for one store operation (all its Table calls). Default 10 s. */
-  operationTimeoutMs?: number;
-  /** Upper bound for creating the table on first use: shared by every waiting event. Default 10 s. */
-  setupTimeoutMs?: number;
-}
 
 interface EventRow {
   partitionKey: string;
@@ -55,71 +46,17 @@ function eventKeys(key: string): { partitionKey: string; rowKey: string } {
   return { partitionKey: `event-${digest.slice(0, 2)}`, rowKey: digest };
 }
 
-function statusOf(error: unknown): number | undefined {
-  const status = (error as { statusCode?: unknown }).statusCode;
-  return typeof status === 'number' ? status : undefined;
-}
-
 function storeError(error: unknown): AdapterError {
   if (error instanceof AdapterError) return error;
-  const status = statusOf(error);
-  const what = status
-    ? `HTTP ${status}`
-    : isAbortError(error)
-      ? 'no answer in time'
-      : error instanceof Error
-        ? error.name
-        : 'error';
   return new AdapterError(
     'idempotency_store_unavailable',
-    `The idempotency store (Azure Table Storage) could not be used (${what}); the event was not processed.`,
+    `The idempotency store (Azure Table Storage) could not be used (${failureSummary(error)}); the event was not processed.`,
     { cause: error, retryAfterSeconds: 2, logCode: 'IDEMPOTENCY_STORE_UNAVAILABLE' },
   );
 }
 
 export function createTableIdempotencyStore(config: TableConfig, bounds: TableStoreOptions = {}): IdempotencyStore {
-  const { operationTimeoutMs = 10_000, setupTimeoutMs = 10_000 } = bounds;
-  let client: Promise<TableClient> | undefined;
-  const getClient = () => {
-    client ??= (async () => {
-      const { TableClient } = await import('./data-tables.js');
-      const { connection } = config;
-      const options = { retryOptions: { maxRetries: 1, retryDelayInMs: 100 } };
-      const table =
-        'connectionString' in connection
-          ? TableClient.fromConnectionString(connection.connectionString, config.tableName, {
-              ...options,
-              allowInsecureConnection: /UseDevelopmentStorage=true|(^|;)TableEndpoint=http:/i.test(
-                connection.connectionString,
-              ),
-            })
-          : new TableClient(
-              connection.tableServiceUri,
-              config.tableName,
-              await managedIdentityCredential(connection.clientId),
-              options,
-            );
-      await table.createTable({ abortSignal: AbortSignal.timeout(setupTimeoutMs) });
-      return table;
-    })().catch((error: unknown) => {
-      client = undefined;
-      throw error;
-    });
-    return client;
-  };
-
-  /** One store operation: its own bound, the caller's deadline, every failure as a store error. */
-  async function operation<R>(
-    options: AbortOptions | undefined,
-    fn: (table: TableClient, call: { abortSignal: AbortSignal }) => Promise<R>,
-  ): Promise<R> {
-    const abortSignal = anySignal(AbortSignal.timeout(operationTimeoutMs), options?.abortSignal);
-    try {
-      return await fn(await abortable(getClient(), abortSignal), { abortSignal });
-    } catch (error) {
-      throw storeError(error);
-    }
-  }
+  const operation = tableOperation(config, bounds, storeError);
 
   async function begin(
     table: TableClient,
@@ -144,7 +81,7 @@ export function createTableIdempotencyStore(config: TableConfig, bounds: TableSt
         const created = await table.createEntity(fresh, call);
         return { kind: 'started', lease: { key, version: created.etag ?? '*' } };
       } catch (error) {
-        if (statusOf(error) !== 409) throw error;
+        if (statusCodeOf(error) !== 409) throw error;
       }
       let row: EventRow & { etag: string };
       try {
@@ -152,7 +89,7 @@ export function createTableIdempotencyStore(config: TableConfig, bounds: TableSt
           etag: string;
         };
       } catch (error) {
-        if (statusOf(error) === 404) continue; // released meanwhile: insert again
+        if (statusCodeOf(error) === 404) continue; // released meanwhile: insert again
         throw error;
       }
       const live = row.expiresAt > now;
@@ -164,7 +101,7 @@ export function createTableIdempotencyStore(config: TableConfig, bounds: TableSt
         const updated = await table.updateEntity(fresh, 'Replace', { ...call, etag: row.etag });
         return { kind: 'started', lease: { key, version: updated.etag ?? '*' } };
       } catch (error) {
-        if (statusOf(error) !== 412) throw error;
+        if (statusCodeOf(error) !== 412) throw error;
       }
     }
     return { kind: 'in-progress' };
@@ -195,7 +132,7 @@ export function createTableIdempotencyStore(config: TableConfig, bounds: TableSt
         try {
           await table.deleteEntity(partitionKey, rowKey, { ...call, etag: lease.version });
         } catch (error) {
-          const status = statusOf(error);
+          const status = statusCodeOf(error);
           if (status !== 404 && status !== 412) throw error;
         }
       }),
@@ -205,7 +142,7 @@ export function createTableIdempotencyStore(config: TableConfig, bounds: TableSt
           const row = await table.getEntity<{ fields?: string; occurredAt?: string }>('referral', referralId, call);
           return { record: parseOrderingRecord(row.fields, row.occurredAt), version: row.etag };
         } catch (error) {
-          if (statusOf(error) === 404) return { record: {}, version: undefined };
+          if (statusCodeOf(error) === 404) return { record: {}, version: undefined };
           throw error;
         }
       }),
@@ -219,7 +156,7 @@ export function createTableIdempotencyStore(config: TableConfig, bounds: TableSt
               : await table.updateEntity(row, 'Replace', { ...call, etag: version });
           return written.etag ?? undefined;
         } catch (error) {
-          const status = statusOf(error);
+          const status = statusCodeOf(error);
           if (status === 409 || status === 412) return undefined;
           throw error;
         }

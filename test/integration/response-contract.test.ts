@@ -11,6 +11,12 @@ import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SEED_IDS } from '../../dev/sandbox/seed.js';
+import {
+  acceptedSchema,
+  deliveryListSchema,
+  deliverySummarySchema,
+  pendingStatusSchema,
+} from '../../shared/contract/async.js';
 import { REQUEST_HEADERS, RESPONSE_HEADERS } from '../../shared/contract/headers.js';
 import {
   buildOpenApiDocument,
@@ -66,6 +72,45 @@ function conformsHealth(answer: Answer): Answer {
   const at = pointer('paths', '/health', 'get', 'responses', String(answer.status), 'content', 'application/json');
   expect(check31(`${at}/schema`, answer.body), answer.text).toEqual([]);
   return answer;
+}
+
+/**
+ * One real answer of an operation of contract v1.1's asynchronous delivery (its path as in the OpenAPI
+ * document) against the schema of its status and the OpenAPI 3.1 document; problems count for coverage.
+ */
+function conformsAt(answer: Answer, path: string, method: 'get' | 'post'): Answer {
+  const { status } = answer;
+  const documented = document.paths[path]?.[method]?.responses?.[String(status)];
+  expect(documented, `${method} ${path}: status ${status} is documented (${answer.text})`).toBeDefined();
+  const mediaType = (answer.headers.get('content-type') ?? '').split(';')[0]?.trim() ?? '';
+  expect(Object.keys(documented?.content ?? {}), `media type of ${status}`).toEqual([mediaType]);
+  const schema =
+    mediaType === 'application/problem+json'
+      ? problemSchema
+      : status === 202
+        ? path.endsWith('{statusId}')
+          ? pendingStatusSchema
+          : acceptedSchema
+        : path.endsWith('{statusId}')
+          ? updateResultSchema
+          : path.endsWith('{eventId}')
+            ? deliverySummarySchema
+            : deliveryListSchema;
+  expect(schema.safeParse(answer.body).error?.issues ?? [], answer.text).toEqual([]);
+  const at = pointer('paths', path, method, 'responses', String(status), 'content', mediaType, 'schema');
+  expect(check31(at, answer.body), answer.text).toEqual([]);
+  for (const name of Object.keys(documented?.headers ?? {})) {
+    if (['Location', 'Retry-After'].includes(name) && status === 202)
+      expect(answer.headers.get(name), name).toBeTruthy();
+  }
+  if (mediaType === 'application/problem+json') answered.add(String(answer.body.code));
+  return answer;
+}
+
+async function fetchAnswer(url: string, init: RequestInit = {}): Promise<Answer> {
+  const response = await fetch(url, init);
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, text, body: text ? JSON.parse(text) : {} };
 }
 
 const eventId = (label: string) => `evt-${label}-${randomBytes(6).toString('hex')}`;
@@ -297,6 +342,85 @@ describe('signed webhooks: the documented signature headers', () => {
   });
 });
 
+describe('asynchronous delivery (contract v1.1)', () => {
+  const stack = useStack({
+    ASYNC_RETRY_MIN_SECONDS: '1',
+    ASYNC_RETRY_MAX_SECONDS: '1',
+    ASYNC_POLL_SECONDS: '1',
+    ASYNC_MAX_AGE_SECONDS: '4',
+  });
+  const STATUS = '/referral-updates/status/{statusId}';
+  const prefer = { Prefer: 'respond-async' };
+
+  /** Polls a status URL until it stops answering 202 (each answer checked against the contract). */
+  async function settle(statusUrl: string): Promise<Answer> {
+    for (let i = 0; i < 200; i++) {
+      const answer = conformsAt(await fetchAnswer(statusUrl), STATUS, 'get');
+      if (answer.status !== 202) return answer;
+      await sleep(100);
+    }
+    throw new Error(`${statusUrl} never settled`);
+  }
+
+  it('202 then the final 200 on the status URL; a wrong token is 404; replaying what succeeded is 409', async () => {
+    const accepted = conformsAt(
+      await stack.post({ referralId: SEED_IDS.newReceived, notes: 'queued' }, { headers: prefer }),
+      '/referral-updates',
+      'post',
+    );
+    expect(accepted.status, accepted.text).toBe(202);
+    const statusUrl = String(accepted.headers.get('location'));
+    expect(statusUrl).toBe(accepted.body.statusUrl);
+    const done = await settle(statusUrl);
+    expect(done.body).toMatchObject({ state: 'succeeded', outcome: 'updated' });
+
+    const wrong = conformsAt(await fetchAnswer(`${statusUrl.slice(0, -4)}AAAA`), STATUS, 'get');
+    expect(wrong.body.code).toBe('event_not_found');
+    const replayUrl = `${stack.hostUrl}/api/referral-updates/events/${encodeURIComponent(String(accepted.body.eventId))}`;
+    const one = conformsAt(await fetchAnswer(replayUrl), '/referral-updates/events/{eventId}', 'get');
+    expect(one.body).toMatchObject({ state: 'succeeded', changedPaths: ['/details/notes'] });
+    const refused = conformsAt(
+      await fetchAnswer(`${replayUrl}/replay`, { method: 'POST' }),
+      '/referral-updates/events/{eventId}/replay',
+      'post',
+    );
+    expect(refused.body).toMatchObject({ code: 'replay_not_allowed', state: 'succeeded' });
+  });
+
+  it('424 dead_lettered past the maximum age; listed; a replay after recovery applies it', async () => {
+    const referralId = SEED_IDS.activeAccepted;
+    let deadId = '';
+    stack.sandbox.injectFault({ referralId, times: 10_000, action: { type: 'status', status: 503 } });
+    try {
+      const accepted = await stack.post({ referralId, notes: 'given up' }, { headers: prefer });
+      expect(accepted.status, accepted.text).toBe(202);
+      deadId = String(accepted.body.eventId);
+      const given = await settle(String(accepted.headers.get('location')));
+      expect(given.status, given.text).toBe(424);
+      expect(given.body).toMatchObject({ code: 'dead_lettered', lastError: { code: 'upstream_unavailable' } });
+      const list = conformsAt(
+        await fetchAnswer(`${stack.hostUrl}/api/referral-updates/events?state=dead-lettered`),
+        '/referral-updates/events',
+        'get',
+      );
+      expect((list.body.items as Array<{ eventId: string }>).map((item) => item.eventId)).toContain(
+        accepted.body.eventId,
+      );
+    } finally {
+      stack.sandbox.clearFaults();
+    }
+    const replay = conformsAt(
+      await fetchAnswer(`${stack.hostUrl}/api/referral-updates/events/${encodeURIComponent(deadId)}/replay`, {
+        method: 'POST',
+      }),
+      '/referral-updates/events/{eventId}/replay',
+      'post',
+    );
+    expect(replay.status, replay.text).toBe(202);
+    expect((await settle(String(replay.headers.get('location')))).body).toMatchObject({ state: 'succeeded' });
+  });
+});
+
 describe('the idempotency store is down', () => {
   let app: HostProcess;
   beforeAll(async () => {
@@ -317,6 +441,35 @@ describe('the idempotency store is down', () => {
       ),
     );
     expect(answer.body.code).toBe('idempotency_store_unavailable');
+  });
+
+  it('asynchronous: 503 delivery_unavailable, with Retry-After; nothing accepted', async () => {
+    const answer = conformsAt(
+      await app.post({ referralId: SEED_IDS.newPending, status: 'Active' }, { headers: { Prefer: 'respond-async' } }),
+      '/referral-updates',
+      'post',
+    );
+    expect(answer.body.code).toBe('delivery_unavailable');
+    expect(answer.headers.get(RESPONSE_HEADERS.retryAfter)).toMatch(/^\d+$/);
+  });
+});
+
+describe('the memory store has no queue', () => {
+  let app: HostProcess;
+  beforeAll(async () => {
+    app = await startHostProcess({ IDEMPOTENCY_STORE: 'memory', PARTNER_CENTER_BASE_URL: 'https://127.0.0.1:9' });
+  });
+  afterAll(async () => {
+    await app?.host.stop();
+  });
+
+  it('503 async_unavailable, not retryable', async () => {
+    const answer = conformsAt(
+      await app.post({ referralId: SEED_IDS.newPending, status: 'Active' }, { query: '?async=true' }),
+      '/referral-updates',
+      'post',
+    );
+    expect(answer.body).toMatchObject({ code: 'async_unavailable', retryable: false });
   });
 });
 

@@ -116,11 +116,14 @@ export async function startHostProcess(
   options: HostProcessOptions = {},
 ): Promise<HostProcess> {
   // A table of its own: the test run shares one Azurite (test/support/global-setup.ts). Processes that
-  // play instances of one app share a table by passing the same IDEMPOTENCY_TABLE_NAME in `env`.
+  // play instances of one app share a table (and a queue) by passing the same IDEMPOTENCY_TABLE_NAME
+  // (and ASYNC_QUEUE_NAME) in `env`.
+  // A queue of its own too, or the workers of two suites would take each other's messages.
   const table = `t${randomUUID().replaceAll('-', '')}`;
+  const queue = `q${randomUUID().replaceAll('-', '').slice(0, 24)}`;
   const host = startProcess(
     ['dist/dev/start.js', ...(options.appDir ? ['--app-dir', options.appDir] : [])],
-    isolatedEnv({ PORT: '0', ...FAST_RETRY_ENV, IDEMPOTENCY_TABLE_NAME: table, ...env }),
+    isolatedEnv({ PORT: '0', ...FAST_RETRY_ENV, IDEMPOTENCY_TABLE_NAME: table, ASYNC_QUEUE_NAME: queue, ...env }),
   );
   const [, hostUrl] = await host.waitFor(/(http:\/\/127\.0\.0\.1:\d+)\/api\//);
   await host.waitFor(/Press Ctrl\+C/);
