@@ -501,26 +501,15 @@ describe('app-user mode: health with the refresh token', () => {
 });
 
 describe('coverage', () => {
-  it('these tests were answered every outcome and every code of the catalogue, except configuration_invalid, internal_error and the asynchronous ones', () => {
+  it('these tests were answered every outcome and every code of the catalogue, except configuration_invalid and internal_error', () => {
     // configuration_invalid: test/integration/misconfigured.test.ts; internal_error (a bug) and
-    // every other code, as problemResponse writes them: test/unit/response-contract.test.ts. The codes of
-    // asynchronous delivery (contract v1.1), on the POST, the status URL and the operations:
-    // test/integration/async-contract.test.ts, which checks each of those answers against both documents too.
-    const asynchronous = new Set([
-      'async_unavailable',
-      'delivery_unavailable',
-      'event_not_found',
-      'dead_lettered',
-      'replay_not_allowed',
-    ]);
+    // every other code, as problemResponse writes them: test/unit/response-contract.test.ts.
     const expected = [
       '200 updated',
       '200 unchanged',
       '200 dry-run',
       '200 stale',
-      ...ERROR_CODES.filter(
-        (code) => code !== 'configuration_invalid' && code !== 'internal_error' && !asynchronous.has(code),
-      ),
+      ...ERROR_CODES.filter((code) => code !== 'configuration_invalid' && code !== 'internal_error'),
     ];
     expect([...answered].sort()).toEqual(expected.sort());
   });
