@@ -123,6 +123,27 @@ export function parseQueueMessage(value: unknown): QueueMessage | undefined {
   return { v, eventId };
 }
 
+/** A record as `create` makes it: the accepted event, `queued`, no attempt yet. */
+export function newDeliveryRecord(input: NewDelivery): Omit<DeliveryRecord, 'version'> {
+  return {
+    eventId: input.eventId,
+    referralId: input.referralId,
+    fingerprint: input.fingerprint,
+    token: input.token,
+    acceptedAt: input.acceptedAt,
+    orderedAt: input.orderedAt,
+    event: input.event,
+    state: 'queued',
+    attempts: 0,
+    lastAttemptAt: null,
+    nextAttemptAt: null,
+    deadLetteredAt: null,
+    lastError: null,
+    changedPaths: null,
+    answer: null,
+  };
+}
+
 /** The memory store: for the use cases' unit tests (the app needs the Table store for asynchronous delivery). */
 export function createMemoryDeliveryStore(): DeliveryStore & { records(): DeliveryRecord[] } {
   const records = new Map<string, DeliveryRecord>();
@@ -132,18 +153,7 @@ export function createMemoryDeliveryStore(): DeliveryStore & { records(): Delive
     async create(input) {
       const existing = records.get(input.eventId);
       if (existing) return { created: false, record: clone(existing) };
-      const record: DeliveryRecord = {
-        ...structuredClone(input),
-        state: 'queued',
-        attempts: 0,
-        lastAttemptAt: null,
-        nextAttemptAt: null,
-        deadLetteredAt: null,
-        lastError: null,
-        changedPaths: null,
-        answer: null,
-        version: String(++versions),
-      };
+      const record: DeliveryRecord = { ...newDeliveryRecord(structuredClone(input)), version: String(++versions) };
       records.set(record.eventId, record);
       return { created: true, record: clone(record) };
     },

@@ -24,6 +24,7 @@ import {
   type DeliveryRecord,
   type DeliveryState,
   type DeliveryStore,
+  newDeliveryRecord,
   type QueuedEvent,
 } from './store.js';
 
@@ -196,23 +197,7 @@ export function createTableDeliveryStore(config: TableConfig, bounds: DeliveryTa
   return {
     create: (input, options) =>
       operation(options, async (table, call) => {
-        const fresh: Omit<DeliveryRecord, 'version'> = {
-          eventId: input.eventId,
-          referralId: input.referralId,
-          fingerprint: input.fingerprint,
-          token: input.token,
-          acceptedAt: input.acceptedAt,
-          orderedAt: input.orderedAt,
-          event: input.event,
-          state: 'queued',
-          attempts: 0,
-          lastAttemptAt: null,
-          nextAttemptAt: null,
-          deadLetteredAt: null,
-          lastError: null,
-          changedPaths: null,
-          answer: null,
-        };
+        const fresh = newDeliveryRecord(input);
         for (let attempt = 0; attempt < 3; attempt++) {
           try {
             const created = await table.createEntity(rowOf(fresh), call);
