@@ -401,6 +401,35 @@ describe('one event, either mode', () => {
   });
 });
 
+describe('the largest events', () => {
+  it('an event near the body limit, and its answer (old and new values of each field), go through the store whole', async () => {
+    const referralId = newReferral();
+    const finals: Array<{ url: string; text: string }> = [];
+    for (const letter of ['é', 'ü']) {
+      // About 63 KB of UTF-8: just under MAX_BODY_BYTES (64 KiB); the answer names 61,000 characters of old and new notes.
+      const event = {
+        referralId,
+        eventId: `contract-large-${letter}-${randomUUID()}`,
+        notes: letter.repeat(30_000),
+        statusReason: letter.repeat(1_000),
+        name: 'n'.repeat(512),
+      };
+      const accepted = expectAccepted(await app.postAsync(event), event);
+      const final = await pollUntilFinal(accepted.statusUrl, 15_000);
+      expect(final.answer.status, final.answer.text.slice(0, 300)).toBe(200);
+      const result = updateResultSchema.parse(final.answer.body);
+      expect(result.changes.find((change) => change.path === '/details/notes')?.to).toBe(event.notes);
+      finals.push({ url: accepted.statusUrl, text: final.answer.text });
+    }
+    // The first answer, read again: byte for byte the same.
+    const [first] = finals;
+    const again = await app.status(String(first?.url));
+    expect(again.status).toBe(200);
+    expect(again.text).toBe(first?.text);
+    expect(stack.sandbox.getReferral(referralId)?.details).toMatchObject({ notes: 'ü'.repeat(30_000) });
+  });
+});
+
 describe('the status URL', () => {
   it('404 event_not_found for a wrong token, an unknown id and a malformed id, with nothing else revealed', async () => {
     const referralId = newReferral();
