@@ -533,6 +533,24 @@ describe('the status URL', () => {
   });
 });
 
+describe('a final 404', () => {
+  it('referral_not_found: the status URL answers 404 with state failed (not event_not_found), as documented', async () => {
+    const referralId = `missing-${randomUUID()}`;
+    const eventId = `contract-404-final-${randomUUID()}`;
+    const body = expectAccepted(await app.postAsync({ referralId, eventId, notes: 'nobody home' }), {
+      referralId,
+      eventId,
+    });
+    const final = await pollUntilFinal(body.statusUrl, 15_000);
+    const problem = expectProblem(final.answer, 404, 'referral_not_found');
+    expect(problem).toMatchObject({ state: 'failed', referralId });
+    expect(deliverySummarySchema.parse((await app.getEvent(eventId)).body)).toMatchObject({
+      state: 'failed',
+      lastError: { code: 'referral_not_found', status: 404 },
+    });
+  });
+});
+
 describe('giving up, operations and replay', () => {
   it('dead_lettered 424 with the last error after ASYNC_MAX_AGE_SECONDS of 503; listed without customer values; a replay after recovery applies it once; 409 for other states', async () => {
     const referralId = newReferral();
@@ -705,6 +723,7 @@ describe('the documents', () => {
       'GET /referral-updates/status/{statusId} 202 retrying',
       'GET /referral-updates/status/{statusId} 200 succeeded',
       'GET /referral-updates/status/{statusId} transition_not_allowed',
+      'GET /referral-updates/status/{statusId} referral_not_found',
       'GET /referral-updates/status/{statusId} dead_lettered',
       'GET /referral-updates/status/{statusId} event_not_found',
       'GET /referral-updates/events 200',
