@@ -676,8 +676,9 @@ describe('giving up, operations and replay', () => {
       const listed = await app.listAll({ state: 'dead_lettered', referralId });
       expect(listed.map((i) => i.eventId)).toEqual([eventId]);
       // Partner Center stays down until an attempt that was running when the poison handler gave the event up has
-      // ended (within its budget): one that got through after that would write an event the status calls
-      // dead_lettered (see the report of this suite). The worker's next (delayed) message finds the event final.
+      // ended (within its budget): one that got through after that would write the event, and its success would
+      // not be recorded over dead_lettered (a final state), so the status would say 424 for an applied event.
+      // The worker's next (delayed) message finds the event final.
       await new Promise((resolve) => setTimeout(resolve, 2_500));
     } finally {
       outage.end();
