@@ -723,6 +723,8 @@ describe('the documents', () => {
       'POST /referral-updates async_unavailable',
       'POST /referral-updates delivery_unavailable',
       'POST /referral-updates 200 dry-run',
+      // queued: the first poll right after a 202 (the worker polls every 250 ms), many times over in this file.
+      'GET /referral-updates/status/{statusId} 202 queued',
       'GET /referral-updates/status/{statusId} 202 running',
       'GET /referral-updates/status/{statusId} 202 retrying',
       'GET /referral-updates/status/{statusId} 200 succeeded',
