@@ -25,6 +25,7 @@ import {
   type AsyncHost,
   type AsyncStack,
   answerObservers,
+  asAsyncHost,
   GUID,
   messagesIn,
   pollUntilFinal,
@@ -338,6 +339,21 @@ describe('accepting: 202 with a status URL', () => {
       expect(Number(answer.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
       expect(answer.headers.get('location')).toBeNull();
       expect(upstreamCalls(referralId)).toEqual([]);
+
+      // The status URL and the operations, on an instance that cannot reach the store: 503 too, retryable.
+      const okEvent = { referralId, eventId: `contract-unavailable-ok-${randomUUID()}`, notes: 'y' };
+      const accepted = expectAccepted(await app.postAsync(okEvent), okEvent);
+      const elsewhere = asAsyncHost(unreachable, app.identity);
+      for (const reply of [
+        await elsewhere.status(accepted.statusUrl),
+        await elsewhere.listEvents({ referralId }),
+        await elsewhere.getEvent(accepted.eventId),
+        await elsewhere.replay(accepted.eventId),
+      ]) {
+        expect(expectProblem(reply, 503, 'delivery_unavailable').retryable).toBe(true);
+        expect(Number(reply.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      }
+      await pollUntilFinal(accepted.statusUrl, 15_000);
     } finally {
       await unreachable.host.stop();
     }
@@ -741,6 +757,10 @@ describe('the documents', () => {
       'POST /referral-updates/events/{eventId}/replay 202 queued',
       'POST /referral-updates/events/{eventId}/replay replay_not_allowed',
       'POST /referral-updates/events/{eventId}/replay event_not_found',
+      'GET /referral-updates/status/{statusId} delivery_unavailable',
+      'GET /referral-updates/events delivery_unavailable',
+      'GET /referral-updates/events/{eventId} delivery_unavailable',
+      'POST /referral-updates/events/{eventId}/replay delivery_unavailable',
     ];
     expect(expected.filter((answer) => !answered.has(answer))).toEqual([]);
   });
