@@ -3,7 +3,7 @@
  * Parse the trigger, run the use case, map its answer to HTTP. The rules live in shared/.
  */
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
-import { APP, appTelemetry, checkConfigurationAtStartup } from '../shared/runtime.js';
+import { APP, checkConfigurationAtStartup, startAppTelemetryInBackground } from '../shared/runtime.js';
 import { processEvent } from '../shared/use-cases/process-event.js';
 
 export async function referralUpdates(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
@@ -12,8 +12,8 @@ export async function referralUpdates(request: HttpRequest, context: InvocationC
 }
 
 checkConfigurationAtStartup();
-// Application Insights, when configured, starts with the worker rather than on the first event.
-void appTelemetry();
+// Application Insights, when configured, starts in the background with the worker; no event waits for it.
+startAppTelemetryInBackground();
 
 app.http('referral-updates', {
   methods: ['POST'],

@@ -2,7 +2,6 @@
  * Configuration, validated once with zod when the app loads. Every setting, its default and its limits
  * are listed here (and in the README's configuration table).
  */
-import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseNcrontab } from './core/ncrontab.js';
 
@@ -13,11 +12,19 @@ export const DEFAULT_REFRESH_TOKEN_SECRET_NAME = 'partner-center-refresh-token';
 /** The keep-alive timer's default schedule (NCRONTAB, UTC): every 12 hours. */
 export const DEFAULT_REFRESH_TOKEN_RENEWAL_SCHEDULE = '0 0 */12 * * *';
 
-function isLoopbackHost(hostname: string): boolean {
+/** One decimal IPv4 part as `net.isIPv4` accepts it: 0–255, no leading zero. */
+const IPV4_PART = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
+/**
+ * `localhost`, `127.0.0.0/8` or `[::1]`: where plain http is allowed (local emulators). A URL's hostname
+ * is already canonical (WHATWG URL writes `127.1` as `127.0.0.1` and `[0:0::1]` as `[::1]`), so string
+ * checks suffice; `net.isIP()` would compile Node's IPv6 pattern at load (~10 ms, docs/performance.md).
+ */
+export function isLoopbackHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '');
-  if (host === 'localhost') return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  return host === '::1';
+  if (host === 'localhost' || host === '::1') return true;
+  const parts = host.split('.');
+  return parts.length === 4 && parts[0] === '127' && parts.every((part) => IPV4_PART.test(part));
 }
 
 const intSetting = (name: string, fallback: number, min: number, max: number) =>

@@ -17,7 +17,7 @@ import { createTableDeliveryStore } from './delivery/table-store.js';
 import { createMemoryIdempotencyStore } from './idempotency/store.js';
 import { createTableIdempotencyStore } from './idempotency/table-store.js';
 import { createPartnerCenterClient } from './partner-center/client.js';
-import { startTelemetry, type Telemetry } from './telemetry/telemetry.js';
+import { type Telemetry, type TelemetryStarter, telemetryStarter } from './telemetry/telemetry.js';
 import type { ConsentApp } from './use-cases/app-user-consent.js';
 import { KeyedLock } from './use-cases/keyed-lock.js';
 import type { EventApp, EventRuntime } from './use-cases/process-event.js';
@@ -64,14 +64,24 @@ export function getRuntime(): Runtime {
   return runtime;
 }
 
-/** Application Insights for this process, started once when configured (a no-op otherwise). */
-export function appTelemetry(): Promise<Telemetry> {
+/** This process's telemetry (a no-op unless configured): Application Insights starts once, in the background. */
+function appTelemetryStarter(): TelemetryStarter {
   const result = loadConfig();
-  return startTelemetry(result.ok ? result.config.telemetry : undefined);
+  return telemetryStarter(result.ok ? result.config.telemetry : undefined);
+}
+
+/** Starts Application Insights now when configured, resolving once it is ready (tests, tools). */
+export function appTelemetry(): Promise<Telemetry> {
+  return appTelemetryStarter().ready();
+}
+
+/** Starts Application Insights when configured, in the background, once no event is in flight (docs/telemetry.md#start-up). */
+export function startAppTelemetryInBackground(): void {
+  appTelemetryStarter().startInBackground();
 }
 
 /** What `processEvent` runs on in the deployed app: this process's runtime and telemetry. */
-export const APP: EventApp = { runtime: getRuntime, telemetry: appTelemetry };
+export const APP: EventApp = { runtime: getRuntime, telemetry: () => appTelemetryStarter().current() };
 
 /** What the bootstrap's admin functions run on: the consent edge and one test call with a given token. */
 export const APP_USER_CONSENT: ConsentApp = {

@@ -29,9 +29,9 @@ export const TELEMETRY_ENV: Readonly<Record<string, string>> = {
 };
 
 const STUB = join(REPO_ROOT, 'dist', 'dev', 'host', 'functions-core-stub.cjs');
-const LOOPBACK_GUARD = join(REPO_ROOT, 'dev', 'support', 'loopback-guard.mjs');
+export const LOOPBACK_GUARD = join(REPO_ROOT, 'dev', 'support', 'loopback-guard.mjs');
 /** Installed before anything loads, in every measured process (the baseline too). */
-const PRELUDE = `
+export const PRELUDE = `
 import Module from 'node:module';
 const resolveFilename = Module._resolveFilename;
 Module._resolveFilename = function (request, ...rest) {
@@ -63,7 +63,7 @@ export function entryFiles(appDir: string): string[] {
 }
 
 /** The environment of a measured process: nothing that points at a real service. */
-function cleanEnv(extra: Record<string, string>): Record<string, string> {
+export function cleanEnv(extra: Record<string, string>): Record<string, string> {
   return { ...withoutServiceSettings(), IDEMPOTENCY_STORE: 'memory', ...extra };
 }
 
@@ -75,7 +75,7 @@ export interface ProcessSpec {
   flags?: string[];
 }
 
-function timeProcess({ script, env = cleanEnv({}), flags = [] }: ProcessSpec): number {
+export function timeProcess({ script, env = cleanEnv({}), flags = [] }: ProcessSpec): number {
   const started = performance.now();
   const result = spawnSync(
     process.execPath,

@@ -50,6 +50,8 @@ export interface SandboxStats {
   appliedPatches: number;
   /** Requests the API answered 412 (a concurrent edit, a stale If-Match); injected status faults are not counted. */
   rejected412: number;
+  /** Requests the rate-limit mode answered `429` (not in the fault log). */
+  throttled: number;
   /** Faults fired: faultLog.length. */
   faults: number;
   /** Faults fired per kind ('rule' = an injectFault rule); every kind is present, 0 when none fired. */
@@ -94,7 +96,7 @@ export class Ledger {
   private bySeq = new Map<number, MutableLogEntry>();
   private writes = new Map<string, AppliedWrite[]>();
   private edits = new Map<string, number>();
-  private counts = { puts: 0, appliedPuts: 0, patches: 0, appliedPatches: 0, rejected412: 0 };
+  private counts = { puts: 0, appliedPuts: 0, patches: 0, appliedPatches: 0, rejected412: 0, throttled: 0 };
 
   clear(): void {
     this.seq = 0;
@@ -102,7 +104,7 @@ export class Ledger {
     this.bySeq = new Map();
     this.writes = new Map();
     this.edits = new Map();
-    this.counts = { puts: 0, appliedPuts: 0, patches: 0, appliedPatches: 0, rejected412: 0 };
+    this.counts = { puts: 0, appliedPuts: 0, patches: 0, appliedPatches: 0, rejected412: 0, throttled: 0 };
   }
 
   /** A request arrived; returns its number. */
@@ -117,6 +119,11 @@ export class Ledger {
     const logged: MutableLogEntry = { ...entry, applied: false };
     this.log.push(logged);
     this.bySeq.set(entry.seq, logged);
+  }
+
+  /** The rate-limit mode answered request `seq` with `429`; nothing was handled. */
+  throttled(_seq: number): void {
+    this.counts.throttled += 1;
   }
 
   externalEdit(id: string): void {

@@ -19,6 +19,7 @@ import { type ApiContext, handleApiRequest } from './handlers.js';
 import { deepClone } from './json.js';
 import { type AppliedWrite, type FaultLogEntry, Ledger, type SandboxStats } from './ledger.js';
 import { applyExternalEdit, type RandomFault, RandomFaultSource, type RandomFaults } from './random-faults.js';
+import { type RateLimit, TokenBucket } from './rate-limit.js';
 import { customReply, type Reply } from './reply.js';
 import { referralIdOf } from './routes.js';
 import { seedReferrals } from './seed.js';
@@ -28,6 +29,7 @@ export type { FaultAction, FaultRule } from './faults.js';
 export type { AppliedWrite, FaultLogEntry, FaultLogKind, SandboxStats } from './ledger.js';
 export type { RandomFaultKind, RandomFaults } from './random-faults.js';
 export { ADAPTER_WRITTEN_PATHS, EXTERNAL_EDIT_COUNTER, RANDOM_FAULT_KINDS } from './random-faults.js';
+export type { RateLimit } from './rate-limit.js';
 
 export interface SandboxOptions {
   /** Default 0: a random free port. */
@@ -44,6 +46,12 @@ export interface SandboxOptions {
    * without MFA (docs/partner-center-api.md#mfa-enforcement). Default: every token passes.
    */
   tokenHasMfa?: (token: string) => boolean;
+  /**
+   * Rate-limit mode: above `perSecond` requests per second (bursts up to `burst`), requests are answered `429`
+   * with `Retry-After` in the throttling shape, before any fault rule, and counted in `stats().throttled`.
+   * Default: no limit.
+   */
+  rateLimit?: RateLimit;
 }
 
 export interface RecordedRequest {
@@ -78,6 +86,11 @@ export interface PartnerCenterSandbox {
   clearRequests(): void;
   /** Adds a fault rule. Rules take precedence over random faults. */
   injectFault(rule: FaultRule): void;
+  /**
+   * Starts (or, with undefined, ends) the rate-limit mode with a full bucket. reset() keeps the mode and
+   * refills the bucket. Throws a RangeError on an invalid limit.
+   */
+  setRateLimit(limit: RateLimit | undefined): void;
   /** Removes pending fault rules; the random fault mode stays (setRandomFaults(undefined) ends it). */
   clearFaults(): void;
   /**
@@ -133,6 +146,8 @@ class Sandbox implements PartnerCenterSandbox {
   private readonly faults = new FaultRules();
   private readonly ledger = new Ledger();
   private random: RandomFaultSource | undefined;
+  private rateLimit: RateLimit | undefined;
+  private bucket: TokenBucket | undefined;
   private recorded: RecordedRequest[] = [];
   private readonly sockets = new Set<Socket>();
   private readonly closing = new AbortController();
@@ -145,6 +160,7 @@ class Sandbox implements PartnerCenterSandbox {
     this.seed = options.seed ?? true;
     this.acceptToken = options.acceptToken ?? ((token) => token.length > 0);
     this.tokenHasMfa = options.tokenHasMfa ?? (() => true);
+    this.setRateLimit(options.rateLimit);
     this.reset();
     this.server = createServer((req, res) => {
       this.onRequest(req, res).catch(() => this.fail(res));
@@ -203,6 +219,12 @@ class Sandbox implements PartnerCenterSandbox {
     this.faults.clear();
     this.random = undefined;
     this.ledger.clear();
+    this.setRateLimit(this.rateLimit);
+  }
+
+  setRateLimit(limit: RateLimit | undefined): void {
+    this.bucket = limit === undefined ? undefined : new TokenBucket(limit);
+    this.rateLimit = limit;
   }
 
   clearRequests(): void {
@@ -267,6 +289,12 @@ class Sandbox implements PartnerCenterSandbox {
     );
 
     const seq = this.ledger.received(method);
+    const retryAfter = this.bucket?.take();
+    if (retryAfter !== undefined) {
+      this.ledger.throttled(seq);
+      this.send(res, headers, statusFaultReply(429, String(retryAfter)));
+      return;
+    }
     const action = this.chooseFault(seq, method, referralId);
     if (action !== undefined && !(await this.beforeHandling(action, referralId, req, res, headers))) {
       this.ledger.abandoned(seq);

@@ -5,24 +5,38 @@
  * retry with a fresh token after a 401) and classifies every failure into an {@link AdapterError};
  * retries, backoff and the 412 loop belong to the update use case, never to a generic HTTP retry
  * layer that would replay the conditional PUT (docs/partner-center-api.md#concurrency-412-and-lost-responses).
+ *
+ * Every exchange first takes its turn in the process's admission (./admission.ts): at most as many requests
+ * in flight as the pool has connections, oldest event first, so a request's timeout starts when it is sent,
+ * never while it waits; and a `429` with `Retry-After` pauses the calls of the whole instance (./throttle.ts,
+ * docs/partner-center-api.md#throttling-and-retries).
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher, Pool } from 'undici';
 import type { TokenProvider } from '../auth/token-provider.js';
 import type { Config } from '../config.js';
-import { anySignal } from '../core/abort.js';
+import { anySignal, isAbortOf } from '../core/abort.js';
 import { AdapterError, type ErrorCode } from '../core/errors.js';
 import { isJsonObject, type JsonObject } from '../core/referral.js';
 import { parseRetryAfter } from '../core/retry.js';
 import { USER_AGENT } from '../version.js';
+import { Admission } from './admission.js';
+import { InstanceThrottle } from './throttle.js';
 
 export interface RequestContext {
   /** `MS-CorrelationId`: one per event, the same on every upstream call it makes. */
   correlationId: string;
-  /** Time allowed for the HTTP exchange (the per-request timeout, capped by the event's remaining budget). */
+  /**
+   * Time allowed for the HTTP exchange (the per-request timeout, capped by the event's remaining budget), from
+   * when the request is sent: the wait for its turn (admission) is bounded by `abortSignal` only.
+   */
   timeoutMs: number;
-  /** The event's deadline: it bounds the token acquisition and the exchange, on top of `timeoutMs`. */
+  /**
+   * The event's deadline: it bounds the token acquisition, the wait for admission and the exchange, on top of
+   * `timeoutMs`. An event whose deadline passes while it waits never sends the request. The same signal on
+   * every call of one event lets admission serve that event before later ones (docs/behaviour.md#admission-to-partner-center).
+   */
   abortSignal?: AbortSignal;
   /** Told the duration and status (undefined: no answer) of every HTTP exchange. */
   observe?: (durationMs: number, status: number | undefined) => void;
@@ -63,10 +77,27 @@ const MAX_UPSTREAM_MESSAGE = 1024;
 
 export function createPartnerCenterClient(
   config: Config['partnerCenter'],
-  retry: Pick<Config['retry'], 'requestTimeoutMs'>,
+  retry: Pick<Config['retry'], 'requestTimeoutMs'> & Partial<Pick<Config['retry'], 'maxDelayMs'>>,
   tokens: TokenProvider,
 ): ReferralsClient {
   let pool: Promise<Pool> | undefined;
+  // As many permits as connections: the pool's own queue is never used (docs/behaviour.md#admission-to-partner-center).
+  const admission = new Admission({ permits: config.connections });
+  const throttle = new InstanceThrottle(admission);
+  /**
+   * When each event (its deadline signal) first asked for a turn: the oldest event goes first, so an event
+   * already under way (its PUT, a retry) is not queued behind every event that arrived after it. Not the
+   * `MS-CorrelationId`: a caller may send the same one with many events. Calls without a signal: arrival order.
+   */
+  const eventsSince = new WeakMap<AbortSignal, number>();
+  const sinceOf = (signal: AbortSignal | undefined) => {
+    const now = performance.now();
+    if (!signal) return now;
+    const since = eventsSince.get(signal);
+    if (since !== undefined) return since;
+    eventsSince.set(signal, now);
+    return now;
+  };
   const getPool = () => {
     pool ??= import('./undici.js').then(
       ({ Pool }) =>
@@ -81,6 +112,32 @@ export function createPartnerCenterClient(
     );
     return pool;
   };
+
+  /**
+   * The call's turn. A pause (a `429`'s `Retry-After`) that outlasts what the event may wait — longer than
+   * `RETRY_MAX_DELAY_MS`, or past the event's remaining time — fails at once with `upstream_unavailable` and
+   * that `Retry-After`, as the use case does with a `Retry-After` it receives (docs/behaviour.md); a deadline
+   * that passes while waiting leaves the queue without sending anything.
+   */
+  async function admit(method: string, context: RequestContext) {
+    const pausedFor = admission.notBefore - Date.now();
+    const waitable = retry.maxDelayMs ?? Number.POSITIVE_INFINITY;
+    // timeoutMs below the request timeout is the event's remaining time (or its claim's): the pause outlasts it.
+    const outlasts = context.timeoutMs < pausedFor && context.timeoutMs < retry.requestTimeoutMs;
+    if (pausedFor > 0 && (pausedFor > waitable || outlasts)) throw paused(pausedFor);
+    try {
+      return await admission.acquire(context.abortSignal, sinceOf(context.abortSignal));
+    } catch (error) {
+      if (!isAbortOf(error, context.abortSignal)) throw error;
+      const left = admission.notBefore - Date.now();
+      if (left > 0) throw paused(left);
+      throw new AdapterError(
+        'upstream_timeout',
+        `The event's time ran out while its ${method} waited for its turn to call Partner Center; nothing was sent.`,
+        { cause: error },
+      );
+    }
+  }
 
   const pathOf = (referralId: string) =>
     `${config.basePath}/v1.0/engagements/referrals/${encodeURIComponent(referralId)}`;
@@ -106,9 +163,13 @@ export function createPartnerCenterClient(
       };
       if (extra.ifMatch !== undefined) headers['if-match'] = extra.ifMatch;
       let response: UpstreamResponse;
+      const connections = await getPool();
+      const release = await admit(method, context);
+      // The request's timeout starts now that it is sent (admission leaves the pool's queue empty).
       const started = performance.now();
+      const sentAt = Date.now();
       try {
-        const result = await (await getPool()).request({
+        const result = await connections.request({
           method,
           path,
           headers,
@@ -116,9 +177,13 @@ export function createPartnerCenterClient(
           signal: anySignal(AbortSignal.timeout(context.timeoutMs), context.abortSignal),
         });
         response = { status: result.statusCode, headers: result.headers, text: await result.body.text() };
+        // Before the permit goes back, so that a pause holds the next call already.
+        throttle.answered(sentAt, response.status, parseRetryAfter(header(response, 'retry-after')));
       } catch (error) {
         context.observe?.(performance.now() - started, undefined);
         throw networkError(error, method);
+      } finally {
+        release();
       }
       context.observe?.(performance.now() - started, response.status);
       // A 401 may be a token revoked or rotated early: forget it and try once more with a fresh one. Not
@@ -171,10 +236,20 @@ export function createPartnerCenterClient(
     },
 
     async close() {
+      admission.close();
       if (pool) await (await pool).close();
       pool = undefined;
     },
   };
+}
+
+/** A call not sent because this instance's calls are paused by a `429`'s `Retry-After`. */
+function paused(forMs: number): AdapterError {
+  return new AdapterError(
+    'upstream_unavailable',
+    'Partner Center is throttling this instance (429 with Retry-After): its calls are paused for longer than this event may wait.',
+    { upstreamStatus: 429, retryAfterSeconds: Math.max(1, Math.ceil(forMs / 1000)) },
+  );
 }
 
 function header(response: UpstreamResponse, name: string): string | undefined {

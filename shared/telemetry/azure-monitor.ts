@@ -19,6 +19,7 @@ import {
   type Context,
   type Counter,
   context,
+  createNoopMeter,
   metrics,
   ROOT_CONTEXT,
   TraceFlags,
@@ -32,25 +33,32 @@ import type { TelemetryConfig } from '../config.js';
 import { CORRELATION_HEADER } from '../contract/headers.js';
 import { VERSION } from '../version.js';
 import type { EventRecord } from './event-record.js';
-import { parseTraceParent, type Telemetry } from './telemetry.js';
+import { parseTraceParent, type StartedTelemetry } from './telemetry.js';
 
 const SCOPE = 'partner-center-referral-webhook';
 /** The exporter's attribute names for a custom event (`customEvents`) and its measurements. */
 const CUSTOM_EVENT_NAME = 'microsoft.custom_event.name';
 const CUSTOM_MEASUREMENTS = 'microsoft.custom_measurements';
 
-export async function startAzureMonitor(config: TelemetryConfig): Promise<Telemetry> {
+export async function startAzureMonitor(config: TelemetryConfig): Promise<StartedTelemetry> {
   const credential: TokenCredential | undefined =
     config.ingestion.auth === 'entra' ? await managedIdentityCredential(config.ingestion.clientId) : undefined;
   applicationInsights.useAzureMonitor({
     azureMonitorExporterOptions: {
       connectionString: config.connectionString,
       ...(credential ? { credential } : {}),
+      // No retry files: left on, the exporter keeps up to ~50 MB per signal in the temp directory while
+      // ingestion is unreachable, on instances with little local disk (docs/telemetry.md#offline-storage).
+      disableOfflineStorage: true,
     },
     // Every event matters at this volume; the host samples its own request telemetry (host.json).
     samplingRatio: 1,
     tracesPerSecond: 0,
     enableLiveMetrics: false,
+    // Per-span work the app does not need: the host records the requests (and their standard metrics);
+    // dependencies stay queryable, and the platform shows the process's CPU and memory (docs/telemetry.md).
+    enableStandardMetrics: false,
+    enablePerformanceCounters: false,
     instrumentationOptions: {
       http: { enabled: false },
       azureSdk: { enabled: false },
@@ -66,13 +74,16 @@ export async function startAzureMonitor(config: TelemetryConfig): Promise<Teleme
   });
   // Registered explicitly, after the providers exist: subscribes to undici's diagnostics channels,
   // so it works on a bundled undici too (no module patching).
-  new UndiciInstrumentation({
+  const undici = new UndiciInstrumentation({
     // The same `correlationId` dimension as the event's, so the two join in a query.
     startSpanHook: (request) => {
       const correlationId = headerValue(request.headers, CORRELATION_HEADER);
       return correlationId ? { correlationId } : {};
     },
   });
+  // Its own `http.client.request.duration` histogram would duplicate `referral.upstream.duration` at a cost per
+  // request (docs/telemetry.md): spans only.
+  undici.setMeterProvider({ getMeter: () => createNoopMeter() });
 
   const meter = metrics.getMeter(SCOPE, VERSION);
   // One counter per outcome that counts as an update decision (dry runs, stale events and replays do not).
@@ -112,15 +123,25 @@ export async function startAzureMonitor(config: TelemetryConfig): Promise<Teleme
         // The SDK reports its own failures through its diagnostic log.
       }
     },
+    recordLate({ record, upstreamDurationsMs, traceParent, timeMs }) {
+      try {
+        // The context the record would have been made in: the invocation's trace (or none).
+        const parent = parseTraceParent(traceParent) ? invocationContext(traceParent) : ROOT_CONTEXT;
+        context.with(parent, () => emit(record, upstreamDurationsMs, timeMs));
+      } catch {
+        // As above.
+      }
+    },
   };
 
-  function emit(record: EventRecord, upstreamDurationsMs: readonly number[]): void {
+  function emit(record: EventRecord, upstreamDurationsMs: readonly number[], timeMs?: number): void {
     const dimensions = dimensionsOf(record);
     updates[dimensions.outcome]?.add(1);
     if (record.conflicts > 0) conflicts.add(record.conflicts);
     if (record.throttles > 0) throttles.add(record.throttles);
     for (const ms of upstreamDurationsMs) latency.record(ms);
     logger.emit({
+      ...(timeMs === undefined ? {} : { timestamp: timeMs }),
       body: 'ReferralUpdate',
       attributes: {
         [CUSTOM_EVENT_NAME]: 'ReferralUpdate',

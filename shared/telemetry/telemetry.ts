@@ -2,8 +2,9 @@
  * Telemetry, as the rest of the app sees it: run an invocation inside its trace context, record one
  * event summary. Light on purpose: with `APPLICATIONINSIGHTS_CONNECTION_STRING` unset this is a no-op and
  * nothing of Application Insights or OpenTelemetry is imported; with it set, ./azure-monitor.js (the
- * heavy part) loads once, on the first call of {@link startTelemetry}.
+ * heavy part) loads once, in the background, and no event waits for it (docs/telemetry.md#start-up).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { TelemetryConfig } from '../config.js';
 import type { EventRecord } from './event-record.js';
 
@@ -22,43 +23,182 @@ const NO_TELEMETRY: Telemetry = {
   recordEvent: () => {},
 };
 
+/** A record made before Application Insights was ready, kept until it is (docs/telemetry.md#start-up). */
+export interface PendingRecord {
+  record: EventRecord;
+  upstreamDurationsMs: readonly number[];
+  /** The invocation's `traceparent`, so the record joins the trace it would have joined. */
+  traceParent: string | null | undefined;
+  /** When it was recorded (epoch ms): the time the custom event carries. */
+  timeMs: number;
+}
+
+/** Telemetry once the SDK is up: what events use, plus the way in for records kept while it started. */
+export interface StartedTelemetry extends Telemetry {
+  /** Emits a record in the trace of its invocation, with the time it was made. */
+  recordLate(pending: PendingRecord): void;
+}
+
 /** `off`: not configured; `failed`: configured, but the SDK did not start (the app runs without telemetry). */
 export type TelemetryStatus = 'off' | 'starting' | 'on' | 'failed';
 
-let started: Promise<Telemetry> | undefined;
-let status: TelemetryStatus = 'off';
+/** What happened to the records made before the SDK was ready. */
+export interface PendingCounts {
+  /** Kept, waiting for the SDK. */
+  pending: number;
+  /** Emitted once it was ready. */
+  flushed: number;
+  /** Dropped: over {@link PENDING_LIMIT}, or the SDK failed to start. */
+  dropped: number;
+}
 
-/** For /api/health; starts nothing. */
-export function telemetryStatus(): TelemetryStatus {
-  return status;
+/** At most this many records wait for the SDK; more are dropped and counted (docs/telemetry.md#start-up). */
+export const PENDING_LIMIT = 1_000;
+/** After load, the SDK starts at the first moment no event is in flight, past this grace… */
+export const START_GRACE_MS = 250;
+/** …and at the latest this long after load, busy or not. */
+export const START_LATEST_MS = 10_000;
+
+export interface TelemetryStarter {
+  /** The telemetry an event uses now: never waits (records are kept while the SDK starts). */
+  current(): Telemetry;
+  /** Starts the SDK when the instance is idle (see {@link START_GRACE_MS}); returns at once. */
+  startInBackground(): void;
+  /** Starts the SDK now (if not yet) and resolves once it is ready, or failed. */
+  ready(): Promise<Telemetry>;
+  status(): TelemetryStatus;
+  counts(): PendingCounts;
 }
 
 /**
- * Starts telemetry when it is configured (once per process: the first call's settings win) and resolves with it; a failure to start
- * is reported once and leaves the app running without telemetry.
+ * Application Insights off the events' path: loading the SDK is a few hundred milliseconds of the one
+ * JavaScript thread, so it begins when no event is in flight; events that run before it is ready are
+ * answered at once and their records kept (bounded), then emitted in their own trace when it is.
+ */
+export function createTelemetryStarter(
+  load: (() => Promise<StartedTelemetry>) | undefined,
+  log: (message: string) => void = console.error,
+  timing: { graceMs: number; latestMs: number } = { graceMs: START_GRACE_MS, latestMs: START_LATEST_MS },
+): TelemetryStarter {
+  let status: TelemetryStatus = load ? 'starting' : 'off';
+  let started: Promise<Telemetry> | undefined;
+  let telemetry: StartedTelemetry | undefined;
+  let pending: PendingRecord[] = [];
+  const counts = { flushed: 0, dropped: 0 };
+  let inFlight = 0;
+  let graceOver = false;
+  let scheduled = false;
+  // The invocation a record belongs to, while the SDK (and its context manager) is not there yet.
+  const invocation = new AsyncLocalStorage<string | null | undefined>();
+
+  function ready(): Promise<Telemetry> {
+    if (!load) return Promise.resolve(NO_TELEMETRY);
+    started ??= load().then(
+      (sdk) => {
+        telemetry = sdk;
+        status = 'on';
+        for (const record of pending) sdk.recordLate(record);
+        counts.flushed += pending.length;
+        pending = [];
+        return sdk;
+      },
+      (error: unknown) => {
+        status = 'failed';
+        counts.dropped += pending.length;
+        const dropped = counts.dropped;
+        pending = [];
+        // The name only: SDK messages can quote the connection string.
+        log(
+          `partner-center-referral-webhook: telemetry is off, Application Insights failed to start (${nameOf(error)}); ${dropped} event record(s) dropped`,
+        );
+        return NO_TELEMETRY;
+      },
+    );
+    return started;
+  }
+
+  function startIfIdle(): void {
+    if (!started && graceOver && inFlight === 0) setImmediate(() => void ready());
+  }
+
+  const buffering: Telemetry = {
+    async inInvocation(traceParent, work) {
+      inFlight++;
+      try {
+        return await invocation.run(traceParent, work);
+      } finally {
+        inFlight--;
+        startIfIdle();
+      }
+    },
+    recordEvent(record, upstreamDurationsMs) {
+      const late: PendingRecord = {
+        record,
+        upstreamDurationsMs,
+        traceParent: invocation.getStore(),
+        timeMs: Date.now(),
+      };
+      if (telemetry) telemetry.recordLate(late);
+      else if (status === 'failed') counts.dropped++;
+      else if (pending.length >= PENDING_LIMIT) counts.dropped++;
+      else pending.push(late);
+    },
+  };
+
+  function startInBackground(): void {
+    if (!load || scheduled) return;
+    scheduled = true;
+    // Unref'd: a process with nothing else to do need not stay up to start telemetry.
+    setTimeout(() => {
+      graceOver = true;
+      startIfIdle();
+    }, timing.graceMs).unref();
+    setTimeout(() => void ready(), timing.latestMs).unref();
+  }
+
+  return {
+    current() {
+      if (!load || status === 'failed') return NO_TELEMETRY;
+      if (telemetry) return telemetry;
+      startInBackground();
+      return buffering;
+    },
+    startInBackground,
+    ready,
+    status: () => status,
+    counts: () => ({ pending: pending.length, ...counts }),
+  };
+}
+
+let starter: TelemetryStarter | undefined;
+
+/** This process's telemetry (the first call's settings win). */
+export function telemetryStarter(
+  config: TelemetryConfig | undefined,
+  log: (message: string) => void = console.error,
+): TelemetryStarter {
+  starter ??= createTelemetryStarter(
+    config ? async () => (await import('./azure-monitor.js')).startAzureMonitor(config) : undefined,
+    log,
+  );
+  return starter;
+}
+
+/** For /api/health; starts nothing. */
+export function telemetryStatus(): TelemetryStatus {
+  return starter?.status() ?? 'off';
+}
+
+/**
+ * Starts telemetry when it is configured (once per process: the first call's settings win) and resolves once it
+ * is ready; a failure to start is reported once and leaves the app running without telemetry. Events do not wait
+ * for this: they use {@link TelemetryStarter.current}.
  */
 export function startTelemetry(
   config: TelemetryConfig | undefined,
   log: (message: string) => void = console.error,
 ): Promise<Telemetry> {
-  started ??= start(config, log);
-  return started;
-}
-
-async function start(config: TelemetryConfig | undefined, log: (message: string) => void): Promise<Telemetry> {
-  if (!config) return NO_TELEMETRY;
-  status = 'starting';
-  try {
-    const { startAzureMonitor } = await import('./azure-monitor.js');
-    const telemetry = await startAzureMonitor(config);
-    status = 'on';
-    return telemetry;
-  } catch (error) {
-    status = 'failed';
-    // The name only: SDK messages can quote the connection string.
-    log(`partner-center-referral-webhook: telemetry is off, Application Insights failed to start (${nameOf(error)})`);
-    return NO_TELEMETRY;
-  }
+  return telemetryStarter(config, log).ready();
 }
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;

@@ -1,7 +1,7 @@
 /**
  * One deadline per event: an `AbortSignal` that starts when the event starts and is passed down, as
  * `abortSignal` (Azure SDK convention), through every call the event makes: the idempotency claim, the
- * wait for the per-referral lock, token acquisition (a shared token request is waited for, not cancelled:
+ * wait for the referral's turn (the batching step), token acquisition (a shared token request is waited for, not cancelled:
  * docs/behaviour.md), Partner Center requests and Table calls.
  * Each call keeps its own timeout as an inner bound.
  */

@@ -1,7 +1,7 @@
 /**
  * The queue worker (docs/async-delivery.md): one message `{ v: 1, eventId }` → one attempt at the accepted
  * event, with the same code as a synchronous event (./process-event.ts `applyEvent`: idempotency claim,
- * referral lock, per-field ordering, update with its 412 loop), then the event's new state:
+ * batching step, per-field ordering, update with its 412 loop), then the event's new state:
  *
  * - a final answer (`< 500`, not 409/429): `succeeded` (200) or `failed` (4xx), the answer kept for the
  *   status URL, the event itself dropped;
@@ -88,7 +88,7 @@ export async function deliverQueuedEvent(
   app: EventApp,
   clock: WorkerClock = SYSTEM_CLOCK,
 ): Promise<void> {
-  const telemetry = await app.telemetry();
+  const telemetry = app.telemetry();
   await telemetry.inInvocation(invocation.traceContext?.traceParent, () =>
     attempt(message, invocation, app, telemetry, clock),
   );

@@ -10,7 +10,10 @@
  * 4. {@link oncePerEventId}: idempotency. A redelivered event gets the stored answer with no upstream
  *    call; an id reused for a different event is refused; a copy arriving while the first runs waits.
  *    A dry run skips this step: it never claims an event id and its answer is never stored.
- * 5. {@link underReferralLock}: one update per referral at a time in this instance.
+ * 5. {@link inReferralBatch}: one turn per referral at a time in this instance; the events that waited
+ *    for the same turn are applied as one batch, with one read and one write (group commit,
+ *    ./referral-batch.ts, docs/ordering.md#batches). An event alone in its turn, an event with `occurredAt`
+ *    and a dry run go on to steps 6 and 7 on their own.
  * 6. {@link inOrder}: ordering, per field (docs/ordering.md). An event whose every field a later event set is
  *    `stale` before anything is read; the per-field decision is then made again after every read (step 7).
  * 7. {@link update}: read → plan → write (./update-referral.ts).
@@ -49,6 +52,7 @@ import { acceptAsync, withEventId } from './accept-event.js';
 import type { DeliveryRuntime } from './async-delivery.js';
 import { afterDeadline, type EventDeadline, eventDeadline } from './deadline.js';
 import type { KeyedLock } from './keyed-lock.js';
+import { type BatchMember, referralQueues, updateBatch } from './referral-batch.js';
 import { staleResult, updateReferral } from './update-referral.js';
 
 export interface EventRequest extends InboundRequest {
@@ -84,7 +88,7 @@ export interface EventRuntime {
   config: Pick<Config, 'inbound' | 'idempotency' | 'retry'>;
   client: PartnerCenterClient;
   idempotency: IdempotencyStore;
-  /** Serializes updates per referral within this instance. */
+  /** One turn per referral at a time within this instance; the batching step queues on it (./referral-batch.ts). */
   lock: KeyedLock;
   /** How often a duplicate checks whether the first copy has finished; 200 ms unless set (tests shorten it). */
   idempotencyPollMs?: number;
@@ -97,7 +101,8 @@ export interface EventRuntime {
 export interface EventApp {
   /** Throws `configuration_invalid` (answered as a problem) when the settings are wrong. */
   runtime(): EventRuntime;
-  telemetry(): Promise<Telemetry>;
+  /** Never waits for Application Insights to start: records made before it is ready are kept (docs/telemetry.md#start-up). */
+  telemetry(): Telemetry;
 }
 
 export async function processEvent(
@@ -105,7 +110,7 @@ export async function processEvent(
   invocation: Invocation,
   app: EventApp,
 ): Promise<EventResponse> {
-  const telemetry = await app.telemetry();
+  const telemetry = app.telemetry();
   return telemetry.inInvocation(invocation.traceContext?.traceParent, async () => {
     const delivery: Delivery = {
       request,
@@ -189,7 +194,7 @@ async function pipeline(delivery: Delivery, runtime: EventRuntime): Promise<Answ
 }
 
 /**
- * Steps 4 to 8 on a parsed event: idempotency, the referral lock, ordering, the update, the answer. The
+ * Steps 4 to 8 on a parsed event: idempotency, the batching step, ordering, the update, the answer. The
  * synchronous pipeline and the queue worker both run this. A refusal of the event (an `AdapterError`) is
  * answered as a problem; anything else is thrown.
  */
@@ -197,7 +202,7 @@ export async function applyEvent(event: UpdateEvent, runtime: EventRuntime, cont
   const { deadline } = context;
   const apply = () =>
     settle(() =>
-      underReferralLock(event, runtime, deadline, () =>
+      inReferralBatch(event, runtime, context, () =>
         inOrder(event, runtime, deadline, (snapshot) => update(context, event, runtime, deadline, snapshot)),
       ),
     );
@@ -336,16 +341,30 @@ export function isFinal(status: number): boolean {
   return status < 500 && status !== 409 && status !== 429;
 }
 
-/** 5. The per-referral lock of this instance; waiting for it counts against the event's deadline. */
-async function underReferralLock(
+/**
+ * 5. The batching step: the event waits for its referral's turn in this instance (waiting counts against its
+ * deadline), then is applied alone (`alone`: steps 6 and 7) or, with the batchable events that waited for
+ * the same turn, as one batch (./referral-batch.ts, docs/ordering.md#batches).
+ */
+async function inReferralBatch(
   event: UpdateEvent,
   runtime: EventRuntime,
-  deadline: EventDeadline,
-  work: () => Promise<UpdateResult>,
+  context: ApplyContext,
+  alone: () => Promise<UpdateResult>,
 ): Promise<UpdateResult> {
   const { referralId } = event;
+  const { deadline } = context;
+  const member: BatchMember = {
+    event,
+    deadline,
+    correlationId: context.correlationId,
+    stats: context.stats,
+    alone,
+  };
   try {
-    return await runtime.lock.run(referralId, work, { abortSignal: deadline.signal });
+    return await referralQueues(runtime.lock).join(member, (members) =>
+      updateBatch(members, { client: runtime.client, retry: runtime.config.retry }),
+    );
   } catch (error) {
     if (!isAbortOf(error, deadline.signal)) throw error;
     throw new AdapterError(

@@ -462,7 +462,7 @@ function orderingBusy(referralId: string): AdapterError {
 }
 
 /** The same error, telling the caller when to come back (only retryable errors reach here). */
-function withRetryAfter(error: AdapterError, delayMs: number): AdapterError {
+export function withRetryAfter(error: AdapterError, delayMs: number): AdapterError {
   if (error.retryAfterSeconds !== undefined) return error;
   return new AdapterError(error.code, error.message, {
     retryAfterSeconds: Math.max(1, Math.ceil(delayMs / 1000)),

@@ -79,6 +79,8 @@ describe('start-up cost', () => {
       'shared/contract/openapi.js',
       'shared/contract/responses.js',
       'shared/contract/update-event.js',
+      // errors.ts recognises an abort (core/abort.ts: no imports).
+      'shared/core/abort.js',
       'shared/core/errors.js',
       'shared/core/referral.js',
     ]);

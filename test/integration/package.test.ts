@@ -120,6 +120,12 @@ describe('the deploy zip', () => {
     }
   });
 
+  it('bundles zod with its English messages only (the other locales are half its size, parsed at load)', () => {
+    const code = javascript().join('\n');
+    expect(code).toContain('zod/v4/locales/en.js');
+    expect(code).not.toMatch(/zod\/v4\/locales\/(?!en\.js|en-only\.js)[a-zA-Z-]+\.js/);
+  });
+
   it('bundles undici and the Azure SDKs into chunks that load only on demand, without source maps', () => {
     const lazySdk = /^(undici|@azure\/(identity|msal-node|keyvault-secrets|data-tables))$/;
     const holding = pkg.report.outputs.filter((output) => Object.keys(output.packages).some((n) => lazySdk.test(n)));

@@ -7,7 +7,10 @@
  * fails any other connection.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   type Envelope,
   type IngestionEmulator,
@@ -55,6 +58,8 @@ describe.each([
   });
   const traceId = randomBytes(16).toString('hex');
   const callerSpanId = randomBytes(8).toString('hex');
+  const firstTraceId = randomBytes(16).toString('hex');
+  let firstCorrelationId: string;
   let updated: { correlationId: string; eventId: string };
   let unchangedCorrelationId: string;
   let rejectedCorrelationId: string;
@@ -65,8 +70,16 @@ describe.each([
     const dir = await appDir();
     stack = await startStack(telemetryEnv(ingestion, proxy), dir === undefined ? {} : { appDir: dir });
     stack.sandbox.putReferral(referral);
-    // Warm-up: the first event waits for the SDK to start, so later requests are recorded from the start.
-    expect((await stack.post({})).status).toBe(400);
+    // The first event does not wait for the SDK (docs/telemetry.md#start-up): answered at once, its record is
+    // kept until the SDK is ready, then sent in the event's trace.
+    const first = await stack.post({}, { headers: { traceparent: `00-${firstTraceId}-${callerSpanId}-01` } });
+    expect(first.status).toBe(400);
+    firstCorrelationId = first.headers.get('ms-correlationid') ?? '';
+    // The rest once it is on, so that their Partner Center calls are dependencies from the start.
+    await vi.waitFor(async () => expect((await stack.health()).body.telemetry).toMatchObject({ status: 'on' }), {
+      timeout: 30_000,
+      interval: 50,
+    });
 
     // Throttled once on the GET, then another writer gets in before the PUT (412): two retries, one update.
     stack.sandbox.injectFault({
@@ -80,13 +93,13 @@ describe.each([
       action: { type: 'concurrent-edit', edit: (r) => Object.assign(r, { externalReferenceId: 'crm-edit' }) },
     });
     const eventId = `evt-${randomBytes(6).toString('hex')}`;
-    const first = await stack.post(
+    const traced = await stack.post(
       { referralId: referral.id, eventId, dealValue: 125_000, currency: 'EUR', notes: NOTE },
       { headers: { traceparent: `00-${traceId}-${callerSpanId}-01` } },
     );
-    expect(first.status).toBe(200);
-    expect(first.body.outcome).toBe('updated');
-    updated = { correlationId: first.headers.get('ms-correlationid') ?? '', eventId };
+    expect(traced.status).toBe(200);
+    expect(traced.body.outcome).toBe('updated');
+    updated = { correlationId: traced.headers.get('ms-correlationid') ?? '', eventId };
 
     const again = await stack.post({ referralId: referral.id, dealValue: 125_000 });
     expect(again.body.outcome).toBe('unchanged');
@@ -99,6 +112,7 @@ describe.each([
     await ingestion.waitFor(
       () =>
         ingestion.ofType('EventData').length >= 4 &&
+        eventOf(firstCorrelationId) !== undefined &&
         ingestion.ofType('RequestData').length >= 4 &&
         ['referral.updates.applied', 'referral.updates.unchanged', 'referral.updates.rejected'].every((name) =>
           metricNames().includes(name),
@@ -167,6 +181,17 @@ describe.each([
       status: '404',
       upstreamStatus: '404',
     });
+  });
+
+  it('records the first event, answered before the SDK was ready, in its own trace', () => {
+    const event = eventOf(firstCorrelationId) as Envelope;
+    expect(event).toBeDefined();
+    // In the trace the invocation was given: the local host gives the caller's only once the SDK's propagator is
+    // registered (else a fresh one), so only its shape is checked here; test/unit/telemetry-start.test.ts checks
+    // that a kept record carries its invocation's traceparent.
+    expect(tag(event, 'ai.operation.id')).toMatch(/^[0-9a-f]{32}$/);
+    expect(props(event)).toMatchObject({ outcome: 'rejected', status: '400' });
+    expect(ingestion.ofType('EventData').filter((e) => props(e).correlationId === firstCorrelationId)).toHaveLength(1);
   });
 
   it('counts updates applied, unchanged and rejected, 412 re-merges, throttles, and upstream latency', async () => {
@@ -254,6 +279,71 @@ describe('module loading', () => {
       await proxy.close();
     }
   }, 40_000);
+
+  it('writes no offline retry files to the temp directory while ingestion is unreachable (the control, with the exporter’s default, does)', async () => {
+    // Ingestion at a closed loopback port: every export fails as "no response", which the exporter retries, then
+    // (offline storage on) writes to the temp directory (docs/telemetry.md#offline-storage).
+    const env = (tmp: string) =>
+      isolatedEnv({
+        APPLICATIONINSIGHTS_CONNECTION_STRING:
+          'InstrumentationKey=00000000-0000-4000-8000-000000000000;IngestionEndpoint=https://127.0.0.1:9/',
+        ...LOOPBACK_TELEMETRY_SETTINGS,
+        HTTPS_PROXY: 'http://127.0.0.1:9',
+        NO_PROXY: '127.0.0.1,localhost,::1',
+        OTEL_BLRP_SCHEDULE_DELAY: '100',
+        TMPDIR: tmp,
+        TMP: tmp,
+        TEMP: tmp,
+      });
+    const emitAndWait = (ms: number, until: string) => `
+      const { existsSync, readdirSync } = await import('node:fs');
+      const { logs } = await import('@opentelemetry/api-logs');
+      for (let i = 0; i < 50; i++) logs.getLogger('t').emit({ body: 'x', attributes: { 'microsoft.custom_event.name': 'T' } });
+      const files = () => readdirSync(process.env.TMPDIR, { recursive: true }).filter((f) => String(f).endsWith('.ai.json'));
+      const end = Date.now() + ${ms};
+      while (Date.now() < end && !(${until})) await new Promise((r) => setTimeout(r, 200));
+      console.log('FILES=' + files().length + ';');
+      process.exit(0);
+    `;
+    const appDir = mkdtempSync(join(tmpdir(), 'telemetry-app-'));
+    const controlDir = mkdtempSync(join(tmpdir(), 'telemetry-control-'));
+    try {
+      const app = startProcess(
+        [
+          '--input-type=module',
+          '-e',
+          `const { loadApp } = await import('./dist/dev/host/host.js');
+           await loadApp('.');
+           await (await import('./dist/shared/runtime.js')).appTelemetry();
+           ${emitAndWait(80_000, 'existsSync(process.env.STOP_FILE)')}`,
+        ],
+        { ...env(appDir), STOP_FILE: join(controlDir, 'stop') },
+      );
+      const control = startProcess(
+        [
+          '--input-type=module',
+          '-e',
+          `const ai = (await import('applicationinsights')).default;
+           ai.useAzureMonitor({ azureMonitorExporterOptions: { connectionString: process.env.APPLICATIONINSIGHTS_CONNECTION_STRING }, enableLiveMetrics: false });
+           ${emitAndWait(60_000, 'files().length > 0')}`,
+        ],
+        env(controlDir),
+      );
+      // Both started together, with the same retry schedule: once the control has written its files, and a
+      // little after, the app has been through the same failed exports.
+      const [, controlFiles] = await control.waitFor(/FILES=(\d+);/, 70_000);
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      writeFileSync(join(controlDir, 'stop'), '');
+      const [, appFiles] = await app.waitFor(/FILES=(\d+);/, 10_000);
+      expect(Number(controlFiles)).toBeGreaterThan(0);
+      expect(Number(appFiles)).toBe(0);
+      expect(readdirSync(appDir, { recursive: true }).filter((f) => String(f).endsWith('.ai.json'))).toEqual([]);
+      expect(app.output()).not.toContain('loopback guard');
+    } finally {
+      rmSync(appDir, { recursive: true, force: true });
+      rmSync(controlDir, { recursive: true, force: true });
+    }
+  }, 90_000);
 
   it('loads them when one is set (the check above can fail)', async () => {
     const ingestion = await startIngestionEmulator();

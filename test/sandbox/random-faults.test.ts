@@ -410,6 +410,7 @@ describe('random faults: replay and bookkeeping', () => {
       patches: 0,
       appliedPatches: 0,
       rejected412: 0,
+      throttled: 0,
       faults: 0,
       faultsByKind: {
         rule: 0,

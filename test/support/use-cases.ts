@@ -120,7 +120,7 @@ export function testApp(
     idempotencyPollMs: 2,
   };
   const telemetry: Telemetry = { inInvocation: (_traceParent, work) => work(), recordEvent: () => {} };
-  return { runtimeValue, lines: [], runtime: () => runtimeValue, telemetry: async () => telemetry };
+  return { runtimeValue, lines: [], runtime: () => runtimeValue, telemetry: () => telemetry };
 }
 
 export interface Delivery {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../shared/config.js';
+import { isLoopbackHost, parseConfig } from '../../shared/config.js';
 
 describe('parseConfig', () => {
   it('defaults to the real Partner Center host over https', () => {
@@ -22,6 +22,70 @@ describe('parseConfig', () => {
       expect(parseConfig({ PARTNER_CENTER_BASE_URL: url, IDEMPOTENCY_STORE: 'memory' }).ok).toBe(true);
     },
   );
+
+  // Plain http is allowed only towards loopback; the check is string-based (no net.isIP at load).
+  describe('loopback hosts', () => {
+    const loopbackOf = (url: string) => {
+      const result = parseConfig({ PARTNER_CENTER_BASE_URL: url, IDEMPOTENCY_STORE: 'memory' });
+      return result.ok ? result.config.partnerCenter.loopback : undefined;
+    };
+
+    it.each([
+      'http://127.0.0.1:7072',
+      'http://127.1.2.3',
+      'http://127.255.255.254:80/pc',
+      'http://localhost:1234',
+      'http://LOCALHOST:1234',
+      'http://[::1]:8080',
+      'http://[0:0:0:0:0:0:0:1]:8080',
+      // WHATWG URL canonicalizes these to 127.0.0.1.
+      'http://127.1',
+      'http://2130706433',
+      'http://0x7f.0.0.1',
+    ])('%s is loopback (http allowed)', (url) => {
+      expect(loopbackOf(url)).toBe(true);
+    });
+
+    it.each([
+      'http://127.0.0.1.nip.io',
+      'http://127.evil.example',
+      'http://localhost.example.test',
+      'http://my-localhost',
+      'http://128.0.0.1',
+      'http://10.127.0.1',
+      'http://[::2]',
+      'http://[::ffff:127.0.0.1]',
+      'http://[fe80::1]',
+      'http://0.0.0.0',
+    ])('%s is not loopback (http refused)', (url) => {
+      const result = parseConfig({ PARTNER_CENTER_BASE_URL: url, IDEMPOTENCY_STORE: 'memory' });
+      expect(result.ok).toBe(false);
+      expect(result.ok ? '' : result.problems.join()).toContain('must use https');
+    });
+
+    it.each([
+      ['127.0.0.1', true],
+      ['127.9.8.7', true],
+      ['[::1]', true],
+      ['::1', true],
+      ['localhost', true],
+      ['127.0.0.256', false],
+      ['127.0.0', false],
+      ['127.0.0.1.5', false],
+      ['127.00.0.1', false],
+      ['127.0.0.-1', false],
+      ['127.0.0.1a', false],
+      ['', false],
+      ['[::1', true],
+    ])('isLoopbackHost(%j) is %s, as with net.isIP', (host, expected) => {
+      expect(isLoopbackHost(host)).toBe(expected);
+    });
+
+    it('https to a lookalike is accepted and not marked loopback', () => {
+      expect(loopbackOf('https://127.0.0.1.nip.io')).toBe(false);
+      expect(loopbackOf('https://localhost.example.test')).toBe(false);
+    });
+  });
 
   it('keeps a path prefix without a trailing slash', () => {
     const result = parseConfig({ PARTNER_CENTER_BASE_URL: 'http://localhost:1234/pc/', IDEMPOTENCY_STORE: 'memory' });

@@ -1,0 +1,230 @@
+/**
+ * Admission and throttling under load (docs/behaviour.md#admission-to-partner-center,
+ * docs/partner-center-api.md#throttling-and-retries), in process: the real client and update use case
+ * against the loopback sandbox, the events of one referral one after another (the app's per-referral lock),
+ * each event with its own deadline from its start, as the app runs them.
+ *
+ * - Throttled: events under the sandbox's rate-limit mode; how many `429`s the instance receives per event.
+ * - Backlog: many events at once against a slow Partner Center (a delay on every call); upstream calls per
+ *   event (a request that times out while waiting for a connection would be retried) and `504`s.
+ *
+ * Counts, never timings, decide whether a goal is met. Environment: BENCH_THROTTLE_EVENTS (200),
+ * BENCH_THROTTLE_REFERRALS (20), BENCH_THROTTLE_RATE (10 requests/s), BENCH_BACKLOG_EVENTS (450),
+ * BENCH_BACKLOG_DELAY_MS (1100), to scale the runs down.
+ */
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { TokenProvider } from '../../shared/auth/token-provider.js';
+import { parseConfig } from '../../shared/config.js';
+import { parseUpdateEvent } from '../../shared/contract/update-event.js';
+import { isAdapterError } from '../../shared/core/errors.js';
+import {
+  createPartnerCenterClient,
+  type PartnerCenterClient,
+  type RequestContext,
+} from '../../shared/partner-center/client.js';
+import { newStats } from '../../shared/telemetry/event-record.js';
+import { eventDeadline } from '../../shared/use-cases/deadline.js';
+import { KeyedLock } from '../../shared/use-cases/keyed-lock.js';
+import { updateReferral } from '../../shared/use-cases/update-referral.js';
+import { makeReferral } from '../sandbox/seed.js';
+import { type RateLimit, startPartnerCenterSandbox } from '../sandbox/server.js';
+import type { BenchRow } from './rows.js';
+
+export interface LoadOptions {
+  events: number;
+  referrals: number;
+  /** The sandbox's rate-limit mode; none when absent. */
+  rateLimit?: RateLimit;
+  /** A delay before every upstream answer (ms). */
+  delayMs?: number;
+  /** App settings over the defaults (README's configuration table). */
+  settings?: Record<string, string>;
+}
+
+export interface LoadResult {
+  events: number;
+  /** Events answered `updated`. */
+  applied: number;
+  /** Error codes of the events that failed, with their counts. */
+  failures: Record<string, number>;
+  /** Requests the sandbox received. */
+  upstreamRequests: number;
+  /** `429`s the sandbox's rate-limit mode answered. */
+  throttled: number;
+  /** `429`s the client saw (the events' stats). */
+  throttlesSeen: number;
+  /**
+   * `429`s received while the first pause was on: answers to requests already sent when the first `429` came
+   * (nothing can stop those: the instance learns of the limit only from that answer).
+   */
+  firstWave: number;
+  /** Referrals whose final `details.dealValue` is not their last event's. */
+  wrongFinalValues: number;
+  /** From the start to the first and to the last answer (ms), for the report only. */
+  firstAnswerMs: number;
+  lastAnswerMs: number;
+}
+
+const tokens: TokenProvider = {
+  getToken: async () => 'bench-token',
+  invalidate: () => {},
+  health: () => Promise.reject(new Error('not used by the bench')),
+};
+
+/** Runs `events` update events at once over `referrals` referrals (event i sets dealValue i + 1 on referral i mod n). */
+export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  const sandbox = await startPartnerCenterSandbox({
+    seed: false,
+    ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}),
+  });
+  const ids = Array.from({ length: options.referrals }, () => {
+    const referral = makeReferral();
+    sandbox.putReferral(referral);
+    return referral.id;
+  });
+  if (options.delayMs) {
+    sandbox.injectFault({ times: Number.MAX_SAFE_INTEGER, action: { type: 'delay', ms: options.delayMs } });
+  }
+  const parsed = parseConfig({
+    PARTNER_CENTER_BASE_URL: sandbox.url,
+    IDEMPOTENCY_STORE: 'memory',
+    ...options.settings,
+  });
+  if (!parsed.ok) throw new Error(parsed.problems.join('; '));
+  const { config } = parsed;
+  const real = createPartnerCenterClient(config.partnerCenter, config.retry, tokens);
+  /** When each 429 was received (ms since the start), and the first one's Retry-After. */
+  const throttledAt: number[] = [];
+  const watch = (context: RequestContext): RequestContext => ({
+    ...context,
+    observe: (durationMs, status) => {
+      if (status === 429) throttledAt.push(performance.now() - started);
+      context.observe?.(durationMs, status);
+    },
+  });
+  const client: PartnerCenterClient = {
+    getReferral: (id, context) => real.getReferral(id, watch(context)),
+    putReferral: (id, body, eTag, context) => real.putReferral(id, body, eTag, watch(context)),
+    close: () => real.close(),
+  };
+  const started = performance.now();
+  const lock = new KeyedLock();
+  const failures: Record<string, number> = {};
+  let applied = 0;
+  let throttlesSeen = 0;
+  let firstAnswerMs = Number.POSITIVE_INFINITY;
+  let lastAnswerMs = 0;
+  const last = new Map<string, number>();
+  try {
+    await Promise.all(
+      Array.from({ length: options.events }, async (_, i) => {
+        const referralId = ids[i % ids.length] as string;
+        last.set(referralId, i + 1);
+        const event = parseUpdateEvent({ referralId, dealValue: i + 1 });
+        const deadline = eventDeadline(config.retry.budgetMs);
+        const stats = newStats();
+        try {
+          const result = await lock.run(
+            referralId,
+            () =>
+              updateReferral(
+                event,
+                { client, retry: config.retry },
+                {
+                  correlationId: randomUUID(),
+                  stats,
+                  abortSignal: deadline.signal,
+                  expiresAt: deadline.clock.expiresAt,
+                },
+              ),
+            { abortSignal: deadline.signal },
+          );
+          if (result.outcome === 'updated') applied++;
+          else failures[result.outcome] = (failures[result.outcome] ?? 0) + 1;
+        } catch (error) {
+          const code = isAdapterError(error) ? error.code : 'upstream_timeout (waiting for the referral)';
+          failures[code] = (failures[code] ?? 0) + 1;
+        } finally {
+          throttlesSeen += stats.throttles;
+          const at = performance.now() - started;
+          firstAnswerMs = Math.min(firstAnswerMs, at);
+          lastAnswerMs = Math.max(lastAnswerMs, at);
+        }
+      }),
+    );
+    const stats = sandbox.stats();
+    let wrongFinalValues = 0;
+    for (const [id, value] of last) {
+      const details = sandbox.getReferral(id)?.details as Record<string, unknown> | undefined;
+      if (details?.dealValue !== value) wrongFinalValues++;
+    }
+    const first = throttledAt[0];
+    // The sandbox's Retry-After is whole seconds, at least 1 (dev/sandbox/rate-limit.ts).
+    const firstWave = first === undefined ? 0 : throttledAt.filter((at) => at < first + 1000).length;
+    return {
+      firstWave,
+      events: options.events,
+      applied,
+      failures,
+      upstreamRequests: stats.requests,
+      throttled: stats.throttled,
+      throttlesSeen,
+      wrongFinalValues,
+      firstAnswerMs,
+      lastAnswerMs,
+    };
+  } finally {
+    await client.close();
+    await sandbox.close();
+  }
+}
+
+const env = (name: string, fallback: number) => {
+  const value = Number(process.env[name] ?? fallback);
+  return Number.isFinite(value) && value > 0 ? value : fallback;
+};
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const failed = (result: LoadResult) =>
+  Object.entries(result.failures)
+    .map(([code, count]) => `${count} ${code}`)
+    .join(', ') || 'none failed';
+
+/** The rows of the two figures of issue 13 this module measures (both runs at once: under ~45 s by default). */
+export async function benchThrottle(): Promise<BenchRow[]> {
+  const throttleEvents = env('BENCH_THROTTLE_EVENTS', 200);
+  const perSecond = env('BENCH_THROTTLE_RATE', 10);
+  const backlogEvents = env('BENCH_BACKLOG_EVENTS', 450);
+  const delayMs = env('BENCH_BACKLOG_DELAY_MS', 1100);
+  const [throttled, backlog] = await Promise.all([
+    runLoad({
+      events: throttleEvents,
+      referrals: env('BENCH_THROTTLE_REFERRALS', 20),
+      rateLimit: { perSecond },
+    }),
+    runLoad({ events: backlogEvents, referrals: backlogEvents, delayMs }),
+  ]);
+  const perEvent = throttled.throttled / throttled.events;
+  const callsPerEvent = backlog.upstreamRequests / backlog.events;
+  const timeouts = backlog.failures.upstream_timeout ?? 0;
+  return [
+    {
+      figure: `${throttleEvents} events under a ${perSecond} requests/s rate limit: 429s received per event`,
+      baseline: '0 (a client that never exceeds the limit)',
+      // The first wave (requests already sent when the first 429 came, at most one per referral in flight) is
+      // the floor: the instance learns of the limit from that answer (docs/partner-center-api.md#throttling-and-retries).
+      value: `${perEvent.toFixed(3)} (${throttled.throttled} 429s in ${throttled.upstreamRequests} requests: ${throttled.firstWave} in the first wave, ${throttled.throttled - throttled.firstWave} after it; ${throttled.applied}/${throttled.events} applied, ${failed(throttled)}; last answer after ${seconds(throttled.lastAnswerMs)})`,
+      goal: '≤ 0.05',
+      met: perEvent <= 0.05 && throttled.applied === throttled.events && throttled.wrongFinalValues === 0,
+    },
+    {
+      figure: `${backlogEvents} events, ${(delayMs / 1000).toFixed(1)} s per upstream call: upstream calls per event`,
+      baseline: '2.00 (one GET + one PUT)',
+      value: `${callsPerEvent.toFixed(2)} (${timeouts} 504s; ${backlog.applied}/${backlog.events} applied, ${failed(backlog)}; first answer after ${seconds(backlog.firstAnswerMs)}, last after ${seconds(backlog.lastAnswerMs)})`,
+      ratio: `${(callsPerEvent / 2).toFixed(2)}×`,
+      goal: '≤ 2.05, no 504',
+      met: callsPerEvent <= 2.05 && timeouts === 0 && backlog.applied === backlog.events,
+    },
+  ];
+}

@@ -1,0 +1,22 @@
+/**
+ * Throttling obeyed by the whole instance (docs/partner-center-api.md#throttling-and-retries): the real client
+ * and update use case against the loopback sandbox's rate-limit mode, the events of one referral one after
+ * another as in the app (dev/bench/throttle.ts runs the same load for `npm run bench`). Counts only.
+ */
+import { expect, it } from 'vitest';
+import { runLoad } from '../../dev/bench/throttle.js';
+
+const EVENTS = 200;
+const REFERRALS = 20;
+
+it('200 events on 20 referrals under a 10 requests/s rate limit: every event applied, one 429 at most per event in flight when the limit is first met, then ≤ 0.05 per event', async () => {
+  const result = await runLoad({ events: EVENTS, referrals: REFERRALS, rateLimit: { perSecond: 10 } });
+  expect(result.failures).toEqual({});
+  expect(result.applied).toBe(EVENTS);
+  expect(result.wrongFinalValues).toBe(0);
+  expect(result.throttlesSeen).toBe(result.throttled);
+  // The instance learns of the limit from its first 429: the requests already sent then (at most one per
+  // referral, whose events run one at a time) meet it too. Nothing after that first wave should.
+  expect(result.firstWave).toBeLessThanOrEqual(REFERRALS);
+  expect((result.throttled - result.firstWave) / EVENTS).toBeLessThanOrEqual(0.05);
+}, 120_000);
