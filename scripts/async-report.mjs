@@ -110,7 +110,7 @@ const lines = [
   '',
   '### Outage',
   '',
-  `Partner Center answers \`503\` (every fourth call \`429\` with \`Retry-After: 1\`) for ${seconds(outage.outageMs)}, ` +
+  `Partner Center answers \`503\` (one call in ${outage.throttleEvery ?? 8} \`429\` with \`Retry-After: 1\`, which pauses the whole instance for that second) for ${seconds(outage.outageMs)}, ` +
     `${Math.round(outage.outageMs / Number(s.UPSTREAM_BUDGET_MS))} times an attempt's budget: a synchronous call made ` +
     `during it answered \`${outage.syncDuringOutage?.status} ${outage.syncDuringOutage?.code}\`. Meanwhile ` +
     `${n(outage.events)} events over ${n(outage.referrals)} referrals (1–3 fields each, unique values, each its own ` +
@@ -137,6 +137,11 @@ const lines = [
       ['time to drain (recovery → every event final)', seconds(outage.drainMs)],
     ],
   ),
+  '',
+  'With a quarter or more of the answers `429`, the instance also learns a pace (docs/partner-center-api.md#throttling-and-retries)',
+  'and keeps it until 60 s after the last `429`: the same run (`ASYNC_THROTTLE_EVERY=4 ASYNC_DRAIN_LIMIT_MS=150000`)',
+  'then drains in about 65 s instead of seconds (measured once: 1,243 attempts for the 200 events, most of them ending',
+  '`504 upstream_timeout` while waiting their turn), still with nothing lost or doubled.',
   '',
   '`stale` events are applied too: every field they name was already set by an event with a later `occurredAt`',
   '(the per-field ordering of [Ordering](ordering.md)), so they write nothing, and the suite checks they did not.',
