@@ -158,7 +158,7 @@ function cjsGlobals(): esbuild.Plugin {
  * zod's `locales` namespace (`z.locales.*`, `z.core.locales.*`) holds every translation of its error messages,
  * half of zod's bundle and a third of the JavaScript parsed at load; the app uses the English messages zod
  * configures by default (`locales/en.js`, imported by zod itself), so the namespace keeps only `en`
- * (docs/performance.md#start-up-and-telemetry).
+ * (docs/performance-analysis.md#start-up-and-telemetry).
  */
 function zodEnglishOnly(): esbuild.Plugin {
   return {
@@ -166,12 +166,17 @@ function zodEnglishOnly(): esbuild.Plugin {
     setup(build) {
       build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
         /[\\/]zod[\\/]v4[\\/](classic|core|mini)$/.test(args.resolveDir)
-          ? { path: join(args.resolveDir, '..', 'locales', 'en-only.js'), namespace: 'zod-locales' }
+          ? {
+              // A name, not a path: a source map must not carry the build machine's folders.
+              path: 'zod/v4/locales/en-only.js',
+              namespace: 'zod-locales',
+              pluginData: { localesDir: join(args.resolveDir, '..', 'locales') },
+            }
           : undefined,
       );
       build.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({
         contents: "export { default as en } from './en.js';",
-        resolveDir: dirname(args.path),
+        resolveDir: (args.pluginData as { localesDir: string }).localesDir,
         loader: 'js',
       }));
     },

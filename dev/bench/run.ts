@@ -2,6 +2,9 @@
  * `npm run bench`: the performance figures quoted in docs/performance.md, each as a ratio against a
  * baseline measured in the same run on the same machine (absolute times vary from machine to machine).
  *
+ * 0. Goals (issue 13): one row per figure, its baseline from this run, its goal and whether it is met, from
+ *    the row providers of {@link GOALS} (burst.ts, throttle.ts, throughput.ts, startup.ts, memory.ts), run one
+ *    after another so that none slows another.
  * 1. Cold start: importing the built function entry points in a fresh Node process, against an empty
  *    Node process, and against the same import with @azure/identity and undici loaded eagerly (what
  *    the lazy loading saves).
@@ -10,13 +13,17 @@
  *    token), both against the loopback sandbox.
  * 3. Deploy package (tools/package.ts): its zip size, and the cold start of the packaged app against the
  *    unbundled build, with telemetry off and configured (dev/bench/cold-start.ts).
- * Loopback only: the sandbox and the identity emulator are started here.
+ * Loopback only: the sandbox, the identity emulator and Azurite are started here.
  *
  * The report goes to out/bench/report.md (git-ignored) and the package it measures to out/bench/package/, so a
  * run never touches a tracked file or the deploy package of `npm run package` (out/package/). `--write-docs`
  * also writes it to docs/performance.md, on purpose, to update the figures the docs quote.
+ *
+ * Every BENCH_* environment variable scales a part down (the report lists those set): BENCH_COLD_RUNS,
+ * BENCH_EVENTS here; the others in the module they scale.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, platform, release, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -30,7 +37,13 @@ import { buildPackage, formatBytes, packageSizes, ZIP_BUDGET_BYTES } from '../..
 import { startIdentityEmulator } from '../emulators/identity.js';
 import { SEED_IDS } from '../sandbox/seed.js';
 import { startPartnerCenterSandbox } from '../sandbox/server.js';
+import { benchBurst } from './burst.js';
 import { describeColdStarts, importAll, measureColdStarts, median, medianTimes, ratio } from './cold-start.js';
+import { benchMemory } from './memory.js';
+import type { BenchRow } from './rows.js';
+import { benchStartup } from './startup.js';
+import { benchThrottle } from './throttle.js';
+import { benchThroughput } from './throughput.js';
 
 const appDir = fileURLToPath(new URL('../../../', import.meta.url));
 const { values: flags } = parseArgs({ options: { 'write-docs': { type: 'boolean', default: false } } });
@@ -118,15 +131,103 @@ async function deployPackage() {
   return { built, figures };
 }
 
+/** A module's rows of the Goals table (LAYOUT places them in the issue's order). */
+interface RowProvider {
+  name: string;
+  rows: () => Promise<BenchRow[]>;
+}
+
+/** The Goals table's providers, in the order they run. */
+const GOALS: RowProvider[] = [
+  { name: 'burst', rows: benchBurst },
+  { name: 'throttle', rows: benchThrottle },
+  { name: 'throughput', rows: benchThroughput },
+  { name: 'startup', rows: () => benchStartup() },
+  { name: 'memory', rows: benchMemory },
+];
+
+/** The issue's order of the rows: a provider's rows (all, or the one at `index`). */
+const LAYOUT: Array<{ name: string; index?: number }> = [
+  { name: 'burst' },
+  { name: 'throttle', index: 1 },
+  { name: 'throughput' },
+  { name: 'startup' },
+  { name: 'memory' },
+  { name: 'throttle', index: 0 },
+];
+
+/** Every provider's rows; a provider that fails gives one row saying so, and the others still run. */
+async function goals(): Promise<BenchRow[]> {
+  const byName = new Map<string, BenchRow[]>();
+  for (const provider of GOALS) {
+    const started = performance.now();
+    try {
+      byName.set(provider.name, await provider.rows());
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      byName.set(provider.name, [
+        {
+          figure: `${provider.name} (dev/bench/${provider.name}.ts)`,
+          baseline: '—',
+          value: `failed: ${message}`,
+          goal: '—',
+          met: false,
+        },
+      ]);
+    }
+    process.stderr.write(`bench: ${provider.name} in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+  }
+  const placed = new Set<BenchRow>();
+  const ordered = LAYOUT.flatMap(({ name, index }) => {
+    const rows = byName.get(name) ?? [];
+    return index === undefined ? rows : rows.slice(index, index + 1);
+  });
+  for (const row of ordered) placed.add(row);
+  // Rows the layout does not name (a provider with more rows than expected) come last.
+  return [...placed, ...[...byName.values()].flat().filter((row) => !placed.has(row))];
+}
+
+const cell = (text: string) => text.replaceAll('|', '\\|').replaceAll('\n', ' ');
+
+function goalsTable(rows: readonly BenchRow[]): string {
+  const lines = rows.map(
+    (row) =>
+      `| ${cell(row.figure)} | ${cell(row.baseline)} | ${cell(row.value)} | ${cell(row.goal)} | ${row.met ? 'yes' : '**no**'} |`,
+  );
+  return ['| figure | baseline (same run) | value | goal | met |', '|---|---|---|---|---|', ...lines].join('\n');
+}
+
+const command = `npm run bench${flags['write-docs'] ? ' -- --write-docs' : ''}`;
+const knobs = Object.entries(process.env)
+  .filter(([name]) => name.startsWith('BENCH_'))
+  .map(([name, value]) => `${name}=${value}`)
+  .sort();
+const cpu = cpus();
+const machine = `${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${cpu.length} cores, ${(totalmem() / 1024 ** 3).toFixed(1)} GiB memory, ${platform()} ${release()}`;
+
+const goalRows = await goals();
 const cold = coldStart();
 const event = await perEvent();
 const pkg = await deployPackage();
 const { startupBytes, lazyBytes, telemetryBytes } = packageSizes(pkg.built);
 const report = `# Performance
 
-Measured by \`npm run bench -- --write-docs\` (dev/bench/run.ts) on ${new Date().toISOString().slice(0, 10)}, Node ${process.version},
-${COLD_RUNS} cold starts and ${EVENTS} events per series. Ratios are against a baseline measured in the same run;
+Measured by \`${knobs.length > 0 ? `${knobs.join(' ')} ` : ''}${command}\` (dev/bench/run.ts) on ${new Date().toISOString().slice(0, 10)}, Node ${process.version},
+on ${machine}; ${COLD_RUNS} cold starts and ${EVENTS} events per series. Ratios are against a baseline measured in the same run;
 absolute times depend on the machine and are given only to read the ratios.
+
+## Goals
+
+Each figure of issue 13 against its baseline, measured in this run (the modules of dev/bench/ say how).
+
+${goalsTable(goalRows)}
+
+What limits the goals that are not met, and the decisions behind these figures (the module compile cache,
+telemetry at start-up): [performance-analysis.md](performance-analysis.md).
+
+Throughput: each of 16 workers sends its events one after another to a referral of its own, so group commit
+does not change the figure. Memory: in a child process of its own, the events held by a delay on every call
+to the sandbox, with the default UPSTREAM_CONNECTIONS (the events beyond it wait for a connection).
 
 ## Cold start (fresh Node process, median)
 

@@ -1,5 +1,5 @@
 /**
- * Start-up and telemetry figures of the deploy package (docs/performance.md#start-up-and-telemetry), each a
+ * Start-up and telemetry figures of the deploy package (docs/performance-analysis.md#start-up-and-telemetry), each a
  * ratio against a baseline measured in the same run, interleaved (dev/bench/cold-start.ts):
  * 1. start → first answer with telemetry configured, against telemetry off: a fresh process starts the local
  *    host on the package, posts one event and exits when it is answered;
