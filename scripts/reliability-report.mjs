@@ -1,6 +1,7 @@
 // Writes docs/reliability.md from the figures the reliability suite recorded:
 //   test-results/reliability.json  (test/integration/reliability.test.ts; required)
 //   test-results/fuzz.json         ({ runs, responses5xx, upstreamCalls, timeMs }; optional)
+// The "Asynchronous delivery" section at the end (scripts/async-report.mjs) is kept as it is.
 // Plain Node ESM, no dependencies. Run by `npm run reliability` after the tests.
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -214,8 +215,13 @@ const markdown = `${lines
   .filter((line, i, all) => !(line === '' && all[i - 1] === ''))
   .join('\n')
   .trimEnd()}\n`;
+// The asynchronous delivery section (scripts/async-report.mjs, from the async suites' figures) is kept as it is.
+const ASYNC_HEADING = '\n## Asynchronous delivery\n';
+const previous = existsSync(outFile) ? readFileSync(outFile, 'utf8') : '';
+const asyncAt = previous.indexOf(ASYNC_HEADING);
+const asyncSection = asyncAt >= 0 ? `\n${previous.slice(asyncAt).trim()}\n` : '';
 mkdirSync(dirname(outFile), { recursive: true });
-writeFileSync(outFile, markdown);
+writeFileSync(outFile, `${markdown}${asyncSection}`);
 process.stdout.write(
   `Written ${relative(root, outFile)}: ${n(r.events)} events, ${n(s.faults)} faults, lost ${res.lostUpdates}, doubled ${res.doubleApplications}, 5xx ${res.responses5xx}${fuzz ? `, fuzz 5xx ${fuzz.responses5xx}/${fuzz.runs}` : ''}\n`,
 );

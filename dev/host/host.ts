@@ -26,7 +26,8 @@
  * 8. Storage queue triggers (`app.storageQueue(...)`) poll their queue on the connection's storage account
  *    (Azurite locally) as the Functions host does, with host.json `extensions.queues`: base64, trigger metadata,
  *    `maxDequeueCount` and the `-poison` queue (queue-trigger.ts). `close()` stops polling and waits for the
- *    invocations in flight.
+ *    invocations in flight. Dev/test only, from the environment: `LOCAL_HOST_QUEUE_LEASE_SECONDS` (how long a
+ *    received message stays invisible, 600 as in the Functions host) and `LOCAL_HOST_QUEUE_MAX_POLLING_MS`.
  * Like `func start`, keys are not enforced locally, unless a master key is given (`masterKey`, like
  * `func start --enableAuth`): then `function` routes take the master key and `admin` routes (and the host's
  * own `/admin/…` API) only the master key, in the `x-functions-key` header or the `code` query parameter,
@@ -44,6 +45,8 @@ import { parseNcrontab, type Schedule } from '../../shared/core/ncrontab.js';
 import { parseTraceParent } from '../../shared/telemetry/telemetry.js';
 import {
   defaultQueuesOptions,
+  type LocalQueueSettings,
+  localHostQueueSettings,
   type QueueFunction,
   type QueuesOptions,
   readQueuesOptions,
@@ -87,8 +90,12 @@ export interface HostOptions {
   masterKey?: string;
   /** The largest request body the host reads; {@link HOST_MAX_REQUEST_BYTES} (the platform's) by default. */
   maxRequestBytes?: number;
-  /** Queue trigger options over host.json `extensions.queues` (itself over the Functions host's defaults). */
-  queues?: Partial<QueuesOptions>;
+  /**
+   * Queue trigger options over host.json `extensions.queues` (itself over the Functions host's defaults) and over
+   * the local host's dev/test settings from the environment (`LOCAL_HOST_QUEUE_LEASE_SECONDS`,
+   * `LOCAL_HOST_QUEUE_MAX_POLLING_MS`, queue-trigger.ts).
+   */
+  queues?: Partial<QueuesOptions & LocalQueueSettings>;
   log?: LogLine;
 }
 
@@ -471,10 +478,13 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     pending.set(name, handle);
   }
   for (const name of schedules.keys()) arm(name);
-  // host.json `extensions.queues` is read only when there is a queue function to apply it to; the queues are
-  // polled once the server listens, so a host that fails to start leaves nothing polling.
+  // host.json `extensions.queues` (and the local host's LOCAL_HOST_QUEUE_* settings) is read only when there is a
+  // queue function to apply it to; the queues are polled once the server listens, so a host that fails to start
+  // leaves nothing polling.
   const queuesOptions =
-    app.queues.length > 0 ? { ...readQueuesOptions(options.appDir), ...options.queues } : defaultQueuesOptions();
+    app.queues.length > 0
+      ? { ...readQueuesOptions(options.appDir), ...localHostQueueSettings(process.env), ...options.queues }
+      : defaultQueuesOptions();
 
   async function handle(req: IncomingMessage, res: ServerResponse, origin: string): Promise<void> {
     const url = new URL(req.url ?? '/', origin);

@@ -8,9 +8,12 @@
  *   about 200 ms, then a randomised exponential back-off up to `maxPollingInterval`, which defaults to 2 seconds
  *   "during local development" as under `func start` (1 minute in Azure) (#polling-algorithm).
  * - A received message is invisible for 10 minutes (the visibility the Functions host leaves on a message when it
- *   crashes, #peek-lock), renewed while its invocation runs: several hosts polling one queue get distinct messages
- *   through Queue Storage's own visibility. One received more often than `maxDequeueCount` (a host died during its
- *   invocation) goes to the poison queue uninvoked.
+ *   crashes, #peek-lock), renewed at half of that while its invocation runs: several hosts polling one queue get
+ *   distinct messages through Queue Storage's own visibility. One received more often than `maxDequeueCount` (a host
+ *   died during its invocation) goes to the poison queue uninvoked. Dev/test only: `LOCAL_HOST_QUEUE_LEASE_SECONDS`
+ *   shortens those 10 minutes (so a test can kill a host and see its messages come back in seconds), and
+ *   `LOCAL_HOST_QUEUE_MAX_POLLING_MS` overrides `maxPollingInterval` (docs/local-development.md#queue-triggers);
+ *   the Functions host has neither.
  * - `messageEncoding` `base64` (the default) decodes each message; one that is not valid base64 goes to the
  *   poison queue uninvoked. The payload is the message's text, JSON-parsed when it is a JSON object or array
  *   (#usage), and `InvocationContext.triggerMetadata` holds `id`, `dequeueCount`, `expirationTime`,
@@ -60,7 +63,37 @@ export interface QueuesOptions {
 /** The shortest wait between polls (#polling-algorithm), also the smallest `maxPollingInterval` allowed. */
 const MIN_POLLING_INTERVAL_MS = 100;
 /** How long a received message stays invisible while its invocation runs (#peek-lock); renewed at half of it. */
-const RECEIVE_VISIBILITY_SECONDS = 600;
+export const RECEIVE_VISIBILITY_SECONDS = 600;
+/** The longest visibility timeout Queue Storage accepts: 7 days. */
+const MAX_VISIBILITY_SECONDS = 604_800;
+
+/** The local host's own queue settings (dev/test only, not the Functions host's): see {@link localHostQueueSettings}. */
+export interface LocalQueueSettings {
+  /** How long a received message stays invisible while its invocation runs, renewed at half of it (default 600). */
+  leaseSeconds: number;
+  /** Overrides host.json `maxPollingInterval` when set. */
+  maxPollingIntervalMs?: number;
+}
+
+/**
+ * `LOCAL_HOST_QUEUE_LEASE_SECONDS` (1 to 604800, default 600: the Functions host's 10 minutes) and
+ * `LOCAL_HOST_QUEUE_MAX_POLLING_MS` (100 or more, over host.json `maxPollingInterval`), for tests that kill a host
+ * and wait for its messages to come back, or want a short polling back-off. Throws naming the setting.
+ */
+export function localHostQueueSettings(env: NodeJS.ProcessEnv = process.env): LocalQueueSettings {
+  const integer = (name: string, min: number, max: number): number | undefined => {
+    const raw = env[name]?.trim();
+    if (raw === undefined || raw === '') return undefined;
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw) || value < min || value > max)
+      throw new Error(`${name} must be an integer from ${min} to ${max} (got "${env[name]}")`);
+    return value;
+  };
+  const leaseSeconds =
+    integer('LOCAL_HOST_QUEUE_LEASE_SECONDS', 1, MAX_VISIBILITY_SECONDS) ?? RECEIVE_VISIBILITY_SECONDS;
+  const maxPollingIntervalMs = integer('LOCAL_HOST_QUEUE_MAX_POLLING_MS', MIN_POLLING_INTERVAL_MS, 2 ** 31 - 1);
+  return maxPollingIntervalMs === undefined ? { leaseSeconds } : { leaseSeconds, maxPollingIntervalMs };
+}
 
 /** `maxPollingInterval` "during local development" (#polling-algorithm); Azure's default is 1 minute. */
 export const LOCAL_MAX_POLLING_INTERVAL_MS = 2_000;
@@ -200,7 +233,7 @@ const explain = (error: unknown) => (error instanceof Error ? (error.stack ?? er
 /** Starts one listener per queue function; a function whose queue or connection does not resolve is logged and skipped. */
 export async function startQueueListeners(
   functions: QueueFunction[],
-  options: QueuesOptions,
+  options: QueuesOptions & { leaseSeconds?: number },
   InvocationContextClass: ContextClass,
   log: Log,
   env: NodeJS.ProcessEnv = process.env,
@@ -237,7 +270,7 @@ async function listen(
   fn: QueueFunction,
   queue: QueueClient,
   service: QueueServiceClient,
-  options: QueuesOptions,
+  options: QueuesOptions & { leaseSeconds?: number },
   InvocationContextClass: ContextClass,
   log: Log,
   signal: AbortSignal,
@@ -258,7 +291,7 @@ async function listen(
     try {
       const response = await queue.receiveMessages({
         numberOfMessages: options.batchSize,
-        visibilityTimeout: RECEIVE_VISIBILITY_SECONDS,
+        visibilityTimeout: options.leaseSeconds ?? RECEIVE_VISIBILITY_SECONDS,
         abortSignal: signal,
       });
       messages = response.receivedMessageItems;
@@ -296,11 +329,12 @@ async function invoke(
   queue: QueueClient,
   poison: QueueClient,
   message: DequeuedMessageItem,
-  options: QueuesOptions,
+  options: QueuesOptions & { leaseSeconds?: number },
   InvocationContextClass: ContextClass,
   log: Log,
 ): Promise<void> {
   let popReceipt = message.popReceipt;
+  const leaseSeconds = options.leaseSeconds ?? RECEIVE_VISIBILITY_SECONDS;
   const toPoison = async (why: string) => {
     log('warning', fn.name, `message ${message.messageId} ${why}: moved to queue "${poison.name}"`);
     await poison.createIfNotExists();
@@ -350,13 +384,13 @@ async function invoke(
     const renewal = setInterval(
       () => {
         renewing = renewing
-          .then(() => queue.updateMessage(message.messageId, popReceipt, undefined, RECEIVE_VISIBILITY_SECONDS))
+          .then(() => queue.updateMessage(message.messageId, popReceipt, undefined, leaseSeconds))
           .then((updated) => {
             if (updated.popReceipt) popReceipt = updated.popReceipt;
           })
           .catch((error: unknown) => log('warning', fn.name, `could not renew message ${message.messageId}: ${error}`));
       },
-      (RECEIVE_VISIBILITY_SECONDS * 1000) / 2,
+      (leaseSeconds * 1000) / 2,
     );
     let failure: unknown;
     try {

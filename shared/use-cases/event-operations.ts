@@ -6,8 +6,8 @@
  *   same id, with a new maximum-age window.
  * Ids, states, times, codes and changed paths only: never the event's values or its answer.
  */
-import { DELIVERY_STATE_VALUES, type DeliveryList } from '../contract/async.js';
-import { AdapterError, type FieldError } from '../core/errors.js';
+import { ASYNC_HEADERS, DELIVERY_STATE_VALUES, type DeliveryList } from '../contract/async.js';
+import { AdapterError, type FieldError, isAdapterError } from '../core/errors.js';
 import type { DeliveryFilter, DeliveryRecord, DeliveryState } from '../delivery/store.js';
 import { correlationIdFrom } from '../http/inbound.js';
 import { asAdapterError } from '../http/response.js';
@@ -95,7 +95,10 @@ export function replayEvent(
           await store.update(replayed, { state, acceptedAt, deadLetteredAt, nextAttemptAt }).catch(() => {});
           throw unavailable(error, 'queued again');
         }
-        return acceptedResponse(replayed, request.url, config, correlationId);
+        const accepted = acceptedResponse(replayed, request.url, config, correlationId);
+        // The replay asked for no preference: none to report as applied (RFC 7240), as the OpenAPI document says.
+        const { [ASYNC_HEADERS.preferenceApplied]: _applied, ...headers } = accepted.headers;
+        return { ...accepted, headers };
       }
       record = await read(() => store.get(eventId, { abortSignal }));
     }
@@ -118,6 +121,9 @@ async function read<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {
+    // The store refusing the request itself (a continuation token this list never gave: 400 invalid_event) is the
+    // caller's mistake, not an unavailable store.
+    if (isAdapterError(error) && error.status < 500) throw error;
     throw unavailable(error, 'read or written');
   }
 }

@@ -9,9 +9,11 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   decodeBase64,
+  localHostQueueSettings,
   parseTimeSpan,
   type QueueFunction,
   queuePayload,
+  RECEIVE_VISIBILITY_SECONDS,
   readQueuesOptions,
   resolveQueueName,
 } from '../../dev/host/queue-trigger.js';
@@ -117,5 +119,33 @@ describe('queue names', () => {
     expect(() => resolveQueueName(fn('%MISSING%'), {})).toThrow(/"work": '%MISSING%' does not resolve/);
     expect(() => resolveQueueName(fn('a--b'), {})).toThrow(/not a valid queue name/);
     expect(() => resolveQueueName(fn('ab'), {})).toThrow(/not a valid queue name/);
+  });
+});
+
+describe("the local host's own settings (dev/test only)", () => {
+  it("leases a received message for the Functions host's 10 minutes unless LOCAL_HOST_QUEUE_LEASE_SECONDS says otherwise", () => {
+    expect(RECEIVE_VISIBILITY_SECONDS).toBe(600);
+    expect(localHostQueueSettings({})).toEqual({ leaseSeconds: 600 });
+    expect(localHostQueueSettings({ LOCAL_HOST_QUEUE_LEASE_SECONDS: '' })).toEqual({ leaseSeconds: 600 });
+    expect(localHostQueueSettings({ LOCAL_HOST_QUEUE_LEASE_SECONDS: ' 3 ' })).toEqual({ leaseSeconds: 3 });
+    expect(localHostQueueSettings({ LOCAL_HOST_QUEUE_LEASE_SECONDS: '604800' })).toEqual({ leaseSeconds: 604_800 });
+  });
+
+  it('overrides maxPollingInterval with LOCAL_HOST_QUEUE_MAX_POLLING_MS, 100 ms at least', () => {
+    expect(localHostQueueSettings({ LOCAL_HOST_QUEUE_MAX_POLLING_MS: '250' })).toEqual({
+      leaseSeconds: 600,
+      maxPollingIntervalMs: 250,
+    });
+    expect(() => localHostQueueSettings({ LOCAL_HOST_QUEUE_MAX_POLLING_MS: '50' })).toThrow(
+      /LOCAL_HOST_QUEUE_MAX_POLLING_MS must be an integer from 100/,
+    );
+  });
+
+  it('refuses a lease that Queue Storage would refuse, or that is not a whole number of seconds, naming the setting', () => {
+    for (const bad of ['0', '604801', '1.5', '-3', 'ten', '3s']) {
+      expect(() => localHostQueueSettings({ LOCAL_HOST_QUEUE_LEASE_SECONDS: bad })).toThrow(
+        /LOCAL_HOST_QUEUE_LEASE_SECONDS must be an integer from 1 to 604800/,
+      );
+    }
   });
 });
