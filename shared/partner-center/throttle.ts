@@ -25,10 +25,14 @@ export const MIN_THROTTLED_SHARE = 0.25;
 export const PACE_MARGIN = 0.9;
 /** A pace is lifted once this long passes without a `429`. */
 export const PACE_HOLD_MS = 60_000;
+/** The slowest pace (requests per second): repeated `429`s lower it by {@link PACE_MARGIN}, never below this. */
+export const MIN_PACE = 1;
 
 interface Answer {
   sentAt: number;
   throttled: boolean;
+  /** Answered below 500 and not 429: what Partner Center accepted (a `503` says nothing of its rate). */
+  accepted: boolean;
 }
 
 export class InstanceThrottle {
@@ -50,7 +54,7 @@ export class InstanceThrottle {
   answered(sentAt: number, status: number, retryAfterMs: number | undefined): void {
     const now = this.#now();
     const throttled = status === 429;
-    this.#answers.push({ sentAt, throttled });
+    this.#answers.push({ sentAt, throttled, accepted: status < 500 && !throttled });
     while (
       this.#answers.length > MAX_ANSWERS ||
       ((this.#answers[0]?.sentAt ?? now) < now - MAX_WINDOW_MS && this.#answers.length > 0)
@@ -72,18 +76,20 @@ export class InstanceThrottle {
     const pace = this.#admission.pace;
     if (pace !== undefined) {
       // Already paced and refused again: the pace is still above the limit.
-      if (fresh) this.#admission.setPace(pace * PACE_MARGIN);
+      if (fresh) this.#admission.setPace(Math.max(MIN_PACE, pace * PACE_MARGIN));
       return;
     }
     const window = Math.min(MAX_WINDOW_MS, Math.max(WINDOW_MS, retryAfterMs));
     let total = 0;
     let refused = 0;
+    let accepted = 0;
     for (const answer of this.#answers) {
       if (answer.sentAt < now - window) continue;
       total++;
       if (answer.throttled) refused++;
+      if (answer.accepted) accepted++;
     }
     if (total < MIN_SAMPLE || refused < total * MIN_THROTTLED_SHARE) return;
-    this.#admission.setPace((PACE_MARGIN * Math.max(1, total - refused) * 1000) / window);
+    this.#admission.setPace(Math.max(MIN_PACE, (PACE_MARGIN * Math.max(1, accepted) * 1000) / window));
   }
 }

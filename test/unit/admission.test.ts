@@ -7,7 +7,13 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { Admission, type Release } from '../../shared/partner-center/admission.js';
-import { InstanceThrottle, MIN_SAMPLE, PACE_HOLD_MS, PACE_MARGIN } from '../../shared/partner-center/throttle.js';
+import {
+  InstanceThrottle,
+  MIN_PACE,
+  MIN_SAMPLE,
+  PACE_HOLD_MS,
+  PACE_MARGIN,
+} from '../../shared/partner-center/throttle.js';
 
 type Step = { kind: 'arrive' } | { kind: 'abort'; pick: number } | { kind: 'release'; pick: number };
 
@@ -207,5 +213,20 @@ describe('InstanceThrottle', () => {
     now += 1;
     throttle.answered(now, 200, undefined);
     expect(admission.pace).toBeUndefined();
+  });
+
+  it('a 503 is not a rate Partner Center accepted, and repeated 429s never pace below MIN_PACE', () => {
+    let now = 1_000_000;
+    const admission = new Admission({ permits: 32, now: () => now });
+    const throttle = new InstanceThrottle(admission, () => now);
+    for (let i = 0; i < MIN_SAMPLE; i++) throttle.answered(now, 503, undefined);
+    for (let i = 0; i < 4; i++) throttle.answered(now, 429, 1_000);
+    // Nothing was accepted in the window: the floor, not ten 503s' worth of requests per second.
+    expect(admission.pace).toBe(MIN_PACE);
+    for (let i = 0; i < 50; i++) {
+      now += 2_000;
+      throttle.answered(now - 5, 429, 1_000);
+    }
+    expect(admission.pace).toBe(MIN_PACE);
   });
 });
