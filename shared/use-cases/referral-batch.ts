@@ -21,19 +21,19 @@
  *   as before). A batch runs under the earliest deadline of its events: none of them is answered, nor
  *   can have its write land, after its own deadline (docs/behaviour.md).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { anySignal } from '../core/abort.js';
-import { AdapterError, isAdapterError } from '../core/errors.js';
+import { AdapterError } from '../core/errors.js';
 import { type BatchPlan, batchHolds, planBatch } from '../core/plan-batch.js';
 import type { JsonObject } from '../core/referral.js';
-import { backoffDelay, Deadline } from '../core/retry.js';
+import { Deadline } from '../core/retry.js';
 import type { UpdateEvent, UpdateResult } from '../core/update.js';
 import { asAdapterError } from '../http/response.js';
 import type { RequestContext } from '../partner-center/client.js';
 import { newStats, type UpdateStats } from '../telemetry/event-record.js';
 import type { EventDeadline } from './deadline.js';
 import type { KeyedLock } from './keyed-lock.js';
-import { type UpdateDependencies, withRetryAfter } from './update-referral.js';
+import type { UpdateDependencies } from './update-referral.js';
+import { mayHaveLanded, writeLoop } from './write-loop.js';
 
 /** The most events one batch takes; the others wait for the next turn. */
 export const BATCH_CAP = 100;
@@ -214,7 +214,7 @@ function addStats(members: readonly BatchMember[], stats: UpdateStats): void {
 }
 
 /**
- * read → plan the batch → PUT + If-Match, with updateReferral's retries and 412 loop (./update-referral.ts),
+ * read → plan the batch → PUT + If-Match, with the retries and 412 loop of updateReferral (./write-loop.ts),
  * under the earliest deadline of the events. Throws what ends the batch for every event.
  */
 async function writeBatch(
@@ -236,15 +236,7 @@ async function writeBatch(
       `The time budget of the batch of ${members.length} events for referral ${referralId} (the earliest of their budgets of ${retry.budgetMs} ms) ran out.`,
       { extensions: { referralId } },
     );
-  const backoff = (attempt: number) => backoffDelay(attempt, { ...retry, random: deps.random });
-  const wait = async (delay: number, onAbort: () => AdapterError) => {
-    try {
-      await sleep(delay, undefined, { signal: abortSignal });
-    } catch (error) {
-      if (abortSignal.aborted) throw onAbort();
-      throw error;
-    }
-  };
+  const writes = writeLoop({ referralId, retry, random: deps.random, stats, deadline, abortSignal });
   const requestContext = (): RequestContext => {
     const remaining = deadline.remaining();
     if (remaining <= 0 || abortSignal.aborted) throw budgetRanOut();
@@ -293,39 +285,13 @@ async function writeBatch(
       const context = requestContext();
       writing = plan;
       const write = await client.putReferral(referralId, plan.body, read.eTag, context);
-      if (write.kind === 'written') {
-        stats.lastUpstreamStatus = 200;
-        return answers(plan, write.referral ?? plan.body, write.eTag ?? null);
-      }
-      stats.lastUpstreamStatus = write.upstreamStatus;
-      stats.conflicts++;
+      if (writes.written(write)) return answers(plan, write.referral ?? plan.body, write.eTag ?? null);
     } catch (error) {
-      if (writing && !(isAdapterError(error) && !error.retryable)) unconfirmed = writing;
-      if (!isAdapterError(error)) throw error;
-      stats.lastUpstreamStatus = error.upstreamStatus ?? stats.lastUpstreamStatus;
-      if (!error.retryable) throw error;
-      const attempt = stats.retries + 1;
-      if (attempt > retry.maxRetries) throw withRetryAfter(error, backoff(attempt));
-      const retryAfterMs = (error.retryAfterSeconds ?? 0) * 1000;
-      const delay = Math.max(backoff(attempt - 1), retryAfterMs);
-      if (retryAfterMs > retry.maxDelayMs || delay >= deadline.remaining() || abortSignal.aborted) {
-        throw withRetryAfter(error, delay);
-      }
-      await wait(delay, () => withRetryAfter(error, delay));
-      stats.retries = attempt;
+      if (writing && mayHaveLanded(error)) unconfirmed = writing;
+      await writes.retryAfterFailure(error);
       continue;
     }
     // Reached only after a 412/409: another writer got there first. Re-read and re-plan the whole batch.
-    const delay = backoff(stats.conflicts - 1);
-    const conflict = () =>
-      new AdapterError(
-        'conflict',
-        `Referral ${referralId} changed under each of ${stats.conflicts} write attempts; retry the event.`,
-        { retryAfterSeconds: 1, upstreamStatus: stats.lastUpstreamStatus, extensions: { referralId } },
-      );
-    if (stats.conflicts > retry.maxConflictRetries || delay >= deadline.remaining() || abortSignal.aborted) {
-      throw conflict();
-    }
-    await wait(delay, conflict);
+    await writes.retryAfterConflict();
   }
 }

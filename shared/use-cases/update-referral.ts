@@ -20,11 +20,10 @@
  * its start) stays as the inner bound that decides whether a wait still fits.
  */
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import type { Config } from '../config.js';
 import { anySignal } from '../core/abort.js';
-import { AdapterError, isAdapterError } from '../core/errors.js';
+import { AdapterError } from '../core/errors.js';
 import { type Change, desiredValues } from '../core/merge.js';
 import {
   claimFields,
@@ -44,13 +43,14 @@ import {
 } from '../core/ordering.js';
 import { planUpdate, type UpdatePlan } from '../core/plan-update.js';
 import type { JsonObject } from '../core/referral.js';
-import { backoffDelay, Deadline } from '../core/retry.js';
+import { Deadline } from '../core/retry.js';
 import { requestedState } from '../core/transitions.js';
 import type { Outcome, UpdateEvent, UpdateIntent, UpdateResult } from '../core/update.js';
 import type { IdempotencyStore, VersionedOrdering } from '../idempotency/store.js';
 import type { PartnerCenterClient, RequestContext } from '../partner-center/client.js';
 import { newStats, type UpdateStats } from '../telemetry/event-record.js';
 import { afterDeadline } from './deadline.js';
+import { mayHaveLanded, writeLoop } from './write-loop.js';
 
 export interface UpdateDependencies {
   client: PartnerCenterClient;
@@ -106,16 +106,8 @@ export async function updateReferral(
     new AdapterError('upstream_timeout', `The time budget of ${retry.budgetMs} ms for this event ran out.`, {
       extensions: { referralId },
     });
-  /** Waits `delay` ms, or answers `error` (with its Retry-After) if the event's deadline comes first. */
-  const wait = async (delay: number, onAbort: () => AdapterError) => {
-    try {
-      await sleep(delay, undefined, abortSignal ? { signal: abortSignal } : {});
-    } catch (error) {
-      if (abortSignal?.aborted) throw onAbort();
-      throw error;
-    }
-  };
-  const backoff = (attempt: number) => backoffDelay(attempt, { ...retry, random: deps.random });
+  const writes = writeLoop({ referralId, retry, random: deps.random, stats, deadline, abortSignal });
+  const { backoff, wait } = writes;
   /** Changes of a PUT whose outcome is unknown (timeout, reset, 5xx): it may have landed. */
   let unconfirmedWrite: Change[] | undefined;
   const ordering =
@@ -225,45 +217,17 @@ export async function updateReferral(
         const context = requestContext(putBy);
         writing = plan.changes;
         const write = await client.putReferral(referralId, plan.body, read.eTag, context);
-        if (write.kind === 'written') {
-          stats.lastUpstreamStatus = 200;
+        if (writes.written(write)) {
           return settle(answer('updated', write.referral ?? plan.body, write.eTag ?? null, plan.changes));
         }
-        stats.lastUpstreamStatus = write.upstreamStatus;
-        stats.conflicts++;
         // A 412 proves our PUT was not applied; any earlier unconfirmed one is settled by the next read.
       } catch (error) {
-        // A PUT that failed in any way may have been sent: it may land (only a 412/401/404/422 says otherwise).
-        if (writing && !(isAdapterError(error) && !error.retryable)) unconfirmedWrite = writing;
-        if (!isAdapterError(error)) throw error;
-        stats.lastUpstreamStatus = error.upstreamStatus ?? stats.lastUpstreamStatus;
-        if (!error.retryable) throw error;
-        // `stats.retries` counts the retries made (the log line's `retries`), so it grows only when one starts.
-        const attempt = stats.retries + 1;
-        if (attempt > retry.maxRetries) throw withRetryAfter(error, backoff(attempt));
-        const retryAfterMs = (error.retryAfterSeconds ?? 0) * 1000;
-        const delay = Math.max(backoff(attempt - 1), retryAfterMs);
-        // A Retry-After above the backoff cap, or past the budget, is not waited out while the caller's
-        // connection is held: the caller gets it passed on and comes back then.
-        if (retryAfterMs > retry.maxDelayMs || delay >= deadline.remaining() || abortSignal?.aborted) {
-          throw withRetryAfter(error, delay);
-        }
-        await wait(delay, () => withRetryAfter(error, delay));
-        stats.retries = attempt;
+        if (writing && mayHaveLanded(error)) unconfirmedWrite = writing;
+        await writes.retryAfterFailure(error);
         continue;
       }
       // Reached only after a 412/409: another writer got there first.
-      const delay = backoff(stats.conflicts - 1);
-      const conflict = () =>
-        new AdapterError(
-          'conflict',
-          `Referral ${referralId} changed under each of ${stats.conflicts} write attempts; retry the event.`,
-          { retryAfterSeconds: 1, upstreamStatus: stats.lastUpstreamStatus, extensions: { referralId } },
-        );
-      if (stats.conflicts > retry.maxConflictRetries || delay >= deadline.remaining() || abortSignal?.aborted) {
-        throw conflict();
-      }
-      await wait(delay, conflict);
+      await writes.retryAfterConflict();
     }
   };
 
@@ -459,15 +423,4 @@ function orderingBusy(referralId: string): AdapterError {
     `The ordering record of referral ${referralId} changed under each attempt to claim it; retry the event.`,
     { retryAfterSeconds: 1, extensions: { referralId } },
   );
-}
-
-/** The same error, telling the caller when to come back (only retryable errors reach here). */
-export function withRetryAfter(error: AdapterError, delayMs: number): AdapterError {
-  if (error.retryAfterSeconds !== undefined) return error;
-  return new AdapterError(error.code, error.message, {
-    retryAfterSeconds: Math.max(1, Math.ceil(delayMs / 1000)),
-    extensions: error.extensions,
-    upstreamStatus: error.upstreamStatus,
-    cause: error.cause,
-  });
 }
