@@ -20,6 +20,7 @@ import {
   type DeliveryChanges,
   type DeliveryError,
   type DeliveryRecord,
+  type DeliveryState,
   type DeliveryStore,
   FINAL_STATES,
   parseQueueMessage,
@@ -61,15 +62,19 @@ export function retryDelaySeconds(
   return Math.min(MAX_VISIBILITY_SECONDS, Math.max(jittered, Math.ceil(retryAfterSeconds ?? 0)));
 }
 
-/** Applies changes unless the record became final meanwhile: the new record, or undefined (gone or final). */
+/**
+ * Applies changes unless the record became final meanwhile: the new record, or undefined (gone or final).
+ * `overwrite` names final states these changes may still replace.
+ */
 export async function updateUnlessFinal(
   store: DeliveryStore,
   record: DeliveryRecord,
   changes: DeliveryChanges,
   abortSignal?: AbortSignal,
+  overwrite: readonly DeliveryState[] = [],
 ): Promise<DeliveryRecord | undefined> {
   let current: DeliveryRecord | undefined = record;
-  while (current && !FINAL_STATES.includes(current.state)) {
+  while (current && (!FINAL_STATES.includes(current.state) || overwrite.includes(current.state))) {
     const updated = await store.update(current, changes, { abortSignal });
     if (updated) return updated;
     current = await store.get(record.eventId, { abortSignal });
@@ -181,7 +186,15 @@ async function attempt(
       summary = { attempt: record.attempts, state: 'dead_lettered' };
     }
   }
-  const written = await updateUnlessFinal(store, record, changes, recording);
+  // What Partner Center answered is the truth: it replaces a `dead_lettered` that the poison queue's handler
+  // wrote while this attempt ran (its write may have landed), never a `succeeded` or `failed`.
+  const written = await updateUnlessFinal(
+    store,
+    record,
+    changes,
+    recording,
+    changes.state === 'succeeded' || changes.state === 'failed' ? ['dead_lettered'] : [],
+  );
   if (!written) summary = { ...summary, state: 'superseded' };
   const line = {
     ...eventRecord(

@@ -229,6 +229,25 @@ describe('states are never overwritten once final', () => {
     expect(line).toMatchObject({ delivery: { state: 'superseded' } });
   });
 
+  it('an attempt that applied the event replaces a dead_lettered written by the poison handler meanwhile', async () => {
+    const app = testApp(new ScriptedPartnerCenter([]));
+    const { store } = withDelivery(app);
+    const { eventId } = await accept(app, event({ eventId: 'evt-poisoned-meanwhile', status: 'Active' }));
+    app.runtimeValue.client = new ScriptedPartnerCenter([
+      GET.ok(referral(), undefined, {
+        onCall: async () => {
+          const current = await store.get(eventId);
+          if (current) await store.update(current, { state: 'dead_lettered', deadLetteredAt: current.acceptedAt });
+        },
+      }),
+      PUT.ok(),
+    ]);
+
+    await work(app, eventId, clockAt(recordOf(app, eventId)));
+
+    expect(recordOf(app, eventId)).toMatchObject({ state: 'succeeded', changedPaths: ['/status', '/substatus'] });
+  });
+
   it.each(['succeeded', 'failed', 'dead_lettered'] as const)('a message for a %s event does nothing', async (state) => {
     const pc = new ScriptedPartnerCenter([]);
     const app = testApp(pc);
