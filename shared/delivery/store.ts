@@ -28,6 +28,9 @@ export interface DeliveryError {
   status: number;
 }
 
+/** The last error of an event whose message the host gave up on (the poison queue). */
+export const POISON_ERROR: DeliveryError = { code: 'poison_message', status: 500 };
+
 /** The event as the worker needs it: what the contract parsed, minus `dryRun` (a dry run is never queued). */
 export interface QueuedEvent {
   referralId: string;

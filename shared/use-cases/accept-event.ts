@@ -66,34 +66,48 @@ export async function acceptAsync(
   const now = new Date((context.now ?? Date.now)()).toISOString();
   const queued: QueuedEvent = { referralId, eventId, occurredAt: accepted.occurredAt, intent: accepted.intent };
   const abortSignal = context.deadline.signal;
+  const fresh = {
+    eventId,
+    referralId,
+    fingerprint,
+    token: randomBytes(18).toString('base64url'),
+    acceptedAt: now,
+    orderedAt: now,
+    event: queued,
+  };
   let created: { created: boolean; record: DeliveryRecord };
-  try {
-    created = await store.create(
-      {
-        eventId,
-        referralId,
-        fingerprint,
-        token: randomBytes(18).toString('base64url'),
-        acceptedAt: now,
-        orderedAt: now,
-        event: queued,
-      },
-      { abortSignal },
-    );
-  } catch (error) {
-    throw unavailable(error, 'stored for asynchronous delivery');
+  let heal = false;
+  for (let round = 0; ; round++) {
+    try {
+      created = await store.create(fresh, { abortSignal });
+    } catch (error) {
+      throw unavailable(error, 'stored for asynchronous delivery');
+    }
+    if (!created.created && created.record.fingerprint !== fingerprint) {
+      throw new AdapterError(
+        'idempotency_key_reused',
+        `Event id "${eventId}" was already used for a different event; use a new id for a new event.`,
+        { extensions: { referralId } },
+      );
+    }
+    // A first acceptance whose answer was lost may have stored the record without its message: sending again
+    // heals it (a duplicate message is harmless: the worker finds the event done, or applies it once). The
+    // record is rewritten first, so that the first acceptance, if its own send is failing right now, can no
+    // longer undo it (its removal is conditional on the version it created).
+    heal = !created.created && created.record.state === 'queued' && created.record.attempts === 0;
+    if (!heal) break;
+    let bumped: DeliveryRecord | undefined;
+    try {
+      bumped = await store.update(created.record, {}, { abortSignal });
+    } catch (error) {
+      throw unavailable(error, 'stored for asynchronous delivery');
+    }
+    if (bumped) break;
+    // Changed meanwhile: taken by the worker (nothing to heal), or undone by the first acceptance (create it again).
+    if (round >= 2) throw unavailable(undefined, 'stored for asynchronous delivery');
   }
   const { record } = created;
-  if (!created.created && record.fingerprint !== fingerprint) {
-    throw new AdapterError(
-      'idempotency_key_reused',
-      `Event id "${eventId}" was already used for a different event; use a new id for a new event.`,
-      { extensions: { referralId } },
-    );
-  }
-  // A first acceptance whose answer was lost may have stored the record without its message: sending again
-  // heals it (a duplicate message is harmless: the worker finds the event done, or applies it once).
-  if (created.created || (record.state === 'queued' && record.attempts === 0)) {
+  if (created.created || heal) {
     try {
       await queue.send({ v: 1, eventId }, { abortSignal });
     } catch (error) {

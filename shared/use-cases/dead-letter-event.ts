@@ -3,11 +3,9 @@
  * `maxDequeueCount` times) still ends as a visible `dead_lettered` event, with last error `poison_message`,
  * unless the event reached a final state meanwhile. A message that is not ours is logged and dropped.
  */
-import { parseQueueMessage } from '../delivery/store.js';
+import { POISON_ERROR, parseQueueMessage } from '../delivery/store.js';
 import { updateUnlessFinal, type WorkerClock } from './deliver-queued-event.js';
 import type { EventApp, Invocation } from './process-event.js';
-
-export const POISON_ERROR = { code: 'poison_message', status: 500 } as const;
 
 export async function deadLetterEvent(
   message: unknown,

@@ -32,6 +32,9 @@ import type { AsyncDeliverySettings } from './async-delivery.js';
 import { afterDeadline, eventDeadline } from './deadline.js';
 import { type ApplyContext, applyEvent, type EventApp, type Invocation, isFinal } from './process-event.js';
 
+/** A retry's message may become visible this much before its `nextAttemptAt` (clocks, rounding to seconds). */
+const EARLY_TOLERANCE_MS = 2_000;
+
 /** The longest a queue message can stay invisible (Azure Storage Queues: 7 days). */
 export const MAX_VISIBILITY_SECONDS = 604_800;
 
@@ -129,6 +132,12 @@ async function attempt(
       return;
     }
     if (FINAL_STATES.includes(record.state)) return;
+    // A duplicate message (a redelivery's re-send, a crash after a send) for an event waiting to retry: the
+    // retry's own message is due at `nextAttemptAt` (it was sent before `retrying` was written), so this one
+    // ends here rather than start a second chain of attempts that would not wait out the Retry-After.
+    if (record.state === 'retrying' && record.nextAttemptAt !== null) {
+      if (Date.parse(record.nextAttemptAt) - clock.now() > EARLY_TOLERANCE_MS) return;
+    }
     if (!record.event) {
       // Not final yet without its event: no writer leaves a record so; nothing to apply.
       logger.error(JSON.stringify({ event: 'referral-update-delivery', eventId, logCode: 'DELIVERY_EVENT_MISSING' }));

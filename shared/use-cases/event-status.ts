@@ -10,7 +10,7 @@
 import { ASYNC_HEADERS, type PendingStatus } from '../contract/async.js';
 import { CORRELATION_HEADER, RESPONSE_HEADERS } from '../contract/headers.js';
 import { AdapterError } from '../core/errors.js';
-import type { DeliveryRecord } from '../delivery/store.js';
+import { type DeliveryRecord, POISON_ERROR } from '../delivery/store.js';
 import { correlationIdFrom } from '../http/inbound.js';
 import { asAdapterError, problemResponse } from '../http/response.js';
 import { unavailable } from './accept-event.js';
@@ -141,11 +141,17 @@ function done(record: DeliveryRecord & { state: 'succeeded' | 'failed' }, correl
 /** The `424`: why the event was given up and how to replay it. */
 export function deadLettered(record: DeliveryRecord): AdapterError {
   const { lastError, attempts } = record;
-  const why = lastError ? `; the last attempt ended in ${lastError.status} ${lastError.code}` : '';
   const path = replayPathOf(record.eventId);
+  const tries = `${attempts} attempt${attempts === 1 ? '' : 's'}`;
+  const given =
+    lastError?.code === POISON_ERROR.code
+      ? `The event's queue message failed every time the host delivered it (poison queue) after ${tries}`
+      : `The event could not be applied within its maximum age (ASYNC_MAX_AGE_SECONDS) after ${tries}${
+          lastError ? `; the last attempt ended in ${lastError.status} ${lastError.code}` : ''
+        }`;
   return new AdapterError(
     'dead_lettered',
-    `The event could not be applied within its maximum age (ASYNC_MAX_AGE_SECONDS) after ${attempts} attempt${attempts === 1 ? '' : 's'}${why}. Once the cause is fixed, replay it: POST ${path} with the function key.`,
+    `${given}. Once the cause is fixed, replay it: POST ${path} with the function key.`,
     {
       extensions: {
         state: 'dead_lettered',

@@ -139,6 +139,27 @@ describe('nothing half-accepted', () => {
     expect(store.records()).toHaveLength(0);
   });
 
+  it('a redelivery that heals the record while the first acceptance’s send fails: the first cannot undo it', async () => {
+    const app = testApp(new ScriptedPartnerCenter([]));
+    const { store, queue } = withDelivery(app);
+    const send = queue.send.bind(queue);
+    let second: Awaited<ReturnType<typeof deliver>> | undefined;
+    let calls = 0;
+    queue.send = async (message, options) => {
+      calls++;
+      if (calls > 1) return send(message, options);
+      // The first acceptance's send is slow and then fails; meanwhile the caller sends the event again.
+      second = await deliver(app, { body: event({ eventId: 'evt-heal' }), headers: ASYNC });
+      throw new Error('queue down');
+    };
+    const first = await deliver(app, { body: event({ eventId: 'evt-heal' }), headers: ASYNC });
+    expect(first.status).toBe(503);
+    expect(second?.status).toBe(202);
+    // The record the second answer's status URL points at is still there, with its message.
+    expect(store.records()).toEqual([expect.objectContaining({ eventId: 'evt-heal', state: 'queued' })]);
+    expect(queue.sent).toEqual([{ message: { v: 1, eventId: 'evt-heal' }, delaySeconds: 0 }]);
+  });
+
   it('the store fails: 503 delivery_unavailable, nothing queued', async () => {
     const app = testApp(new ScriptedPartnerCenter([]));
     const { store, queue } = withDelivery(app);

@@ -229,6 +229,21 @@ describe('states are never overwritten once final', () => {
     expect(line).toMatchObject({ delivery: { state: 'superseded' } });
   });
 
+  it('a duplicate message for an event waiting to retry ends at once: no attempt before its nextAttemptAt', async () => {
+    const pc = new ScriptedPartnerCenter([]);
+    const app = testApp(pc);
+    const { store } = withDelivery(app);
+    const { eventId } = await accept(app, event({ eventId: 'evt-early', status: 'Active' }));
+    const record = recordOf(app, eventId);
+    const due = Date.parse(record.acceptedAt) + 120_000;
+    await store.update(record, { state: 'retrying', attempts: 1, nextAttemptAt: new Date(due).toISOString() });
+
+    await work(app, eventId, { now: () => due - 60_000, random: () => 0.5 });
+
+    expect(pc.calls).toHaveLength(0);
+    expect(recordOf(app, eventId)).toMatchObject({ state: 'retrying', attempts: 1 });
+  });
+
   it('an attempt that applied the event replaces a dead_lettered written by the poison handler meanwhile', async () => {
     const app = testApp(new ScriptedPartnerCenter([]));
     const { store } = withDelivery(app);
@@ -348,7 +363,11 @@ describe('the poison queue', () => {
       deadLetteredAt: '2030-01-01T00:00:00.000Z',
       lastError: { code: 'poison_message', status: 500 },
     });
-    expect((await poll(app, statusUrl)).status).toBe(424);
+    const given = await poll(app, statusUrl);
+    expect(given.status).toBe(424);
+    // It says what happened: the poison queue, not a maximum age it did not reach.
+    expect(String(given.json.detail)).toContain('poison queue');
+    expect(String(given.json.detail)).not.toContain('ASYNC_MAX_AGE_SECONDS');
   });
 
   it('leaves a final event as it is, and logs a message that is not ours', async () => {
