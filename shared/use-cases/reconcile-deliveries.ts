@@ -17,10 +17,11 @@ import type { EventApp, Invocation } from './process-event.js';
 
 /**
  * How long past its due time a non-final record must be before it is deemed to have no message: the Functions
- * host keeps a received queue message invisible for 10 minutes (its visibility timeout while the function
- * runs; the local host's too), so a record younger than that past its due time may still have a live message.
- * A duplicate message is harmless anyway (the worker ends at a final record and applies an event once through
- * its idempotency claim): the margin only avoids needless ones.
+ * host keeps a received queue message invisible for 10 minutes while its function runs, and a crashed host's
+ * message reappears only after them (docs/azure-functions.md#storage-queue-triggers, peek-lock; the local host
+ * does the same), so a record younger than that past its due time may still have a live message. A duplicate
+ * message is harmless anyway (the worker ends at a final record and applies an event once through its
+ * idempotency claim): the margin only avoids needless ones.
  */
 export const STALE_AFTER_MS = 10 * 60_000;
 
@@ -72,7 +73,8 @@ export function isStale(record: DeliveryRecord, now: number, budgetMs: number): 
       // A replayed record has attempts > 0 and acceptedAt reset at replay: both must be old.
       return before(record.acceptedAt, now - STALE_AFTER_MS) && before(record.lastAttemptAt, now - STALE_AFTER_MS);
     case 'retrying':
-      return record.nextAttemptAt !== null && before(record.nextAttemptAt, now - STALE_AFTER_MS);
+      // Every writer of `retrying` sets nextAttemptAt; without it, the last attempt is the due time.
+      return before(record.nextAttemptAt ?? record.lastAttemptAt, now - STALE_AFTER_MS);
     case 'running':
       return before(record.lastAttemptAt, now - (budgetMs + LEASE_MARGIN_MS + STALE_AFTER_MS));
     default:
