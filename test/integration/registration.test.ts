@@ -31,6 +31,7 @@ it('registers exactly the expected functions: HTTP with their routes, methods an
       'dist/functions/openapi.js',
       'dist/functions/referral-update-dead-letters.js',
       'dist/functions/referral-update-events.js',
+      'dist/functions/referral-update-reconciler.js',
       'dist/functions/referral-update-status.js',
       'dist/functions/referral-update-worker.js',
       'dist/functions/referral-updates.js',
@@ -63,7 +64,10 @@ it('registers exactly the expected functions: HTTP with their routes, methods an
       { name: 'referral-updates', methods: ['POST'], authLevel: 'function', route: 'referral-updates' },
     ],
     // Unset REFRESH_TOKEN_RENEWAL_SCHEDULE: the default itself, since the host cannot resolve an unset %SETTING%.
-    timers: [{ name: 'refresh-token-keep-alive', schedule: '0 0 */12 * * *' }],
+    timers: [
+      { name: 'referral-update-reconciler', schedule: '0 */5 * * * *' },
+      { name: 'refresh-token-keep-alive', schedule: '0 0 */12 * * *' },
+    ],
     // ASYNC_QUEUE_NAME unset: the default queue, and the host's poison queue beside it.
     queues: [
       { name: 'referral-update-dead-letters', queueName: 'referral-updates-poison' },
@@ -90,7 +94,7 @@ it('the local host runs a timer on the schedule of its %SETTING%; in managed-ide
 });
 
 it('loads every built entry point in plain Node without the worker (no ESM named-import failures)', async () => {
-  const script = `for (const f of ['app-user-consent', 'health', 'openapi', 'referral-update-dead-letters', 'referral-update-events', 'referral-update-status', 'referral-update-worker', 'referral-updates', 'refresh-token-keep-alive']) await import('./dist/functions/' + f + '.js'); console.log('loaded');`;
+  const script = `for (const f of ['app-user-consent', 'health', 'openapi', 'referral-update-dead-letters', 'referral-update-events', 'referral-update-reconciler', 'referral-update-status', 'referral-update-worker', 'referral-updates', 'refresh-token-keep-alive']) await import('./dist/functions/' + f + '.js'); console.log('loaded');`;
   const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
     cwd: REPO_ROOT,
     env: isolatedEnv(),
