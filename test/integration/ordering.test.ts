@@ -57,12 +57,18 @@ function newReferral(): string {
 const details = (id: string) => sandbox.getReferral(id)?.details as Record<string, unknown>;
 
 describe('two instances, one Table, one Partner Center with 300 ms upstream latency', () => {
-  it('T2 (NEWER) to instance A, then 50 ms later T1 (OLDER) to instance B: Partner Center keeps NEWER', async () => {
+  it('T2 (NEWER) to instance A, then, while its PUT is on its way, T1 (OLDER) to instance B: Partner Center keeps NEWER', async () => {
     const id = newReferral();
     const [a, b] = instances;
 
     const newer = a.post({ referralId: id, occurredAt: at(2), notes: 'NEWER (T2)' });
-    await sleep(50);
+    // Not a fixed sleep: on a loaded machine A could start later than B. A's PUT reaching Partner Center (still
+    // 300 ms from being applied) means A holds its claim on the field: B arrives strictly after it.
+    const putOf = () => sandbox.requests.some((request) => request.method === 'PUT' && request.referralId === id);
+    for (let waited = 0; !putOf(); waited += 10) {
+      if (waited > 15_000) throw new Error('instance A never sent its PUT');
+      await sleep(10);
+    }
     const older = b.post({ referralId: id, occurredAt: at(1), notes: 'OLDER (T1)' });
     const [newerAnswer, olderAnswer] = await Promise.all([newer, older]);
 
