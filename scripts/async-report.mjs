@@ -7,26 +7,20 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { failer, n, readJsonOr, seconds, table, verdict } from './report-format.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outFile = join(root, 'docs', 'reliability.md');
 const HEADING = '## Asynchronous delivery';
 
-function fail(message) {
-  process.stderr.write(`async-report: ${message}\n`);
-  process.exit(1);
-}
+const fail = failer('async-report');
 
 function readFigures(name) {
   const file = join(root, 'test-results', `async-${name}.json`);
   if (!existsSync(file)) {
     fail(`${relative(root, file)} is missing: run the suite first (npm run reliability:async)`);
   }
-  try {
-    return JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    fail(`cannot read ${relative(root, file)}: ${error instanceof Error ? error.message : String(error)}`);
-  }
+  return readJsonOr(fail, file, relative(root, file));
 }
 
 const outage = readFigures('outage');
@@ -37,18 +31,6 @@ for (const [name, figures, keys] of [
 ]) {
   const missing = keys.filter((key) => figures[key] === undefined);
   if (missing.length > 0) fail(`async-${name}.json has no ${missing.join(', ')}; was it written by the suite?`);
-}
-
-const n = (value) => (typeof value === 'number' ? value.toLocaleString('en-US') : String(value ?? '–'));
-const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
-const verdict = (count) => (count === 0 ? '0 ✓' : `**${n(count)} ✗**`);
-
-/** A Markdown table with padded columns (stable under the formatter). */
-function table(header, rows) {
-  const all = [header, ...rows].map((row) => row.map((cell) => String(cell)));
-  const widths = header.map((_, i) => Math.max(3, ...all.map((row) => [...row[i]].length)));
-  const line = (row) => `| ${row.map((cell, i) => cell + ' '.repeat(widths[i] - [...cell].length)).join(' | ')} |`;
-  return [line(all[0]), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...all.slice(1).map(line)].join('\n');
 }
 
 const outcomes = (byOutcome) =>

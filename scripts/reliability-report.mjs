@@ -6,24 +6,15 @@
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { failer, n, readJsonOr, seconds, table, verdict } from './report-format.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const reliabilityFile = join(root, 'test-results', 'reliability.json');
 const fuzzFile = join(root, 'test-results', 'fuzz.json');
 const outFile = join(root, 'docs', 'reliability.md');
 
-function fail(message) {
-  process.stderr.write(`reliability-report: ${message}\n`);
-  process.exit(1);
-}
-
-function readJson(file) {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    fail(`cannot read ${relative(root, file)}: ${error instanceof Error ? error.message : String(error)}`);
-  }
-}
+const fail = failer('reliability-report');
+const readJson = (file) => readJsonOr(fail, file, relative(root, file));
 
 if (!existsSync(reliabilityFile)) {
   fail(
@@ -46,18 +37,7 @@ function readFuzz() {
 }
 const fuzz = readFuzz();
 
-const n = (value) => (typeof value === 'number' ? value.toLocaleString('en-US') : String(value ?? '–'));
-const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
 const pct = (part, whole) => (whole > 0 ? `${((100 * part) / whole).toFixed(1)} %` : '–');
-const verdict = (count) => (count === 0 ? '0 ✓' : `**${n(count)} ✗**`);
-
-/** A Markdown table with padded columns (stable under the formatter). */
-function table(header, rows) {
-  const all = [header, ...rows].map((row) => row.map((cell) => String(cell)));
-  const widths = header.map((_, i) => Math.max(3, ...all.map((row) => [...row[i]].length)));
-  const line = (row) => `| ${row.map((cell, i) => cell + ' '.repeat(widths[i] - [...cell].length)).join(' | ')} |`;
-  return [line(all[0]), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...all.slice(1).map(line)].join('\n');
-}
 
 const FAULT_MEANING = {
   throttle: '`429` with `Retry-After: 0` or `1`; nothing applied',
