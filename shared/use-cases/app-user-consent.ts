@@ -12,13 +12,9 @@
 
 import type { AppUserConsent } from '../auth/app-user-consent.js';
 import { AdapterError } from '../core/errors.js';
-import { jsonResponse, problemResponse } from '../http/response.js';
+import { type HttpAnswer, jsonResponse, problemResponse } from '../http/response.js';
 
-export interface ConsentResponse {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
+export type ConsentResponse = HttpAnswer;
 
 export interface ConsentApp {
   /** Throws `configuration_invalid` when the app is not in app-user mode or its settings are wrong. */
@@ -37,16 +33,8 @@ const LOGIN_HINT = /^[^\s@]+@[^\s@]+$/;
 /** Time the app gives the redemption of a sign-in and the write of its refresh token, together. */
 const CONSENT_BUDGET_MS = 60_000;
 
-function toResponse(init: { status?: number; headers?: unknown; body?: unknown }): ConsentResponse {
-  return {
-    status: init.status ?? 200,
-    headers: (init.headers ?? {}) as Record<string, string>,
-    body: typeof init.body === 'string' ? init.body : '',
-  };
-}
-
 function invalid(detail: string): ConsentResponse {
-  return toResponse(problemResponse(new AdapterError('invalid_event', detail)));
+  return problemResponse(new AdapterError('invalid_event', detail));
 }
 
 function failed(error: unknown): ConsentResponse {
@@ -54,7 +42,7 @@ function failed(error: unknown): ConsentResponse {
     error instanceof AdapterError
       ? error
       : new AdapterError('internal_error', 'The consent failed unexpectedly; see the function log.', { cause: error });
-  return toResponse(problemResponse(adapterError));
+  return problemResponse(adapterError);
 }
 
 async function jsonObject(body: () => Promise<unknown>): Promise<Record<string, unknown> | undefined> {
@@ -91,7 +79,7 @@ export async function authorizeConsent(app: ConsentApp, body: () => Promise<unkn
       state,
       ...(loginHint ? { loginHint } : {}),
     });
-    return toResponse(jsonResponse(200, { authorizationUrl, secretName: consent.secretName }));
+    return jsonResponse(200, { authorizationUrl, secretName: consent.secretName });
   } catch (error) {
     return failed(error);
   }
@@ -142,7 +130,7 @@ export async function redeemConsent(app: ConsentApp, body: () => Promise<unknown
       code: partnerCenter.code === 'mfa_required' ? 'PARTNER_CENTER_MFA_REQUIRED' : 'APP_USER_CONSENT_REFUSED',
       detail: `Partner Center refused the token of the new sign-in; it was not stored. ${partnerCenter.detail ?? ''}`,
     });
-    return toResponse(jsonResponse(422, { stored: false, partnerCenter }));
+    return jsonResponse(422, { stored: false, partnerCenter });
   }
   try {
     const stored = await redeemed.save({ abortSignal });
@@ -150,7 +138,7 @@ export async function redeemConsent(app: ConsentApp, body: () => Promise<unknown
       code: 'APP_USER_CONSENT_STORED',
       detail: `The bootstrap stored a new refresh token in Key Vault secret "${stored.secretName}" (version ${stored.version}); Partner Center ${partnerCenter.accepted ? 'accepts' : 'could not be asked about'} it.`,
     });
-    return toResponse(jsonResponse(200, { stored: true, ...stored, partnerCenter }));
+    return jsonResponse(200, { stored: true, ...stored, partnerCenter });
   } catch (error) {
     return failed(error);
   }

@@ -6,8 +6,9 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { DeliveryConfig } from '../config.js';
 import { type Accepted, ASYNC_HEADERS, type DeliverySummary, RESPOND_ASYNC } from '../contract/async.js';
-import { CORRELATION_HEADER, RESPONSE_HEADERS } from '../contract/headers.js';
+import { RESPONSE_HEADERS } from '../contract/headers.js';
 import type { DeliveryRecord, DeliveryStore, EventQueue } from '../delivery/store.js';
+import { jsonResponse } from '../http/response.js';
 import type { EventResponse } from './process-event.js';
 
 /** The settings of asynchronous delivery the use cases read: the configuration's, but the queue's connection. */
@@ -64,38 +65,23 @@ export function replayPathOf(eventId: string): string {
   return `${ROUTE_PREFIX}/${EVENTS_ROUTE}/${encodeURIComponent(eventId)}/replay`;
 }
 
-/** A JSON answer with `MS-CorrelationId` and no caching. */
-export function json(
-  status: number,
-  body: unknown,
-  correlationId: string,
-  headers: Record<string, string> = {},
-): EventResponse {
-  return {
-    status,
-    headers: {
-      'content-type': 'application/json; charset=utf-8',
-      'cache-control': 'no-store',
-      [CORRELATION_HEADER]: correlationId,
-      ...headers,
-    },
-    body: JSON.stringify(body),
-  };
-}
-
-/** The `202` of an accepted (or replayed) event: `Location`, `Retry-After`, `Preference-Applied`, the accepted body. */
+/**
+ * The `202` of an accepted (or replayed) event: `Location`, `Retry-After`, the accepted body, and
+ * `Preference-Applied` when the request asked for `respond-async` (a replay asks for nothing: RFC 7240).
+ */
 export function acceptedResponse(
   record: Pick<DeliveryRecord, 'eventId' | 'referralId' | 'token'>,
   requestUrl: string,
   settings: Pick<AsyncDeliverySettings, 'pollSeconds'>,
   correlationId: string,
+  { preferenceApplied = true }: { preferenceApplied?: boolean } = {},
 ): EventResponse {
   const statusUrl = statusUrlOf(requestUrl, record);
   const body: Accepted = { referralId: record.referralId, eventId: record.eventId, state: 'queued', statusUrl };
-  return json(202, body, correlationId, {
+  return jsonResponse(202, body, correlationId, {
     [ASYNC_HEADERS.location]: statusUrl,
     [RESPONSE_HEADERS.retryAfter]: String(settings.pollSeconds),
-    [ASYNC_HEADERS.preferenceApplied]: RESPOND_ASYNC,
+    ...(preferenceApplied ? { [ASYNC_HEADERS.preferenceApplied]: RESPOND_ASYNC } : {}),
   });
 }
 

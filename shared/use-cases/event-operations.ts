@@ -6,14 +6,13 @@
  *   same id, with a new maximum-age window.
  * Ids, states, times, codes and changed paths only: never the event's values or its answer.
  */
-import { ASYNC_HEADERS, DELIVERY_STATE_VALUES, type DeliveryList } from '../contract/async.js';
+import { DELIVERY_STATE_VALUES, type DeliveryList } from '../contract/async.js';
 import { AdapterError, type FieldError, isAdapterError } from '../core/errors.js';
 import type { DeliveryFilter, DeliveryRecord, DeliveryState } from '../delivery/store.js';
 import { correlationIdFrom } from '../http/inbound.js';
-import { asAdapterError } from '../http/response.js';
+import { asAdapterError, jsonResponse, problemResponse } from '../http/response.js';
 import { deliveryOf, unavailable } from './accept-event.js';
-import { acceptedResponse, json, summaryOf } from './async-delivery.js';
-import { problem } from './event-status.js';
+import { acceptedResponse, summaryOf } from './async-delivery.js';
 import type { EventApp, EventResponse } from './process-event.js';
 
 export interface OperationsRequest {
@@ -42,7 +41,7 @@ export function listEvents(request: OperationsRequest, app: Operations): Promise
       items: page.items.map(summaryOf),
       ...(page.continuationToken === undefined ? {} : { continuationToken: page.continuationToken }),
     };
-    return json(200, body, correlationId);
+    return jsonResponse(200, body, correlationId);
   });
 }
 
@@ -52,7 +51,7 @@ export function getEvent(eventId: string, request: OperationsRequest, app: Opera
     const { store } = deliveryOf(app.runtime());
     const record = await read(() => store.get(eventId, { abortSignal: AbortSignal.timeout(OPERATION_TIMEOUT_MS) }));
     if (!record) throw notFound(eventId);
-    return json(200, summaryOf(record), correlationId);
+    return jsonResponse(200, summaryOf(record), correlationId);
   });
 }
 
@@ -95,10 +94,7 @@ export function replayEvent(
           await store.update(replayed, { state, acceptedAt, deadLetteredAt, nextAttemptAt }).catch(() => {});
           throw unavailable(error, 'queued again');
         }
-        const accepted = acceptedResponse(replayed, request.url, config, correlationId);
-        // The replay asked for no preference: none to report as applied (RFC 7240), as the OpenAPI document says.
-        const { [ASYNC_HEADERS.preferenceApplied]: _applied, ...headers } = accepted.headers;
-        return { ...accepted, headers };
+        return acceptedResponse(replayed, request.url, config, correlationId, { preferenceApplied: false });
       }
       record = await read(() => store.get(eventId, { abortSignal }));
     }
@@ -113,7 +109,7 @@ async function operation(
   try {
     return await run(correlationId);
   } catch (error) {
-    return problem(asAdapterError(error), correlationId);
+    return problemResponse(asAdapterError(error), correlationId);
   }
 }
 

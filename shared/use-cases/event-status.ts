@@ -12,11 +12,10 @@ import { CORRELATION_HEADER, RESPONSE_HEADERS } from '../contract/headers.js';
 import { AdapterError } from '../core/errors.js';
 import { type DeliveryRecord, POISON_ERROR } from '../delivery/store.js';
 import { correlationIdFrom } from '../http/inbound.js';
-import { asAdapterError, problemResponse } from '../http/response.js';
+import { asAdapterError, jsonResponse, problemResponse } from '../http/response.js';
 import { unavailable } from './accept-event.js';
 import {
   type AsyncDeliverySettings,
-  json,
   parseStatusId,
   replayPathOf,
   statusUrlOf,
@@ -50,7 +49,7 @@ export async function eventStatus(
   try {
     return await status(request, app, clock, correlationId);
   } catch (error) {
-    return problem(asAdapterError(error), correlationId);
+    return problemResponse(asAdapterError(error), correlationId);
   }
 }
 
@@ -100,7 +99,7 @@ function pending(
     nextAttemptAt: record.state === 'retrying' ? record.nextAttemptAt : null,
     lastError: record.lastError && { code: record.lastError.code, status: record.lastError.status },
   };
-  return json(202, body, correlationId, {
+  return jsonResponse(202, body, correlationId, {
     [ASYNC_HEADERS.location]: statusUrlOf(request.url, record),
     [RESPONSE_HEADERS.retryAfter]: String(retryAfterSeconds(record, settings, clock.now())),
   });
@@ -166,14 +165,4 @@ export function deadLettered(record: DeliveryRecord): AdapterError {
       },
     },
   );
-}
-
-/** A problem document as an {@link EventResponse}. */
-export function problem(error: AdapterError, correlationId: string): EventResponse {
-  const init = problemResponse(error, correlationId);
-  return {
-    status: init.status ?? error.status,
-    headers: init.headers as Record<string, string>,
-    body: String(init.body ?? ''),
-  };
 }

@@ -34,7 +34,7 @@ import { AdapterError, isAdapterError } from '../core/errors.js';
 import { fieldsOf, supersededBeforeRead } from '../core/ordering.js';
 import type { UpdateEvent, UpdateResult } from '../core/update.js';
 import { correlationIdFrom, decodeUtf8, type InboundRequest, parseJsonBody, readBodyBytes } from '../http/inbound.js';
-import { asAdapterError, jsonResponse, problemResponse } from '../http/response.js';
+import { asAdapterError, type HttpAnswer, jsonResponse, problemResponse } from '../http/response.js';
 import { verifyWebhookSignature } from '../http/webhook-signature.js';
 import { eventFingerprint, type IdempotencyStore, type Lease, type VersionedOrdering } from '../idempotency/store.js';
 import type { PartnerCenterClient } from '../partner-center/client.js';
@@ -62,11 +62,7 @@ export interface EventRequest extends InboundRequest {
 }
 
 /** The answer, ready for any HTTP layer. */
-export interface EventResponse {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
+export type EventResponse = HttpAnswer;
 
 const POLL_MS = 200;
 /** A claimed event stays leased this long past the update's own time budget. */
@@ -444,13 +440,8 @@ async function settle(run: () => Promise<UpdateResult>): Promise<Settled> {
 
 /** 8. The answer: `200` with the result, or the problem document of the error. */
 export function answer(outcome: Settled, correlationId: string): Answered {
-  const init =
+  const response =
     'ok' in outcome ? jsonResponse(200, outcome.ok, correlationId) : problemResponse(outcome.error, correlationId);
-  const response = {
-    status: init.status ?? 200,
-    headers: init.headers as Record<string, string>,
-    body: String(init.body ?? ''),
-  };
   return { outcome, response };
 }
 
