@@ -19,8 +19,8 @@ import { createTableIdempotencyStore } from './idempotency/table-store.js';
 import { createPartnerCenterClient } from './partner-center/client.js';
 import { type Telemetry, type TelemetryStarter, telemetryStarter } from './telemetry/telemetry.js';
 import type { ConsentApp } from './use-cases/app-user-consent.js';
-import { KeyedLock } from './use-cases/keyed-lock.js';
 import type { EventApp, EventRuntime } from './use-cases/process-event.js';
+import { ReferralQueues } from './use-cases/referral-batch.js';
 
 export interface Runtime extends EventRuntime {
   config: Config;
@@ -58,7 +58,7 @@ export function getRuntime(): Runtime {
       config.idempotency.store === 'table'
         ? createTableIdempotencyStore(config.idempotency)
         : createMemoryIdempotencyStore(),
-    lock: new KeyedLock(),
+    referrals: new ReferralQueues(),
     delivery: createDelivery(config),
   };
   return runtime;

@@ -12,8 +12,8 @@ import { createMemoryIdempotencyStore } from '../../shared/idempotency/store.js'
 import { createPartnerCenterClient } from '../../shared/partner-center/client.js';
 import { newStats } from '../../shared/telemetry/event-record.js';
 import { eventDeadline } from '../../shared/use-cases/deadline.js';
-import { KeyedLock } from '../../shared/use-cases/keyed-lock.js';
 import { applyEvent, type EventRuntime } from '../../shared/use-cases/process-event.js';
+import { ReferralQueues } from '../../shared/use-cases/referral-batch.js';
 import { SEED_IDS } from '../sandbox/seed.js';
 import { startPartnerCenterSandbox } from '../sandbox/server.js';
 import { median } from './cold-start.js';
@@ -35,7 +35,7 @@ export async function benchBurst(): Promise<BenchRow[]> {
     config,
     client,
     idempotency: createMemoryIdempotencyStore(),
-    lock: new KeyedLock(),
+    referrals: new ReferralQueues(),
   };
   const template = sandbox.getReferral(SEED_IDS.activeAccepted);
   if (!template) throw new Error('the sandbox has no activeAccepted referral');

@@ -9,13 +9,13 @@ import type { Config } from '../../shared/config.js';
 import type { IdempotencyStore } from '../../shared/idempotency/store.js';
 import { createPartnerCenterClient, type PartnerCenterClient } from '../../shared/partner-center/client.js';
 import type { Telemetry } from '../../shared/telemetry/telemetry.js';
-import { KeyedLock } from '../../shared/use-cases/keyed-lock.js';
 import {
   type EventApp,
   type EventRequest,
   type EventRuntime,
   processEvent,
 } from '../../shared/use-cases/process-event.js';
+import { ReferralQueues } from '../../shared/use-cases/referral-batch.js';
 
 /** A fixed token: the sandbox accepts any, and the figures are about the calls to Partner Center. */
 export const FIXED_TOKENS: TokenProvider = {
@@ -44,7 +44,7 @@ export interface InProcessApp {
 
 export function inProcessApp(config: Config, idempotency: IdempotencyStore): InProcessApp {
   const client = createPartnerCenterClient(config.partnerCenter, config.retry, FIXED_TOKENS);
-  const runtime: EventRuntime = { config, client, idempotency, lock: new KeyedLock() };
+  const runtime: EventRuntime = { config, client, idempotency, referrals: new ReferralQueues() };
   const app: EventApp = { runtime: () => runtime, telemetry: () => NO_TELEMETRY };
   const post = async (body: Record<string, unknown>, headers: Record<string, string> = {}) => {
     const bytes = Buffer.from(JSON.stringify(body));

@@ -51,8 +51,7 @@ import type { Telemetry } from '../telemetry/telemetry.js';
 import { acceptAsync, withEventId } from './accept-event.js';
 import type { DeliveryRuntime } from './async-delivery.js';
 import { afterDeadline, type EventDeadline, eventDeadline } from './deadline.js';
-import type { KeyedLock } from './keyed-lock.js';
-import { type BatchMember, referralQueues, updateBatch } from './referral-batch.js';
+import { type BatchMember, type ReferralQueues, updateBatch } from './referral-batch.js';
 import { staleResult, updateReferral } from './update-referral.js';
 
 export interface EventRequest extends InboundRequest {
@@ -84,8 +83,8 @@ export interface EventRuntime {
   config: Pick<Config, 'inbound' | 'idempotency' | 'retry'>;
   client: PartnerCenterClient;
   idempotency: IdempotencyStore;
-  /** One turn per referral at a time within this instance; the batching step queues on it (./referral-batch.ts). */
-  lock: KeyedLock;
+  /** One turn per referral at a time within this instance; the events that wait are batched (step 5, ./referral-batch.ts). */
+  referrals: ReferralQueues;
   /** How often a duplicate checks whether the first copy has finished; 200 ms unless set (tests shorten it). */
   idempotencyPollMs?: number;
   /** How long an ordering claim outlives its PUT's bound; 5 s unless set (tests shorten it; docs/ordering.md). */
@@ -358,7 +357,7 @@ async function inReferralBatch(
     alone,
   };
   try {
-    return await referralQueues(runtime.lock).join(member, (members) =>
+    return await runtime.referrals.join(member, (members) =>
       updateBatch(members, { client: runtime.client, retry: runtime.config.retry }),
     );
   } catch (error) {

@@ -31,7 +31,7 @@ import { asAdapterError } from '../http/response.js';
 import type { RequestContext } from '../partner-center/client.js';
 import { newStats, type UpdateStats } from '../telemetry/event-record.js';
 import type { EventDeadline } from './deadline.js';
-import type { KeyedLock } from './keyed-lock.js';
+import { KeyedLock } from './keyed-lock.js';
 import type { UpdateDependencies } from './update-referral.js';
 import { mayHaveLanded, writeLoop } from './write-loop.js';
 
@@ -65,24 +65,12 @@ interface Waiting {
   taken: () => void;
 }
 
-/** The queues of one instance, one per lock (runtime.ts builds one lock per instance). */
-const QUEUES = new WeakMap<KeyedLock, ReferralQueues>();
-
-/** The referral queues that take turns on `lock`. */
-export function referralQueues(lock: KeyedLock): ReferralQueues {
-  let queues = QUEUES.get(lock);
-  if (!queues) {
-    queues = new ReferralQueues(lock);
-    QUEUES.set(lock, queues);
-  }
-  return queues;
-}
-
+/** The per-referral queues of one instance (runtime.ts builds one): turns taken on a {@link KeyedLock}. */
 export class ReferralQueues {
   /** Per referral: the events waiting for a turn. An entry exists exactly while a turn is scheduled for it. */
   readonly #waiting = new Map<string, Waiting[]>();
 
-  constructor(readonly lock: KeyedLock) {}
+  constructor(readonly lock: KeyedLock = new KeyedLock()) {}
 
   /**
    * Resolves with the member's own result once a turn has applied it (alone or in a batch, by `applyBatch`);

@@ -16,7 +16,6 @@ import type { AsyncDeliverySettings } from '../../shared/use-cases/async-deliver
 import { deadLetterEvent } from '../../shared/use-cases/dead-letter-event.js';
 import { deliverQueuedEvent, type WorkerClock } from '../../shared/use-cases/deliver-queued-event.js';
 import { eventStatus } from '../../shared/use-cases/event-status.js';
-import { KeyedLock } from '../../shared/use-cases/keyed-lock.js';
 import {
   type EventApp,
   type EventRequest,
@@ -25,6 +24,7 @@ import {
   type Invocation,
   processEvent,
 } from '../../shared/use-cases/process-event.js';
+import { ReferralQueues } from '../../shared/use-cases/referral-batch.js';
 import { type UpdateDependencies, updateReferral } from '../../shared/use-cases/update-referral.js';
 
 export const REFERRAL_ID = 'ref-0001';
@@ -116,7 +116,7 @@ export function testApp(
     config: testConfig(options.settings),
     client,
     idempotency: options.idempotency ?? createMemoryIdempotencyStore(),
-    lock: new KeyedLock(),
+    referrals: new ReferralQueues(),
     idempotencyPollMs: 2,
   };
   const telemetry: Telemetry = { inInvocation: (_traceParent, work) => work(), recordEvent: () => {} };

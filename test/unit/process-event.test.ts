@@ -498,7 +498,7 @@ describe('the event deadline (UPSTREAM_BUDGET_MS, from the start of the event)',
     const budget = app.runtimeValue.config.retry.budgetMs;
     withBudget(app, 30);
     const held = deferred();
-    const holder = app.runtimeValue.lock.run(REFERRAL_ID, () => held.promise);
+    const holder = app.runtimeValue.referrals.lock.run(REFERRAL_ID, () => held.promise);
     const delivery = { body: event({ eventId: 'evt-behind-lock' }) };
 
     const timedOut = await deliver(app, delivery);

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { AdapterError } from '../../shared/core/errors.js';
 import type { JsonObject } from '../../shared/core/referral.js';
 import type { PartnerCenterClient, ReadResult, WriteResult } from '../../shared/partner-center/client.js';
-import { BATCH_CAP, referralQueues } from '../../shared/use-cases/referral-batch.js';
+import { BATCH_CAP } from '../../shared/use-cases/referral-batch.js';
 import { deferred } from '../support/scripted-partner-center.js';
 import { deliver, REFERRAL_ID, referral, type Settings, type TestApp, testApp } from '../support/use-cases.js';
 
@@ -90,7 +90,7 @@ async function burst(
   const answers = bodies.map((body, i) =>
     deliver(app, { body: { referralId: REFERRAL_ID, ...body }, headers: headers(i) }),
   );
-  const queues = referralQueues(app.runtimeValue.lock);
+  const queues = app.runtimeValue.referrals;
   for (let i = 0; i < 1000 && queues.waiting(REFERRAL_ID) < bodies.length; i++) await sleep(1);
   expect(queues.waiting(REFERRAL_ID)).toBe(bodies.length);
   open.resolve();
@@ -315,7 +315,7 @@ describe('group commit: events waiting for the same turn share one read and one 
     const opener = deliver(app, { body: { referralId: REFERRAL_ID, statusReason: 'opener' } });
     while (pc.gets === 0) await sleep(1);
     const waiting = deliver(app, { body: { referralId: REFERRAL_ID, dealValue: 1 } });
-    const queues = referralQueues(app.runtimeValue.lock);
+    const queues = app.runtimeValue.referrals;
     while (queues.waiting(REFERRAL_ID) === 0) await sleep(1);
     const { config } = app.runtimeValue;
     app.runtimeValue.config = { ...config, retry: { ...config.retry, budgetMs: 20 } };
@@ -338,7 +338,7 @@ describe('group commit: events waiting for the same turn share one read and one 
     pc.gate = open.promise;
     const opener = deliver(app, { body: { referralId: REFERRAL_ID, statusReason: 'opener' } });
     while (pc.gets === 0) await sleep(1);
-    const queues = referralQueues(app.runtimeValue.lock);
+    const queues = app.runtimeValue.referrals;
     const patient = deliver(app, { body: { referralId: REFERRAL_ID, dealValue: 1 } });
     while (queues.waiting(REFERRAL_ID) === 0) await sleep(1);
     const { config } = app.runtimeValue;
