@@ -2,9 +2,12 @@
  * Nothing applied twice: event ids, stored answers (Azure Table Storage on Azurite), ordering by
  * occurredAt, and one update at a time per referral. Through the local host, against the sandbox.
  */
+import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { startIdentityEmulator } from '../../dev/emulators/identity.js';
 import { SEED_IDS } from '../../dev/sandbox/seed.js';
-import { requestsOf, useStack } from '../support/stack.js';
+import { startPartnerCenterSandbox } from '../../dev/sandbox/server.js';
+import { type Answer, requestsOf, startHostProcess, useStack } from '../support/stack.js';
 
 const stack = useStack({}, { resetSandbox: true });
 
@@ -109,14 +112,46 @@ describe('ordering by occurredAt', () => {
   });
 });
 
+const FIELDS = ['name', 'notes', 'statusReason', 'externalReferenceId', 'dealValue'] as const;
+
+/** 100 events on one referral, each setting one of five fields to a value of its own. */
+function fieldEvents(referralId: string) {
+  return Array.from({ length: 100 }, (_, i) => {
+    const field = FIELDS[i % FIELDS.length] as (typeof FIELDS)[number];
+    return { referralId, [field]: field === 'dealValue' ? 1000 + i : `${field}-${i}` };
+  });
+}
+
+/**
+ * Nothing lost: per field, the events' changes form one sequence (each saw the value the one before it left),
+ * as long as the number of events that named it, and Partner Center ends with its last value.
+ */
+function expectOneChainPerField(answers: Answer[], final: Record<string, unknown>, events: number): void {
+  const details = final.details as Record<string, unknown>;
+  for (const field of FIELDS) {
+    const inDetails = field === 'dealValue' || field === 'notes';
+    const path = inDetails ? `/details/${field}` : `/${field}`;
+    const next = new Map<unknown, unknown>();
+    for (const answer of answers) {
+      const changes = answer.body.changes as Array<{ path: string; from: unknown; to: unknown }>;
+      for (const change of changes) if (change.path === path) next.set(change.from, change.to);
+    }
+    const start = [...next.keys()].find((from) => ![...next.values()].includes(from));
+    let value = start;
+    let steps = 0;
+    while (next.has(value)) {
+      value = next.get(value);
+      steps++;
+    }
+    expect(steps).toBe(events / FIELDS.length);
+    expect(inDetails ? details[field] : final[field]).toEqual(value);
+  }
+}
+
 describe('one update per referral at a time (group commit)', () => {
   it('100 parallel events on one referral touching different fields: all applied, no conflicts, nothing lost', async () => {
     const referralId = SEED_IDS.activeAccepted;
-    const fields = ['name', 'notes', 'statusReason', 'externalReferenceId', 'dealValue'] as const;
-    const events = Array.from({ length: 100 }, (_, i) => {
-      const field = fields[i % fields.length] as (typeof fields)[number];
-      return { referralId, [field]: field === 'dealValue' ? 1000 + i : `${field}-${i}` };
-    });
+    const events = fieldEvents(referralId);
     const answers = await Promise.all(events.map((event) => stack.post(event)));
     expect(answers.map((a) => a.status)).toEqual(events.map(() => 200));
     expect(answers.every((a) => a.body.outcome === 'updated')).toBe(true);
@@ -126,27 +161,43 @@ describe('one update per referral at a time (group commit)', () => {
     expect(requestsOf(stack.sandbox, 'GET')).toHaveLength(puts.length);
     expect(stack.sandbox.stats().rejected412).toBe(0);
     expect(puts.length).toBeLessThanOrEqual(10);
-    // Nothing lost: per field, the events' changes form one sequence (each saw the value the one before it
-    // left), and Partner Center ends with its last value.
-    const final = stack.sandbox.getReferral(referralId) ?? {};
-    const details = final.details as Record<string, unknown>;
-    for (const field of fields) {
-      const inDetails = field === 'dealValue' || field === 'notes';
-      const path = inDetails ? `/details/${field}` : `/${field}`;
-      const next = new Map<unknown, unknown>();
-      for (const answer of answers) {
-        const changes = answer.body.changes as Array<{ path: string; from: unknown; to: unknown }>;
-        for (const change of changes) if (change.path === path) next.set(change.from, change.to);
-      }
-      const start = [...next.keys()].find((from) => ![...next.values()].includes(from));
-      let value = start;
-      let steps = 0;
-      while (next.has(value)) {
-        value = next.get(value);
-        steps++;
-      }
-      expect(steps).toBe(events.length / fields.length);
-      expect(inDetails ? details[field] : final[field]).toEqual(value);
+    expectOneChainPerField(answers, stack.sandbox.getReferral(referralId) ?? {}, events.length);
+  });
+});
+
+describe('two instances, one Table, one referral (group commit on each, eTags between them)', () => {
+  it('100 parallel events split between two app processes: all applied once, nothing lost, the 412s re-planned', async () => {
+    const identity = await startIdentityEmulator();
+    const sandbox = await startPartnerCenterSandbox({ acceptToken: (token) => identity.isIssued(token) });
+    const env = {
+      PARTNER_CENTER_BASE_URL: sandbox.url,
+      IDENTITY_ENDPOINT: identity.endpoint,
+      IDENTITY_HEADER: identity.header,
+      IDEMPOTENCY_TABLE_NAME: `t${randomUUID().replaceAll('-', '')}`,
+      UPSTREAM_BUDGET_MS: '20000',
+      CONCURRENCY_MAX_RETRIES: '10',
+    };
+    const instances = await Promise.all([startHostProcess(env), startHostProcess(env)]);
+    try {
+      // Latency, so that both instances hold batches at once and meet each other's writes (412).
+      sandbox.injectFault({ action: { type: 'delay', ms: 50 }, times: 1_000_000 });
+      const referralId = SEED_IDS.activeAccepted;
+      const events = fieldEvents(referralId).map((event, i) => ({ ...event, eventId: `evt-two-${i}` }));
+      const answers = await Promise.all(events.map((event, i) => (instances[i % 2] ?? instances[0]).post(event)));
+      expect(answers.map((a) => a.status)).toEqual(events.map(() => 200));
+      expect(answers.every((a) => a.body.outcome === 'updated')).toBe(true);
+      expectOneChainPerField(answers, sandbox.getReferral(referralId) ?? {}, events.length);
+      // Grouped on each instance: far fewer writes than events, whatever the 412s between the two.
+      const stored = sandbox.stats().appliedPuts;
+      expect(stored).toBeLessThan(events.length / 2);
+      // A redelivery of any of them, to the other instance, is the stored answer: applied once.
+      const again = await instances[1].post(events[0] as Record<string, unknown>);
+      expect(again.headers.get('Idempotent-Replayed')).toBe('true');
+      expect(sandbox.stats().appliedPuts).toBe(stored);
+    } finally {
+      await Promise.all(instances.map((instance) => instance.host.stop()));
+      await sandbox.close();
+      await identity.close();
     }
   });
 });
