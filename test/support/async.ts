@@ -12,12 +12,14 @@
  * Also here: the event plans and the per-field model of the async suites (what each referral must hold at the
  * end, from test/support/reliability/model.ts's fields), and the sandbox ledger checks (lost, doubled).
  */
+
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QueueServiceClient } from '@azure/storage-queue';
 import { type IdentityEmulator, startIdentityEmulator } from '../../dev/emulators/identity.js';
+import { mulberry32 } from '../../dev/sandbox/random-faults.js';
 import { makeReferral } from '../../dev/sandbox/seed.js';
 import {
   type PartnerCenterSandbox,
@@ -353,17 +355,8 @@ export interface AsyncEvent {
 
 const UNIQUE_INPUTS = ['notes', 'statusReason', 'name', 'externalReferenceId', 'dealValue', 'closingDate'] as const;
 
-/** A small seeded PRNG (mulberry32), so a plan can be replayed. */
-export function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The sandbox's seeded PRNG, so a plan can be replayed. */
+export const prng = mulberry32;
 
 /**
  * `perReferral` events per referral, each with 1–3 writable fields (never a status: every event is applicable, so
