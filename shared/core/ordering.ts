@@ -190,21 +190,34 @@ export function claimFields(
   writes: ReadonlyMap<OrderedField, string>,
   claim: { by: string; until: number },
 ): OrderingRecord {
+  return claimFieldsAt(record, new Map(apply.map((field) => [field, occurredAt])), writes, claim);
+}
+
+/**
+ * {@link claimFields} with a time per field: the claim of a batch (core/plan-batch.ts), whose fields were
+ * applied by events of different times; each gets the time of the latest event of the batch that applied it.
+ */
+export function claimFieldsAt(
+  record: OrderingRecord,
+  applied: ReadonlyMap<OrderedField, string>,
+  writes: ReadonlyMap<OrderedField, string>,
+  claim: { by: string; until: number },
+): OrderingRecord {
   const next: OrderingRecord = { ...record };
-  for (const field of apply) {
+  for (const [field, at] of applied) {
     const entry = record[field];
     const key = writes.get(field);
     if (key === undefined) {
-      next[field] = { at: occurredAt };
+      next[field] = { at };
       continue;
     }
-    // Taking over a claim of the same id (a redelivery): its original `prev`, and at least its `until`,
-    // since the earlier delivery's PUT may still land until then.
+    // Taking over a claim of the same id (a redelivery, or a batch's next attempt): its original `prev`,
+    // and at least its `until`, since the earlier attempt's PUT may still land until then.
     const own = entry?.pending?.by === claim.by ? entry.pending : undefined;
     const prev = own ? own.prev : entry?.at;
     const until = Math.max(claim.until, own?.until ?? 0);
     next[field] = {
-      at: occurredAt,
+      at,
       pending: { by: claim.by, key, until, ...(prev === undefined ? {} : { prev }) },
     };
   }
@@ -229,6 +242,24 @@ export function rollbackClaims(record: OrderingRecord, claimId: string): Orderin
     if (!entry) continue;
     if (entry.pending?.by !== claimId) next[field] = entry;
     else if (entry.pending.prev !== undefined) next[field] = { at: entry.pending.prev };
+  }
+  return next;
+}
+
+/**
+ * Settles this claim's pending entries against the referral its write left (a batch's, after its `PUT` landed or
+ * a read showed it had): a field holding the claimed value is confirmed; any other (claimed by an earlier attempt
+ * of the batch whose `PUT` cannot land any more) gets its previous time back.
+ */
+export function confirmClaimsAgainst(record: OrderingRecord, claimId: string, referral: JsonObject): OrderingRecord {
+  const next: OrderingRecord = {};
+  for (const field of ORDERED_FIELDS) {
+    const entry = record[field];
+    if (!entry) continue;
+    const { pending } = entry;
+    if (pending?.by !== claimId) next[field] = entry;
+    else if (currentKey(field, referral) === pending.key) next[field] = { at: entry.at };
+    else if (pending.prev !== undefined) next[field] = { at: pending.prev };
   }
   return next;
 }

@@ -14,14 +14,24 @@
 import type { AdapterError } from './errors.js';
 import { isAdapterError } from './errors.js';
 import { buildPutBody, type Change } from './merge.js';
+import {
+  decideOrder,
+  fieldsOf,
+  type OrderedField,
+  type OrderingRecord,
+  type Superseded,
+  withoutFields,
+} from './ordering.js';
 import { planUpdate } from './plan-update.js';
 import { type JsonObject, type JsonValue, readPath } from './referral.js';
 import type { UpdateIntent } from './update.js';
 
 /** What one event of the batch comes to against the running state. */
 export type BatchEventPlan =
-  | { kind: 'unchanged' }
-  | { kind: 'changed'; changes: Change[] }
+  | { kind: 'unchanged'; superseded: Superseded[] }
+  | { kind: 'changed'; changes: Change[]; superseded: Superseded[] }
+  /** Every field of the event was set by a later event (ordered batches only): nothing of it is written. */
+  | { kind: 'stale'; superseded: Superseded[] }
   /** The rules refused it (422 transition_not_allowed/referral_closed, 502 unexpected_referral). */
   | { kind: 'refused'; error: AdapterError };
 
@@ -32,27 +42,90 @@ export interface BatchPlan {
   body: JsonObject | undefined;
   /** The referral as the batch leaves it (the body, or the read referral when nothing is written). */
   final: JsonObject;
+  /**
+   * Ordered batches: each field an event applied, with the `occurredAt` of the latest one that did (the time the
+   * batch claims it at, docs/ordering.md#batches). Empty for a batch of events without `occurredAt`.
+   */
+  applied: Map<OrderedField, string>;
+}
+
+/** One event of an ordered batch: its change and when it happened at the source. */
+export interface OrderedIntent {
+  intent: UpdateIntent;
+  occurredAt: string;
 }
 
 /** Plans `intents`, in order, against `referral` (one read of it). Throws only what is not an `AdapterError`. */
 export function planBatch(referralId: string, referral: JsonObject, intents: readonly UpdateIntent[]): BatchPlan {
+  return plan(referralId, referral, intents, (intent) => ({ intent, superseded: [] }));
+}
+
+/**
+ * Plans events with `occurredAt`, in arrival order, against `referral` and the ordering record `record` (settled,
+ * with no live claim on the events' fields): each event's fields are decided per field against the record as
+ * the events before it left it (core/ordering.ts `decideOrder`: a field a later event set is superseded, ties
+ * apply), exactly as if the events had been applied one after another; an event the rules refuse moves neither
+ * the referral nor the record.
+ */
+export function planOrderedBatch(
+  referralId: string,
+  referral: JsonObject,
+  record: OrderingRecord,
+  events: readonly OrderedIntent[],
+): BatchPlan {
+  let running = record;
+  return plan(referralId, referral, events, ({ intent, occurredAt }) => {
+    const decision = decideOrder(running, occurredAt, fieldsOf(intent), '');
+    const skipped = decision.superseded.map((s) => s.field);
+    return {
+      intent: skipped.length === 0 ? intent : withoutFields(intent, skipped),
+      superseded: decision.superseded,
+      ...(decision.apply.length === 0 ? { stale: true } : {}),
+      applied: () => {
+        running = { ...running };
+        for (const field of decision.apply) running[field] = { at: occurredAt };
+        return decision.apply.map((field) => [field, occurredAt] as const);
+      },
+    };
+  });
+}
+
+/** What the ordering decided for one event before it is planned: the intent left, and how it moves the record. */
+interface Decided {
+  intent: UpdateIntent;
+  superseded: Superseded[];
+  stale?: true;
+  /** The event was accepted: moves the running record, returns the fields it applied with their times. */
+  applied?: () => ReadonlyArray<readonly [OrderedField, string]>;
+}
+
+function plan<T>(
+  referralId: string,
+  referral: JsonObject,
+  inputs: readonly T[],
+  decide: (input: T) => Decided,
+): BatchPlan {
   let running = referral;
   const accepted: Change[] = [];
-  const events = intents.map((intent): BatchEventPlan => {
+  const applied = new Map<OrderedField, string>();
+  const events = inputs.map((input): BatchEventPlan => {
+    const { intent, superseded, stale, applied: apply } = decide(input);
+    if (stale) return { kind: 'stale', superseded };
     try {
-      const plan = planUpdate(referralId, running, intent);
-      if (plan.kind === 'unchanged') return { kind: 'unchanged' };
-      accepted.push(...plan.changes);
-      running = plan.body;
-      return { kind: 'changed', changes: plan.changes };
+      const planned = planUpdate(referralId, running, intent);
+      for (const [field, at] of apply?.() ?? []) applied.set(field, at);
+      if (planned.kind === 'unchanged') return { kind: 'unchanged', superseded };
+      accepted.push(...planned.changes);
+      running = planned.body;
+      return { kind: 'changed', changes: planned.changes, superseded };
     } catch (error) {
       if (isAdapterError(error)) return { kind: 'refused', error };
       throw error;
     }
   });
-  if (accepted.length === 0) return { events, body: undefined, final: referral };
+  if (accepted.length === 0) return { events, body: undefined, final: referral, applied };
   const body = buildPutBody(referral, accepted);
-  return { events, body, final: body };
+  return { events, body, final: body, applied };
 }
 
 /**

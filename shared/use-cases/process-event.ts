@@ -355,10 +355,17 @@ async function inReferralBatch(
     correlationId: context.correlationId,
     stats: context.stats,
     alone,
+    ...(event.eventId === undefined
+      ? {}
+      : { claimId: claimIdOf(event.eventId, context.fingerprint ?? eventFingerprint(event)) }),
   };
   try {
     return await runtime.referrals.join(member, (members) =>
-      updateBatch(members, { client: runtime.client, retry: runtime.config.retry }),
+      updateBatch(members, {
+        client: runtime.client,
+        retry: runtime.config.retry,
+        ordering: { store: runtime.idempotency, marginMs: runtime.orderingClaimMarginMs ?? CLAIM_MARGIN_MS },
+      }),
     );
   } catch (error) {
     if (!isAbortOf(error, deadline.signal)) throw error;

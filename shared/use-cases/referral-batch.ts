@@ -7,9 +7,15 @@
  *   waiting events and applies them. The first event to arrive on an idle referral is alone in its turn
  *   and runs as before group commit; the events that arrive while a turn runs wait for the next one, which
  *   takes them all (up to {@link BATCH_CAP}) as one batch.
- * - **What is batched.** Only events without `occurredAt` that are not dry runs. An event with
- *   `occurredAt` (its per-field ordering claims, docs/ordering.md) or a dry run is a turn of its own, in
- *   arrival order; a batch is a run of consecutive batchable events.
+ * - **What is batched.** Every event but a dry run (a turn of its own). A batch is a run of consecutive events
+ *   that all have `occurredAt` (an *ordered* batch) or all have none, in arrival order.
+ * - **Ordered batches** (docs/ordering.md#batches) follow the ordering protocol of one event with one claim for
+ *   the batch: the record is read before the referral, each event's fields are decided against the record as
+ *   the events before it left it (core/plan-batch.ts `planOrderedBatch`), every applied field is claimed in one
+ *   conditional write, with the time of the latest event that applied it, before the PUT, and confirmed after
+ *   it against what the PUT left. A live claim of another event on one of the batch's fields is waited for; one
+ *   left by an earlier delivery of an event of the batch (a redelivery) makes the turn apply its events one by
+ *   one, so that each takes over its own claim.
  * - **A batch** is planned in arrival order against one read (core/plan-batch.ts), written with one PUT +
  *   If-Match, and each event is answered its own changes and outcome, with the status, substatus and eTag
  *   the batch left. An event the rules refuse gets its own 422 and the others go on. A `412` re-reads and
@@ -21,9 +27,19 @@
  *   as before). A batch runs under the earliest deadline of its events: none of them is answered, nor
  *   can have its write land, after its own deadline (docs/behaviour.md).
  */
+import { randomUUID } from 'node:crypto';
 import { anySignal } from '../core/abort.js';
 import { AdapterError } from '../core/errors.js';
-import { type BatchPlan, batchHolds, planBatch } from '../core/plan-batch.js';
+import {
+  claimFieldsAt,
+  confirmClaimsAgainst,
+  currentKey,
+  fieldsOf,
+  type OrderedField,
+  rollbackClaims,
+  settleLapsed,
+} from '../core/ordering.js';
+import { type BatchPlan, batchHolds, planBatch, planOrderedBatch } from '../core/plan-batch.js';
 import type { JsonObject } from '../core/referral.js';
 import { Deadline } from '../core/retry.js';
 import type { UpdateEvent, UpdateResult } from '../core/update.js';
@@ -32,7 +48,15 @@ import type { RequestContext } from '../partner-center/client.js';
 import { newStats, type UpdateStats } from '../telemetry/event-record.js';
 import type { EventDeadline } from './deadline.js';
 import { KeyedLock } from './keyed-lock.js';
-import type { UpdateDependencies } from './update-referral.js';
+import {
+  ClaimedRecord,
+  claimedElsewhere,
+  claimUntil,
+  ORDERING_WRITE_ATTEMPTS,
+  type OrderingStore,
+  orderingBusy,
+} from './ordering-record.js';
+import { staleResult, supersededAnswer, type UpdateDependencies } from './update-referral.js';
 import { mayHaveLanded, writeLoop } from './write-loop.js';
 
 /** The most events one batch takes; the others wait for the next turn. */
@@ -50,11 +74,24 @@ export interface BatchMember {
   stats: UpdateStats;
   /** The event applied alone: ordering, then the update (process-event's `inOrder` and `update`). */
   alone: () => Promise<UpdateResult>;
+  /** The ordering claim id the event takes when applied alone (events with an id: the same for every delivery). */
+  claimId?: string | undefined;
 }
 
-/** Whether an event may share a write with others: no `occurredAt` (no ordering claims), not a dry run. */
+/** What a batch is applied with: the Partner Center client and retry settings, and the ordering record's store. */
+export interface BatchDependencies extends Pick<UpdateDependencies, 'client' | 'retry' | 'random'> {
+  /** Needed for ordered batches (events with `occurredAt`); without it such events are never batched. */
+  ordering?: { store: OrderingStore; marginMs: number };
+}
+
+/** Whether an event may share a write with others: any event but a dry run. */
 export function isBatchable(event: UpdateEvent): boolean {
-  return event.occurredAt === undefined && !event.dryRun;
+  return !event.dryRun;
+}
+
+/** Whether two events may share a batch: both with `occurredAt` (an ordered batch) or both without. */
+function sameKind(a: UpdateEvent, b: UpdateEvent): boolean {
+  return (a.occurredAt === undefined) === (b.occurredAt === undefined);
 }
 
 interface Waiting {
@@ -139,8 +176,8 @@ export class ReferralQueues {
 }
 
 /**
- * The events of the next turn, taken off the queue: the first one alone when it is not batchable (a dry run,
- * an event with `occurredAt`), else the run of batchable events at the head, up to {@link BATCH_CAP}.
+ * The events of the next turn, taken off the queue: the first one alone when it is not batchable (a dry run),
+ * else the run of batchable events of its kind (with or without `occurredAt`) at the head, up to {@link BATCH_CAP}.
  * Events whose deadline has run out are left to their own abort (they remove themselves).
  */
 function take(queue: Waiting[]): Waiting[] {
@@ -148,9 +185,11 @@ function take(queue: Waiting[]): Waiting[] {
   queue.splice(0, queue.length, ...live);
   const first = queue[0];
   if (!first) return [];
-  if (!isBatchable(first.member.event)) return queue.splice(0, 1);
+  const head = first.member.event;
+  if (!isBatchable(head)) return queue.splice(0, 1);
   let n = 1;
-  while (n < queue.length && n < BATCH_CAP && isBatchable((queue[n] as Waiting).member.event)) n++;
+  const joins = (event: UpdateEvent) => isBatchable(event) && sameKind(head, event);
+  while (n < queue.length && n < BATCH_CAP && joins((queue[n] as Waiting).member.event)) n++;
   return queue.splice(0, n);
 }
 
@@ -163,31 +202,36 @@ async function settle(run: () => Promise<UpdateResult>): Promise<BatchSettled> {
 }
 
 /**
- * Applies batchable events for one referral (more than one) with one read and one write, and answers each.
- * A write Partner Center refuses for good (`upstream_rejected`) is retried event by event (`alone`), so that
- * one event's value never fails another; any other failure answers every event the same error.
+ * Applies batchable events for one referral (more than one, all of one kind) with one read and one write, and
+ * answers each. A write Partner Center refuses for good (`upstream_rejected`) is retried event by event
+ * (`alone`), so that one event's value never fails another, and so is an ordered batch one of whose events finds
+ * its own earlier claim (a redelivery); any other failure answers every event the same error.
  */
-export async function updateBatch(
-  members: readonly BatchMember[],
-  deps: Pick<UpdateDependencies, 'client' | 'retry' | 'random'>,
-): Promise<BatchSettled[]> {
+export async function updateBatch(members: readonly BatchMember[], deps: BatchDependencies): Promise<BatchSettled[]> {
   const stats = newStats();
+  const oneByOne = async () => {
+    addStats(members, stats);
+    const settled: BatchSettled[] = [];
+    for (const member of members) settled.push(await settle(member.alone));
+    return settled;
+  };
+  const ordered = (members[0] as BatchMember).event.occurredAt !== undefined;
+  if (ordered && !deps.ordering) return oneByOne();
   let settled: BatchSettled[];
   try {
     settled = await writeBatch(members, deps, stats);
   } catch (error) {
+    if (error instanceof ApplyOneByOne) return oneByOne();
     const refusal = asAdapterError(error);
-    if (refusal.code !== 'upstream_rejected') settled = members.map(() => ({ error: refusal }));
-    else {
-      addStats(members, stats);
-      settled = [];
-      for (const member of members) settled.push(await settle(member.alone));
-      return settled;
-    }
+    if (refusal.code === 'upstream_rejected') return oneByOne();
+    settled = members.map(() => ({ error: refusal }));
   }
   addStats(members, stats);
   return settled;
 }
+
+/** An ordered batch found a claim of one of its own events (an earlier delivery's): apply them one by one. */
+class ApplyOneByOne extends Error {}
 
 /** Each event of the batch made the batch's calls (the log line's `attempts`, `retries`, `conflicts`). */
 function addStats(members: readonly BatchMember[], stats: UpdateStats): void {
@@ -203,17 +247,18 @@ function addStats(members: readonly BatchMember[], stats: UpdateStats): void {
 
 /**
  * read → plan the batch → PUT + If-Match, with the retries and 412 loop of updateReferral (./write-loop.ts),
- * under the earliest deadline of the events. Throws what ends the batch for every event.
+ * under the earliest deadline of the events; for an ordered batch, the ordering record is read before the
+ * referral and the batch's claim written before the PUT, as for one event (docs/ordering.md#batches). Throws
+ * what ends the batch for every event.
  */
 async function writeBatch(
   members: readonly BatchMember[],
-  deps: Pick<UpdateDependencies, 'client' | 'retry' | 'random'>,
+  deps: BatchDependencies,
   stats: UpdateStats,
 ): Promise<BatchSettled[]> {
   const { client, retry } = deps;
   const leader = members[0] as BatchMember;
   const { referralId } = leader.event;
-  const intents = members.map((m) => m.event.intent);
   const expiresAt = Math.min(...members.map((m) => m.deadline.clock.expiresAt));
   const abortSignal = anySignal(...members.map((m) => m.deadline.signal));
   const now = Date.now();
@@ -225,26 +270,41 @@ async function writeBatch(
       { extensions: { referralId } },
     );
   const writes = writeLoop({ referralId, retry, random: deps.random, stats, deadline, abortSignal });
-  const requestContext = (): RequestContext => {
+  const ordering = leader.event.occurredAt !== undefined ? deps.ordering : undefined;
+  const claim = ordering && new BatchClaim(ordering, members, { retry, expiresAt, abortSignal });
+  /** `putBy` (epoch ms): a claimed PUT must be over before its claim lapses (as for one event). */
+  const requestContext = (putBy?: number): RequestContext => {
     const remaining = deadline.remaining();
     if (remaining <= 0 || abortSignal.aborted) throw budgetRanOut();
+    const claimLeft = putBy === undefined ? Number.POSITIVE_INFINITY : putBy - Date.now();
+    if (claimLeft <= 0) {
+      throw new AdapterError(
+        'upstream_timeout',
+        `The ordering claim on referral ${referralId} left no time to write.`,
+        {
+          extensions: { referralId },
+        },
+      );
+    }
     stats.upstreamCalls++;
     return {
       // One correlation id for the batch's calls: its first event's.
       correlationId: leader.correlationId,
-      timeoutMs: Math.min(retry.requestTimeoutMs, remaining),
-      abortSignal,
+      timeoutMs: Math.min(retry.requestTimeoutMs, remaining, claimLeft),
+      abortSignal: putBy === undefined ? abortSignal : anySignal(abortSignal, AbortSignal.timeout(claimLeft)),
       observe: (durationMs, status) => {
         stats.upstreamDurationsMs.push(durationMs);
         if (status === 429) stats.throttles++;
       },
     };
   };
-  const answers = (plan: BatchPlan, final: JsonObject, eTag: string | null): BatchSettled[] =>
-    members.map((member, i) => {
+  const answers = async (plan: BatchPlan, final: JsonObject, eTag: string | null): Promise<BatchSettled[]> => {
+    await claim?.confirm(final);
+    return members.map((member, i) => {
       const planned = plan.events[i];
       if (!planned) return { error: new AdapterError('internal_error', 'The batch plan left an event out.') };
       if (planned.kind === 'refused') return { error: planned.error };
+      if (planned.kind === 'stale') return { ok: staleResult(member.event, planned.superseded) };
       const { eventId } = member.event;
       return {
         ok: {
@@ -255,31 +315,149 @@ async function writeBatch(
           substatus: final.substatus ?? null,
           eTag,
           changes: planned.kind === 'changed' ? planned.changes : [],
+          ...supersededAnswer(planned.superseded),
         },
       };
     });
+  };
 
   /** The plan of a PUT whose outcome is unknown (timeout, reset, 5xx): it may have landed. */
   let unconfirmed: BatchPlan | undefined;
-  for (;;) {
-    let writing: BatchPlan | undefined;
-    try {
-      const read = await client.getReferral(referralId, requestContext());
-      stats.lastUpstreamStatus = 200;
-      // Our earlier unconfirmed PUT did land (the referral holds what it wrote): its plan is the answer.
-      if (unconfirmed && batchHolds(read.referral, unconfirmed)) return answers(unconfirmed, read.referral, read.eTag);
-      const plan = planBatch(referralId, read.referral, intents);
-      if (!plan.body) return answers(plan, read.referral, read.eTag);
-      const context = requestContext();
-      writing = plan;
-      const write = await client.putReferral(referralId, plan.body, read.eTag, context);
-      if (writes.written(write)) return answers(plan, write.referral ?? plan.body, write.eTag ?? null);
-    } catch (error) {
-      if (writing && mayHaveLanded(error)) unconfirmed = writing;
-      await writes.retryAfterFailure(error);
-      continue;
+  try {
+    for (;;) {
+      let writing: BatchPlan | undefined;
+      try {
+        await claim?.prepare();
+        const readStartedAt = Date.now();
+        const read = await client.getReferral(referralId, requestContext());
+        stats.lastUpstreamStatus = 200;
+        // Our earlier unconfirmed PUT did land (the referral holds what it wrote): its plan is the answer.
+        if (unconfirmed && batchHolds(read.referral, unconfirmed))
+          return await answers(unconfirmed, read.referral, read.eTag);
+        let plan: BatchPlan;
+        let putBy: number | undefined;
+        if (claim) {
+          const decided = await claim.decide(read.referral, readStartedAt);
+          if (decided.kind === 'reread') continue;
+          if (decided.kind === 'wait') {
+            const delay = writes.backoff(decided.waits - 1);
+            const busy = () => claimedElsewhere(referralId);
+            if (delay >= deadline.remaining() || abortSignal.aborted) throw busy();
+            await writes.wait(delay, busy);
+            continue;
+          }
+          plan = decided.plan;
+          putBy = decided.putBy;
+        } else
+          plan = planBatch(
+            referralId,
+            read.referral,
+            members.map((m) => m.event.intent),
+          );
+        if (!plan.body) return await answers(plan, read.referral, read.eTag);
+        const context = requestContext(putBy);
+        writing = plan;
+        const write = await client.putReferral(referralId, plan.body, read.eTag, context);
+        if (writes.written(write)) return await answers(plan, write.referral ?? plan.body, write.eTag ?? null);
+      } catch (error) {
+        if (writing && mayHaveLanded(error)) unconfirmed = writing;
+        await writes.retryAfterFailure(error);
+        continue;
+      }
+      // Reached only after a 412/409: another writer got there first. Re-read and re-plan the whole batch.
+      await writes.retryAfterConflict();
     }
-    // Reached only after a 412/409: another writer got there first. Re-read and re-plan the whole batch.
-    await writes.retryAfterConflict();
+  } catch (error) {
+    // As for one event: the claim is given back unless a PUT of the batch may still land (then it lapses).
+    if (claim && unconfirmed === undefined) await claim.rollback();
+    throw error;
+  }
+}
+
+type BatchDecided =
+  | { kind: 'reread' }
+  | { kind: 'wait'; waits: number }
+  | { kind: 'go'; plan: BatchPlan; putBy?: number };
+
+/**
+ * The claims of an ordered batch on the ordering record, across the attempts of its loop: one claim id for the
+ * batch, each applied field claimed with the time of the latest event that applied it (docs/ordering.md#batches).
+ */
+class BatchClaim {
+  readonly #record: ClaimedRecord;
+  readonly #fields: OrderedField[];
+  /** The claim ids the batch's events take when applied alone: a claim of one of them is a redelivery's. */
+  readonly #ownEvents: Set<string>;
+  #waits = 0;
+  #rereads = 0;
+
+  constructor(
+    readonly deps: NonNullable<BatchDependencies['ordering']>,
+    readonly members: readonly BatchMember[],
+    readonly options: { retry: BatchDependencies['retry']; expiresAt: number; abortSignal: AbortSignal },
+  ) {
+    const { referralId } = (members[0] as BatchMember).event;
+    this.#record = new ClaimedRecord(deps.store, referralId, randomUUID(), undefined, options.abortSignal);
+    this.#fields = [...new Set(members.flatMap((m) => fieldsOf(m.event.intent)))];
+    this.#ownEvents = new Set(members.flatMap((m) => (m.claimId === undefined ? [] : [m.claimId])));
+  }
+
+  /** Reads the record, when no current copy is known, before the referral is read. */
+  async prepare(): Promise<void> {
+    await this.#record.read();
+  }
+
+  /** The decision for this read of the referral, and the batch's claim, written before the PUT. */
+  async decide(referral: JsonObject, readStartedAt: number): Promise<BatchDecided> {
+    const { referralId, claimId } = this.#record;
+    const known = this.#record.known;
+    if (!known) return this.#reread();
+    const settled = settleLapsed(known.record, referral, readStartedAt);
+    for (const field of this.#fields) {
+      const by = settled[field]?.pending?.by;
+      if (by === undefined || by === claimId) continue;
+      // An earlier delivery of one of the batch's events left a claim (its PUT may still land): only that event,
+      // applied alone, can take it over; unless the batch already holds claims of its own, then it waits like
+      // for any other event's claim.
+      if (this.#ownEvents.has(by) && !this.#record.claimedHere) throw new ApplyOneByOne();
+      this.#record.forget();
+      return { kind: 'wait', waits: ++this.#waits };
+    }
+    // Planned against the record without this batch's own claims of earlier attempts (their earlier times).
+    const plan = planOrderedBatch(
+      referralId,
+      referral,
+      rollbackClaims(settled, claimId),
+      this.members.map(({ event }) => ({ intent: event.intent, occurredAt: event.occurredAt as string })),
+    );
+    const { body } = plan;
+    const writes = new Map<OrderedField, string>();
+    if (body) for (const field of plan.applied.keys()) writes.set(field, currentKey(field, body));
+    const until = claimUntil({
+      requestTimeoutMs: this.options.retry.requestTimeoutMs,
+      marginMs: this.deps.marginMs,
+      expiresAt: this.options.expiresAt,
+    });
+    const next = claimFieldsAt(settled, plan.applied, writes, { by: claimId, until });
+    if (!(await this.#record.write(known, next))) return this.#reread();
+    return body ? { kind: 'go', plan, putBy: until - this.deps.marginMs } : { kind: 'go', plan };
+  }
+
+  /** The batch's write landed (or was not needed): its claims are settled against what the referral holds. */
+  confirm(referral: JsonObject): Promise<void> {
+    const { claimId } = this.#record;
+    return this.#record.settle((record) => confirmClaimsAgainst(record, claimId, referral), this.options.expiresAt);
+  }
+
+  /** The batch failed and none of its writes can land: its fields get their previous times back. */
+  rollback(): Promise<void> {
+    if (!this.#record.claimedHere) return Promise.resolve();
+    const { claimId } = this.#record;
+    return this.#record.settle((record) => rollbackClaims(record, claimId), this.options.expiresAt);
+  }
+
+  #reread(): BatchDecided {
+    if (++this.#rereads > ORDERING_WRITE_ATTEMPTS) throw orderingBusy(this.#record.referralId);
+    return { kind: 'reread' };
   }
 }

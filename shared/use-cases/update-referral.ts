@@ -20,7 +20,6 @@
  * its start) stays as the inner bound that decides whether a wait still fits.
  */
 import { randomUUID } from 'node:crypto';
-import { isDeepStrictEqual } from 'node:util';
 import type { Config } from '../config.js';
 import { anySignal } from '../core/abort.js';
 import { AdapterError } from '../core/errors.js';
@@ -34,7 +33,6 @@ import {
   holdsClaims,
   latestOf,
   type OrderedField,
-  type OrderingRecord,
   pointersOf,
   rollbackClaims,
   type Superseded,
@@ -49,7 +47,13 @@ import type { Outcome, UpdateEvent, UpdateIntent, UpdateResult } from '../core/u
 import type { IdempotencyStore, VersionedOrdering } from '../idempotency/store.js';
 import type { PartnerCenterClient, RequestContext } from '../partner-center/client.js';
 import { newStats, type UpdateStats } from '../telemetry/event-record.js';
-import { afterDeadline } from './deadline.js';
+import {
+  ClaimedRecord,
+  claimedElsewhere,
+  claimUntil,
+  ORDERING_WRITE_ATTEMPTS,
+  orderingBusy,
+} from './ordering-record.js';
 import { mayHaveLanded, writeLoop } from './write-loop.js';
 
 export interface UpdateDependencies {
@@ -72,9 +76,6 @@ export interface OrderingDependencies {
   /** The claim id; a fresh one unless given (tests). */
   claimId?: string;
 }
-
-/** Decisions whose record write lost to another writer, before the event gives up (409 conflict). */
-const ORDERING_WRITE_ATTEMPTS = 5;
 
 export interface UpdateOptions {
   /** `MS-CorrelationId` of every upstream call. */
@@ -188,12 +189,7 @@ export async function updateReferral(
           if (decided.kind === 'wait') {
             orderingWaits++;
             const delay = backoff(orderingWaits - 1);
-            const busy = () =>
-              new AdapterError(
-                'conflict',
-                `Another event's write to the same fields of referral ${referralId} is still in flight; retry the event.`,
-                { retryAfterSeconds: 1, extensions: { referralId } },
-              );
+            const busy = () => claimedElsewhere(referralId);
             if (delay >= deadline.remaining() || abortSignal?.aborted) throw busy();
             await wait(delay, busy);
             continue;
@@ -242,7 +238,7 @@ export async function updateReferral(
 }
 
 /** The `superseded` answer field, present only when non-empty. */
-function supersededAnswer(superseded: readonly Superseded[]): Pick<UpdateResult, 'superseded'> {
+export function supersededAnswer(superseded: readonly Superseded[]): Pick<UpdateResult, 'superseded'> {
   if (superseded.length === 0) return {};
   return {
     superseded: superseded.flatMap(({ field, occurredAt }) => pointersOf(field).map((path) => ({ path, occurredAt }))),
@@ -277,17 +273,13 @@ type Decided =
 
 /** One event's claims on the ordering record (core/ordering.ts), across the attempts of the loop. */
 class OrderingClaim {
-  readonly #store: OrderingDependencies['store'];
-  readonly #claimId: string;
-  #known: VersionedOrdering | undefined;
+  readonly #record: ClaimedRecord;
   /**
    * The first record this delivery read already held a pending claim of this id: an earlier delivery of
    * the same event, whose PUT may have landed or may still land. Such a claim is never rolled back by this
    * delivery (it cannot know that PUT's outcome); it lapses and a read settles it (docs/ordering.md).
    */
   #inherited: boolean | undefined;
-  /** This delivery wrote a claim: only then can it have anything of its own to roll back. */
-  #claimedHere = false;
   superseded: Superseded[] = [];
 
   constructor(
@@ -303,9 +295,13 @@ class OrderingClaim {
       dryRun: boolean;
     },
   ) {
-    this.#store = deps.store;
-    this.#claimId = deps.claimId ?? randomUUID();
-    this.#known = deps.snapshot;
+    this.#record = new ClaimedRecord(
+      deps.store,
+      referralId,
+      deps.claimId ?? randomUUID(),
+      deps.snapshot,
+      options.abortSignal,
+    );
     this.fields = fieldsOf(intent);
   }
 
@@ -317,18 +313,19 @@ class OrderingClaim {
    */
   async decide(referral: JsonObject, readStartedAt: number): Promise<Decided> {
     const { referralId, occurredAt, fields, options } = this;
+    const claimId = this.#record.claimId;
     // The record version this decision writes against was read before the referral (prepare): any claim or
     // confirmation by another event after that read changes the version, so the conditional write below
     // fails and the referral is read again. A record read after the referral could hide a write that
     // landed between the two reads (and an "unchanged" plan has no If-Match to catch it).
-    const known = this.#known;
+    const known = this.#record.known;
     if (!known) return { kind: 'reread' };
     const settled = settleLapsed(known.record, referral, readStartedAt);
-    this.#inherited ??= holdsClaims(settled, this.#claimId);
-    const decision = decideOrder(settled, occurredAt, fields, this.#claimId);
+    this.#inherited ??= holdsClaims(settled, claimId);
+    const decision = decideOrder(settled, occurredAt, fields, claimId);
     this.superseded = decision.superseded;
     if (decision.waitFor.length > 0 && !options.dryRun) {
-      this.#known = undefined;
+      this.#record.forget();
       return { kind: 'wait' };
     }
     if (decision.apply.length + decision.waitFor.length === 0) return { kind: 'stale' };
@@ -339,63 +336,29 @@ class OrderingClaim {
     const writes = writtenKeys(decision.apply, referral, intent, plan);
     // The claim lasts as long as the PUT that follows may take, plus the margin: that PUT is the only
     // write of it that can land while the claim is held (a later attempt claims again).
-    const now = Date.now();
-    const until = now + Math.min(options.requestTimeoutMs, Math.max(0, options.expiresAt - now)) + options.marginMs;
-    const next = claimFields(settled, occurredAt, decision.apply, writes, { by: this.#claimId, until });
-    if (await this.#write(known, next, options.abortSignal)) {
-      this.#claimedHere = true;
-      return { kind: 'go', plan, putBy: until - options.marginMs };
-    }
+    const until = claimUntil(options);
+    const next = claimFields(settled, occurredAt, decision.apply, writes, { by: claimId, until });
+    if (await this.#record.write(known, next)) return { kind: 'go', plan, putBy: until - options.marginMs };
     return { kind: 'reread' };
   }
 
   /** Reads the record, when no current copy is known, before the referral is read (see decide). */
   async prepare(): Promise<void> {
-    await this.#read();
+    await this.#record.read();
   }
 
   /** The write landed (or the referral already held the values): the claim becomes the field's time. */
   confirm(expiresAt: number): Promise<void> {
-    return this.#settle(confirmClaims, expiresAt);
+    if (this.options.dryRun) return Promise.resolve();
+    const claimId = this.#record.claimId;
+    return this.#record.settle((record) => confirmClaims(record, claimId), expiresAt);
   }
 
   /** The event failed and none of its writes can land: the fields get their previous times back. */
   rollback(expiresAt: number): Promise<void> {
-    if (!this.#claimedHere || this.#inherited) return Promise.resolve();
-    return this.#settle(rollbackClaims, expiresAt);
-  }
-
-  /** Best effort, within a grace past the deadline: a claim left behind lapses and is settled by the next read. */
-  async #settle(change: (record: OrderingRecord, claimId: string) => OrderingRecord, expiresAt: number) {
-    if (this.options.dryRun) return;
-    const abortSignal = afterDeadline(expiresAt);
-    try {
-      for (let attempt = 0; attempt < ORDERING_WRITE_ATTEMPTS; attempt++) {
-        const known = await this.#read(abortSignal);
-        if (!holdsClaims(known.record, this.#claimId)) return;
-        if (await this.#write(known, change(known.record, this.#claimId), abortSignal)) return;
-      }
-    } catch {
-      // Left to lapse: the next event that reads the referral after `until` settles it.
-    }
-  }
-
-  async #read(abortSignal = this.options.abortSignal): Promise<VersionedOrdering> {
-    this.#known ??= await this.#store.readOrdering(this.referralId, abortSignal ? { abortSignal } : {});
-    return this.#known;
-  }
-
-  /** Conditional write; false (and forgets the stale copy) when another writer got there first. */
-  async #write(known: VersionedOrdering, next: OrderingRecord, abortSignal: AbortSignal | undefined) {
-    if (isDeepStrictEqual(next, known.record)) return true;
-    const version = await this.#store.writeOrdering(
-      this.referralId,
-      next,
-      known.version,
-      abortSignal ? { abortSignal } : {},
-    );
-    this.#known = version === undefined ? undefined : { record: next, version };
-    return version !== undefined;
+    if (!this.#record.claimedHere || this.#inherited) return Promise.resolve();
+    const claimId = this.#record.claimId;
+    return this.#record.settle((record) => rollbackClaims(record, claimId), expiresAt);
   }
 }
 
@@ -415,12 +378,4 @@ function writtenKeys(
   const desired = desiredValues(intent, requestedState(referral, intent));
   for (const field of apply) writes.set(field, desiredKey(field, desired));
   return writes;
-}
-
-function orderingBusy(referralId: string): AdapterError {
-  return new AdapterError(
-    'conflict',
-    `The ordering record of referral ${referralId} changed under each attempt to claim it; retry the event.`,
-    { retryAfterSeconds: 1, extensions: { referralId } },
-  );
 }

@@ -279,7 +279,7 @@ describe('group commit: events waiting for the same turn share one read and one 
     expect(pc.puts).toBe(2); // never resent: the re-read shows it landed
   });
 
-  it('events with occurredAt and dry runs are never batched: each has a turn of its own', async () => {
+  it('a dry run is never batched, and events with occurredAt batch only with each other: a run of one kind per turn', async () => {
     const pc = new CountingPartnerCenter();
     const app = appOn(pc);
 
@@ -437,6 +437,105 @@ describe('group commit against the same events one by one (model-based)', () => 
     );
   });
 
+  it('ordered batches (occurredAt): the same answers, end state and ordering record as one by one', async () => {
+    const times = ['2026-11-25T10:00:00Z', '2026-11-25T10:00:01Z', '2026-11-25T10:00:02Z'];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(referral(), referral({ status: 'Active', substatus: 'Accepted' })),
+        fc.array(
+          fc.tuple(bodyArb, fc.constantFrom(...times)).map(([body, occurredAt]) => ({ ...body, occurredAt })),
+          { minLength: 2, maxLength: 8 },
+        ),
+        // The opener's own time: its statusReason may already be later than some of the events.
+        fc.constantFrom(...times),
+        async (start, bodies, openerAt) => {
+          const rejected = bodies.findIndex((body) => body.notes === REJECTED_NOTES);
+          fc.pre(rejected < 0 || !bodies.slice(rejected + 1).some((body) => body.notes !== undefined));
+          const opener = { referralId: REFERRAL_ID, statusReason: 'opener', notes: 'opener', occurredAt: openerAt };
+          const sequential = new CountingPartnerCenter(start);
+          const one = appOn(sequential);
+          const model: Answer[] = [];
+          await deliver(one, { body: opener });
+          for (const body of bodies) model.push(await deliver(one, { body: { referralId: REFERRAL_ID, ...body } }));
+
+          const batched = new CountingPartnerCenter(start);
+          const app = appOn(batched);
+          const answers = await orderedBurst(app, batched, opener, bodies);
+
+          expect(answers.map(orderedGist)).toEqual(model.map(orderedGist));
+          const { eTag: _a, ...held } = batched.held;
+          const { eTag: _b, ...expected } = sequential.held;
+          expect(held).toEqual(expected);
+          const recordOf = async (a: TestApp) =>
+            (await a.runtimeValue.idempotency.readOrdering(REFERRAL_ID, {})).record;
+          expect(await recordOf(app)).toEqual(await recordOf(one));
+          // One read and at most one write for the whole batch, unless a refused write made it go one by one.
+          if (rejected < 0) expect(batched.calls).toBeLessThanOrEqual(4);
+        },
+      ),
+      { numRuns: 80 },
+    );
+  });
+
+  it('an ordered batch: later events win per field whatever the arrival order, each answered what it was', async () => {
+    const pc = new CountingPartnerCenter();
+    const app = appOn(pc);
+    const opener = { referralId: REFERRAL_ID, statusReason: 'opener', occurredAt: '2026-11-25T09:00:00Z' };
+
+    const answers = await orderedBurst(app, pc, opener, [
+      { dealValue: 3, notes: 'newest', occurredAt: '2026-11-25T10:00:03Z' },
+      { dealValue: 1, occurredAt: '2026-11-25T10:00:01Z' },
+      { notes: 'older', name: 'Renamed', occurredAt: '2026-11-25T10:00:02Z' },
+    ]);
+
+    expect(pc.gets).toBe(2);
+    expect(pc.puts).toBe(2);
+    expect(answers.map((a) => a.json.outcome)).toEqual(['updated', 'stale', 'updated']);
+    expect(answers[1]?.json).toMatchObject({
+      lastAppliedOccurredAt: '2026-11-25T10:00:03.000Z',
+      superseded: [{ path: '/details/dealValue', occurredAt: '2026-11-25T10:00:03.000Z' }],
+    });
+    expect(answers[2]?.json).toMatchObject({
+      changes: [{ path: '/name', from: 'Fabrikam supply chain modernisation', to: 'Renamed' }],
+      superseded: [{ path: '/details/notes', occurredAt: '2026-11-25T10:00:03.000Z' }],
+    });
+    expect(pc.held).toMatchObject({ name: 'Renamed', details: { dealValue: 3, notes: 'newest' } });
+    const { record } = await app.runtimeValue.idempotency.readOrdering(REFERRAL_ID, {});
+    expect(record).toEqual({
+      statusReason: { at: '2026-11-25T09:00:00.000Z' },
+      dealValue: { at: '2026-11-25T10:00:03.000Z' },
+      notes: { at: '2026-11-25T10:00:03.000Z' },
+      name: { at: '2026-11-25T10:00:02.000Z' },
+    });
+  });
+
+  it("an ordered batch waits for another event's live claim on one of its fields, then applies on top of it", async () => {
+    const pc = new CountingPartnerCenter();
+    const app = appOn(pc);
+    const store = app.runtimeValue.idempotency;
+    // Another instance claimed notes at 10:00:05 and its PUT is in flight (the claim lapses in 300 ms).
+    const claimed = await store.readOrdering(REFERRAL_ID, {});
+    const until = Date.now() + 300;
+    await store.writeOrdering(
+      REFERRAL_ID,
+      { notes: { at: '2026-11-25T10:00:05Z', pending: { by: 'elsewhere', key: 'k', until } } },
+      claimed.version,
+      {},
+    );
+    const opener = { referralId: REFERRAL_ID, statusReason: 'opener', occurredAt: '2026-11-25T09:00:00Z' };
+
+    const answers = await orderedBurst(app, pc, opener, [
+      { notes: 'older than the claim', occurredAt: '2026-11-25T10:00:01Z' },
+      { dealValue: 9, occurredAt: '2026-11-25T10:00:02Z' },
+    ]);
+
+    // The claim lapsed without its value landing: rolled back, so both events apply.
+    expect(Date.now()).toBeGreaterThan(until);
+    expect(answers.map((a) => a.json.outcome)).toEqual(['updated', 'updated']);
+    expect(pc.held).toMatchObject({ details: { dealValue: 9, notes: 'older than the claim' } });
+    expect(pc.puts).toBe(2);
+  });
+
   it('the difference: a value Partner Center would refuse, overwritten later in the batch, is never sent', async () => {
     const pc = new CountingPartnerCenter();
     const app = appOn(pc);
@@ -451,3 +550,33 @@ describe('group commit against the same events one by one (model-based)', () => 
     expect((pc.held.details as JsonObject).notes).toBe('fine');
   });
 });
+
+/** {@link burst} for ordered events: the opener (with its own `occurredAt`) holds the turn while they arrive. */
+async function orderedBurst(
+  app: TestApp,
+  pc: CountingPartnerCenter,
+  opener: Record<string, unknown>,
+  bodies: Array<Record<string, unknown>>,
+): Promise<Answer[]> {
+  const open = deferred();
+  pc.gate = open.promise;
+  const first = deliver(app, { body: opener });
+  while (pc.gets === 0) await sleep(1);
+  const answers = bodies.map((body) => deliver(app, { body: { referralId: REFERRAL_ID, ...body } }));
+  const queues = app.runtimeValue.referrals;
+  for (let i = 0; i < 1000 && queues.waiting(REFERRAL_ID) < bodies.length; i++) await sleep(1);
+  expect(queues.waiting(REFERRAL_ID)).toBe(bodies.length);
+  open.resolve();
+  expect((await first).status).toBe(200);
+  return Promise.all(answers);
+}
+
+/** {@link gist} with what ordering adds: the superseded fields and the time of the latest of them. */
+function orderedGist(answer: Answer): unknown {
+  const { json } = answer;
+  return {
+    ...(gist(answer) as object),
+    superseded: json.superseded,
+    lastAppliedOccurredAt: json.lastAppliedOccurredAt,
+  };
+}
