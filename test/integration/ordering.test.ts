@@ -22,6 +22,18 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let identity: IdentityEmulator;
 let sandbox: PartnerCenterSandbox;
 let instances: [HostProcess, HostProcess];
+const TABLE_NAME = `t${randomUUID().replaceAll('-', '')}`;
+
+/** The instances' table, read directly. */
+function sharedTable() {
+  const { idempotency } = testConfig({
+    IDEMPOTENCY_STORE: 'table',
+    AzureWebJobsStorage: String(process.env.AzureWebJobsStorage),
+    IDEMPOTENCY_TABLE_NAME: TABLE_NAME,
+  });
+  if (idempotency.store !== 'table') throw new Error('expected the table store');
+  return createTableIdempotencyStore(idempotency);
+}
 
 beforeAll(async () => {
   identity = await startIdentityEmulator();
@@ -32,7 +44,7 @@ beforeAll(async () => {
     IDENTITY_ENDPOINT: identity.endpoint,
     IDENTITY_HEADER: identity.header,
     IDEMPOTENCY_STORE: 'table',
-    IDEMPOTENCY_TABLE_NAME: `t${randomUUID().replaceAll('-', '')}`,
+    IDEMPOTENCY_TABLE_NAME: TABLE_NAME,
     UPSTREAM_BUDGET_MS: '20000',
     UPSTREAM_REQUEST_TIMEOUT_MS: '5000',
     RETRY_MAX_DELAY_MS: '400',
@@ -141,6 +153,52 @@ describe('two instances, one Table, one Partner Center with 300 ms upstream late
       ['n6', 66],
       ['n10', 9],
     ]);
+  });
+});
+
+describe('ordered batches on two instances (group commit with occurredAt, docs/ordering.md#batches)', () => {
+  it('40 events with ids and distinct times on one referral, all at once, split between the instances: per-field latest wins, few calls', async () => {
+    const id = newReferral();
+    const requestsBefore = sandbox.requests.filter((r) => r.referralId === id).length;
+    // A fixed permutation of the seconds 1..40 (no ties), and fields chosen by the index: every field is named
+    // by events arriving out of order, on both instances.
+    const seconds = Array.from({ length: 40 }, (_, i) => ((i * 17) % 40) + 1);
+    const events = seconds.map((second, i) => ({
+      second,
+      ...(i % 2 === 0 ? { notes: `n${second}` } : {}),
+      ...(i % 3 === 0 ? { dealValue: second } : {}),
+      ...(i % 2 === 1 && i % 3 !== 0 ? { name: `Name ${second}` } : {}),
+    }));
+    const answers = await Promise.all(
+      events.map(({ second, ...fields }, i) =>
+        (instances[i % 2] as HostProcess).post(
+          { referralId: id, occurredAt: at(second), ...fields },
+          { headers: { 'Idempotency-Key': `"ordered-batch-${id}-${i}"` } },
+        ),
+      ),
+    );
+
+    expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
+    const latest = (field: 'notes' | 'dealValue' | 'name') =>
+      events.filter((e) => e[field] !== undefined).reduce((a, b) => (b.second > a.second ? b : a))[field];
+    const held = sandbox.getReferral(id) as Record<string, unknown>;
+    expect([details(id).notes, details(id).dealValue, held.name]).toEqual([
+      latest('notes'),
+      latest('dealValue'),
+      latest('name'),
+    ]);
+    // Each answer is consistent with its time: a field is superseded only by a later event.
+    for (const [i, answer] of answers.entries()) {
+      for (const s of (answer.body.superseded ?? []) as Array<{ occurredAt: string }>) {
+        expect(Date.parse(s.occurredAt)).toBeGreaterThan(Date.parse(at((events[i] as { second: number }).second)));
+      }
+    }
+    // Batched: far fewer than one GET + one PUT per event (each instance batches what waits behind its turn).
+    const calls = sandbox.requests.filter((r) => r.referralId === id).length - requestsBefore;
+    expect(calls / events.length).toBeLessThanOrEqual(0.5);
+    // No claim is left pending in the record.
+    const { record } = await sharedTable().readOrdering(id, {});
+    expect(Object.values(record).filter((entry) => entry?.pending)).toEqual([]);
   });
 });
 

@@ -443,7 +443,9 @@ describe('group commit against the same events one by one (model-based)', () => 
       fc.asyncProperty(
         fc.constantFrom(referral(), referral({ status: 'Active', substatus: 'Accepted' })),
         fc.array(
-          fc.tuple(bodyArb, fc.constantFrom(...times)).map(([body, occurredAt]) => ({ ...body, occurredAt })),
+          fc
+            .tuple(bodyArb, fc.constantFrom(...times))
+            .map(([body, occurredAt]): Record<string, unknown> => ({ ...body, occurredAt })),
           { minLength: 2, maxLength: 8 },
         ),
         // The opener's own time: its statusReason may already be later than some of the events.
