@@ -538,6 +538,88 @@ describe('group commit against the same events one by one (model-based)', () => 
     expect(pc.puts).toBe(2);
   });
 
+  it('an ordered batch whose PUT landed but whose answer was lost: settled by the re-read, the claims confirmed', async () => {
+    const pc = new CountingPartnerCenter();
+    const app = appOn(pc);
+    const real = pc.putReferral.bind(pc);
+    pc.putReferral = async (id, body, eTag) => {
+      const written = await real(id, body, eTag);
+      if (pc.puts === 2) throw new AdapterError('upstream_timeout', 'The answer was lost (in process).');
+      return written;
+    };
+    const opener = { referralId: REFERRAL_ID, statusReason: 'opener', occurredAt: '2026-11-25T09:00:00Z' };
+
+    const answers = await orderedBurst(app, pc, opener, [
+      { dealValue: 1, occurredAt: '2026-11-25T10:00:01Z' },
+      { notes: 'n', occurredAt: '2026-11-25T10:00:02Z' },
+    ]);
+
+    expect(answers.map((a) => a.json.outcome)).toEqual(['updated', 'updated']);
+    expect(pc.puts).toBe(2); // never resent
+    const { record } = await app.runtimeValue.idempotency.readOrdering(REFERRAL_ID, {});
+    expect(record).toEqual({
+      statusReason: { at: '2026-11-25T09:00:00.000Z' },
+      dealValue: { at: '2026-11-25T10:00:01.000Z' },
+      notes: { at: '2026-11-25T10:00:02.000Z' },
+    });
+  });
+
+  it('an ordered batch refused for good gives its claims back: the record is as before, nothing pending', async () => {
+    const pc = new CountingPartnerCenter();
+    const app = appOn(pc);
+    pc.beforePut = (fake) => {
+      if (fake.puts === 2) fake.putFailures.push(new AdapterError('referral_not_found', 'Gone (in process).'));
+    };
+    const opener = { referralId: REFERRAL_ID, statusReason: 'opener', occurredAt: '2026-11-25T09:00:00Z' };
+
+    const answers = await orderedBurst(app, pc, opener, [
+      { dealValue: 1, occurredAt: '2026-11-25T10:00:01Z' },
+      { notes: 'n', occurredAt: '2026-11-25T10:00:02Z' },
+    ]);
+
+    expect(answers.map((a) => a.status)).toEqual([404, 404]);
+    const { record } = await app.runtimeValue.idempotency.readOrdering(REFERRAL_ID, {});
+    expect(record).toEqual({ statusReason: { at: '2026-11-25T09:00:00.000Z' } });
+  });
+
+  it('a redelivery in an ordered batch finds its own earlier claim: the turn goes one by one, it takes the claim over', async () => {
+    const pc = new CountingPartnerCenter();
+    // A budget shorter than the earlier claim's life: waiting for that claim to lapse would answer 409.
+    const app = appOn(pc, {
+      UPSTREAM_BUDGET_MS: '3000',
+      UPSTREAM_REQUEST_TIMEOUT_MS: '2000',
+      UPSTREAM_MAX_RETRIES: '0',
+    });
+    const redelivered = { notes: 'again', occurredAt: '2026-11-25T10:00:01Z' };
+    const headers = { 'Idempotency-Key': '"evt-own-claim"' };
+    // The first delivery's PUT is sent and its answer lost: its claim stays pending (it may still land).
+    pc.putFailures.push(new AdapterError('upstream_timeout', 'No answer (in process).'));
+    const first = await deliver(app, { body: { referralId: REFERRAL_ID, ...redelivered }, headers });
+    expect(first.status).toBe(504);
+    const before = await app.runtimeValue.idempotency.readOrdering(REFERRAL_ID, {});
+    expect(before.record.notes?.pending).toBeDefined();
+
+    const open = deferred();
+    pc.gate = open.promise;
+    const opener = deliver(app, {
+      body: { referralId: REFERRAL_ID, statusReason: 'opener', occurredAt: '2026-11-25T09:00:00Z' },
+    });
+    while (pc.gets < 2) await sleep(1);
+    const answers = [
+      deliver(app, { body: { referralId: REFERRAL_ID, ...redelivered }, headers }),
+      deliver(app, { body: { referralId: REFERRAL_ID, dealValue: 2, occurredAt: '2026-11-25T10:00:02Z' } }),
+    ];
+    while (app.runtimeValue.referrals.waiting(REFERRAL_ID) < 2) await sleep(1);
+    open.resolve();
+
+    expect((await opener).status).toBe(200);
+    expect((await Promise.all(answers)).map((a) => [a.status, a.json.outcome])).toEqual([
+      [200, 'updated'],
+      [200, 'updated'],
+    ]);
+    expect(pc.held).toMatchObject({ details: { notes: 'again', dealValue: 2 } });
+  });
+
   it('the difference: a value Partner Center would refuse, overwritten later in the batch, is never sent', async () => {
     const pc = new CountingPartnerCenter();
     const app = appOn(pc);
