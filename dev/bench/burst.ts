@@ -3,7 +3,8 @@
  * the same referral at once. In process: the use case's `applyEvent` (idempotency, the batching step, the
  * update), the app's Partner Center client, the loopback sandbox answering every call after 100 ms. The
  * baseline is the same 50 events spread over 50 referrals, measured in the same run; each figure is the
- * median of `BENCH_BURST_RUNS` (3) rounds, the two series interleaved.
+ * median of `BENCH_BURST_RUNS` (3) rounds, the series interleaved. The burst is measured twice: events without
+ * `occurredAt`, and events with it (each later than the one before: ordered batches, docs/ordering.md#batches).
  */
 import { performance } from 'node:perf_hooks';
 import { parseConfig } from '../../shared/config.js';
@@ -44,10 +45,16 @@ export async function benchBurst(): Promise<BenchRow[]> {
   let round = 0;
 
   /** The events at once, with event ids (as Power Automate sends them): time to the last answer, upstream calls. */
-  async function burst(referralIds: readonly string[]): Promise<{ ms: number; calls: number }> {
+  async function burst(referralIds: readonly string[], ordered = false): Promise<{ ms: number; calls: number }> {
     round++;
+    const at = (i: number) => new Date(Date.now() - 60_000 + i).toISOString();
     const events = referralIds.map((referralId, i) =>
-      parseUpdateEvent({ referralId, eventId: `burst-${round}-${i}`, dealValue: round * 1000 + i }),
+      parseUpdateEvent({
+        referralId,
+        eventId: `burst-${round}-${i}`,
+        dealValue: round * 1000 + i,
+        ...(ordered ? { occurredAt: at(i) } : {}),
+      }),
     );
     sandbox.clearRequests();
     const started = performance.now();
@@ -73,13 +80,15 @@ export async function benchBurst(): Promise<BenchRow[]> {
     await burst(spreadIds.slice(0, 4)); // warm-up: the pool's connections, the lazy imports
     sandbox.injectFault({ action: { type: 'delay', ms: DELAY_MS }, times: Number.POSITIVE_INFINITY });
     const one = { ms: [] as number[], calls: [] as number[] };
+    const ordered = { ms: [] as number[], calls: [] as number[] };
     const spread = { ms: [] as number[], calls: [] as number[] };
     for (let i = 0; i < RUNS; i++) {
-      for (const [series, ids] of [
-        [spread, spreadIds],
-        [one, oneReferral],
+      for (const [series, ids, withTimes] of [
+        [spread, spreadIds, false],
+        [one, oneReferral, false],
+        [ordered, oneReferral, true],
       ] as const) {
-        const { ms, calls } = await burst(ids);
+        const { ms, calls } = await burst(ids, withTimes);
         series.ms.push(ms);
         series.calls.push(calls / EVENTS);
       }
@@ -87,6 +96,8 @@ export async function benchBurst(): Promise<BenchRow[]> {
     const oneMs = median(one.ms);
     const spreadMs = median(spread.ms);
     const oneCalls = median(one.calls);
+    const orderedMs = median(ordered.ms);
+    const orderedCalls = median(ordered.calls);
     return [
       {
         figure: `${EVENTS} events on one referral, ${DELAY_MS} ms per upstream call: time to the last answer`,
@@ -101,6 +112,20 @@ export async function benchBurst(): Promise<BenchRow[]> {
         value: oneCalls.toFixed(2),
         goal: '≤ 0.2',
         met: oneCalls <= 0.2,
+      },
+      {
+        figure: `same ${EVENTS} events with \`occurredAt\` (ordered batches): time to the last answer`,
+        baseline: `${seconds(spreadMs)} (the same ${EVENTS} events over ${EVENTS} referrals, without)`,
+        value: `${seconds(orderedMs)} (${(orderedMs / spreadMs).toFixed(2)}× the baseline)`,
+        goal: '≤ 1.0 s',
+        met: orderedMs <= 1000,
+      },
+      {
+        figure: 'same, with `occurredAt`: upstream calls per event',
+        baseline: `${median(spread.calls).toFixed(2)} (over ${EVENTS} referrals)`,
+        value: orderedCalls.toFixed(2),
+        goal: '≤ 0.2',
+        met: orderedCalls <= 0.2,
       },
     ];
   } finally {
