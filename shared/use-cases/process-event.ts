@@ -12,8 +12,8 @@
  *    A dry run skips this step: it never claims an event id and its answer is never stored.
  * 5. {@link inReferralBatch}: one turn per referral at a time in this instance; the events that waited
  *    for the same turn are applied as one batch, with one read and one write (group commit,
- *    ./referral-batch.ts, docs/ordering.md#batches). An event alone in its turn, an event with `occurredAt`
- *    and a dry run go on to steps 6 and 7 on their own.
+ *    ./referral-batch.ts, docs/ordering.md#batches; events with `occurredAt` only with each other, their
+ *    ordering claims made for the batch). An event alone in its turn and a dry run go on to steps 6 and 7.
  * 6. {@link inOrder}: ordering, per field (docs/ordering.md). An event whose every field a later event set is
  *    `stale` before anything is read; the per-field decision is then made again after every read (step 7).
  * 7. {@link update}: read → plan → write (./update-referral.ts).
