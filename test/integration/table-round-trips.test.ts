@@ -52,12 +52,17 @@ async function countingProxy(connectionString: string): Promise<CountingProxy> {
   };
 }
 
-/** Partner Center in memory: a GET answers the referral, a PUT replaces it. */
-function memoryPartnerCenter(): PartnerCenterClient {
+/** Partner Center in memory: a GET answers the referral, a PUT replaces it; `gate` holds the next GET. */
+function memoryPartnerCenter(): PartnerCenterClient & { gate?: Promise<unknown>; gets: number } {
   const referrals = new Map<string, { referral: JsonObject; eTag: string }>();
   let version = 0;
-  return {
+  const self: PartnerCenterClient & { gate?: Promise<unknown>; gets: number } = {
+    gets: 0,
     async getReferral(id) {
+      self.gets++;
+      const gate = self.gate;
+      delete self.gate;
+      await gate;
       const held = referrals.get(id) ?? { referral: referral({ id }), eTag: `"v${++version}"` };
       referrals.set(id, held);
       return structuredClone(held);
@@ -69,6 +74,7 @@ function memoryPartnerCenter(): PartnerCenterClient {
     },
     async close() {},
   };
+  return self;
 }
 
 let proxy: CountingProxy;
@@ -90,7 +96,8 @@ describe('Table round trips per event (real Table store, Azurite)', () => {
       tableName: `t${randomUUID().replaceAll('-', '')}`,
       connection: { connectionString: proxy.connectionString },
     });
-    return testApp(memoryPartnerCenter(), { idempotency: store });
+    const partnerCenter = memoryPartnerCenter();
+    return Object.assign(testApp(partnerCenter, { idempotency: store }), { partnerCenter });
   };
 
   /** The requests one delivery makes, once the table exists. */
@@ -154,5 +161,34 @@ describe('Table round trips per event (real Table store, Azurite)', () => {
       { dryRun: 'true' },
     );
     expect(dryRun, dryRun.join('\n')).toHaveLength(1);
+  });
+
+  it('an ordered batch (10 events with occurredAt waiting for one turn): 3 for the whole batch (read, claim, confirmation)', async () => {
+    const target = app();
+    await roundTrips(target, { referralId: 'ref-warm', notes: 'x' }, { 'webhook-id': randomUUID() });
+    let open = () => {};
+    target.partnerCenter.gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const base = Date.now() - 60_000;
+    const opener = deliver(target, {
+      body: { referralId: 'ref-d', notes: 'opener', occurredAt: new Date(base).toISOString() },
+    });
+    while (target.partnerCenter.gets < 2) await new Promise((resolve) => setTimeout(resolve, 1));
+    const before = proxy.requests.length;
+    const events = Array.from({ length: 10 }, (_, i) =>
+      deliver(target, {
+        body: { referralId: 'ref-d', dealValue: i + 1, occurredAt: new Date(base + 1000 + i).toISOString() },
+      }),
+    );
+    const queues = target.runtimeValue.referrals;
+    while (queues.waiting('ref-d') < 10) await new Promise((resolve) => setTimeout(resolve, 1));
+    open();
+    expect((await opener).status).toBe(200);
+    const answers = await Promise.all(events);
+    expect(answers.map((a) => a.json.outcome)).toEqual(answers.map(() => 'updated'));
+    // The opener's claim and confirmation (its record read came before), then the batch's 3 (one by one: 30).
+    const trips = proxy.requests.slice(before);
+    expect(trips, trips.join('\n')).toHaveLength(5);
   });
 });
