@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isAdapterError } from '../../shared/core/errors.js';
 import type { Change } from '../../shared/core/merge.js';
-import { type BatchEventPlan, planBatch } from '../../shared/core/plan-batch.js';
+import { type BatchEventPlan, planBatch, planOrderedBatch } from '../../shared/core/plan-batch.js';
 import { planUpdate } from '../../shared/core/plan-update.js';
 import { isReadOnlyAnnotation, type JsonObject, STATUSES, SUBSTATUSES } from '../../shared/core/referral.js';
 import type { UpdateIntent } from '../../shared/core/update.js';
@@ -20,6 +20,7 @@ type Answer = { outcome: 'updated' | 'unchanged'; changes: Change[] } | { code: 
 
 function answerOf(plan: BatchEventPlan): Answer {
   if (plan.kind === 'refused') return { code: plan.error.code };
+  if (plan.kind === 'stale') return { code: 'stale' };
   return plan.kind === 'changed'
     ? { outcome: 'updated', changes: plan.changes }
     : { outcome: 'unchanged', changes: [] };
@@ -109,10 +110,54 @@ describe('planBatch: one read and one PUT for a sequence of events, as if they w
     const batch = planBatch(REFERRAL_ID, referral(), [{ dealValue: 1 }, { dealValue: 2 }, { dealValue: 2 }]);
 
     expect(batch.events).toEqual([
-      { kind: 'changed', changes: [{ path: '/details/dealValue', from: 50000, to: 1 }] },
-      { kind: 'changed', changes: [{ path: '/details/dealValue', from: 1, to: 2 }] },
-      { kind: 'unchanged' },
+      { kind: 'changed', changes: [{ path: '/details/dealValue', from: 50000, to: 1 }], superseded: [] },
+      { kind: 'changed', changes: [{ path: '/details/dealValue', from: 1, to: 2 }], superseded: [] },
+      { kind: 'unchanged', superseded: [] },
     ]);
     expect(batch.body).toMatchObject({ details: { dealValue: 2 } });
+  });
+});
+
+describe('planOrderedBatch: events with occurredAt, decided per field as if applied one by one', () => {
+  const t = (second: number) => `2026-11-25T10:00:0${second}.000Z`;
+
+  it('a field set by a later event (in the record or earlier in the batch) is superseded; ties apply; times only move forward', () => {
+    const batch = planOrderedBatch(REFERRAL_ID, referral(), { notes: { at: t(5) } }, [
+      { intent: { dealValue: 3, notes: 'older than the record' }, occurredAt: t(3) },
+      { intent: { dealValue: 1 }, occurredAt: t(1) },
+      { intent: { dealValue: 3 }, occurredAt: t(3) },
+      { intent: { notes: 'newest', name: 'N' }, occurredAt: t(6) },
+    ]);
+
+    expect(batch.events).toEqual([
+      {
+        kind: 'changed',
+        changes: [{ path: '/details/dealValue', from: 50000, to: 3 }],
+        superseded: [{ field: 'notes', occurredAt: t(5) }],
+      },
+      { kind: 'stale', superseded: [{ field: 'dealValue', occurredAt: t(3) }] },
+      { kind: 'unchanged', superseded: [] },
+      {
+        kind: 'changed',
+        changes: [
+          { path: '/details/notes', from: 'Looking at Dynamics 365.', to: 'newest' },
+          { path: '/name', from: 'Fabrikam supply chain modernisation', to: 'N' },
+        ],
+        superseded: [],
+      },
+    ]);
+    expect(Object.fromEntries(batch.applied)).toEqual({ dealValue: t(3), notes: t(6), name: t(6) });
+    expect(batch.body).toMatchObject({ name: 'N', details: { dealValue: 3, notes: 'newest' } });
+  });
+
+  it('an event the rules refuse moves neither the referral nor the record: a later-arriving older event still applies', () => {
+    const batch = planOrderedBatch(REFERRAL_ID, referral({ status: 'Active', substatus: 'Accepted' }), {}, [
+      { intent: { status: 'New', substatus: 'Pending' }, occurredAt: t(5) },
+      { intent: { status: 'Closed', substatus: 'Won' }, occurredAt: t(2) },
+    ]);
+
+    expect(batch.events.map((e) => e.kind)).toEqual(['refused', 'changed']);
+    expect(Object.fromEntries(batch.applied)).toEqual({ status: t(2) });
+    expect(batch.body).toMatchObject({ status: 'Closed', substatus: 'Won' });
   });
 });
