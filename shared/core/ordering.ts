@@ -247,18 +247,26 @@ export function rollbackClaims(record: OrderingRecord, claimId: string): Orderin
 }
 
 /**
- * Settles this claim's pending entries against the referral its write left (a batch's, after its `PUT` landed or
- * a read showed it had): a field holding the claimed value is confirmed; any other (claimed by an earlier attempt
- * of the batch whose `PUT` cannot land any more) gets its previous time back.
+ * Settles a batch's pending entries once its write landed (or nothing was left to write): each field of `landed`
+ * (field → the time the landed plan claimed it at) is confirmed at that time, whatever Partner Center's answer
+ * echoed (it may normalise a value); any other field of this claim, claimed by an earlier attempt of the batch,
+ * gets its previous time back, unless that attempt's `PUT` may still land (`keepUnlanded`): then it is left to
+ * lapse and be settled by a later read, as one event's would be.
  */
-export function confirmClaimsAgainst(record: OrderingRecord, claimId: string, referral: JsonObject): OrderingRecord {
+export function settleBatchClaims(
+  record: OrderingRecord,
+  claimId: string,
+  landed: ReadonlyMap<OrderedField, string>,
+  keepUnlanded: boolean,
+): OrderingRecord {
   const next: OrderingRecord = {};
   for (const field of ORDERED_FIELDS) {
     const entry = record[field];
     if (!entry) continue;
     const { pending } = entry;
-    if (pending?.by !== claimId) next[field] = entry;
-    else if (currentKey(field, referral) === pending.key) next[field] = { at: entry.at };
+    const at = landed.get(field);
+    if (pending?.by !== claimId || (at === undefined && keepUnlanded)) next[field] = entry;
+    else if (at !== undefined) next[field] = { at };
     else if (pending.prev !== undefined) next[field] = { at: pending.prev };
   }
   return next;

@@ -76,6 +76,9 @@ export function planOrderedBatch(
   let running = record;
   return plan(referralId, referral, events, ({ intent, occurredAt }) => {
     const decision = decideOrder(running, occurredAt, fieldsOf(intent), '');
+    // A field under a live claim would be written unclaimed: the caller waits for such claims first.
+    if (decision.waitFor.length > 0)
+      throw new Error(`planOrderedBatch: ${decision.waitFor.join(', ')} under a live claim`);
     const skipped = decision.superseded.map((s) => s.field);
     return {
       intent: skipped.length === 0 ? intent : withoutFields(intent, skipped),

@@ -32,11 +32,11 @@ import { anySignal } from '../core/abort.js';
 import { AdapterError } from '../core/errors.js';
 import {
   claimFieldsAt,
-  confirmClaimsAgainst,
   currentKey,
   fieldsOf,
   type OrderedField,
   rollbackClaims,
+  settleBatchClaims,
   settleLapsed,
 } from '../core/ordering.js';
 import { type BatchPlan, batchHolds, planBatch, planOrderedBatch } from '../core/plan-batch.js';
@@ -298,8 +298,14 @@ async function writeBatch(
       },
     };
   };
-  const answers = async (plan: BatchPlan, final: JsonObject, eTag: string | null): Promise<BatchSettled[]> => {
-    await claim?.confirm(final);
+  /** `unlandedMayLand`: a PUT of an earlier attempt, not the one of `plan`, may still land. */
+  const answers = async (
+    plan: BatchPlan,
+    final: JsonObject,
+    eTag: string | null,
+    unlandedMayLand = false,
+  ): Promise<BatchSettled[]> => {
+    await claim?.confirm(plan, unlandedMayLand);
     return members.map((member, i) => {
       const planned = plan.events[i];
       if (!planned) return { error: new AdapterError('internal_error', 'The batch plan left an event out.') };
@@ -354,7 +360,7 @@ async function writeBatch(
             read.referral,
             members.map((m) => m.event.intent),
           );
-        if (!plan.body) return await answers(plan, read.referral, read.eTag);
+        if (!plan.body) return await answers(plan, read.referral, read.eTag, unconfirmed !== undefined);
         const context = requestContext(putBy);
         writing = plan;
         const write = await client.putReferral(referralId, plan.body, read.eTag, context);
@@ -443,10 +449,16 @@ class BatchClaim {
     return body ? { kind: 'go', plan, putBy: until - this.deps.marginMs } : { kind: 'go', plan };
   }
 
-  /** The batch's write landed (or was not needed): its claims are settled against what the referral holds. */
-  confirm(referral: JsonObject): Promise<void> {
+  /**
+   * The write of `landed` landed (or it had nothing to write): its fields are confirmed; the fields only an earlier
+   * attempt claimed get their previous time back, unless that attempt's PUT may still land (core/ordering.ts).
+   */
+  confirm(landed: BatchPlan, unlandedMayLand: boolean): Promise<void> {
     const { claimId } = this.#record;
-    return this.#record.settle((record) => confirmClaimsAgainst(record, claimId, referral), this.options.expiresAt);
+    return this.#record.settle(
+      (record) => settleBatchClaims(record, claimId, landed.applied, unlandedMayLand),
+      this.options.expiresAt,
+    );
   }
 
   /** The batch failed and none of its writes can land: its fields get their previous times back. */

@@ -45,12 +45,13 @@ it('writes out/bench/report.md, never the tracked docs/performance.md nor out/pa
     const text = readFileSync(report, 'utf8');
     expect(text).toMatch(/^# Performance\n/);
     expect(text).toContain('BENCH_COLD_RUNS=1');
-    // The Goals table first, with the issue's ten figures, each with a baseline, a value, a goal and whether it is met.
+    // The Goals table first, with the issue's ten figures (and the rows added beside them), each with a baseline,
+    // a value, a goal and whether it is met.
     expect(text.indexOf('## Goals')).toBeLessThan(text.indexOf('## Cold start'));
     const goals = text.slice(text.indexOf('## Goals'), text.indexOf('## Cold start'));
     expect(goals).toContain('| figure | baseline (same run) | value | goal | met |');
     const rows = goals.split('\n').filter((line) => line.startsWith('| ') && !line.startsWith('| figure'));
-    expect(rows).toHaveLength(10);
+    expect(rows.length).toBeGreaterThanOrEqual(10);
     for (const figure of [
       'events on one referral',
       'upstream calls per event',

@@ -28,6 +28,8 @@ class CountingPartnerCenter implements PartnerCenterClient {
   beforePut: ((pc: CountingPartnerCenter) => void) | undefined;
   /** Errors the next PUTs throw, in order (nothing is applied). */
   putFailures: AdapterError[] = [];
+  /** How Partner Center normalises what it stores (and answers) from a PUT body; nothing by default. */
+  normalise: ((stored: JsonObject) => void) | undefined;
 
   constructor(start: JsonObject = referral()) {
     this.held = { ...structuredClone(start), eTag: '"1"' };
@@ -64,7 +66,9 @@ class CountingPartnerCenter implements PartnerCenterClient {
         upstreamStatus: 400,
       });
     }
-    this.held = { ...structuredClone(body), eTag: `"${++this.version}"` };
+    const stored = structuredClone(body);
+    this.normalise?.(stored);
+    this.held = { ...stored, eTag: `"${++this.version}"` };
     return { kind: 'written', referral: structuredClone(this.held), eTag: String(this.held.eTag) };
   }
 
@@ -562,6 +566,29 @@ describe('group commit against the same events one by one (model-based)', () => 
       dealValue: { at: '2026-11-25T10:00:01.000Z' },
       notes: { at: '2026-11-25T10:00:02.000Z' },
     });
+  });
+
+  it('an ordered batch whose PUT Partner Center answers with a normalised value: its claims still stand', async () => {
+    const pc = new CountingPartnerCenter();
+    pc.normalise = (stored) => {
+      const details = stored.details as JsonObject;
+      if (typeof details.notes === 'string') details.notes = details.notes.trim();
+    };
+    const app = appOn(pc);
+    const opener = { referralId: REFERRAL_ID, statusReason: 'opener', occurredAt: '2026-11-25T09:00:00Z' };
+
+    const answers = await orderedBurst(app, pc, opener, [
+      { notes: 'newest ', occurredAt: '2026-11-25T10:00:03Z' },
+      { notes: 'older', occurredAt: '2026-11-25T10:00:01Z' },
+    ]);
+    const between = await deliver(app, {
+      body: { referralId: REFERRAL_ID, notes: 'between', occurredAt: '2026-11-25T10:00:02Z' },
+    });
+
+    expect(answers.map((a) => a.json.outcome)).toEqual(['updated', 'stale']);
+    // The 10:00:03 claim was confirmed although Partner Center echoed "newest" for "newest ": 10:00:02 is stale.
+    expect(between.json.outcome).toBe('stale');
+    expect((pc.held.details as JsonObject).notes).toBe('newest');
   });
 
   it('an ordered batch refused for good gives its claims back: the record is as before, nothing pending', async () => {
