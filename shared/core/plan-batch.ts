@@ -13,7 +13,7 @@
 
 import type { AdapterError } from './errors.js';
 import { isAdapterError } from './errors.js';
-import { buildPutBody, type Change } from './merge.js';
+import { buildPutBody, type Change, type PatchOperation, patchOperations } from './merge.js';
 import { planUpdate } from './plan-update.js';
 import { type JsonObject, type JsonValue, readPath } from './referral.js';
 import type { UpdateIntent } from './update.js';
@@ -30,6 +30,8 @@ export interface BatchPlan {
   events: BatchEventPlan[];
   /** The one PUT body; undefined when no event changes anything. */
   body: JsonObject | undefined;
+  /** The same write as one JSON Patch document (PATCH); empty when no event changes anything. */
+  operations: PatchOperation[];
   /** The referral as the batch leaves it (the body, or the read referral when nothing is written). */
   final: JsonObject;
 }
@@ -50,9 +52,9 @@ export function planBatch(referralId: string, referral: JsonObject, intents: rea
       throw error;
     }
   });
-  if (accepted.length === 0) return { events, body: undefined, final: referral };
+  if (accepted.length === 0) return { events, body: undefined, operations: [], final: referral };
   const body = buildPutBody(referral, accepted);
-  return { events, body, final: body };
+  return { events, body, operations: patchOperations(referral, accepted), final: body };
 }
 
 /**

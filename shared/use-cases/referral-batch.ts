@@ -272,7 +272,7 @@ async function writeBatch(
       if (!plan.body) return answers(plan, read.referral, read.eTag);
       const context = requestContext();
       writing = plan;
-      const write = await client.putReferral(referralId, plan.body, read.eTag, context);
+      const write = await client.writeReferral(referralId, { ...plan, body: plan.body }, read.eTag, context);
       if (writes.written(write)) return answers(plan, write.referral ?? plan.body, write.eTag ?? null);
     } catch (error) {
       if (writing && mayHaveLanded(error)) unconfirmed = writing;

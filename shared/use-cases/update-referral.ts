@@ -203,8 +203,13 @@ export async function updateReferral(
         } else plan = planUpdate(referralId, read.referral, intent);
         if (event.dryRun) {
           const changes = plan.kind === 'write' ? plan.changes : [];
+          const dryRun = answer('dry-run', read.referral, read.eTag, changes);
+          if (client.writeMethod === 'patch') {
+            const operations = plan.kind === 'write' ? plan.operations : null;
+            return { ...dryRun, wouldPatch: operations && { ifMatch: read.eTag, operations } };
+          }
           const wouldPut = plan.kind === 'write' ? { ifMatch: read.eTag, body: plan.body } : null;
-          return { ...answer('dry-run', read.referral, read.eTag, changes), wouldPut };
+          return { ...dryRun, wouldPut };
         }
         if (plan.kind === 'unchanged') {
           // Either nothing to do, or our earlier unconfirmed PUT did land (the lost-response case).
@@ -216,7 +221,7 @@ export async function updateReferral(
         }
         const context = requestContext(putBy);
         writing = plan.changes;
-        const write = await client.putReferral(referralId, plan.body, read.eTag, context);
+        const write = await client.writeReferral(referralId, plan, read.eTag, context);
         if (writes.written(write)) {
           return settle(answer('updated', write.referral ?? plan.body, write.eTag ?? null, plan.changes));
         }

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AdapterError } from '../../shared/core/errors.js';
 import type { JsonObject } from '../../shared/core/referral.js';
-import type { PartnerCenterClient, ReadResult, WriteResult } from '../../shared/partner-center/client.js';
+import type { PartnerCenterClient, PlannedWrite, ReadResult, WriteResult } from '../../shared/partner-center/client.js';
 import { BATCH_CAP } from '../../shared/use-cases/referral-batch.js';
 import { deferred } from '../support/scripted-partner-center.js';
 import { deliver, REFERRAL_ID, referral, type Settings, type TestApp, testApp } from '../support/use-cases.js';
@@ -50,6 +50,11 @@ class CountingPartnerCenter implements PartnerCenterClient {
     await gate;
     await sleep(1);
     return { referral: structuredClone(this.held), eTag: String(this.held.eTag) };
+  }
+
+  /** Writes as `PUT` (the default write method). */
+  writeReferral(id: string, write: PlannedWrite, eTag: string): Promise<WriteResult> {
+    return this.putReferral(id, write.body, eTag);
   }
 
   async putReferral(_id: string, body: JsonObject, eTag: string): Promise<WriteResult> {
