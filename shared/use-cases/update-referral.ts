@@ -1,7 +1,7 @@
 /**
  * Use case: apply one update event to one referral.
  *
- * read (GET + eTag) → plan (rules + merge, pure) → write (PUT + If-Match), in one loop that owns every
+ * read (GET + eTag) → plan (rules + merge, pure) → write (PUT or PATCH + If-Match), in one loop that owns every
  * retry and the time budget:
  * - 412/409 on the PUT: another writer got there first. Re-read, re-check the rules against the new
  *   state, re-apply the *intent* (never the stale snapshot), write again; bounded, with jitter.
