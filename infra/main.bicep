@@ -139,6 +139,13 @@ param keyVaultCreateMode string = 'default'
 ])
 param partnerCenterAuth string = 'app-user'
 
+@description('PARTNER_CENTER_WRITE_METHOD: put (the whole referral) or patch (a JSON Patch of the changed fields, the update Microsoft recommends).')
+@allowed([
+  'put'
+  'patch'
+])
+param partnerCenterWriteMethod string = 'put'
+
 @description('PARTNER_TENANT_ID (app-user): the partner\'s Entra tenant, where the app registration and the Referrals Admin user live. Empty: the tenant of this subscription.')
 param partnerTenantId string = ''
 
@@ -315,6 +322,7 @@ module api './app/api.bicep' = {
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
     partnerCenterAuth: partnerCenterAuth
+    partnerCenterWriteMethod: partnerCenterWriteMethod
     partnerTenantId: effectivePartnerTenantId
     appRegistrationClientId: appRegistrationClientId
     appClientAuth: appClientAuth

@@ -1,6 +1,7 @@
 // Writes docs/reliability.md from the figures the reliability suite recorded:
 //   test-results/reliability.json  (test/integration/reliability.test.ts; required)
 //   test-results/fuzz.json         ({ runs, responses5xx, upstreamCalls, timeMs }; optional)
+//   test-results/reliability-patch.json (the same suite under PARTNER_CENTER_WRITE_METHOD=patch; optional)
 // The "Asynchronous delivery" section at the end (scripts/async-report.mjs) is kept as it is.
 // Plain Node ESM, no dependencies. Run by `npm run reliability` after the tests.
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { failer, n, readJsonOr, seconds, table, verdict } from './report-format.
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const reliabilityFile = join(root, 'test-results', 'reliability.json');
 const fuzzFile = join(root, 'test-results', 'fuzz.json');
+const patchFile = join(root, 'test-results', 'reliability-patch.json');
 const outFile = join(root, 'docs', 'reliability.md');
 
 const fail = failer('reliability-report');
@@ -37,15 +39,27 @@ function readFuzz() {
 }
 const fuzz = readFuzz();
 
+/** The run under the patch write method, or undefined when it did not run. */
+function readPatchRun() {
+  if (!existsSync(patchFile)) return undefined;
+  const run = readJson(patchFile);
+  for (const key of ['events', 'referrals', 'deliveries', 'sandbox', 'results', 'timeMs']) {
+    if (run[key] === undefined) fail(`${relative(root, patchFile)} has no "${key}"; was it written by the suite?`);
+  }
+  if (run.writeMethod !== 'patch') fail(`${relative(root, patchFile)} is not a run with writeMethod "patch"`);
+  return run;
+}
+const patchRun = readPatchRun();
+
 const pct = (part, whole) => (whole > 0 ? `${((100 * part) / whole).toFixed(1)} %` : '–');
 
 const FAULT_MEANING = {
   throttle: '`429` with `Retry-After: 0` or `1`; nothing applied',
   'server-error': '`500`, `502` or `503`; nothing applied',
   reset: 'connection destroyed without an answer; nothing applied',
-  'lost-response': 'PUT stored, then the connection destroyed: the answer is lost',
+  'lost-response': 'the write stored, then the connection destroyed: the answer is lost',
   latency: `answered normally after up to ${r.faults.maxLatencyMs ?? 50} ms`,
-  'concurrent-edit': 'another writer edits the referral just before the PUT, so the PUT gets `412`',
+  'concurrent-edit': 'another writer edits the referral just before the write, so the write gets `412`',
 };
 
 const d = r.deliveries;
@@ -70,11 +84,62 @@ const fuzzRow = fuzz
     ]
   : ['5xx under fuzz (`test/integration/fuzz.test.ts`)', 'not measured in this run'];
 
+/** One row per figure, one column per write method: the PUT run (the main one above) and the PATCH run. */
+function methodsSection() {
+  if (!patchRun) {
+    return ['## Both write methods', '', `The \`patch\` run did not run: ${relative(root, patchFile)} is missing.`, ''];
+  }
+  const p = patchRun;
+  const written = (run, method) =>
+    method === 'patch'
+      ? `${n(run.sandbox.patches)} sent, ${n(run.sandbox.appliedPatches)} stored`
+      : `${n(run.sandbox.puts)} sent, ${n(run.sandbox.appliedPuts)} stored`;
+  const row = (label, of) => [label, of(r, 'put'), of(p, 'patch')];
+  return [
+    '## Both write methods',
+    '',
+    `The suite runs under each \`PARTNER_CENTER_WRITE_METHOD\`. \`put\` is the run above; \`patch\` (JSON Patch of the`,
+    `changed fields, \`If-Match\`, \`Prefer: return=representation\`) runs the same plan with the same seed over the first`,
+    `${n(p.referrals)} referrals, to keep the suite's time sane (figures: test-results/reliability-patch.json).`,
+    '',
+    table(
+      ['figure', '`put`', '`patch`'],
+      [
+        row('events (referrals)', (x) => `${n(x.events)} (${n(x.referrals)})`),
+        row('deliveries (HTTP requests)', (x) => `${n(x.deliveries.total)} (${n(x.deliveries.httpRequests)})`),
+        row(
+          'upstream requests (faults)',
+          (x) => `${n(x.sandbox.requests)} (${n(x.sandbox.faults)}, ${pct(x.sandbox.faults, x.sandbox.requests)})`,
+        ),
+        row('writes', written),
+        row('writes answered `412`', (x) => n(x.sandbox.rejected412)),
+        row('answers lost after the write was stored (`lost-response`)', (x) =>
+          n(x.sandbox.faultsByKind?.['lost-response'] ?? 0),
+        ),
+        row('lost updates', (x) => verdict(x.results.lostUpdates)),
+        row('double applications', (x) => verdict(x.results.doubleApplications)),
+        row('fields lost', (x) => verdict(x.results.fieldsLost)),
+        row('5xx answers other than `502`/`503`/`504`', (x) => verdict(x.results.responses5xx)),
+        row('wrong answers', (x) => verdict(x.results.wrongAnswers)),
+        row('replays not byte-identical', (x) => verdict(x.results.replayMismatches)),
+        row('errors not `application/problem+json`', (x) => verdict(x.results.notProblemJson)),
+        row('events still failing after every caller retry', (x) => n(x.results.unresolvedEvents)),
+        row('time (driving the events)', (x) => `${seconds(x.timeMs.total)} (${seconds(x.timeMs.driver)})`),
+      ],
+    ),
+    '',
+    p.passed === false
+      ? `> **The \`patch\` run FAILED with ${n(p.results.violations)} violations** (seed ${p.seed}); see test-results/reliability-patch.json.\n`
+      : '',
+  ];
+}
+
 const lines = [
   '# Reliability',
   '',
   `Measured by \`npm run reliability\` (test/integration/reliability.test.ts, then scripts/reliability-report.mjs)`,
   `on ${date}, Node ${r.node}, ${r.platform ?? ''}; seed **${r.seed}**.`,
+  'What the asynchronous path (queue, retries for hours, dead letters) guarantees: [async-delivery.md](async-delivery.md#crash-safety).',
   r.passed === false
     ? `\n> **This run FAILED with ${n(res.violations)} violations.** The first ones are listed at the end.\n`
     : '',
@@ -135,6 +200,7 @@ const lines = [
     ],
   ),
   '',
+  ...methodsSection(),
   '## Answers',
   '',
   table(
@@ -203,5 +269,5 @@ const asyncSection = asyncAt >= 0 ? `\n${previous.slice(asyncAt).trim()}\n` : ''
 mkdirSync(dirname(outFile), { recursive: true });
 writeFileSync(outFile, `${markdown}${asyncSection}`);
 process.stdout.write(
-  `Written ${relative(root, outFile)}: ${n(r.events)} events, ${n(s.faults)} faults, lost ${res.lostUpdates}, doubled ${res.doubleApplications}, 5xx ${res.responses5xx}${fuzz ? `, fuzz 5xx ${fuzz.responses5xx}/${fuzz.runs}` : ''}\n`,
+  `Written ${relative(root, outFile)}: ${n(r.events)} events, ${n(s.faults)} faults, lost ${res.lostUpdates}, doubled ${res.doubleApplications}, 5xx ${res.responses5xx}${fuzz ? `, fuzz 5xx ${fuzz.responses5xx}/${fuzz.runs}` : ''}${patchRun ? `; patch: ${n(patchRun.events)} events, lost ${patchRun.results.lostUpdates}, doubled ${patchRun.results.doubleApplications}, 5xx ${patchRun.results.responses5xx}` : ''}\n`,
 );

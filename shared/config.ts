@@ -112,6 +112,12 @@ const environmentSchema = z.object({
     .optional()
     .transform((v) => v?.trim() || 'managed-identity')
     .pipe(z.enum(['managed-identity', 'app-user'], 'PARTNER_CENTER_AUTH must be managed-identity or app-user')),
+  // How an update is written (docs/partner-center-api.md#put-or-patch): `put` (whole referral) or `patch` (JSON Patch).
+  PARTNER_CENTER_WRITE_METHOD: z
+    .string()
+    .optional()
+    .transform((v) => v?.trim() || 'put')
+    .pipe(z.enum(['put', 'patch'], 'PARTNER_CENTER_WRITE_METHOD must be put or patch')),
   KEY_VAULT_URL: serviceUrl('KEY_VAULT_URL', undefined, { httpOnLoopback: false }),
   REFRESH_TOKEN_SECRET_NAME: secretName('REFRESH_TOKEN_SECRET_NAME', DEFAULT_REFRESH_TOKEN_SECRET_NAME),
   PARTNER_TENANT_ID: optionalText,
@@ -243,6 +249,8 @@ export interface Config {
     loopback: boolean;
     scope: string;
     connections: number;
+    /** `PARTNER_CENTER_WRITE_METHOD`: `put` (default) or `patch`. */
+    writeMethod: 'put' | 'patch';
   };
   identity: { clientId: string | undefined };
   auth: AuthConfig;
@@ -513,6 +521,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
         ...partnerCenter,
         scope: PARTNER_CENTER_SCOPE,
         connections: e.UPSTREAM_CONNECTIONS,
+        writeMethod: e.PARTNER_CENTER_WRITE_METHOD,
       },
       identity: { clientId: e.AZURE_CLIENT_ID },
       auth,

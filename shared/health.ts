@@ -17,7 +17,7 @@ export interface HealthReport {
   status: 'ok' | 'warning' | 'misconfigured';
   version: string;
   node: string;
-  partnerCenter: { baseUrl: string; loopback: boolean } | null;
+  partnerCenter: { baseUrl: string; loopback: boolean; writeMethod: 'put' | 'patch' } | null;
   auth: (TokenHealth & { userAssignedClientId: string | null }) | null;
   /** Application Insights: whether it runs, and how ingestion authenticates; null when misconfigured. */
   telemetry: { status: TelemetryStatus; ingestion: 'key' | 'entra' | null } | null;
@@ -69,7 +69,11 @@ export async function healthReport(): Promise<HealthReport> {
   return {
     status: warnings.length > 0 ? 'warning' : 'ok',
     ...base,
-    partnerCenter: { baseUrl: `${partnerCenter.origin}${partnerCenter.basePath}`, loopback: partnerCenter.loopback },
+    partnerCenter: {
+      baseUrl: `${partnerCenter.origin}${partnerCenter.basePath}`,
+      loopback: partnerCenter.loopback,
+      writeMethod: partnerCenter.writeMethod,
+    },
     auth: { ...tokens, userAssignedClientId: identity.clientId ?? null },
     telemetry: { status: telemetryNow, ingestion: telemetry?.ingestion.auth ?? null },
     signatures: { enforced: inbound.webhookSecrets.length > 0, secrets: inbound.webhookSecrets.length },

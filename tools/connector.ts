@@ -709,7 +709,7 @@ export function connectorFindings({
 export const MAX_TITLE_LENGTH = 30;
 
 /** Properties that hold any JSON value and so have no type (a type would make the runtime reject some). */
-const UNTYPED = new Set(['Change.from', 'Change.to']);
+const UNTYPED = new Set(['Change.from', 'Change.to', 'UpdateResult.wouldPatch.operations[].value']);
 
 /** Lowercase inside a Title Case label (articles, conjunctions, short prepositions). */
 const SMALL_WORDS = new Set([

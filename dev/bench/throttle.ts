@@ -106,6 +106,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const client: PartnerCenterClient = {
     getReferral: (id, context) => real.getReferral(id, watch(context)),
     putReferral: (id, body, eTag, context) => real.putReferral(id, body, eTag, watch(context)),
+    writeReferral: (id, write, eTag, context) => real.writeReferral(id, write, eTag, watch(context)),
+    writeMethod: real.writeMethod,
     close: () => real.close(),
   };
   const started = performance.now();

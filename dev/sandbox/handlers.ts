@@ -11,7 +11,7 @@ import { emptyReply, jsonReply, type Reply } from './reply.js';
 import { referralResource } from './representation.js';
 import { matchRoute } from './routes.js';
 import type { ReferralStore, StoreEntry } from './store.js';
-import { checkNoLinks, validateReplacement } from './validation.js';
+import { checkNoLinks, checkPatchPaths, validateReplacement } from './validation.js';
 
 export interface ApiContext {
   store: ReferralStore;
@@ -90,8 +90,8 @@ function putReferral(ctx: ApiContext, id: string, req: ApiRequest): Reply {
 }
 
 /**
- * PATCH: JSON Patch, If-Match optional, same rules on the resulting document
- * (docs/partner-center-api.md#patch-json-patch).
+ * PATCH: JSON Patch, If-Match optional; no operation on the whole document or a service-owned path; the
+ * resulting document goes through PUT's checks (docs/partner-center-api.md#patch-json-patch).
  */
 function patchReferral(ctx: ApiContext, id: string, req: ApiRequest): Reply {
   const entry = ctx.store.get(id);
@@ -105,6 +105,8 @@ function patchReferral(ctx: ApiContext, id: string, req: ApiRequest): Reply {
   }
   const ifMatch = req.headers['if-match'];
   if (ifMatch !== undefined && ifMatch !== '' && ifMatch !== entry.eTag) return preconditionFailed();
+  const ownedPath = checkPatchPaths(parsed.value);
+  if (ownedPath !== undefined) return invalidRequest(ownedPath);
   const patched = applyJsonPatch(entry.doc, parsed.value);
   if (!patched.ok) return invalidRequest(patched.message);
   const problem = validateReplacement(entry.doc, patched.doc);

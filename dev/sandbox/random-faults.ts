@@ -19,7 +19,10 @@ export type RandomFaultKind =
   | 'lost-response'
   /** Delay, then handle normally. */
   | 'latency'
-  /** PUT only, on a stored referral: another writer edits it first (see `applyExternalEdit`), so the PUT gets 412. */
+  /**
+   * PUT/PATCH only, on a stored referral: another writer edits it first (see `applyExternalEdit`), so the write
+   * gets 412 (a PATCH without If-Match would be applied over the edit).
+   */
   | 'concurrent-edit';
 
 export const RANDOM_FAULT_KINDS: readonly RandomFaultKind[] = [
@@ -97,7 +100,7 @@ function applies(kind: RandomFaultKind, request: FaultCandidate): boolean {
     case 'lost-response':
       return method === 'PUT' || method === 'PATCH';
     case 'concurrent-edit':
-      return method === 'PUT' && request.referralStored;
+      return (method === 'PUT' || method === 'PATCH') && request.referralStored;
     default:
       return true;
   }

@@ -65,6 +65,13 @@ param maximumInstanceCount int = 10
 ])
 param partnerCenterAuth string
 
+@description('PARTNER_CENTER_WRITE_METHOD.')
+@allowed([
+  'put'
+  'patch'
+])
+param partnerCenterWriteMethod string
+
 @description('PARTNER_TENANT_ID (app-user).')
 param partnerTenantId string
 
@@ -157,6 +164,7 @@ var identitySettings = {
 
 var behaviourSettings = {
   PARTNER_CENTER_AUTH: partnerCenterAuth
+  PARTNER_CENTER_WRITE_METHOD: partnerCenterWriteMethod
   IDEMPOTENCY_STORE: 'table'
   UPSTREAM_BUDGET_MS: string(upstreamBudgetMs)
   UPSTREAM_REQUEST_TIMEOUT_MS: string(upstreamRequestTimeoutMs)

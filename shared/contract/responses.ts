@@ -87,7 +87,7 @@ export const updateResultSchema = z
     outcome: z.enum(OUTCOMES).meta({
       title: 'Outcome',
       description:
-        'updated: written. unchanged: the referral already held every value, nothing was written. dry-run: nothing was written (see changes and wouldPut). stale: every field of the event was set by an event with a later occurredAt; nothing was written.',
+        'updated: written. unchanged: the referral already held every value, nothing was written. dry-run: nothing was written (see changes and wouldPut or wouldPatch). stale: every field of the event was set by an event with a later occurredAt; nothing was written.',
     }),
     status: z
       .string()
@@ -118,6 +118,32 @@ export const updateResultSchema = z
       .meta({
         title: 'Would PUT',
         description: 'Dry runs only: the write it would send, or null when nothing would change.',
+      }),
+    wouldPatch: z
+      .strictObject({
+        ifMatch: z.string().meta({ title: 'If-Match', description: 'The eTag the write would be conditional on.' }),
+        operations: z
+          .array(
+            z.strictObject({
+              op: z.enum(['replace', 'add']).meta({
+                title: 'Operation',
+                description: 'replace where the referral has the path, add where it does not.',
+              }),
+              path: z.string().meta({ title: 'Path', description: 'A JSON pointer into the referral.' }),
+              value: jsonValue().meta({ title: 'Value', description: 'The value the path would hold.' }),
+            }),
+          )
+          .meta({
+            title: 'Operations',
+            description: 'The exact JSON Patch document: only the changed paths.',
+          }),
+      })
+      .nullable()
+      .optional()
+      .meta({
+        title: 'Would PATCH',
+        description:
+          'Dry runs with PARTNER_CENTER_WRITE_METHOD=patch only, in place of wouldPut: the JSON Patch it would send, or null when nothing would change.',
       }),
     lastAppliedOccurredAt: z.string().optional().meta({
       title: 'Last Applied Occurred At',
@@ -322,9 +348,12 @@ export const healthReportSchema = z
     version: z.string().meta({ description: "The app's version." }),
     node: z.string().meta({ description: 'The Node.js version it runs on.' }),
     partnerCenter: z
-      .strictObject({ baseUrl: z.string(), loopback: z.boolean() })
+      .strictObject({ baseUrl: z.string(), loopback: z.boolean(), writeMethod: z.enum(['put', 'patch']) })
       .nullable()
-      .meta({ description: 'The Referrals API origin in use; null when misconfigured.' }),
+      .meta({
+        description:
+          'The Referrals API origin in use and how updates are written (PUT or PATCH); null when misconfigured.',
+      }),
     auth: z
       .strictObject({
         mode: z.enum(['managed-identity', 'app-user']),

@@ -1,6 +1,10 @@
 /**
  * Merge and diff: pure functions, no I/O.
  *
+ * The same changes are written either as a `PUT` body or as a JSON Patch document for `PATCH`
+ * (`PARTNER_CENTER_WRITE_METHOD`, docs/partner-center-api.md#patch-json-patch): only the changed paths, each a
+ * `replace` where the referral as read has it and an `add` where it does not.
+ *
  * `PUT` replaces the whole referral, so the body is the resource exactly as Partner Center returned it,
  * with only the requested paths set. Every other key, known to this code or not, nested or top-level,
  * goes back unchanged (docs/partner-center-api.md#put-full-replace). Only the read-only `links` object and top-level
@@ -89,6 +93,37 @@ export function buildPutBody(referral: JsonObject, changes: readonly Change[]): 
     defineValue(node, last, change.to);
   }
   return body;
+}
+
+/** One JSON Patch (RFC 6902) operation: the only two Partner Center supports (docs/partner-center-api.md#patch-json-patch). */
+export interface PatchOperation {
+  op: 'replace' | 'add';
+  path: string;
+  value: JsonValue;
+}
+
+/**
+ * The JSON Patch document that makes `referral` (as read) hold `changes`: one operation per changed path, in the
+ * order first changed, with the value the PUT body would give it (a later change of a path overwrites an earlier
+ * one, as in a batch). `replace` where the path exists in the read referral, `add` where it is absent. A nested
+ * path whose parent object is missing or `null` (a referral without `details`) becomes one operation on the
+ * parent, holding only the changed keys: JSON Patch cannot add beneath a parent that does not exist.
+ */
+export function patchOperations(referral: JsonObject, changes: readonly Change[]): PatchOperation[] {
+  const body = buildPutBody(referral, changes);
+  const operations: PatchOperation[] = [];
+  const seen = new Set<string>();
+  for (const change of changes) {
+    const keys = change.path.slice(1).split('/');
+    const whole = keys.length > 1 && !isJsonObject(readPath(referral, keys.slice(0, 1)));
+    const target = whole ? keys.slice(0, 1) : keys;
+    const path = `/${target.join('/')}`;
+    if (seen.has(path)) continue;
+    seen.add(path);
+    const exists = readPath(referral, target) !== undefined;
+    operations.push({ op: exists ? 'replace' : 'add', path, value: readPath(body, target) ?? null });
+  }
+  return operations;
 }
 
 /** Defines an own property, so a key such as `__proto__` from upstream JSON stays data, never a prototype. */

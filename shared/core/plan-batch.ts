@@ -13,7 +13,7 @@
 
 import type { AdapterError } from './errors.js';
 import { isAdapterError } from './errors.js';
-import { buildPutBody, type Change } from './merge.js';
+import { buildPutBody, type Change, type PatchOperation, patchOperations } from './merge.js';
 import {
   decideOrder,
   fieldsOf,
@@ -40,6 +40,8 @@ export interface BatchPlan {
   events: BatchEventPlan[];
   /** The one PUT body; undefined when no event changes anything. */
   body: JsonObject | undefined;
+  /** The same write as one JSON Patch document (PATCH); empty when no event changes anything. */
+  operations: PatchOperation[];
   /** The referral as the batch leaves it (the body, or the read referral when nothing is written). */
   final: JsonObject;
   /**
@@ -126,9 +128,9 @@ function plan<T>(
       throw error;
     }
   });
-  if (accepted.length === 0) return { events, body: undefined, final: referral, applied };
+  if (accepted.length === 0) return { events, body: undefined, operations: [], final: referral, applied };
   const body = buildPutBody(referral, accepted);
-  return { events, body, final: body, applied };
+  return { events, body, operations: patchOperations(referral, accepted), final: body, applied };
 }
 
 /**

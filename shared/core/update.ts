@@ -3,7 +3,7 @@
  * rules, the use cases and the wire contract share. The contract (contract/update-event.ts) produces an
  * `UpdateEvent` from the request; the use case answers an `UpdateResult`. See docs/partner-center-api.md.
  */
-import type { Change } from './merge.js';
+import type { Change, PatchOperation } from './merge.js';
 import type { JsonObject, JsonValue, Status, Substatus } from './referral.js';
 
 /** The change an event asks for, in Partner Center terms. Absent keys are left alone. */
@@ -46,6 +46,8 @@ export interface UpdateResult {
   changes: Change[];
   /** Dry runs only: the request that would have been sent, or null when nothing would change. */
   wouldPut?: { ifMatch: string; body: JsonObject } | null;
+  /** Dry runs with `PARTNER_CENTER_WRITE_METHOD=patch`, in place of `wouldPut`: the JSON Patch it would send. */
+  wouldPatch?: { ifMatch: string; operations: PatchOperation[] } | null;
   /** Stale events only: the latest `occurredAt` among the later events that set the event's fields. */
   lastAppliedOccurredAt?: string;
   /** The event's fields a later event set (skipped), each with that event's `occurredAt`; absent when none. */

@@ -1,5 +1,6 @@
 /**
- * The Partner Center Referrals API over HTTP (undici): GET one referral, PUT it back with `If-Match`.
+ * The Partner Center Referrals API over HTTP (undici): GET one referral, write it back with `If-Match`, as a
+ * whole-referral `PUT` or a JSON Patch `PATCH` (`PARTNER_CENTER_WRITE_METHOD`, docs/partner-center-api.md#put-or-patch).
  *
  * One connection pool per process. This layer makes exactly one attempt per call (plus one immediate
  * retry with a fresh token after a 401) and classifies every failure into an {@link AdapterError};
@@ -18,6 +19,7 @@ import type { TokenProvider } from '../auth/token-provider.js';
 import type { Config } from '../config.js';
 import { anySignal, isAbortOf } from '../core/abort.js';
 import { AdapterError, type ErrorCode } from '../core/errors.js';
+import type { PatchOperation } from '../core/merge.js';
 import { isJsonObject, type JsonObject } from '../core/referral.js';
 import { parseRetryAfter } from '../core/retry.js';
 import { USER_AGENT } from '../version.js';
@@ -52,9 +54,27 @@ export type WriteResult =
   | { kind: 'written'; referral: JsonObject | undefined; eTag: string | undefined }
   | { kind: 'precondition-failed'; upstreamStatus: number };
 
+/** `PARTNER_CENTER_WRITE_METHOD`. */
+export type WriteMethod = 'put' | 'patch';
+
+/** One planned write, in both forms (core/plan-update.ts): the client sends the one its write method takes. */
+export interface PlannedWrite {
+  /** The whole referral, for `PUT`. */
+  body: JsonObject;
+  /** The changed paths only, for `PATCH`. */
+  operations: readonly PatchOperation[];
+}
+
 export interface PartnerCenterClient {
   getReferral(referralId: string, context: RequestContext): Promise<ReadResult>;
   putReferral(referralId: string, body: JsonObject, eTag: string, context: RequestContext): Promise<WriteResult>;
+  /**
+   * The write of the use cases: `PUT` of `write.body` or `PATCH` of `write.operations`, by the write method,
+   * conditional on `eTag` either way. One attempt; a `412`/`409` is `precondition-failed`, as for `putReferral`.
+   */
+  writeReferral(referralId: string, write: PlannedWrite, eTag: string, context: RequestContext): Promise<WriteResult>;
+  /** How `writeReferral` writes (what a dry run shows); `put` when absent. */
+  readonly writeMethod?: WriteMethod;
   close(): Promise<void>;
 }
 
@@ -143,10 +163,10 @@ export function createPartnerCenterClient(
     `${config.basePath}/v1.0/engagements/referrals/${encodeURIComponent(referralId)}`;
 
   async function send(
-    method: 'GET' | 'PUT',
+    method: 'GET' | 'PUT' | 'PATCH',
     path: string,
     context: RequestContext,
-    extra: { body?: string; ifMatch?: string } = {},
+    extra: { body?: string; ifMatch?: string; prefer?: string } = {},
   ): Promise<UpstreamResponse> {
     for (let authAttempt = 0; ; authAttempt++) {
       // The token comes from a cache shared by all events: this event waits for it until its own deadline.
@@ -162,6 +182,7 @@ export function createPartnerCenterClient(
         'user-agent': USER_AGENT,
       };
       if (extra.ifMatch !== undefined) headers['if-match'] = extra.ifMatch;
+      if (extra.prefer !== undefined) headers.prefer = extra.prefer;
       let response: UpstreamResponse;
       const connections = await getPool();
       const release = await admit(method, context);
@@ -228,6 +249,31 @@ export function createPartnerCenterClient(
       const referral = isJsonObject(parsed) ? parsed : undefined;
       const newETag = typeof referral?.eTag === 'string' ? referral.eTag : header(response, 'etag');
       return { kind: 'written', referral, eTag: newETag };
+    },
+
+    writeMethod: config.writeMethod,
+
+    async writeReferral(referralId, write, eTag, context) {
+      if (config.writeMethod === 'put') return this.putReferral(referralId, write.body, eTag, context);
+      // PATCH (docs/partner-center-api.md#patch-json-patch): If-Match is optional there, so it is always sent; the
+      // answer carries the referral when `Prefer: return=representation` is honoured.
+      const response = await send('PATCH', pathOf(referralId), context, {
+        body: JSON.stringify(write.operations),
+        ifMatch: eTag,
+        prefer: 'return=representation',
+      });
+      if (response.status === 412 || response.status === 409) {
+        return { kind: 'precondition-failed', upstreamStatus: response.status };
+      }
+      if (response.status < 200 || response.status >= 300) throw statusError(response, referralId, 'PATCH');
+      const parsed = parseJson(response.text);
+      const referral = isJsonObject(parsed) ? parsed : undefined;
+      const newETag = typeof referral?.eTag === 'string' ? referral.eTag : header(response, 'etag');
+      if (referral !== undefined || newETag !== undefined) return { kind: 'written', referral, eTag: newETag };
+      // A 204 without an ETag: the write landed, its eTag is read back. A failure of that read leaves the
+      // use case a write whose outcome it does not know, which it settles by reading again, never by resending.
+      const after = await this.getReferral(referralId, context);
+      return { kind: 'written', referral: after.referral, eTag: after.eTag };
     },
 
     async checkAccess(context) {

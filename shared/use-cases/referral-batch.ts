@@ -363,7 +363,7 @@ async function writeBatch(
         if (!plan.body) return await answers(plan, read.referral, read.eTag, unconfirmed !== undefined);
         const context = requestContext(putBy);
         writing = plan;
-        const write = await client.putReferral(referralId, plan.body, read.eTag, context);
+        const write = await client.writeReferral(referralId, { ...plan, body: plan.body }, read.eTag, context);
         if (writes.written(write)) return await answers(plan, write.referral ?? plan.body, write.eTag ?? null);
       } catch (error) {
         if (writing && mayHaveLanded(error)) unconfirmed = writing;

@@ -1,7 +1,7 @@
 /**
  * Use case: apply one update event to one referral.
  *
- * read (GET + eTag) → plan (rules + merge, pure) → write (PUT + If-Match), in one loop that owns every
+ * read (GET + eTag) → plan (rules + merge, pure) → write (PUT or PATCH + If-Match), in one loop that owns every
  * retry and the time budget:
  * - 412/409 on the PUT: another writer got there first. Re-read, re-check the rules against the new
  *   state, re-apply the *intent* (never the stale snapshot), write again; bounded, with jitter.
@@ -199,8 +199,13 @@ export async function updateReferral(
         } else plan = planUpdate(referralId, read.referral, intent);
         if (event.dryRun) {
           const changes = plan.kind === 'write' ? plan.changes : [];
+          const dryRun = answer('dry-run', read.referral, read.eTag, changes);
+          if (client.writeMethod === 'patch') {
+            const operations = plan.kind === 'write' ? plan.operations : null;
+            return { ...dryRun, wouldPatch: operations && { ifMatch: read.eTag, operations } };
+          }
           const wouldPut = plan.kind === 'write' ? { ifMatch: read.eTag, body: plan.body } : null;
-          return { ...answer('dry-run', read.referral, read.eTag, changes), wouldPut };
+          return { ...dryRun, wouldPut };
         }
         if (plan.kind === 'unchanged') {
           // Either nothing to do, or our earlier unconfirmed PUT did land (the lost-response case).
@@ -212,7 +217,7 @@ export async function updateReferral(
         }
         const context = requestContext(putBy);
         writing = plan.changes;
-        const write = await client.putReferral(referralId, plan.body, read.eTag, context);
+        const write = await client.writeReferral(referralId, plan, read.eTag, context);
         if (writes.written(write)) {
           return settle(answer('updated', write.referral ?? plan.body, write.eTag ?? null, plan.changes));
         }

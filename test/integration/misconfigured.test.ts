@@ -22,6 +22,8 @@ const startupLog: string[] = [];
 beforeAll(async () => {
   process.env.PARTNER_CENTER_BASE_URL = 'http://partner.example.test';
   process.env.UPSTREAM_MAX_RETRIES = '99';
+  // Fails closed: not a method the app may guess at.
+  process.env.PARTNER_CENTER_WRITE_METHOD = 'PATCH';
   // A list that comes out empty (a Key Vault reference resolving to blanks) is a problem, never "signatures off".
   process.env.WEBHOOK_SECRETS = ' , ';
   const spy = vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
@@ -36,6 +38,7 @@ beforeAll(async () => {
 afterAll(() => {
   delete process.env.PARTNER_CENTER_BASE_URL;
   delete process.env.UPSTREAM_MAX_RETRIES;
+  delete process.env.PARTNER_CENTER_WRITE_METHOD;
   delete process.env.WEBHOOK_SECRETS;
 });
 
@@ -46,6 +49,7 @@ const check31 = openApi31Check(document);
 it('logs the problems when the app loads', () => {
   expect(startupLog.join('\n')).toContain('PARTNER_CENTER_BASE_URL must use https');
   expect(startupLog.join('\n')).toContain('UPSTREAM_MAX_RETRIES must be an integer from 0 to 10');
+  expect(startupLog.join('\n')).toContain('PARTNER_CENTER_WRITE_METHOD must be put or patch');
   expect(startupLog.join('\n')).toContain('WEBHOOK_SECRETS is set but holds no secret');
 });
 
@@ -60,6 +64,7 @@ it('GET /api/health answers 503 with every problem, as documented', async () => 
     signatures: null,
     problems: [
       expect.stringContaining('PARTNER_CENTER_BASE_URL'),
+      expect.stringContaining('PARTNER_CENTER_WRITE_METHOD'),
       expect.stringContaining('UPSTREAM_MAX_RETRIES'),
       expect.stringContaining('WEBHOOK_SECRETS'),
     ],
@@ -86,6 +91,7 @@ it('every event answers 500 configuration_invalid, as documented', async () => {
     retryable: false,
     problems: [
       expect.stringContaining('PARTNER_CENTER_BASE_URL'),
+      expect.stringContaining('PARTNER_CENTER_WRITE_METHOD'),
       expect.stringContaining('UPSTREAM_MAX_RETRIES'),
       expect.stringContaining('WEBHOOK_SECRETS'),
     ],

@@ -72,6 +72,9 @@ function memoryPartnerCenter(): PartnerCenterClient & { gate?: Promise<unknown>;
       referrals.set(id, { referral: structuredClone(body), eTag });
       return { kind: 'written', referral: body, eTag };
     },
+    writeReferral(id, write, eTag, context) {
+      return this.putReferral(id, write.body, eTag, context);
+    },
     async close() {},
   };
   return self;

@@ -368,6 +368,7 @@ describe('PUT full replace', () => {
       (body) => ({ ...body, createdDateTime: new Date(str(body.createdDateTime)).toISOString() }),
     ],
     ['dealValue as a string', (body) => ({ ...body, details: { ...obj(body.details), dealValue: '10000' } })],
+    ['externalReferenceId as a number', (body) => ({ ...body, externalReferenceId: 12345 })],
     ['a JSON array instead of a referral', (body) => [body]],
     ['a body that is not JSON', (body) => `${JSON.stringify(body)},`],
   ])('answers 400 invalidRequest for %s, and writes nothing', async (_label, mutate) => {
@@ -554,12 +555,65 @@ describe('PATCH', () => {
       ],
     ],
     ['a change of a read-only field', [{ op: 'replace', path: '/id', value: SEED_IDS.newPending }]],
+    ['a name that is not a string', [{ op: 'replace', path: '/name', value: 42 }]],
+    ['notes that are not a string', [{ op: 'add', path: '/details/notes', value: { text: 'x' } }]],
+    ['a currency in lower case', [{ op: 'add', path: '/details/currency', value: 'usd' }]],
+    ['a closing date without a zone', [{ op: 'add', path: '/details/closingDateTime', value: '2026-12-01T00:00:00' }]],
+    ['a status without its substatus', [{ op: 'replace', path: '/status', value: 'Closed' }]],
+    ['an add below a field that does not exist', [{ op: 'add', path: '/nothing/here', value: 1 }]],
   ])('answers 400 invalidRequest for %s, and writes nothing', async (_label, operations) => {
     const id = SEED_IDS.activeAccepted;
     const before = stored(sandbox, id);
     const answer = await patchReferral(sandbox, id, operations, { 'if-match': str(before.eTag) });
     expectPartnerError(answer, 400, 'invalidRequest');
     expect(stored(sandbox, id)).toStrictEqual(before);
+  });
+
+  // A PUT must send these back unchanged; a JSON Patch has no business naming them, even with the same value.
+  it.each<[string, (doc: Json, eTag: string) => unknown[]]>([
+    ['the whole document', (doc) => [{ op: 'replace', path: '', value: { ...doc, name: 'x' } }]],
+    ['id, with its own value', (doc) => [{ op: 'replace', path: '/id', value: doc.id }]],
+    ['engagementId, with its own value', (doc) => [{ op: 'replace', path: '/engagementId', value: doc.engagementId }]],
+    ['createdDateTime', (doc) => [{ op: 'replace', path: '/createdDateTime', value: doc.createdDateTime }]],
+    ['organizationId', () => [{ op: 'add', path: '/organizationId', value: 'x' }]],
+    ['updatedDateTime', () => [{ op: 'replace', path: '/updatedDateTime', value: '2020-01-01T00:00:00Z' }]],
+    ['eTag, with its own value', (_doc, eTag) => [{ op: 'add', path: '/eTag', value: eTag }]],
+    ['links', () => [{ op: 'add', path: '/links', value: {} }]],
+    ['an OData annotation', () => [{ op: 'add', path: '/@odata.context', value: 'x' }]],
+    [
+      'a service-owned path after a valid operation',
+      () => [
+        { op: 'replace', path: '/name', value: 'x' },
+        { op: 'add', path: '/links/self', value: {} },
+      ],
+    ],
+  ])(
+    'answers 400 invalidRequest for an operation on %s (a path the service owns), and writes nothing',
+    async (_label, operations) => {
+      const id = SEED_IDS.activeAccepted;
+      const before = stored(sandbox, id);
+      const answer = await patchReferral(sandbox, id, operations(before, str(before.eTag)), {
+        'if-match': str(before.eTag),
+      });
+      expectPartnerError(answer, 400, 'invalidRequest');
+      expect(JSON.stringify(answer.body)).toContain("can't be patched");
+      expect(stored(sandbox, id)).toStrictEqual(before);
+    },
+  );
+
+  it('adds a details object the referral lacks, whole, and then replaces and adds beneath it', async () => {
+    const id = SEED_IDS.activeAccepted;
+    sandbox.editReferral(id, (referral) => {
+      delete referral.details;
+    });
+    const first = await patchReferral(sandbox, id, [{ op: 'add', path: '/details', value: { notes: 'first' } }]);
+    expect(first.status, first.text).toBe(204);
+    const second = await patchReferral(sandbox, id, [
+      { op: 'replace', path: '/details/notes', value: 'second' },
+      { op: 'add', path: '/details/dealValue', value: 10 },
+    ]);
+    expect(second.status, second.text).toBe(204);
+    expect(stored(sandbox, id).details).toStrictEqual({ notes: 'second', dealValue: 10 });
   });
 
   it.each(CLOSED_SEEDS)('refuses any PATCH to the Closed seed %s', async (name) => {

@@ -23,6 +23,7 @@ import { AdapterError, type ErrorCode } from '../../shared/core/errors.js';
 import type { JsonObject } from '../../shared/core/referral.js';
 import type {
   PartnerCenterClient,
+  PlannedWrite,
   ReadResult,
   RequestContext,
   WriteResult,
@@ -154,6 +155,11 @@ export class ScriptedPartnerCenter implements PartnerCenterClient {
       return this.#answer(call, context, 200, { referral: structuredClone(held.referral), eTag: held.eTag });
     }
     throw this.#failure(call, context, answer);
+  }
+
+  /** Writes as `PUT` (the default write method). */
+  writeReferral(id: string, write: PlannedWrite, eTag: string, context: RequestContext): Promise<WriteResult> {
+    return this.putReferral(id, write.body, eTag, context);
   }
 
   async putReferral(referralId: string, body: JsonObject, eTag: string, context: RequestContext): Promise<WriteResult> {

@@ -243,6 +243,29 @@ describe('refresh-token keep-alive and write-back settings', () => {
   });
 });
 
+describe('PARTNER_CENTER_WRITE_METHOD (#14 item 3)', () => {
+  const parse = (value: string | undefined) =>
+    parseConfig({ IDEMPOTENCY_STORE: 'memory', PARTNER_CENTER_WRITE_METHOD: value });
+
+  it("unset or blank: put, today's behaviour", () => {
+    for (const value of [undefined, '', '  ']) {
+      const result = parse(value);
+      expect(result.ok && result.config.partnerCenter.writeMethod).toBe('put');
+    }
+  });
+
+  it('put or patch, as written', () => {
+    for (const value of ['put', 'patch', ' patch ']) {
+      const result = parse(value);
+      expect(result.ok && result.config.partnerCenter.writeMethod).toBe(value.trim());
+    }
+  });
+
+  it.each(['PATCH', 'Put', 'merge', 'post', 'json-patch'])('%s fails closed: a problem naming the setting', (value) => {
+    expect(parse(value)).toEqual({ ok: false, problems: ['PARTNER_CENTER_WRITE_METHOD must be put or patch'] });
+  });
+});
+
 describe('WEBHOOK_SECRETS (#11 item 2)', () => {
   const secret = `whsec_${Buffer.alloc(32, 3).toString('base64')}`;
   const parse = (value: string | undefined) => parseConfig({ IDEMPOTENCY_STORE: 'memory', WEBHOOK_SECRETS: value });

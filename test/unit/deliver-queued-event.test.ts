@@ -422,6 +422,9 @@ describe('retry delays (properties)', () => {
             putReferral: async () => {
               throw new Error('no write expected');
             },
+            writeReferral: async () => {
+              throw new Error('no write expected');
+            },
             close: async () => {},
           };
           const app = testApp(unavailable, { settings: ONE_TRY });

@@ -486,6 +486,7 @@ describe('app settings', () => {
     expect(Object.keys(settings).filter((name) => FORBIDDEN_SETTINGS.includes(name))).toEqual([]);
     expect(settings).toMatchObject({
       PARTNER_CENTER_AUTH: 'app-user',
+      PARTNER_CENTER_WRITE_METHOD: 'put',
       KEY_VAULT_URL: 'https://kv-abcdefghijklm.vault.azure.net/',
       PARTNER_TENANT_ID: TENANT_ID,
       APP_REGISTRATION_CLIENT_ID: APP_REGISTRATION,
@@ -564,6 +565,22 @@ describe('app settings', () => {
     );
     expect(deploy(AZD_ENV, { asyncQueueName: 'q'.repeat(57) }).problems).toEqual(
       expect.arrayContaining([expect.stringContaining('asyncQueueName')]),
+    );
+  });
+
+  it('PARTNER_CENTER_WRITE_METHOD from azd passes through to the app, which accepts it; another value is refused', () => {
+    const deployment = deploy({
+      ...AZD_ENV,
+      APP_REGISTRATION_CLIENT_ID: APP_REGISTRATION,
+      PARTNER_CENTER_WRITE_METHOD: 'patch',
+    });
+    expect(deployment.problems).toEqual([]);
+    expect(deployment.settings.PARTNER_CENTER_WRITE_METHOD).toBe('patch');
+    const result = parseConfig(asTheAppSeesThem(deployment.settings));
+    if (!result.ok) throw new Error(result.problems.join('\n'));
+    expect(result.config.partnerCenter.writeMethod).toBe('patch');
+    expect(deploy({ ...AZD_ENV, PARTNER_CENTER_WRITE_METHOD: 'merge' }).problems).toEqual(
+      expect.arrayContaining([expect.stringContaining('partnerCenterWriteMethod: "merge" is not one of')]),
     );
   });
 

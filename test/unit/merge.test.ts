@@ -1,7 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { applyJsonPatch } from '../../dev/sandbox/patch.js';
+import { checkPatchPaths } from '../../dev/sandbox/validation.js';
 import { AdapterError } from '../../shared/core/errors.js';
-import { buildPutBody, desiredValues, diff } from '../../shared/core/merge.js';
+import { buildPutBody, type Change, desiredValues, diff, patchOperations } from '../../shared/core/merge.js';
+import { planBatch } from '../../shared/core/plan-batch.js';
 import { planUpdate } from '../../shared/core/plan-update.js';
 import type { JsonObject, JsonValue } from '../../shared/core/referral.js';
 
@@ -126,6 +129,91 @@ describe('buildPutBody / diff (properties)', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+/** The referral without what a write never carries back (`links`, `@odata.*`). */
+const withoutAnnotations = (doc: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(doc).filter(([k]) => k !== 'links' && !k.startsWith('@odata.')));
+
+describe('patchOperations (properties)', () => {
+  it('applied by an RFC 6902 implementation (the sandbox one), leaves the referral the PUT body would', () => {
+    fc.assert(
+      fc.property(referralArb, intentArb, (referral, intent) => {
+        const changes = diff('ref-1', referral, desiredValues(intent, {}));
+        const operations = patchOperations(referral, changes);
+        const patched = applyJsonPatch(referral, operations);
+        if (!patched.ok) throw new Error(patched.message);
+        expect(withoutAnnotations(patched.doc)).toEqual(buildPutBody(referral, changes));
+        // Only replace (the path exists in the read) and add (it does not), one per path, none the service owns.
+        for (const { op, path } of operations) {
+          const keys = path.slice(1).split('/');
+          const exists = keys.length === 1 ? Object.hasOwn(referral, keys[0] as string) : true;
+          const parent = referral[keys[0] as string];
+          const existsNested =
+            keys.length === 1 ||
+            (typeof parent === 'object' && parent !== null && Object.hasOwn(parent, keys[1] as string));
+          expect(op).toBe(exists && existsNested ? 'replace' : 'add');
+        }
+        expect(new Set(operations.map((o) => o.path)).size).toBe(operations.length);
+        expect(checkPatchPaths(operations)).toBeUndefined();
+        expect(operations.length === 0).toBe(changes.length === 0);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('of a batch: one operation per path, with the last value written to it', () => {
+    fc.assert(
+      fc.property(referralArb, fc.array(intentArb, { minLength: 1, maxLength: 4 }), (referral, intents) => {
+        const plan = planBatch('ref-1', referral, intents);
+        if (plan.body === undefined) return expect(plan.operations).toEqual([]);
+        const patched = applyJsonPatch(referral, plan.operations);
+        if (!patched.ok) throw new Error(patched.message);
+        expect(withoutAnnotations(patched.doc)).toEqual(plan.body);
+        expect(new Set(plan.operations.map((o) => o.path)).size).toBe(plan.operations.length);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('patchOperations: examples', () => {
+  const change = (path: string, to: JsonValue): Change => ({ path, from: null, to });
+
+  it('replaces what the referral has and adds what it lacks, beneath an existing details object too', () => {
+    const referral: JsonObject = { id: 'r', status: 'New', substatus: 'Pending', details: { notes: 'old' } };
+    expect(
+      patchOperations(referral, [
+        change('/status', 'Closed'),
+        change('/substatus', 'Won'),
+        change('/statusReason', 'Signed'),
+        change('/details/notes', 'new'),
+        change('/details/dealValue', 10),
+      ]),
+    ).toEqual([
+      { op: 'replace', path: '/status', value: 'Closed' },
+      { op: 'replace', path: '/substatus', value: 'Won' },
+      { op: 'add', path: '/statusReason', value: 'Signed' },
+      { op: 'replace', path: '/details/notes', value: 'new' },
+      { op: 'add', path: '/details/dealValue', value: 10 },
+    ]);
+  });
+
+  it('writes a missing details object whole (add) and a null one whole (replace), with only the changed keys', () => {
+    const changes = [change('/details/notes', 'n'), change('/details/currency', 'EUR')];
+    expect(patchOperations({ id: 'r' }, changes)).toEqual([
+      { op: 'add', path: '/details', value: { notes: 'n', currency: 'EUR' } },
+    ]);
+    expect(patchOperations({ id: 'r', details: null }, changes)).toEqual([
+      { op: 'replace', path: '/details', value: { notes: 'n', currency: 'EUR' } },
+    ]);
+  });
+
+  it('replaces a field the referral holds as null', () => {
+    expect(patchOperations({ statusReason: null }, [change('/statusReason', 'x')])).toEqual([
+      { op: 'replace', path: '/statusReason', value: 'x' },
+    ]);
   });
 });
 

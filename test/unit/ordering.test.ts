@@ -22,7 +22,12 @@ import {
 } from '../../shared/core/ordering.js';
 import type { JsonObject } from '../../shared/core/referral.js';
 import { createMemoryIdempotencyStore, type IdempotencyStore } from '../../shared/idempotency/store.js';
-import type { PartnerCenterClient, RequestContext, WriteResult } from '../../shared/partner-center/client.js';
+import type {
+  PartnerCenterClient,
+  PlannedWrite,
+  RequestContext,
+  WriteResult,
+} from '../../shared/partner-center/client.js';
 import { deliver, REFERRAL_ID, referral, type TestApp, testApp } from '../support/use-cases.js';
 
 /** The fields the events write here, and how a value of each is named and read back. */
@@ -78,6 +83,11 @@ class FakePartnerCenter implements PartnerCenterClient {
 
   /** What the next PUTs meet, in order (then none): refused for good, or applied with the answer lost. */
   faults: Array<'none' | 'refuse' | 'lose'> = [];
+
+  /** Writes as `PUT` (the default write method). */
+  writeReferral(id: string, write: PlannedWrite, eTag: string, context: RequestContext): Promise<WriteResult> {
+    return this.putReferral(id, write.body, eTag, context);
+  }
 
   async putReferral(_id: string, body: JsonObject, eTag: string, _context?: RequestContext): Promise<WriteResult> {
     await this.schedule('PUT sent');

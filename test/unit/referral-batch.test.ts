@@ -7,9 +7,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { applyJsonPatch } from '../../dev/sandbox/patch.js';
 import { AdapterError } from '../../shared/core/errors.js';
 import type { JsonObject } from '../../shared/core/referral.js';
-import type { PartnerCenterClient, ReadResult, WriteResult } from '../../shared/partner-center/client.js';
+import type { PartnerCenterClient, PlannedWrite, ReadResult, WriteResult } from '../../shared/partner-center/client.js';
 import { BATCH_CAP } from '../../shared/use-cases/referral-batch.js';
 import { deferred } from '../support/scripted-partner-center.js';
 import { deliver, REFERRAL_ID, referral, type Settings, type TestApp, testApp } from '../support/use-cases.js';
@@ -54,6 +55,11 @@ class CountingPartnerCenter implements PartnerCenterClient {
     return { referral: structuredClone(this.held), eTag: String(this.held.eTag) };
   }
 
+  /** Writes as `PUT` (the default write method). */
+  writeReferral(id: string, write: PlannedWrite, eTag: string): Promise<WriteResult> {
+    return this.putReferral(id, write.body, eTag);
+  }
+
   async putReferral(_id: string, body: JsonObject, eTag: string): Promise<WriteResult> {
     this.puts++;
     await sleep(1);
@@ -73,6 +79,25 @@ class CountingPartnerCenter implements PartnerCenterClient {
   }
 
   async close() {}
+}
+
+/** The same Partner Center written with `PARTNER_CENTER_WRITE_METHOD=patch`: it applies each JSON Patch (the sandbox's RFC 6902). */
+class PatchingPartnerCenter extends CountingPartnerCenter {
+  readonly writeMethod = 'patch';
+  /** The operations of each write, in order. */
+  patches: Array<PlannedWrite['operations']> = [];
+
+  override async writeReferral(_id: string, write: PlannedWrite, eTag: string): Promise<WriteResult> {
+    this.puts++;
+    this.patches.push(write.operations);
+    await sleep(1);
+    if (eTag !== this.held.eTag) return { kind: 'precondition-failed', upstreamStatus: 412 };
+    const { eTag: _held, ...doc } = this.held;
+    const patched = applyJsonPatch(doc, write.operations);
+    if (!patched.ok) throw new AdapterError('upstream_rejected', patched.message, { upstreamStatus: 400 });
+    this.held = { ...(patched.doc as JsonObject), eTag: `"${++this.version}"` };
+    return { kind: 'written', referral: structuredClone(this.held), eTag: String(this.held.eTag) };
+  }
 }
 
 type Answer = Awaited<ReturnType<typeof deliver>>;
@@ -180,6 +205,35 @@ describe('group commit: events waiting for the same turn share one read and one 
       name: 'Third',
       statusReason: 'opener',
       details: { dealValue: 1, notes: 'second' },
+    });
+  });
+
+  it('under the patch method, a batch is one JSON Patch: one operation per path, the last value written to it', async () => {
+    const pc = new PatchingPartnerCenter();
+    const app = appOn(pc);
+
+    const { answers } = await burst(app, pc, [{ dealValue: 1 }, { notes: 'second' }, { dealValue: 3, name: 'Fourth' }]);
+
+    expect(pc.gets).toBe(2);
+    expect(pc.patches).toHaveLength(2);
+    expect(pc.patches[1]).toEqual([
+      { op: 'replace', path: '/details/dealValue', value: 3 },
+      { op: 'replace', path: '/details/notes', value: 'second' },
+      { op: 'replace', path: '/name', value: 'Fourth' },
+    ]);
+    expect(answers.map((a) => a.json.changes)).toEqual([
+      [{ path: '/details/dealValue', from: 50000, to: 1 }],
+      [{ path: '/details/notes', from: 'Looking at Dynamics 365.', to: 'second' }],
+      [
+        { path: '/details/dealValue', from: 1, to: 3 },
+        { path: '/name', from: 'Fabrikam supply chain modernisation', to: 'Fourth' },
+      ],
+    ]);
+    for (const a of answers) expect(a.json).toMatchObject({ outcome: 'updated', eTag: pc.held.eTag });
+    expect(pc.held).toMatchObject({
+      name: 'Fourth',
+      statusReason: 'opener',
+      details: { dealValue: 3, notes: 'second' },
     });
   });
 

@@ -235,6 +235,36 @@ describe('final answers', () => {
     });
   });
 
+  it('dry run with PARTNER_CENTER_WRITE_METHOD=patch: answers the JSON Patch it would send, in place of wouldPut', async () => {
+    // A dry run writes nothing: the fake only has to say which method its writes use.
+    const pc = Object.assign(new ScriptedPartnerCenter([GET.ok(pending)]), { writeMethod: 'patch' as const });
+
+    const result = await runUpdate({ ...activate, dryRun: true }, updateDeps(pc));
+
+    expect(pc.sequence).toBe('GET');
+    expect(result).not.toHaveProperty('wouldPut');
+    expect(result.wouldPatch).toEqual({
+      ifMatch: '"e1"',
+      operations: [
+        { op: 'replace', path: '/details/dealValue', value: 75000 },
+        { op: 'replace', path: '/status', value: 'Active' },
+        { op: 'replace', path: '/substatus', value: 'Accepted' },
+      ],
+    });
+    const noop = Object.assign(
+      new ScriptedPartnerCenter([
+        GET.ok(referral({ status: 'Active', substatus: 'Accepted', details: { dealValue: 75000 } })),
+      ]),
+      {
+        writeMethod: 'patch' as const,
+      },
+    );
+    expect(await runUpdate({ ...activate, dryRun: true }, updateDeps(noop))).toMatchObject({
+      wouldPatch: null,
+      changes: [],
+    });
+  });
+
   it('sends the event correlation id on every call', async () => {
     const pc = new ScriptedPartnerCenter([GET.ok(pending), PUT.status(412), GET.current(), PUT.ok()]);
 

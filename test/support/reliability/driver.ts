@@ -60,12 +60,12 @@ export interface Run {
   driverMs: number;
 }
 
-/** 50 fresh referrals, half New/Pending, half Active/Accepted, with unknown fields: their ids and snapshots. */
-function setUp(stack: Stack, seed: number) {
+/** `count` (50) fresh referrals, half New/Pending, half Active/Accepted, with unknown fields: their ids and snapshots. */
+function setUp(stack: Stack, seed: number, count: number) {
   const { sandbox } = stack;
   const referralIds: string[] = [];
   const snapshots = new Map<string, JsonRecord>();
-  for (let r = 0; r < REFERRALS; r++) {
+  for (let r = 0; r < count; r++) {
     const isNew = r % 2 === 0;
     const referral = makeReferral(
       isNew ? {} : { status: 'Active', substatus: 'Accepted', acceptedDateTime: '2026-10-02T03:04:05.6789012Z' },
@@ -90,11 +90,14 @@ function setUp(stack: Stack, seed: number) {
   return { referralIds, snapshots };
 }
 
-/** Runs the whole plan of `seed` against the stack (whose sandbox it resets) and returns what the checks need. */
-export async function drive(stack: Stack, seed: number): Promise<Run> {
+/**
+ * Runs the whole plan of `seed` over `referrals` referrals against the stack (whose sandbox it resets) and returns
+ * what the checks need.
+ */
+export async function drive(stack: Stack, seed: number, referrals = REFERRALS): Promise<Run> {
   const { sandbox } = stack;
   sandbox.reset();
-  const { referralIds, snapshots } = setUp(stack, seed);
+  const { referralIds, snapshots } = setUp(stack, seed, referrals);
   const { chains, events } = buildPlan(seed, referralIds, (r) => r % 2 === 0);
   const models = new Map<string, RefModel>(referralIds.map((id) => [id, newModel(id, snapshots.get(id))]));
   const tracks = new Map<string, Track>(events.map((event) => [event.id, { event, unconfirmed: 0, writes: 0 }]));

@@ -15,11 +15,17 @@ import {
   FAULT_RATE,
   IN_FLIGHT,
   MAX_UNRESOLVED_EVENTS,
-  REFERRALS,
 } from './parameters.js';
 
-/** The figures of a run, its end's figures and its times (wall: from the sandbox reset to the end's checks). */
-export function reliabilityReport(run: Run, end: End, time: { startupMs: number; wallMs: number }) {
+/**
+ * The figures of a run, its end's figures and its times (wall: from the sandbox reset to the end's checks), under
+ * the app's write method (`PARTNER_CENTER_WRITE_METHOD`).
+ */
+export function reliabilityReport(
+  run: Run,
+  end: End,
+  time: { startupMs: number; wallMs: number; writeMethod: 'put' | 'patch' },
+) {
   const { seed, events, figures, stats, driverMs } = run;
   const { counts, all: violations } = run.violations;
   const { finalOutcomes, unresolvedFields } = end;
@@ -34,6 +40,7 @@ export function reliabilityReport(run: Run, end: End, time: { startupMs: number;
     node: process.version,
     platform: `${process.platform} ${process.arch}`,
     seed,
+    writeMethod: time.writeMethod,
     faults: { rate: FAULT_RATE, kinds: [...RANDOM_FAULT_KINDS], maxLatencyMs: 50 },
     settings: {
       inFlight: IN_FLIGHT,
@@ -47,7 +54,7 @@ export function reliabilityReport(run: Run, end: End, time: { startupMs: number;
       retryMaxDelayMs: Number(FAST_RETRY_ENV.RETRY_MAX_DELAY_MS),
       idempotencyStore: 'table (Azurite)',
     },
-    referrals: REFERRALS,
+    referrals: run.referralIds.length,
     events: events.length,
     eventsByKind,
     deliveries: {
@@ -72,6 +79,8 @@ export function reliabilityReport(run: Run, end: End, time: { startupMs: number;
       requests: stats.requests,
       puts: stats.puts,
       appliedPuts: stats.appliedPuts,
+      patches: stats.patches,
+      appliedPatches: stats.appliedPatches,
       rejected412: stats.rejected412,
       faults: stats.faults,
       faultsByKind: stats.faultsByKind,
