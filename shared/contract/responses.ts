@@ -128,6 +128,28 @@ export const updateResultSchema = z
       description:
         'Fields of this event that an event with a later occurredAt had already set: skipped, not written. Absent when none.',
     }),
+    stage: z
+      .strictObject({
+        name: z.string().meta({
+          title: 'Name',
+          description: 'The stage as STAGE_MAP spells it.',
+          examples: ['Closed Won'],
+        }),
+        target: z
+          .string()
+          .nullable()
+          .meta({
+            title: 'Target',
+            description:
+              'What it mapped to: Status/Substatus such as Closed/Won, New (the current New substatus kept), or null (no status change).',
+            examples: ['Closed/Won'],
+          }),
+      })
+      .optional()
+      .meta({
+        title: 'Stage',
+        description: 'Events with a stage only: the CRM stage and the status it mapped to through STAGE_MAP.',
+      }),
     state: z.literal('succeeded').optional().meta({
       title: 'State',
       description:

@@ -199,7 +199,7 @@ export async function applyEvent(event: UpdateEvent, runtime: EventRuntime, cont
     settle(() =>
       inReferralBatch(event, runtime, context, () =>
         inOrder(event, runtime, deadline, (snapshot) => update(context, event, runtime, deadline, snapshot)),
-      ),
+      ).then((result) => (event.stage ? { ...result, stage: event.stage } : result)),
     );
   try {
     // A dry run writes nothing, so it is no idempotent write: it neither claims nor consumes its event id,
@@ -242,6 +242,7 @@ function parseEvent(
     signed: runtime.config.inbound.webhookSecrets.length > 0,
     numberSource: body.numberSource,
     maxClockSkewSeconds: runtime.config.inbound.maxClockSkewSeconds,
+    stageMap: runtime.config.inbound.stageMap,
     queryErrors: typeof mode === 'string' ? undefined : [mode],
   });
   delivery.event = event;
@@ -382,9 +383,10 @@ async function inOrder(
   work: (snapshot: VersionedOrdering | undefined) => Promise<UpdateResult>,
 ): Promise<UpdateResult> {
   const { referralId, occurredAt } = event;
-  if (occurredAt === undefined) return work(undefined);
-  const snapshot = await runtime.idempotency.readOrdering(referralId, { abortSignal: deadline.signal });
   const fields = fieldsOf(event.intent);
+  // No field to order (a stage STAGE_MAP maps to null, alone): nothing can be stale; the answer reads the referral.
+  if (occurredAt === undefined || fields.length === 0) return work(undefined);
+  const snapshot = await runtime.idempotency.readOrdering(referralId, { abortSignal: deadline.signal });
   const superseded = supersededBeforeRead(snapshot.record, occurredAt, fields);
   if (superseded.length === fields.length) return staleResult(event, superseded);
   return work(snapshot);
