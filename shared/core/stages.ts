@@ -220,7 +220,8 @@ export function parseStageMap(text: string): { map: StageMap } | { problems: str
 }
 
 const WHITESPACE = /[ \t\n\r]*/y;
-const JSON_STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
+/** A quoted string token; JSON.parse then refuses what JSON does not allow in it (control characters, bad escapes). */
+const JSON_STRING = /"(?:[^"\\]|\\.)*"/y;
 
 /**
  * A flat JSON object whose values are strings or null, its members in order, duplicates kept (JSON.parse
@@ -237,8 +238,13 @@ function readFlatObject(text: string): { members: Array<[string, string | null]>
     JSON_STRING.lastIndex = at;
     const match = JSON_STRING.exec(text);
     if (!match) return undefined;
-    at = JSON_STRING.lastIndex;
-    return JSON.parse(match[0]) as string;
+    try {
+      const value = JSON.parse(match[0]) as string;
+      at = JSON_STRING.lastIndex;
+      return value;
+    } catch {
+      return undefined;
+    }
   };
   const members: Array<[string, string | null]> = [];
   skip();
