@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SEED_IDS } from '../../dev/sandbox/seed.js';
 import { problemSchema, updateResultSchema } from '../../shared/contract/responses.js';
 import { stageListSchema } from '../../shared/contract/stages.js';
-import { type HostProcess, requestsOf, type Stack, startHostProcess, startStack, useStack } from '../support/stack.js';
+import { requestsOf, type Stack, startHostProcess, startStack, useStack } from '../support/stack.js';
 
 const MAP = {
   Prospecting: 'New',
