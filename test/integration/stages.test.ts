@@ -5,9 +5,10 @@
  * configuration problem health names, entry by entry.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SEED_IDS } from '../../dev/sandbox/seed.js';
+import { makeReferral, SEED_IDS } from '../../dev/sandbox/seed.js';
 import { problemSchema, updateResultSchema } from '../../shared/contract/responses.js';
 import { stageListSchema } from '../../shared/contract/stages.js';
+import { type AsyncStack, pollUntilFinal, startAsyncStack } from '../support/async.js';
 import { requestsOf, type Stack, startHostProcess, startStack, useStack } from '../support/stack.js';
 
 const MAP = {
@@ -168,5 +169,33 @@ describe('without STAGE_MAP, and with a bad one', () => {
     ).rejects.toThrow(
       /STAGE_MAP entry "closed won ": the same stage as "Closed Won"[\s\S]*STAGE_MAP entry "Qualify": substatus Won belongs to status Closed, not Active/,
     );
+  });
+});
+
+describe('a queued stage event (asynchronous delivery)', () => {
+  let stack: AsyncStack;
+  beforeAll(async () => {
+    stack = await startAsyncStack({ STAGE_MAP: 'hubspot' });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('is mapped when accepted, applied by the queue with the same rules, and its final answer says what it mapped to', async () => {
+    const referral = makeReferral();
+    stack.sandbox.putReferral(referral);
+    const [app] = stack.hosts;
+    const accepted = await app?.postAsync({ referralId: referral.id, stage: 'closedwon', notes: null });
+    expect(accepted?.status, accepted?.text).toBe(202);
+    const final = await pollUntilFinal(String(accepted?.body.statusUrl), 15_000);
+    expect(final.answer.status, final.answer.text).toBe(200);
+    expect(updateResultSchema.parse(final.answer.body)).toMatchObject({
+      outcome: 'updated',
+      state: 'succeeded',
+      status: 'Closed',
+      substatus: 'Won',
+      stage: { name: 'closedwon', target: 'Closed/Won' },
+    });
+    expect(stack.sandbox.getReferral(String(referral.id))).toMatchObject({ status: 'Closed', substatus: 'Won' });
   });
 });
