@@ -583,6 +583,10 @@ describe('app settings', () => {
       'Negotiation/Review',
       'Needs Analysis',
     ]);
+    // azd substitutes ${STAGE_MAP} into the text of main.parameters.json: a JSON map is set with its quotes escaped
+    // (docs/stages.md#setting-stage_map), and the file then holds it as it was meant.
+    const text = read('infra/main.parameters.json').replace('${STAGE_MAP}', custom.replaceAll('"', '\\"'));
+    expect(JSON.parse(text).parameters.stageMap.value).toBe(custom);
   });
 
   it('app-user without the app registration id: the app reports exactly that (health: misconfigured)', () => {
