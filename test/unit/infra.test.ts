@@ -585,7 +585,7 @@ describe('app settings', () => {
     ]);
     // azd substitutes ${STAGE_MAP} into the text of main.parameters.json: a JSON map is set with its quotes escaped
     // (docs/stages.md#setting-stage_map), and the file then holds it as it was meant.
-    const text = read('infra/main.parameters.json').replace('${STAGE_MAP}', custom.replaceAll('"', '\\"'));
+    const text = read('infra/main.parameters.json').replace(`\${STAGE_MAP}`, custom.replaceAll('"', '\\"'));
     expect(JSON.parse(text).parameters.stageMap.value).toBe(custom);
   });
 
