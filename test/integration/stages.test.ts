@@ -51,12 +51,16 @@ describe('with STAGE_MAP set (a JSON object of your own)', () => {
       code: 'transition_not_allowed',
       current: { status: 'Active', substatus: 'Accepted' },
       requested: { status: 'New' },
+      stage: { name: 'Prospecting', target: 'New' },
     });
     expect(requestsOf(stack.sandbox, 'PUT')).toHaveLength(0);
     // A closed referral stays closed, as with a direct status.
     const closed = await stack.post({ referralId: SEED_IDS.closedWon, stage: 'Closed Lost' });
     expect(closed.status, closed.text).toBe(422);
-    expect(closed.body.code).toBe('referral_closed');
+    expect(closed.body).toMatchObject({
+      code: 'referral_closed',
+      stage: { name: 'Closed Lost', target: 'Closed/Lost' },
+    });
   });
 
   it('a stage mapped to null changes no status: the other fields still apply; alone (even with occurredAt) it is unchanged, without a write', async () => {
