@@ -182,6 +182,9 @@ param upstreamBudgetMs int = 60000
 @maxValue(110000)
 param upstreamRequestTimeoutMs int = 15000
 
+@description('STAGE_MAP: the CRM stages an event\'s stage field may name, mapped to a status and substatus: dynamics365, salesforce, hubspot, or a JSON object such as {"Closed Won": "Closed/Won"} (docs/stages.md). Empty: no map, and an event with a stage gets a 400.')
+param stageMap string = ''
+
 @description('DEFAULT_DELIVERY: sync answers every event when it is applied; async accepts it with 202 and a status URL unless the request asks for sync (docs/async-delivery.md).')
 @allowed([
   'sync'
@@ -338,6 +341,7 @@ module api './app/api.bicep' = {
     asyncRetryMaxSeconds: asyncRetryMaxSeconds
     asyncPollSeconds: asyncPollSeconds
     asyncQueueName: asyncQueueName
+    stageMap: stageMap
   }
 }
 

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { parseNcrontab } from './core/ncrontab.js';
+import { parseStageMap, type StageMap } from './core/stages.js';
 
 export const DEFAULT_PARTNER_CENTER_BASE_URL = 'https://api.partner.microsoft.com';
 export const PARTNER_CENTER_SCOPE = 'https://api.partner.microsoft.com/.default';
@@ -231,6 +232,14 @@ const environmentSchema = z.object({
         .optional(),
     )
     .transform((v) => v ?? DEFAULT_QUEUE_NAME),
+  // CRM stages → status (docs/stages.md): a preset or a JSON object; unset, an event's `stage` is a 400.
+  STAGE_MAP: optionalText.transform((raw, ctx): StageMap | undefined => {
+    if (raw === undefined) return undefined;
+    const parsed = parseStageMap(raw);
+    if ('map' in parsed) return parsed.map;
+    for (const message of parsed.problems) ctx.addIssue({ code: 'custom', message });
+    return z.NEVER;
+  }),
   // Telemetry (docs/telemetry.md): unset, nothing of Application Insights is loaded.
   APPLICATIONINSIGHTS_CONNECTION_STRING: optionalText,
   // `Authorization=AAD` (optionally `;ClientId=<user-assigned identity>`): ingestion with Entra ID.
@@ -260,6 +269,8 @@ export interface Config {
     maxClockSkewSeconds: number;
     /** Standard Webhooks secrets (`whsec_…`); empty: signatures are not required. */
     webhookSecrets: string[];
+    /** STAGE_MAP: the CRM stages an event's `stage` may name (docs/stages.md); undefined when unset. */
+    stageMap?: StageMap | undefined;
   };
   idempotency: IdempotencyConfig;
   /** Asynchronous delivery (docs/async-delivery.md). */
@@ -529,6 +540,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
         maxBodyBytes: e.MAX_BODY_BYTES,
         maxClockSkewSeconds: e.MAX_CLOCK_SKEW_SECONDS,
         webhookSecrets: e.WEBHOOK_SECRETS,
+        stageMap: e.STAGE_MAP,
       },
       idempotency,
       delivery,

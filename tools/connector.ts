@@ -32,8 +32,8 @@ export const DEFAULT_HOST = 'your-function-app.azurewebsites.net';
 export const DEFAULT_PUBLISHER = 'Partner Center referral webhook';
 /**
  * The name of the host key the connection holds (docs/power-automate.md, "The key"). A host key, not a
- * function key: a function key opens only its own function, and the connector is to call more than one
- * (the planned stage list, the operations on queued events), all with the connection's one key. The status URL of a
+ * function key: a function key opens only its own function, and the connector calls more than one (the
+ * update, the stage list of the Stage dropdown), all with the connection's one key. The status URL of a
  * queued update needs no key: it carries its own token (docs/async-delivery.md).
  */
 export const CONNECTION_KEY_NAME = 'power-automate';
@@ -52,6 +52,7 @@ type Visibility = 'important' | 'advanced' | 'none';
  */
 export const FIELD_VISIBILITY: Record<keyof typeof updateEventSchema.shape, Visibility> = {
   referralId: 'important',
+  stage: 'important',
   status: 'important',
   substatus: 'important',
   eventId: 'important',
@@ -198,7 +199,27 @@ export function toSwaggerSchema(schema: JsonSchema | SchemaObject | ReferenceObj
   return out;
 }
 
-/** Adds `x-ms-visibility` to the event's properties (the labels come from their titles). */
+/**
+ * The Stage field is a dropdown of the configured stages (`GET /stages`, the internal ListStages operation):
+ * `x-ms-dynamic-values`, and `x-ms-dynamic-list` beside it for the designers that read the newer extension.
+ * The flow author may still type a value or pass the CRM's column.
+ */
+export const STAGE_DROPDOWN = {
+  'x-ms-dynamic-values': {
+    operationId: OPERATION_IDS.listStages,
+    'value-collection': 'stages',
+    'value-path': 'name',
+    'value-title': 'title',
+  },
+  'x-ms-dynamic-list': {
+    operationId: OPERATION_IDS.listStages,
+    itemsPath: 'stages',
+    itemValuePath: 'name',
+    itemTitlePath: 'title',
+  },
+} as const;
+
+/** Adds `x-ms-visibility` to the event's properties (the labels come from their titles), and the Stage dropdown. */
 function withVisibility(schema: SwaggerSchema): SwaggerSchema {
   const properties = schema.properties as Record<string, SwaggerSchema>;
   const names = Object.keys(properties);
@@ -213,7 +234,11 @@ function withVisibility(schema: SwaggerSchema): SwaggerSchema {
   const decorated: Record<string, SwaggerSchema> = {};
   for (const name of names) {
     const visibility = FIELD_VISIBILITY[name as keyof typeof FIELD_VISIBILITY];
-    decorated[name] = { ...properties[name], ...(visibility === 'none' ? {} : { 'x-ms-visibility': visibility }) };
+    decorated[name] = {
+      ...properties[name],
+      ...(visibility === 'none' ? {} : { 'x-ms-visibility': visibility }),
+      ...(name === 'stage' ? STAGE_DROPDOWN : {}),
+    };
   }
   return { ...withoutLabel(schema), properties: decorated };
 }
@@ -369,6 +394,30 @@ function updateReferralOperation(
 }
 
 /**
+ * `GET /stages` as the internal ListStages operation: never an action of its own, it fills the Stage dropdown
+ * (STAGE_DROPDOWN), called with the connection's key (a host key, so it opens this function too).
+ */
+function listStagesOperation(document: OpenApiDocument) {
+  const operation = document.paths[PATHS.stages]?.get;
+  if (operation?.operationId !== OPERATION_IDS.listStages) throw new Error('connector: no ListStages operation');
+  const ok = operation.responses['200'];
+  const schema = ok?.content?.['application/json']?.schema;
+  if (!ok || !schema) throw new Error('connector: the stage list has no 200 schema');
+  const response = { description: ok.description, schema: toSwaggerSchema(schema, 'response ListStages 200') };
+  return {
+    operation: {
+      operationId: operation.operationId,
+      summary: operation.summary,
+      description: operation.description,
+      'x-ms-visibility': 'internal',
+      parameters: [],
+      responses: { '200': response },
+    },
+    responseRoots: [response],
+  };
+}
+
+/**
  * `Prefer: respond-async` on the queued action: required, with its value as the default, and internal (the
  * flow author never sees it, the connector always sends it).
  */
@@ -483,7 +532,8 @@ export function buildConnector(options: ConnectorOptions = {}, document = buildO
   );
   const sync = updateReferralOperation(document, converted, 'sync');
   const queued = updateReferralOperation(document, converted, 'queued');
-  const responseRoots = [...sync.responseRoots, ...queued.responseRoots];
+  const stages = listStagesOperation(document);
+  const responseRoots = [...sync.responseRoots, ...queued.responseRoots, ...stages.responseRoots];
   const definitions = unlabelRoots(converted, responseRoots);
   const used = referencedDefinitions(responseRoots, definitions);
   const functionKey = document.components.securitySchemes.functionKey;
@@ -510,6 +560,7 @@ export function buildConnector(options: ConnectorOptions = {}, document = buildO
     paths: {
       [PATHS.updateReferral]: { post: sync.operation },
       [QUEUED_ACTION.path]: { post: queued.operation },
+      [PATHS.stages]: { get: stages.operation },
     },
     definitions: Object.fromEntries(used.map((name) => [name, definitions[name]])),
     parameters: {},

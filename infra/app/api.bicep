@@ -140,6 +140,9 @@ param asyncPollSeconds int = 5
 @maxLength(56)
 param asyncQueueName string = 'referral-updates'
 
+@description('STAGE_MAP: dynamics365, salesforce, hubspot or a JSON object of your own; empty leaves it unset.')
+param stageMap string = ''
+
 resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
 }
@@ -195,7 +198,17 @@ var webhookSettings = empty(webhookSecretsSecretName) ? {} : {
   WEBHOOK_SECRETS: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${webhookSecretsSecretName})'
 }
 
-var appSettings = union(identitySettings, behaviourSettings, partnerCenterSettings, appUserSettings, webhookSettings)
+// CRM stages → status (docs/stages.md); unset, an event's stage is refused with a 400 that says how to set it.
+var stageSettings = empty(stageMap) ? {} : { STAGE_MAP: stageMap }
+
+var appSettings = union(
+  identitySettings,
+  behaviourSettings,
+  partnerCenterSettings,
+  appUserSettings,
+  webhookSettings,
+  stageSettings
+)
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName

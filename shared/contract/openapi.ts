@@ -43,6 +43,7 @@ import {
   supersededSchema,
   updateResultSchema,
 } from './responses.js';
+import { stageListSchema, stageSchema } from './stages.js';
 import { CHANGE_FIELDS, LIMITS, updateEventSchema } from './update-event.js';
 
 /** A JSON Schema 2020-12 schema (the OpenAPI 3.1 dialect) as plain JSON, e.g. what zod generates. */
@@ -83,6 +84,7 @@ export const OPERATION_IDS = {
   listEvents: 'ListUpdateEvents',
   getEvent: 'GetUpdateEvent',
   replayEvent: 'ReplayUpdateEvent',
+  listStages: 'ListStages',
   health: 'GetHealth',
   openApi: 'GetOpenApiDocument',
 } as const;
@@ -94,6 +96,7 @@ export const PATHS = {
   events: '/referral-updates/events',
   event: '/referral-updates/events/{eventId}',
   replayEvent: '/referral-updates/events/{eventId}/replay',
+  stages: '/stages',
   health: '/health',
   openApi: '/openapi.json',
 } as const;
@@ -123,6 +126,18 @@ export const UPDATE_EVENT_EXAMPLES = {
       closingDate: '2026-12-31',
     },
   },
+  stage: {
+    summary:
+      "The CRM's own stage, mapped by STAGE_MAP (here salesforce: Closed Won is Closed/Won); blank columns as null",
+    value: {
+      referralId: '3f2b8c1e-7a4d-4e9b-b1c2-5d6e7f8a9b01',
+      eventId: 'opportunity-7f1c-rv-1234568',
+      stage: 'Closed Won',
+      dealValue: 125000,
+      currency: 'EUR',
+      notes: null,
+    },
+  },
   accepted: {
     summary: 'Accepted (Active alone means Active/Accepted)',
     value: { referralId: '4a3c9d2f-8b5e-4fa0-82d3-6e7f8a9b0c12', status: 'Active', notes: 'Kick-off booked' },
@@ -147,6 +162,17 @@ export const UPDATE_RESULT_EXAMPLE = {
     { path: '/details/closingDateTime', from: '2026-12-15T00:00:00Z', to: '2026-12-31T00:00:00Z' },
     { path: '/status', from: 'New', to: 'Closed' },
     { path: '/substatus', from: 'Pending', to: 'Won' },
+  ],
+} as const;
+
+/** `GET /stages` with STAGE_MAP=salesforce, its first and last stages. */
+export const STAGE_LIST_EXAMPLE = {
+  source: 'salesforce',
+  stages: [
+    { name: 'Prospecting', target: 'New', title: 'Prospecting (New)' },
+    { name: 'Needs Analysis', target: 'Active/Accepted', title: 'Needs Analysis (Active/Accepted)' },
+    { name: 'Closed Won', target: 'Closed/Won', title: 'Closed Won (Closed/Won)' },
+    { name: 'Closed Lost', target: 'Closed/Lost', title: 'Closed Lost (Closed/Lost)' },
   ],
 } as const;
 
@@ -243,6 +269,8 @@ const COMPONENT_SCHEMAS = {
   Delivery: deliverySummarySchema,
   DeliveryList: deliveryListSchema,
   DeliveryError: deliveryErrorSchema,
+  StageList: stageListSchema,
+  Stage: stageSchema,
 } as const;
 
 export type ComponentName = keyof typeof COMPONENT_SCHEMAS;
@@ -391,6 +419,7 @@ function updateReferralOperation(): Operation {
     description: [
       'Applies one flat update event to one Partner Center referral: validates it, reads the referral and its eTag, merges only the fields the event names (every other field is kept), checks the status transition rules and writes it back with If-Match.',
       'Status shorthands: a substatus alone implies its status (Won means Closed/Won); Active alone means Active/Accepted; New alone keeps the current New substatus; Closed alone is refused. An event that changes nothing succeeds without a write, even on a closed referral.',
+      `Instead of status and substatus, stage names your CRM's own stage, which the app's STAGE_MAP maps to them (GET ${PATHS.stages} lists the stages); the mapped change follows the same rules, and the answer's stage says what it mapped to. null in any field means not given: a blank CRM column changes nothing (no field can be cleared).`,
       `Send an event id (the eventId field, or the ${REQUEST_HEADERS.webhookId} or ${REQUEST_HEADERS.idempotencyKey} header): a redelivery then gets the stored answer, with ${RESPONSE_HEADERS.replayed}: true, and never applies twice. Retrying the same event after a retryable error is always safe.`,
       `Asynchronous delivery (contract v1.1): with ${ASYNC_HEADERS.prefer}: ${RESPOND_ASYNC}, or async=true, or when the app's DEFAULT_DELIVERY is async (async=false then asks for the synchronous answer), everything that needs no Partner Center call is decided first (400, 401, 413, 415), then the event is stored and queued and the answer is 202 with ${ASYNC_HEADERS.location}: the status URL. The queue applies the event with the same rules, retrying for as long as ASYNC_MAX_AGE_SECONDS allows. The same event id with the same body answers 202 with the same status URL; with another body, 422 idempotency_key_reused. A dry run is always synchronous.`,
     ].join('\n\n'),
@@ -588,6 +617,30 @@ function replayEventOperation(): Operation {
   };
 }
 
+function listStagesOperation(): Operation {
+  return {
+    operationId: OPERATION_IDS.listStages,
+    summary: 'List the CRM stages',
+    description:
+      "The CRM stages the app's STAGE_MAP maps, each with its target status and substatus, in the order of the map: the values an event's stage may take. Empty when STAGE_MAP is unset. Function key (a host key opens it too).",
+    tags: ['Referrals'],
+    security: functionKeySecurity(),
+    responses: {
+      '200': {
+        description: 'The configured stages.',
+        headers: headerRefs(200, ASYNC_HEADER_RULES),
+        content: {
+          'application/json': {
+            schema: schemaRef('StageList'),
+            examples: { salesforce: { summary: 'STAGE_MAP=salesforce (shortened)', value: STAGE_LIST_EXAMPLE } },
+          },
+        },
+      },
+      ...errorResponses(['configuration_invalid'], {}, ASYNC_HEADER_RULES),
+    },
+  };
+}
+
 export function buildOpenApiDocument(): OpenApiDocument {
   const maxEventId = LIMITS.eventId;
   return {
@@ -612,6 +665,7 @@ export function buildOpenApiDocument(): OpenApiDocument {
       [PATHS.events]: { get: listEventsOperation() },
       [PATHS.event]: { get: getEventOperation() },
       [PATHS.replayEvent]: { post: replayEventOperation() },
+      [PATHS.stages]: { get: listStagesOperation() },
       [PATHS.health]: {
         get: {
           operationId: OPERATION_IDS.health,
@@ -777,7 +831,7 @@ export function buildOpenApiDocument(): OpenApiDocument {
           in: 'header',
           name: FUNCTION_KEY_HEADER,
           description:
-            'A function key of referral-updates (or a host key; the operations on events are other functions, so a host key opens them all). Not checked by the local host.',
+            'A function key of referral-updates (or a host key; the stage list and the operations on events are other functions, so a host key opens them all). Not checked by the local host.',
         },
         functionKeyQuery: {
           type: 'apiKey',

@@ -77,6 +77,25 @@ export const supersededSchema = z
 
 const OUTCOMES = ['updated', 'unchanged', 'dry-run', 'stale'] as const satisfies readonly Outcome[];
 
+/** A CRM stage and its target (a new schema per use: zod would otherwise share it as a component of its own). */
+const stageMapping = () =>
+  z.strictObject({
+    name: z.string().meta({
+      title: 'Name',
+      description: 'The stage as STAGE_MAP spells it.',
+      examples: ['Closed Won'],
+    }),
+    target: z
+      .string()
+      .nullable()
+      .meta({
+        title: 'Target',
+        description:
+          'What it mapped to: Status/Substatus such as Closed/Won, New (the current New substatus kept), or null (no status change).',
+        examples: ['Closed/Won'],
+      }),
+  });
+
 export const updateResultSchema = z
   .strictObject({
     referralId: z.string().meta({ title: 'Referral ID', description: 'The referral the event was for.' }),
@@ -153,6 +172,10 @@ export const updateResultSchema = z
       title: 'Superseded',
       description:
         'Fields of this event that an event with a later occurredAt had already set: skipped, not written. Absent when none.',
+    }),
+    stage: stageMapping().optional().meta({
+      title: 'Stage',
+      description: 'Events with a stage only: the CRM stage and the status it mapped to through STAGE_MAP.',
     }),
     state: z.literal('succeeded').optional().meta({
       title: 'State',
@@ -259,6 +282,11 @@ export const problemSchema = z
       .array(z.string())
       .optional()
       .meta({ title: 'Problems', description: 'configuration_invalid: every invalid setting.' }),
+    stage: stageMapping().optional().meta({
+      title: 'Stage',
+      description:
+        'transition_not_allowed, referral_closed, for an event with a stage: the CRM stage and the status it mapped to through STAGE_MAP.',
+    }),
     state: z.enum(DELIVERY_STATE_VALUES).optional().meta({
       title: 'State',
       description:

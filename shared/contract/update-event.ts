@@ -8,7 +8,8 @@
 import { z } from 'zod';
 import { AdapterError, type FieldError } from '../core/errors.js';
 import { STATUSES, SUBSTATUSES, SUBSTATUSES_BY_STATUS, statusOfSubstatus } from '../core/referral.js';
-import type { UpdateEvent, UpdateIntent } from '../core/update.js';
+import { formatTarget, lookupStage, MAX_STAGE_LENGTH, type StageMap, type StageTarget } from '../core/stages.js';
+import type { StageMapping, UpdateEvent, UpdateIntent } from '../core/update.js';
 import { REQUEST_HEADERS } from './headers.js';
 
 /** Adapter-side limits on string fields, so a runaway value is refused before anything goes upstream. */
@@ -131,14 +132,14 @@ export const updateEventSchema = z
     }),
     eventId: text(LIMITS.eventId, 1)
       .refine((value) => value.trim() !== '', 'eventId must not be blank')
-      .optional()
+      .nullish()
       .meta({
         title: 'Event ID',
         description: `Your id for this change, at most ${LIMITS.eventId} characters (for example the Dataverse row version). A redelivery with the same id gets the first answer again without calling Partner Center; the same id with different content is refused (422 idempotency_key_reused). The webhook-id or Idempotency-Key header, when sent, wins over this field.`,
         examples: ['opportunity-7f1c-rv-1234567'],
       }),
     status: caseInsensitiveEnum(STATUSES)
-      .optional()
+      .nullish()
       .meta({
         title: 'Status',
         description:
@@ -146,15 +147,23 @@ export const updateEventSchema = z
         examples: ['Active'],
       }),
     substatus: caseInsensitiveEnum(SUBSTATUSES)
-      .optional()
+      .nullish()
       .meta({
         title: 'Substatus',
         description:
           'Pending or Received (New), Accepted (Active), Won, Lost, Declined or Expired (Closed); any casing. Alone it implies its status (Won means Closed/Won); with a status it must belong to it.',
         examples: ['Won'],
       }),
+    stage: text(MAX_STAGE_LENGTH, 1)
+      .nullish()
+      .meta({
+        title: 'Stage',
+        description:
+          "Your CRM's own sales stage (Closed Won, qualifiedtobuy…), mapped to a status and substatus by the app's STAGE_MAP: a preset for the default stages of Dynamics 365, Salesforce or HubSpot, or a map of your own (docs/stages.md). Any casing, surrounding spaces ignored. Instead of status and substatus, never with them; a stage mapped to null changes no status. The answer's stage says what it mapped to.",
+        examples: ['Closed Won'],
+      }),
     statusReason: text(LIMITS.statusReason)
-      .optional()
+      .nullish()
       .meta({
         title: 'Status Reason',
         description: `Why the status changed, written to statusReason; at most ${LIMITS.statusReason} characters.`,
@@ -164,7 +173,7 @@ export const updateEventSchema = z
       .number()
       .nonnegative()
       .max(DEAL_VALUE_MAX)
-      .optional()
+      .nullish()
       .meta({
         title: 'Deal Value',
         description: `The deal value, a JSON number from 0 to ${DEAL_VALUE_MAX} (10^15) with at most ${DEAL_VALUE_DECIMALS} decimals, written to details.dealValue exactly as sent.`,
@@ -175,7 +184,7 @@ export const updateEventSchema = z
       .regex(/^[A-Za-z]{3}$/, 'currency must be three ASCII letters, an ISO 4217 code such as EUR or USD')
       .transform((code) => code.toUpperCase())
       .refine((code) => ISO_CURRENCIES.has(code), 'currency must be an ISO 4217 code such as EUR or USD')
-      .optional()
+      .nullish()
       .meta({
         title: 'Currency',
         description:
@@ -188,7 +197,7 @@ export const updateEventSchema = z
         (value) => toUtcDateTime(value) !== undefined,
         'closingDate must be YYYY-MM-DD or an ISO 8601 date-time with seconds and a time zone (Z or ±hh:mm), from 1900-01-01 to 9999-12-31 in UTC',
       )
-      .optional()
+      .nullish()
       .meta({
         title: 'Closing Date',
         description:
@@ -196,21 +205,21 @@ export const updateEventSchema = z
         examples: ['2026-12-31'],
       }),
     notes: text(LIMITS.notes)
-      .optional()
+      .nullish()
       .meta({
         title: 'Notes',
         description: `Free text written to details.notes; at most ${LIMITS.notes} characters. Never logged.`,
         examples: ['Kick-off booked for 12 January'],
       }),
     name: text(LIMITS.name, 1)
-      .optional()
+      .nullish()
       .meta({
         title: 'Name',
         description: `The referral's name, 1 to ${LIMITS.name} characters.`,
         examples: ['Contoso cloud migration'],
       }),
     externalReferenceId: text(LIMITS.externalReferenceId)
-      .optional()
+      .nullish()
       .meta({
         title: 'External Reference ID',
         description: `Your CRM's own id for this deal, written to externalReferenceId; at most ${LIMITS.externalReferenceId} characters.`,
@@ -218,7 +227,7 @@ export const updateEventSchema = z
       }),
     occurredAt: z.iso
       .datetime({ offset: true, error: 'occurredAt must be an ISO 8601 date-time with a time zone' })
-      .optional()
+      .nullish()
       .meta({
         title: 'Occurred At',
         description:
@@ -227,7 +236,7 @@ export const updateEventSchema = z
       }),
     dryRun: z
       .boolean()
-      .optional()
+      .nullish()
       .meta({
         title: 'Dry Run',
         description:
@@ -238,7 +247,7 @@ export const updateEventSchema = z
   .meta({
     title: 'Update Event',
     description:
-      'A flat update event (contract v1). Unknown fields are rejected (a typo is a 400, never ignored), and at least one change field is required.',
+      'A flat update event (contract v1). Unknown fields are rejected (a typo is a 400, never ignored), and at least one change field is required. null is the same as an absent field (a blank CRM column changes nothing); no field can be cleared.',
   });
 
 export type UpdateEventBody = z.output<typeof updateEventSchema>;
@@ -265,12 +274,15 @@ export interface EventEnvelope {
    * the same 400 as the body's own.
    */
   queryErrors?: readonly FieldError[] | undefined;
+  /** STAGE_MAP (docs/stages.md); undefined: no map is configured, and an event's `stage` is a 400. */
+  stageMap?: StageMap | undefined;
 }
 
 export const DEFAULT_MAX_CLOCK_SKEW_SECONDS = 300;
 
 /** The fields that change the referral: an event must name at least one. */
 export const CHANGE_FIELDS = [
+  'stage',
   'status',
   'substatus',
   'statusReason',
@@ -459,15 +471,25 @@ export function parseUpdateEvent(body: unknown, envelope: EventEnvelope = {}): U
   const parsed = updateEventSchema.safeParse(body);
   if (!parsed.success) errors.push(...zodIssuesToFieldErrors(parsed.error.issues));
   const event = parsed.success ? parsed.data : undefined;
+  let stage: { mapping: StageMapping; target: StageTarget } | undefined;
   if (event) {
-    if (event.dealValue !== undefined)
-      errors.push(...dealValueErrors(event.dealValue, envelope.numberSource?.('dealValue')));
-    if (!CHANGE_FIELDS.some((key) => event[key] !== undefined)) {
+    if (event.dealValue != null) errors.push(...dealValueErrors(event.dealValue, envelope.numberSource?.('dealValue')));
+    // null is "not given" (a blank CRM column): only a value names a field to change.
+    if (!CHANGE_FIELDS.some((key) => event[key] != null)) {
       errors.push(
-        fieldError([], 'no_change', `The event must name at least one field to change: ${CHANGE_FIELDS.join(', ')}.`),
+        fieldError(
+          [],
+          'no_change',
+          `The event must name at least one field to change (null counts as not given): ${CHANGE_FIELDS.join(', ')}.`,
+        ),
       );
     }
-    if (event.status === 'Closed' && event.substatus === undefined) {
+    if (event.stage != null) {
+      const mapped = mapStage(event.stage, event, envelope.stageMap);
+      if ('error' in mapped) errors.push(mapped.error);
+      else stage = mapped;
+    }
+    if (event.status === 'Closed' && event.substatus == null) {
       errors.push(
         fieldError(
           ['status'],
@@ -486,7 +508,7 @@ export function parseUpdateEvent(body: unknown, envelope: EventEnvelope = {}): U
       );
     }
   }
-  if (event?.occurredAt !== undefined) {
+  if (event?.occurredAt != null) {
     const skew = envelope.maxClockSkewSeconds ?? DEFAULT_MAX_CLOCK_SKEW_SECONDS;
     if (Date.parse(event.occurredAt) > (envelope.now ?? Date.now()) + skew * 1000) {
       // One wrong clock would otherwise set the fields' time ahead and make every later event stale.
@@ -502,29 +524,83 @@ export function parseUpdateEvent(body: unknown, envelope: EventEnvelope = {}): U
   const referralId = event?.referralId;
   if (errors.length > 0 || !event) throw invalidEvent(errors, referralId);
 
+  const intent = toIntent(event);
+  // The stage's target, exactly as if the event had sent it as status and substatus (null: no status change).
+  if (stage?.target) {
+    intent.status = stage.target.status;
+    if (stage.target.substatus) intent.substatus = stage.target.substatus;
+  }
   return {
     referralId: event.referralId,
-    eventId: headerEventId ?? event.eventId,
-    occurredAt: event.occurredAt === undefined ? undefined : new Date(event.occurredAt).toISOString(),
+    eventId: headerEventId ?? event.eventId ?? undefined,
+    occurredAt: event.occurredAt == null ? undefined : new Date(event.occurredAt).toISOString(),
     dryRun: event.dryRun === true || dryRunQuery === true,
-    intent: toIntent(event),
+    intent,
+    ...(stage ? { stage: stage.mapping } : {}),
   };
 }
 
+/** At most this many configured stages are listed in the 400 of an unknown one. */
+const MAX_LISTED_STAGES = 50;
+
+/**
+ * The event's `stage` through STAGE_MAP: its mapping, or the field error (no map configured, a stage the map
+ * does not have, or a stage together with status or substatus, which would say the same thing twice).
+ */
+function mapStage(
+  name: string,
+  event: UpdateEventBody,
+  map: StageMap | undefined,
+): { mapping: StageMapping; target: StageTarget } | { error: FieldError } {
+  if (event.status != null || event.substatus != null) {
+    return {
+      error: fieldError(
+        ['stage'],
+        'stage_ambiguous',
+        'stage maps to a status and substatus: send either stage or status/substatus, not both.',
+      ),
+    };
+  }
+  if (!map) {
+    return {
+      error: fieldError(
+        ['stage'],
+        'stage_map_missing',
+        'stage needs a stage map, and the app has none: set the app setting STAGE_MAP to dynamics365, salesforce, hubspot or a JSON object such as {"Closed Won": "Closed/Won"} (docs/stages.md), or send status and substatus instead.',
+      ),
+    };
+  }
+  const entry = lookupStage(map, name);
+  if (!entry) {
+    const names = map.entries.map((e) => e.stage);
+    const listed = names.slice(0, MAX_LISTED_STAGES).join(', ');
+    const more = names.length > MAX_LISTED_STAGES ? ` and ${names.length - MAX_LISTED_STAGES} more` : '';
+    return {
+      error: fieldError(
+        ['stage'],
+        'unknown_stage',
+        `stage is not one of the stages of STAGE_MAP (${map.source}; case and surrounding spaces are ignored): ${listed}${more}.`,
+      ),
+    };
+  }
+  return { mapping: { name: entry.stage, target: formatTarget(entry.target) }, target: entry.target };
+}
+
 function toIntent(event: UpdateEventBody): UpdateIntent {
+  // null and absent are the same: the field is not given, and changes nothing.
   const intent: UpdateIntent = {};
   const substatus = event.substatus ?? (event.status === 'Active' ? 'Accepted' : undefined);
   const status = event.status ?? (substatus ? statusOfSubstatus(substatus) : undefined);
   if (status) intent.status = status;
   if (substatus) intent.substatus = substatus;
-  if (event.statusReason !== undefined) intent.statusReason = event.statusReason;
+  if (event.statusReason != null) intent.statusReason = event.statusReason;
   // + 0 turns -0 into 0.
-  if (event.dealValue !== undefined) intent.dealValue = event.dealValue + 0;
-  if (event.currency !== undefined) intent.currency = event.currency;
-  if (event.closingDate !== undefined) intent.closingDateTime = toUtcDateTime(event.closingDate);
-  if (event.notes !== undefined) intent.notes = event.notes;
-  if (event.name !== undefined) intent.name = event.name;
-  if (event.externalReferenceId !== undefined) intent.externalReferenceId = event.externalReferenceId;
+  if (event.dealValue != null) intent.dealValue = event.dealValue + 0;
+  if (event.currency != null) intent.currency = event.currency;
+  if (event.closingDate != null) intent.closingDateTime = toUtcDateTime(event.closingDate);
+  if (event.notes != null) intent.notes = event.notes;
+  if (event.name != null) intent.name = event.name;
+  if (event.externalReferenceId != null) intent.externalReferenceId = event.externalReferenceId;
   return intent;
 }
 

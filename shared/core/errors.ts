@@ -102,6 +102,8 @@ export interface ProblemExtensions {
   allowedTargets?: Array<{ status: string; substatus: string }>;
   upstream?: { status?: number; code?: string; message?: string };
   problems?: string[];
+  /** A refusal of the transition rules for an event that named a CRM stage: the stage and what it mapped to. */
+  stage?: { name: string; target: string | null };
   /** Asynchronous delivery (docs/async-delivery.md): where the event is (`failed` and `dead_lettered` answers of the status URL, replay_not_allowed). */
   state?: 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'dead_lettered';
   eventId?: string;

@@ -30,6 +30,15 @@ export interface UpdateEvent {
   occurredAt: string | undefined;
   dryRun: boolean;
   intent: UpdateIntent;
+  /** The event named a CRM stage (`stage`): which one, and what STAGE_MAP mapped it to (already in `intent`). */
+  stage?: StageMapping;
+}
+
+/** A CRM stage and its target: `Closed/Won`, `New` (the current New substatus kept), or null (no status change). */
+export interface StageMapping {
+  /** The stage as STAGE_MAP spells it. */
+  name: string;
+  target: string | null;
 }
 
 /** `stale`: every field of the event was set by a later event (by `occurredAt`); nothing was written. */
@@ -52,4 +61,6 @@ export interface UpdateResult {
   lastAppliedOccurredAt?: string;
   /** The event's fields a later event set (skipped), each with that event's `occurredAt`; absent when none. */
   superseded?: Array<{ path: string; occurredAt: string }>;
+  /** Events with a `stage` only: the stage and what it mapped to. */
+  stage?: StageMapping;
 }

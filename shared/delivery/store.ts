@@ -7,7 +7,7 @@
  * app, and the memory ones below for the use cases' unit tests.
  */
 import type { AbortOptions } from '../core/abort.js';
-import type { UpdateIntent } from '../core/update.js';
+import type { StageMapping, UpdateIntent } from '../core/update.js';
 import type { StoredResponse } from '../idempotency/store.js';
 
 export type DeliveryState = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'dead_lettered';
@@ -37,6 +37,8 @@ export interface QueuedEvent {
   eventId: string;
   occurredAt: string | undefined;
   intent: UpdateIntent;
+  /** The CRM stage the event named and its mapping (already in `intent`), for the answer. */
+  stage?: StageMapping;
 }
 
 export interface DeliveryRecord {

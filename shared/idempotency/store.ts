@@ -76,7 +76,10 @@ export interface VersionedOrdering {
 /** A stable digest of what the event asks for: the same id with another fingerprint is another event. */
 export function eventFingerprint(event: UpdateEvent): string {
   const intent = Object.fromEntries(Object.entries(event.intent).sort(([a], [b]) => a.localeCompare(b)));
-  const canonical = JSON.stringify([event.referralId, intent, event.dryRun, event.occurredAt ?? null]);
+  const parts: unknown[] = [event.referralId, intent, event.dryRun, event.occurredAt ?? null];
+  // A stage is part of what was sent (its answer names it); events without one keep their fingerprint.
+  if (event.stage) parts.push(event.stage.name);
+  const canonical = JSON.stringify(parts);
   return createHash('sha256').update(canonical).digest('base64url');
 }
 

@@ -64,7 +64,13 @@ export async function acceptAsync(
   const { eventId, referralId } = accepted;
   const fingerprint = eventFingerprint(accepted);
   const now = new Date((context.now ?? Date.now)()).toISOString();
-  const queued: QueuedEvent = { referralId, eventId, occurredAt: accepted.occurredAt, intent: accepted.intent };
+  const queued: QueuedEvent = {
+    referralId,
+    eventId,
+    occurredAt: accepted.occurredAt,
+    intent: accepted.intent,
+    ...(accepted.stage ? { stage: accepted.stage } : {}),
+  };
   const abortSignal = context.deadline.signal;
   const fresh = {
     eventId,

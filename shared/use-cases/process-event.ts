@@ -32,7 +32,7 @@ import { eventIdFromHeaders, parseUpdateEvent } from '../contract/update-event.j
 import { isAbortOf } from '../core/abort.js';
 import { AdapterError, isAdapterError } from '../core/errors.js';
 import { fieldsOf, supersededBeforeRead } from '../core/ordering.js';
-import type { UpdateEvent, UpdateResult } from '../core/update.js';
+import type { StageMapping, UpdateEvent, UpdateResult } from '../core/update.js';
 import { correlationIdFrom, decodeUtf8, type InboundRequest, parseJsonBody, readBodyBytes } from '../http/inbound.js';
 import { asAdapterError, type HttpAnswer, jsonResponse, problemResponse } from '../http/response.js';
 import { verifyWebhookSignature } from '../http/webhook-signature.js';
@@ -200,7 +200,7 @@ export async function applyEvent(event: UpdateEvent, runtime: EventRuntime, cont
       inReferralBatch(event, runtime, context, () =>
         inOrder(event, runtime, deadline, (snapshot) => update(context, event, runtime, deadline, snapshot)),
       ),
-    );
+    ).then((settled) => (event.stage ? withStage(settled, event.stage) : settled));
   try {
     // A dry run writes nothing, so it is no idempotent write: it neither claims nor consumes its event id,
     // and its answer (the whole referral) is never stored.
@@ -242,6 +242,7 @@ function parseEvent(
     signed: runtime.config.inbound.webhookSecrets.length > 0,
     numberSource: body.numberSource,
     maxClockSkewSeconds: runtime.config.inbound.maxClockSkewSeconds,
+    stageMap: runtime.config.inbound.stageMap,
     queryErrors: typeof mode === 'string' ? undefined : [mode],
   });
   delivery.event = event;
@@ -389,9 +390,10 @@ async function inOrder(
   work: (snapshot: VersionedOrdering | undefined) => Promise<UpdateResult>,
 ): Promise<UpdateResult> {
   const { referralId, occurredAt } = event;
-  if (occurredAt === undefined) return work(undefined);
-  const snapshot = await runtime.idempotency.readOrdering(referralId, { abortSignal: deadline.signal });
   const fields = fieldsOf(event.intent);
+  // No field to order (a stage STAGE_MAP maps to null, alone): nothing can be stale; the answer reads the referral.
+  if (occurredAt === undefined || fields.length === 0) return work(undefined);
+  const snapshot = await runtime.idempotency.readOrdering(referralId, { abortSignal: deadline.signal });
   const superseded = supersededBeforeRead(snapshot.record, occurredAt, fields);
   if (superseded.length === fields.length) return staleResult(event, superseded);
   return work(snapshot);
@@ -435,6 +437,24 @@ function claimIdOf(eventId: string, fingerprint: string): string {
 }
 
 export type Settled = { ok: UpdateResult } | { error: AdapterError };
+
+/** The refusals of the transition rules, which a stage's mapping explains. */
+const RULE_REFUSALS: readonly string[] = ['transition_not_allowed', 'referral_closed'];
+
+/** The answer of an event that named a CRM stage says what it mapped to: its 200, and a refusal of the rules. */
+function withStage(settled: Settled, stage: StageMapping): Settled {
+  if ('ok' in settled) return { ok: { ...settled.ok, stage } };
+  const { error } = settled;
+  if (!RULE_REFUSALS.includes(error.code)) return settled;
+  return {
+    error: new AdapterError(error.code, error.message, {
+      extensions: { ...error.extensions, stage },
+      ...(error.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: error.retryAfterSeconds }),
+      ...(error.logCode === undefined ? {} : { logCode: error.logCode }),
+      cause: error.cause,
+    }),
+  };
+}
 
 async function settle(run: () => Promise<UpdateResult>): Promise<Settled> {
   try {

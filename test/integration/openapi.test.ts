@@ -78,11 +78,13 @@ describe('start-up cost', () => {
       'shared/contract/headers.js',
       'shared/contract/openapi.js',
       'shared/contract/responses.js',
+      'shared/contract/stages.js',
       'shared/contract/update-event.js',
       // errors.ts recognises an abort (core/abort.ts: no imports).
       'shared/core/abort.js',
       'shared/core/errors.js',
       'shared/core/referral.js',
+      'shared/core/stages.js',
     ]);
   });
 });

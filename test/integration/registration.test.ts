@@ -36,6 +36,7 @@ it('registers exactly the expected functions: HTTP with their routes, methods an
       'dist/functions/referral-update-worker.js',
       'dist/functions/referral-updates.js',
       'dist/functions/refresh-token-keep-alive.js',
+      'dist/functions/stages.js',
     ],
     functions: [
       { name: 'app-user-authorize', methods: ['POST'], authLevel: 'admin', route: 'app-user/authorize' },
@@ -62,6 +63,8 @@ it('registers exactly the expected functions: HTTP with their routes, methods an
         route: 'referral-updates/status/{statusId}',
       },
       { name: 'referral-updates', methods: ['POST'], authLevel: 'function', route: 'referral-updates' },
+      // function level: the connection's host key opens it (the connector's Stage dropdown).
+      { name: 'stages', methods: ['GET'], authLevel: 'function', route: 'stages' },
     ],
     // Unset REFRESH_TOKEN_RENEWAL_SCHEDULE: the default itself, since the host cannot resolve an unset %SETTING%.
     timers: [

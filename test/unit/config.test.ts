@@ -414,3 +414,74 @@ describe('asynchronous delivery settings (#12)', () => {
     expect(result.ok && result.config.delivery.queueName).toBe(name);
   });
 });
+
+describe('STAGE_MAP (#14)', () => {
+  const base = { IDEMPOTENCY_STORE: 'memory' };
+  const stagesOf = (value: string | undefined) => {
+    const result = parseConfig({ ...base, STAGE_MAP: value });
+    return result.ok ? result.config.inbound.stageMap : result.problems;
+  };
+
+  it('unset or blank: no map', () => {
+    expect(stagesOf(undefined)).toBeUndefined();
+    expect(stagesOf('  ')).toBeUndefined();
+  });
+
+  it('a preset, any casing and surrounding spaces', () => {
+    expect(stagesOf('salesforce')).toMatchObject({ source: 'salesforce' });
+    expect(stagesOf(' HubSpot ')).toMatchObject({ source: 'hubspot' });
+    expect(stagesOf('Dynamics365')).toMatchObject({ source: 'dynamics365' });
+  });
+
+  it('a JSON object of your own, its entries in order, null kept as "no status change"', () => {
+    const map = stagesOf('{"Close Won": "Closed/Won", "Negotiation/Review": "Active", "Needs Analysis": null}');
+    expect(map).toMatchObject({
+      source: 'custom',
+      entries: [
+        { stage: 'Close Won', target: { status: 'Closed', substatus: 'Won' } },
+        { stage: 'Negotiation/Review', target: { status: 'Active', substatus: 'Accepted' } },
+        { stage: 'Needs Analysis', target: null },
+      ],
+    });
+  });
+
+  it('every bad entry is a configuration problem naming it: invalid targets, a stage given twice after normalisation', () => {
+    const result = parseConfig({
+      ...base,
+      STAGE_MAP:
+        '{"Closed Won": "Closed/Won", " closed won": "Won", "Qualify": "Active/Won", "Proposal": "Closed", "Lead": "Open", "Won": "Won", "won": "Won"}',
+    });
+    expect(result).toEqual({
+      ok: false,
+      problems: [
+        'STAGE_MAP entry " closed won": the same stage as "Closed Won" (case and surrounding whitespace are ignored)',
+        'STAGE_MAP entry "Qualify": substatus Won belongs to status Closed, not Active',
+        'STAGE_MAP entry "Proposal": Closed needs a substatus: Closed/Won, Closed/Lost, Closed/Declined or Closed/Expired',
+        'STAGE_MAP entry "Lead": "Open" is not a status (New, Active), a substatus (Pending, Received, Accepted, Won, Lost, Declined, Expired) or Status/Substatus such as Closed/Won',
+        'STAGE_MAP entry "won": the same stage as "Won" (case and surrounding whitespace are ignored)',
+      ],
+    });
+  });
+
+  it('anything else is one problem that says what it may be', () => {
+    expect(stagesOf('pipedrive')).toEqual([
+      'STAGE_MAP must be dynamics365, salesforce, hubspot or a JSON object such as {"Closed Won": "Closed/Won", "Needs Analysis": null}',
+    ]);
+    expect(stagesOf('{"Closed Won": 1}')).toEqual([
+      'STAGE_MAP is not a JSON object of stage names: entry "Closed Won": the target must be a string such as "Closed/Won", or null',
+    ]);
+    expect(stagesOf('{"Closed Won": "Won",}')).toEqual([
+      'STAGE_MAP is not a JSON object of stage names: a stage name (a JSON string) is expected at character 22',
+    ]);
+    expect(stagesOf('{}')).toEqual(['STAGE_MAP is an empty object: name at least one stage, or remove the setting']);
+    expect(stagesOf('{"": "Won"}')).toEqual(['STAGE_MAP entry "": a stage name must not be empty or blank']);
+  });
+
+  it('a problem of STAGE_MAP is listed with the others (health: misconfigured)', () => {
+    const result = parseConfig({ ...base, STAGE_MAP: '{"X": "Y"}', MAX_BODY_BYTES: '1' });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems).toHaveLength(2);
+    expect(result.problems.some((p) => p.startsWith('STAGE_MAP entry "X"'))).toBe(true);
+  });
+});

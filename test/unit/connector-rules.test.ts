@@ -173,7 +173,7 @@ describe('paconn validate, offline', () => {
     expect(
       findingsAfter((c) => {
         bodyOf(c as never).schema.properties.status['x-ms-dynamic-values'] = {
-          operationId: 'ListStages',
+          operationId: 'ListStatuses',
           'value-path': 'id',
         };
         operationOf(c as never).parameters.push({
@@ -188,8 +188,35 @@ describe('paconn validate, offline', () => {
       }),
     ).toEqual([
       'POST /referral-updates parameter Prefer: internal and required without a default',
-      '#.paths./referral-updates.post.parameters[0].schema.properties.status: x-ms-dynamic-values calls ListStages, not in this definition',
+      '#.paths./referral-updates.post.parameters[0].schema.properties.status: x-ms-dynamic-values calls ListStatuses, not in this definition',
     ]);
+  });
+
+  it('the Stage field is a dropdown of GET /stages: the internal ListStages operation of the same definition, both extensions', () => {
+    const definition = connector.apiDefinition as Json;
+    for (const path of ['/referral-updates', '/referral-updates?async=true']) {
+      const stage = definition.paths[path].post.parameters.find((p: Json) => p.in === 'body').schema.properties.stage;
+      expect(stage['x-ms-dynamic-values']).toEqual({
+        operationId: 'ListStages',
+        'value-collection': 'stages',
+        'value-path': 'name',
+        'value-title': 'title',
+      });
+      expect(stage['x-ms-dynamic-list']).toEqual({
+        operationId: 'ListStages',
+        itemsPath: 'stages',
+        itemValuePath: 'name',
+        itemTitlePath: 'title',
+      });
+    }
+    const list = definition.paths['/stages'].get;
+    expect(list).toMatchObject({ operationId: 'ListStages', 'x-ms-visibility': 'internal', parameters: [] });
+    expect(list.responses['200'].schema).toEqual({ $ref: '#/definitions/StageList' });
+    // The values and titles the dropdown reads are what the list holds.
+    const item = definition.definitions.Stage.properties;
+    expect(Object.keys(item)).toEqual(expect.arrayContaining(['name', 'title']));
+    expect(definition.definitions.StageList.properties.stages.items).toEqual({ $ref: '#/definitions/Stage' });
+    expect(connectorFindings(connector)).toEqual([]);
   });
 
   it('the connection parameter has a Title Case display name and a description', () => {
@@ -220,7 +247,7 @@ describe('what the flow author sees', () => {
     ]);
   });
 
-  it('the card opens with the fields a flow should always set: Referral ID, Status, Substatus, Event ID, Occurred At', () => {
+  it('the card opens with the fields a flow should always set: Referral ID, Stage, Status, Substatus, Event ID, Occurred At', () => {
     // The designer shows required and important fields; every other optional field starts hidden.
     const { properties, required } = bodyOf(connector).schema as {
       properties: Record<string, JsonSchema>;
@@ -229,7 +256,7 @@ describe('what the flow author sees', () => {
     const shown = Object.entries(properties)
       .filter(([name, property]) => required.includes(name) || property['x-ms-visibility'] === 'important')
       .map(([name]) => name);
-    expect(shown.sort()).toEqual(['eventId', 'occurredAt', 'referralId', 'status', 'substatus']);
+    expect(shown.sort()).toEqual(['eventId', 'occurredAt', 'referralId', 'stage', 'status', 'substatus']);
     expect(FIELD_VISIBILITY.eventId).toBe('important');
     expect(FIELD_VISIBILITY.occurredAt).toBe('important');
   });

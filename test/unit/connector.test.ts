@@ -139,7 +139,7 @@ describe('OpenAPI 2.0', () => {
 });
 
 describe('what Power Automate shows', () => {
-  it('two actions, UpdateReferral and QueueReferralUpdate, on https://<host>/api/referral-updates, behind the function key header', () => {
+  it('two actions, UpdateReferral and QueueReferralUpdate, on https://<host>/api/referral-updates, and the internal stage list, behind the function key header', () => {
     expect(apiDefinition).toMatchObject({
       swagger: '2.0',
       host: DEFAULT_HOST,
@@ -148,7 +148,11 @@ describe('what Power Automate shows', () => {
       securityDefinitions: { api_key: { type: 'apiKey', in: 'header', name: 'x-functions-key' } },
       security: [{ api_key: [] }],
     });
-    expect(Object.keys(apiDefinition.paths)).toEqual(['/referral-updates', '/referral-updates?async=true']);
+    expect(Object.keys(apiDefinition.paths)).toEqual(['/referral-updates', '/referral-updates?async=true', '/stages']);
+    expect(apiDefinition.paths['/stages'].get).toMatchObject({
+      operationId: 'ListStages',
+      'x-ms-visibility': 'internal',
+    });
     expect(Object.keys(apiDefinition.paths['/referral-updates'])).toEqual(['post']);
     expect(Object.keys(apiDefinition.paths['/referral-updates?async=true'])).toEqual(['post']);
     expect(queued).toMatchObject({
@@ -208,8 +212,17 @@ describe('what Power Automate shows', () => {
 
   it('is converted from the OpenAPI 3.1 document: same fields, limits and descriptions', () => {
     const event = buildOpenApiDocument().components.schemas.UpdateEvent as { properties: Record<string, JsonSchema> };
-    for (const [name, property] of Object.entries(event.properties)) {
+    for (const [name, nullable] of Object.entries(event.properties)) {
       const converted = body.properties[name] as JsonSchema;
+      // "X or null" (null is "not given") is X with x-nullable.
+      const { anyOf, type, ...rest } = nullable;
+      const branch = Array.isArray(anyOf) ? (anyOf[0] as JsonSchema) : {};
+      const property: JsonSchema = {
+        ...rest,
+        ...branch,
+        ...(Array.isArray(type) ? { type: type[0] } : type ? { type } : {}),
+      };
+      expect(converted['x-nullable'], name).toBe(name === 'referralId' ? undefined : true);
       for (const keyword of ['type', 'enum', 'description', 'maxLength', 'minLength', 'pattern', 'format', 'minimum']) {
         expect(converted[keyword], `${name}.${keyword}`).toEqual(property[keyword]);
       }
@@ -234,6 +247,8 @@ describe('what Power Automate shows', () => {
       'DeliveryError',
       'FieldError',
       'Problem',
+      'Stage',
+      'StageList',
       'SupersededField',
       'UpdateResult',
     ]);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { eventIdFromHeaders, parseUpdateEvent, toUtcDateTime } from '../../shared/contract/update-event.js';
 import { AdapterError } from '../../shared/core/errors.js';
+import { parseStageMap, presetStageMap, type StageMap } from '../../shared/core/stages.js';
 
 const id = '3d5a1c52-0d55-4f6c-9a47-3c35b8f1e0a1';
 
@@ -283,5 +284,106 @@ describe('accepted input is written exactly (issue #11, item 4)', () => {
     const [entry] = error.extensions.errors ?? [];
     expect(entry?.field).toBe(`${'a'.repeat(60)}😀...`);
     expect(entry?.pointer).toBe(`/${'a'.repeat(60)}😀...`);
+  });
+});
+
+describe('blank fields are absent fields (#14)', () => {
+  it('null for any optional field is "not given": it changes nothing and is not an error', () => {
+    const event = parseUpdateEvent({
+      referralId: id,
+      eventId: null,
+      occurredAt: null,
+      dryRun: null,
+      stage: null,
+      status: null,
+      substatus: 'Won',
+      statusReason: null,
+      dealValue: null,
+      currency: null,
+      closingDate: null,
+      notes: null,
+      name: null,
+      externalReferenceId: null,
+    });
+    expect(event).toEqual({
+      referralId: id,
+      eventId: undefined,
+      occurredAt: undefined,
+      dryRun: false,
+      intent: { status: 'Closed', substatus: 'Won' },
+    });
+  });
+
+  it('an event whose change fields are all null or absent is the usual 400 naming the fields', () => {
+    const error = invalid({ referralId: id, status: null, dealValue: null, notes: null, stage: null });
+    expect(error.extensions.errors).toEqual([
+      expect.objectContaining({ field: 'body', code: 'no_change', message: expect.stringContaining('stage, status') }),
+    ]);
+  });
+
+  it('null is not a value: referralId null is still refused, and status Closed with substatus null needs one', () => {
+    expect(invalid({ referralId: null, notes: 'x' }).extensions.errors).toContainEqual(
+      expect.objectContaining({ field: 'referralId' }),
+    );
+    expect(invalid({ referralId: id, status: 'Closed', substatus: null }).extensions.errors).toContainEqual(
+      expect.objectContaining({ field: 'status', code: 'substatus_required' }),
+    );
+  });
+});
+
+describe('stage, mapped by STAGE_MAP (#14)', () => {
+  const salesforce = { stageMap: presetStageMap('salesforce') };
+
+  it('maps the stage to its status and substatus, ignoring case and surrounding spaces, and says what it mapped', () => {
+    expect(parseUpdateEvent({ referralId: id, stage: '  closed WON ', dealValue: 10 }, salesforce)).toEqual({
+      referralId: id,
+      eventId: undefined,
+      occurredAt: undefined,
+      dryRun: false,
+      intent: { status: 'Closed', substatus: 'Won', dealValue: 10 },
+      stage: { name: 'Closed Won', target: 'Closed/Won' },
+    });
+    expect(parseUpdateEvent({ referralId: id, stage: 'Prospecting' }, salesforce)).toMatchObject({
+      intent: { status: 'New' },
+      stage: { name: 'Prospecting', target: 'New' },
+    });
+  });
+
+  it('a stage mapped to null changes no status; the other fields still apply', () => {
+    const stageMap = (parseStageMap('{"Needs Analysis": null}') as { map: StageMap }).map;
+    expect(parseUpdateEvent({ referralId: id, stage: 'needs analysis', notes: 'x' }, { stageMap })).toMatchObject({
+      intent: { notes: 'x' },
+      stage: { name: 'Needs Analysis', target: null },
+    });
+    // Alone it names a field all the same: answered (unchanged), not refused.
+    expect(parseUpdateEvent({ referralId: id, stage: 'Needs Analysis' }, { stageMap }).intent).toEqual({});
+  });
+
+  it('stage with status or substatus is ambiguous: 400 on stage', () => {
+    for (const extra of [{ status: 'Active' }, { substatus: 'Won' }]) {
+      expect(invalid({ referralId: id, stage: 'Closed Won', ...extra }, salesforce).extensions.errors).toEqual([
+        expect.objectContaining({ field: 'stage', code: 'stage_ambiguous' }),
+      ]);
+    }
+    // null status beside it is "not given".
+    expect(parseUpdateEvent({ referralId: id, stage: 'Closed Won', status: null }, salesforce).intent).toEqual({
+      status: 'Closed',
+      substatus: 'Won',
+    });
+  });
+
+  it('an unknown stage: 400 naming the field and listing the configured stages, never echoing the value', () => {
+    const [entry] = invalid({ referralId: id, stage: 'Signed by ACME' }, salesforce).extensions.errors ?? [];
+    expect(entry).toMatchObject({ field: 'stage', pointer: '/stage', code: 'unknown_stage' });
+    expect(entry?.message).toContain('Prospecting, Qualification, Needs Analysis');
+    expect(entry?.message).toContain('Closed Won, Closed Lost');
+    expect(entry?.message).not.toContain('ACME');
+  });
+
+  it('a stage with no map configured: 400 saying how to configure one', () => {
+    const [entry] = invalid({ referralId: id, stage: 'Closed Won' }).extensions.errors ?? [];
+    expect(entry).toMatchObject({ field: 'stage', code: 'stage_map_missing' });
+    expect(entry?.message).toContain('STAGE_MAP');
+    expect(entry?.message).toContain('salesforce');
   });
 });

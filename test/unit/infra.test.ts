@@ -584,6 +584,28 @@ describe('app settings', () => {
     );
   });
 
+  it('STAGE_MAP from azd: a preset or a JSON object passed through as it is, unset when empty; the app validates it', () => {
+    const base = { ...AZD_ENV, APP_REGISTRATION_CLIENT_ID: APP_REGISTRATION };
+    expect(deploy(base).settings).not.toHaveProperty('STAGE_MAP');
+    const preset = deploy({ ...base, STAGE_MAP: 'salesforce' });
+    expect(preset.problems).toEqual([]);
+    expect(preset.settings.STAGE_MAP).toBe('salesforce');
+    const custom = '{"Close Won": "Closed/Won", "Negotiation/Review": "Active", "Needs Analysis": null}';
+    const own = deploy({ ...base, STAGE_MAP: custom });
+    expect(own.settings.STAGE_MAP).toBe(custom);
+    const result = parseConfig(asTheAppSeesThem(own.settings));
+    if (!result.ok) throw new Error(result.problems.join('\n'));
+    expect(result.config.inbound.stageMap?.entries.map((e) => e.stage)).toEqual([
+      'Close Won',
+      'Negotiation/Review',
+      'Needs Analysis',
+    ]);
+    // azd substitutes ${STAGE_MAP} into the text of main.parameters.json: a JSON map is set with its quotes escaped
+    // (docs/stages.md#setting-stage_map), and the file then holds it as it was meant.
+    const text = read('infra/main.parameters.json').replace(`\${STAGE_MAP}`, custom.replaceAll('"', '\\"'));
+    expect(JSON.parse(text).parameters.stageMap.value).toBe(custom);
+  });
+
   it('app-user without the app registration id: the app reports exactly that (health: misconfigured)', () => {
     const { settings } = deploy(AZD_ENV);
     expect(settings).not.toHaveProperty('APP_REGISTRATION_CLIENT_ID');

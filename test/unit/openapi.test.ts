@@ -31,6 +31,7 @@ import { ERROR_CODES, problemSchema, updateResultSchema } from '../../shared/con
 import { CHANGE_FIELDS, LIMITS, parseUpdateEvent, updateEventSchema } from '../../shared/contract/update-event.js';
 import { ERROR_DEFINITIONS } from '../../shared/core/errors.js';
 import { STATUSES, SUBSTATUSES } from '../../shared/core/referral.js';
+import { presetStageMap } from '../../shared/core/stages.js';
 import { openApi31Check, pointer } from '../support/documents.js';
 
 const document = buildOpenApiDocument();
@@ -124,8 +125,21 @@ describe('the request body is the zod contract, field by field', () => {
     expect(eventJsonSchema.description).toContain(CHANGE_FIELDS.join(', '));
   });
 
-  it('takes the enums from the referral model and the lengths from LIMITS', () => {
-    const { properties } = eventJsonSchema;
+  it('takes the enums from the referral model and the lengths from LIMITS; every optional field also takes null (not given)', () => {
+    const properties = Object.fromEntries(
+      Object.entries(eventJsonSchema.properties).map(([name, property]) => {
+        if (name === 'referralId') return [name, property];
+        // null is "not given" (a blank CRM column): each optional field is "X or null".
+        if (Array.isArray(property.type)) {
+          expect(property.type, name).toEqual([expect.any(String), 'null']);
+          return [name, { ...property, type: property.type[0] }];
+        }
+        const branches = property.anyOf as Array<Record<string, unknown>>;
+        expect(branches, name).toHaveLength(2);
+        expect(branches[1], name).toEqual({ type: 'null' });
+        return [name, { ...property, ...branches[0] }];
+      }),
+    );
     expect(properties.status?.enum).toEqual([...STATUSES]);
     expect(properties.substatus?.enum).toEqual([...SUBSTATUSES]);
     for (const [name, max] of Object.entries(LIMITS)) expect(properties[name]?.maxLength, name).toBe(max);
@@ -185,7 +199,7 @@ describe('the request body is the zod contract, field by field', () => {
     expect(Object.keys(examples)).toEqual(Object.keys(UPDATE_EVENT_EXAMPLES));
     for (const [name, example] of Object.entries(examples)) {
       const value = exampleValue(example);
-      expect(() => parseUpdateEvent(value), name).not.toThrow();
+      expect(() => parseUpdateEvent(value, { stageMap: presetStageMap('salesforce') }), name).not.toThrow();
       expect(check(EVENT, value), name).toEqual([]);
     }
   });
@@ -320,6 +334,7 @@ describe('contract v1.1: asynchronous delivery', () => {
       '/referral-updates/events',
       '/referral-updates/events/{eventId}',
       '/referral-updates/events/{eventId}/replay',
+      '/stages',
       '/health',
       '/openapi.json',
     ]);
