@@ -77,7 +77,8 @@ export function planOrderedBatch(
 ): BatchPlan {
   let running = record;
   return plan(referralId, referral, events, ({ intent, occurredAt }) => {
-    const decision = decideOrder(running, occurredAt, fieldsOf(intent), '');
+    const fields = fieldsOf(intent);
+    const decision = decideOrder(running, occurredAt, fields, '');
     // A field under a live claim would be written unclaimed: the caller waits for such claims first.
     if (decision.waitFor.length > 0)
       throw new Error(`planOrderedBatch: ${decision.waitFor.join(', ')} under a live claim`);
@@ -85,7 +86,8 @@ export function planOrderedBatch(
     return {
       intent: skipped.length === 0 ? intent : withoutFields(intent, skipped),
       superseded: decision.superseded,
-      ...(decision.apply.length === 0 ? { stale: true } : {}),
+      // An event naming no field (a stage mapped to no status) is not stale: it has nothing to order.
+      ...(fields.length > 0 && decision.apply.length === 0 ? { stale: true } : {}),
       applied: () => {
         running = { ...running };
         for (const field of decision.apply) running[field] = { at: occurredAt };

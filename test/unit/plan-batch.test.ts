@@ -160,4 +160,13 @@ describe('planOrderedBatch: events with occurredAt, decided per field as if appl
     expect(Object.fromEntries(batch.applied)).toEqual({ status: t(2) });
     expect(batch.body).toMatchObject({ status: 'Closed', substatus: 'Won' });
   });
+
+  it('an event naming no field (a stage mapped to no status) is unchanged, not stale, as alone', () => {
+    const batch = planOrderedBatch(REFERRAL_ID, referral(), { status: { at: t(5) } }, [
+      { intent: {}, occurredAt: t(1) },
+    ]);
+
+    expect(batch.events).toEqual([{ kind: 'unchanged', superseded: [] }]);
+    expect(batch.body).toBeUndefined();
+  });
 });
