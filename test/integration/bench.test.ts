@@ -35,6 +35,8 @@ it('writes out/bench/report.md, never the tracked docs/performance.md nor out/pa
         BENCH_THROUGHPUT_RUNS: '1',
         BENCH_MEMORY_EVENTS: '20',
         BENCH_MEMORY_HOLD_MS: '500',
+        BENCH_HOST_REQUESTS: '5',
+        BENCH_HOST_RUNS: '1',
       }),
       maxBuffer: 16 * 1024 * 1024,
     });
@@ -45,12 +47,12 @@ it('writes out/bench/report.md, never the tracked docs/performance.md nor out/pa
     const text = readFileSync(report, 'utf8');
     expect(text).toMatch(/^# Performance\n/);
     expect(text).toContain('BENCH_COLD_RUNS=1');
-    // The Goals table first, with the issue's ten figures, each with a baseline, a value, a goal and whether it is met.
+    // The Goals table first, with the issue's eleven figures, each with a baseline, a value, a goal and whether it is met.
     expect(text.indexOf('## Goals')).toBeLessThan(text.indexOf('## Cold start'));
     const goals = text.slice(text.indexOf('## Goals'), text.indexOf('## Cold start'));
     expect(goals).toContain('| figure | baseline (same run) | value | goal | met |');
     const rows = goals.split('\n').filter((line) => line.startsWith('| ') && !line.startsWith('| figure'));
-    expect(rows).toHaveLength(10);
+    expect(rows).toHaveLength(11);
     for (const figure of [
       'events on one referral',
       'upstream calls per event',
@@ -61,6 +63,7 @@ it('writes out/bench/report.md, never the tracked docs/performance.md nor out/pa
       'deploy package import vs an empty Node process',
       'events in flight vs at rest',
       'requests/s rate limit',
+      'local host: its own time per request',
     ]) {
       expect(goals).toContain(figure);
     }

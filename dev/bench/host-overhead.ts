@@ -1,0 +1,180 @@
+/**
+ * The local host's own cost per request (dev/host/host.ts, what `npm start` and the tests run the app on), so that
+ * it does not dominate the figures measured through it (docs/performance-analysis.md#local-host). In a child
+ * process of its own, with the loopback sandbox and the identity emulator in it, three series of the same
+ * sequential events (no `webhook-id`, IDEMPOTENCY_STORE=memory), rounds interleaved:
+ *
+ * - host: POST /api/referral-updates through the local host (the built app in dist/, loaded as the worker does);
+ * - in process: the same use case, `processEvent` called directly (in-process.ts), no HTTP in front of it;
+ * - bare: the same POST to a bare `node:http` server that reads the body and answers a fixed JSON.
+ *
+ * The host's own time per request is host − in process; the row compares it with the bare round trip, the part
+ * of it no host can avoid. The same client (an undici Pool, one connection, keep-alive) sends to the host and to
+ * the bare server.
+ *
+ * Runnable on its own: `npm run build && node dist/dev/bench/host-overhead.js` prints the rows.
+ * Environment: BENCH_HOST_REQUESTS (requests per series per round, 200), BENCH_HOST_RUNS (rounds, 5), and
+ * BENCH_HOST_CPU_PROF (a folder: the child runs with `--cpu-prof` and writes its profile there).
+ */
+import { fork } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { Pool } from 'undici';
+import { parseConfig } from '../../shared/config.js';
+import { createMemoryIdempotencyStore } from '../../shared/idempotency/store.js';
+import { startIdentityEmulator } from '../emulators/identity.js';
+import { startHost } from '../host/host.js';
+import { SEED_IDS } from '../sandbox/seed.js';
+import { startPartnerCenterSandbox } from '../sandbox/server.js';
+import { cleanEnv, LOOPBACK_GUARD, median } from './cold-start.js';
+import { inProcessApp } from './in-process.js';
+import type { BenchRow } from './rows.js';
+
+/** The host's own time per request may be this many bare round trips at most. */
+const GOAL = 2;
+
+interface HostOverheadFigures {
+  requests: number;
+  runs: number;
+  /** Median over the rounds of the mean time per request, µs. */
+  bareUs: number;
+  inProcessUs: number;
+  hostUs: number;
+}
+
+const env = (name: string, fallback: number) => {
+  const value = Number(process.env[name] ?? fallback);
+  return Number.isFinite(value) && value > 0 ? Math.round(value) : fallback;
+};
+
+/** In the child: the measurement itself. */
+async function measure(): Promise<HostOverheadFigures> {
+  const requests = env('BENCH_HOST_REQUESTS', 200);
+  const runs = env('BENCH_HOST_RUNS', 5);
+  const identity = await startIdentityEmulator();
+  // Any token: the host's app gets one from the identity emulator, the in-process series has a fixed one.
+  const sandbox = await startPartnerCenterSandbox();
+  // The app the host loads reads its settings from the environment, as in Azure.
+  process.env.PARTNER_CENTER_BASE_URL = sandbox.url;
+  process.env.IDENTITY_ENDPOINT = identity.endpoint;
+  process.env.IDENTITY_HEADER = identity.header;
+  const parsed = parseConfig(process.env);
+  if (!parsed.ok) throw new Error(parsed.problems.join('; '));
+  const appDir = fileURLToPath(new URL('../../../', import.meta.url));
+  const host = await startHost({ appDir, port: 0, log: () => {} });
+  const direct = inProcessApp(parsed.config, createMemoryIdempotencyStore());
+  const bareServer = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      Buffer.concat(chunks);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"outcome":"updated"}');
+    });
+  });
+  await new Promise<void>((resolve) => bareServer.listen(0, '127.0.0.1', resolve));
+  const bareUrl = `http://127.0.0.1:${(bareServer.address() as AddressInfo).port}`;
+  const hostPool = new Pool(host.url, { connections: 1 });
+  const barePool = new Pool(bareUrl, { connections: 1 });
+
+  const template = sandbox.getReferral(SEED_IDS.activeAccepted);
+  if (!template) throw new Error('the sandbox has no activeAccepted referral');
+  for (const id of ['host-overhead-host', 'host-overhead-direct'])
+    sandbox.putReferral({ ...structuredClone(template), id });
+  const event = (referralId: string, n: number) => ({ referralId, dealValue: n, notes: `bench ${n}` });
+  let sequence = 0;
+
+  async function post(pool: Pool, path: string, referralId: string): Promise<void> {
+    const answer = await pool.request({
+      method: 'POST',
+      path,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(event(referralId, ++sequence)),
+    });
+    await answer.body.text();
+    if (answer.statusCode !== 200) throw new Error(`${path} answered ${answer.statusCode}`);
+  }
+  const series = {
+    bare: () => post(barePool, '/api/referral-updates', 'host-overhead-bare'),
+    inProcess: () => direct.postOk(event('host-overhead-direct', ++sequence)),
+    host: () => post(hostPool, '/api/referral-updates', 'host-overhead-host'),
+  };
+  type Series = keyof typeof series;
+  const names = Object.keys(series) as Series[];
+
+  /** Mean µs per request of `count` sequential requests. */
+  async function round(name: Series, count: number): Promise<number> {
+    const started = performance.now();
+    for (let i = 0; i < count; i++) await series[name]();
+    return ((performance.now() - started) * 1000) / count;
+  }
+
+  try {
+    for (const name of names) await round(name, Math.min(50, requests)); // warm-up: connections, lazy imports, the token, JIT
+    sandbox.clearRequests();
+    const samples = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<Series, number[]>;
+    for (let r = 0; r < runs; r++) {
+      for (const name of names) samples[name].push(await round(name, requests));
+      sandbox.clearRequests();
+    }
+    return {
+      requests,
+      runs,
+      bareUs: median(samples.bare),
+      inProcessUs: median(samples.inProcess),
+      hostUs: median(samples.host),
+    };
+  } finally {
+    await hostPool.close();
+    await barePool.close();
+    await new Promise<void>((resolve) => bareServer.close(() => resolve()));
+    await host.close();
+    await direct.client.close();
+    await sandbox.close();
+    await identity.close();
+  }
+}
+
+/** In the parent: runs {@link measure} in a fresh child process and turns its figures into the row. */
+export async function benchHostOverhead(): Promise<BenchRow[]> {
+  const profileDir = process.env.BENCH_HOST_CPU_PROF;
+  const childEnv = cleanEnv({});
+  delete childEnv.AzureWebJobsStorage;
+  const child = fork(fileURLToPath(import.meta.url), ['--child'], {
+    env: childEnv,
+    execArgv: [`--import=${LOOPBACK_GUARD}`, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const figures = await new Promise<HostOverheadFigures>((resolve, reject) => {
+    child.once('message', (message) => resolve(message as HostOverheadFigures));
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`the host overhead bench's child process exited with ${code}`)));
+  });
+  const own = figures.hostUs - figures.inProcessUs;
+  const us = (value: number) => `${value.toFixed(0)} µs`;
+  return [
+    {
+      figure: `local host: its own time per request (POST /api/referral-updates through the host − the same use case in process), sequential, ${figures.runs} × ${figures.requests} requests`,
+      baseline: `${us(figures.bareUs)} (a bare node:http round trip, same client and body)`,
+      value: `${us(own)} (${us(figures.hostUs)} through the host, ${us(figures.inProcessUs)} in process; ${(own / figures.bareUs).toFixed(2)}×)`,
+      ratio: `${(own / figures.bareUs).toFixed(2)}×`,
+      goal: `≤ ${GOAL.toFixed(1)}×`,
+      met: own / figures.bareUs <= GOAL,
+    },
+  ];
+}
+
+if (process.argv[2] === '--child' && process.send) {
+  const send = process.send.bind(process);
+  measure().then(
+    (figures) => send(figures, () => process.exit(0)),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+} else if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  // Run on its own: the rows, as `npm run bench` would report them.
+  for (const row of await benchHostOverhead()) process.stdout.write(`${JSON.stringify(row, null, 2)}\n`);
+}
