@@ -63,7 +63,7 @@ it('writes out/bench/report.md, never the tracked docs/performance.md nor out/pa
       'deploy package import vs an empty Node process',
       'events in flight vs at rest',
       'requests/s rate limit',
-      'local host: its own time per request',
+      'local host: CPU per request through the host',
     ]) {
       expect(goals).toContain(figure);
     }
