@@ -3,7 +3,8 @@
  * baseline measured in the same run on the same machine (absolute times vary from machine to machine).
  *
  * 0. Goals (issue 13): one row per figure, its baseline from this run, its goal and whether it is met, from
- *    the row providers of {@link GOALS} (burst.ts, throttle.ts, throughput.ts, startup.ts, memory.ts), run one
+ *    the row providers of {@link GOALS} (burst.ts, throttle.ts, throughput.ts, startup.ts, memory.ts,
+ *    host-overhead.ts), run one
  *    after another so that none slows another.
  * 1. Cold start: importing the built function entry points in a fresh Node process, against an empty
  *    Node process, and against the same import with @azure/identity and undici loaded eagerly (what
@@ -39,6 +40,7 @@ import { SEED_IDS } from '../sandbox/seed.js';
 import { startPartnerCenterSandbox } from '../sandbox/server.js';
 import { benchBurst } from './burst.js';
 import { describeColdStarts, importAll, measureColdStarts, median, medianTimes, ratio } from './cold-start.js';
+import { benchHostOverhead } from './host-overhead.js';
 import { bareUpdate } from './in-process.js';
 import { benchMemory } from './memory.js';
 import type { BenchRow } from './rows.js';
@@ -131,6 +133,7 @@ const GOALS: RowProvider[] = [
   { name: 'throughput', rows: benchThroughput },
   { name: 'startup', rows: () => benchStartup() },
   { name: 'memory', rows: benchMemory },
+  { name: 'host-overhead', rows: benchHostOverhead },
 ];
 
 /** The issue's order of the rows: a provider's rows (all, or the one at `index`). */
@@ -141,6 +144,7 @@ const LAYOUT: Array<{ name: string; index?: number }> = [
   { name: 'startup' },
   { name: 'memory' },
   { name: 'throttle', index: 0 },
+  { name: 'host-overhead' },
 ];
 
 /** Every provider's rows; a provider that fails gives one row saying so, and the others still run. */

@@ -7,10 +7,12 @@
  * a Blob service nothing here uses.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import type { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
 
 /** Azurite's well-known development account (public, documented by Microsoft; works only against the emulator). */
 const DEV_ACCOUNT = 'devstoreaccount1';
@@ -56,10 +58,66 @@ interface RunningService {
   exited: Promise<void>;
 }
 
+/** Azurite's line saying a service listens. */
+const STARTED_LINE = /successfully (started|listens|listening)/i;
+
+/** What {@link awaitStarted} reads: a child process, or anything with its output streams and `exit` event. */
+export interface StartingProcess extends EventEmitter {
+  stdout: Readable | null;
+  stderr: Readable | null;
+}
+
+export interface AwaitStartedOptions {
+  timeoutMs?: number;
+  /** Whether a line of output says the service started (Azurite's "successfully listens" by default). */
+  isStarted?: (line: string) => boolean;
+}
+
 /**
- * Starts one service and resolves once it says it listens. Until then its output is read line by line, keeping
- * only a bounded tail for an error message; afterwards the listeners are gone and the output is drained unread.
+ * Resolves once the process says it started (a line of its output, stdout or stderr); rejects when it exits or
+ * `timeoutMs` passes first, quoting the end of its output. Until then its output is read line by line, each line
+ * looked at once (never the whole output again per chunk), keeping only a bounded tail for the error message;
+ * afterwards the listeners are gone and the output flows on unread (a full pipe would block the process).
  */
+export async function awaitStarted(
+  child: StartingProcess,
+  name: string,
+  { timeoutMs = START_TIMEOUT_MS, isStarted = (line) => STARTED_LINE.test(line) }: AwaitStartedOptions = {},
+): Promise<void> {
+  let tail = '';
+  await new Promise<void>((resolve, reject) => {
+    let partial = '';
+    const onData = (chunk: Buffer) => {
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = (lines.pop() ?? '').slice(-OUTPUT_TAIL_CHARS);
+      for (const line of lines) {
+        tail = `${tail}${line}\n`.slice(-OUTPUT_TAIL_CHARS);
+        if (isStarted(line)) return finish();
+      }
+    };
+    const onExit = (code: number | null) => finish(new Error(`${name} exited (${code}) before starting:\n${tail}`));
+    const timer = setTimeout(
+      () => finish(new Error(`${name} did not start within ${timeoutMs / 1000} s:\n${tail}`)),
+      timeoutMs,
+    );
+    const finish = (error?: Error) => {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.stderr?.off('data', onData);
+      child.off('exit', onExit);
+      if (error) reject(error);
+      else resolve();
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', onExit);
+  });
+  // Started: keep the pipes flowing, without looking at them.
+  child.stdout?.resume();
+  child.stderr?.resume();
+}
+
+/** Starts one service and resolves once it says it listens ({@link awaitStarted}). */
 async function startService(service: Service, port: number): Promise<RunningService> {
   const child = spawn(
     process.execPath,
@@ -78,43 +136,12 @@ async function startService(service: Service, port: number): Promise<RunningServ
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const name = `Azurite's ${service[0]?.toUpperCase()}${service.slice(1)} service`;
-  let tail = '';
   try {
-    await new Promise<void>((resolve, reject) => {
-      let partial = '';
-      const onData = (chunk: Buffer) => {
-        const lines = (partial + chunk.toString('utf8')).split('\n');
-        partial = (lines.pop() ?? '').slice(-OUTPUT_TAIL_CHARS);
-        for (const line of lines) {
-          tail = `${tail}${line}\n`.slice(-OUTPUT_TAIL_CHARS);
-          if (/successfully (started|listens|listening)/i.test(line)) finish();
-        }
-      };
-      const onExit = (code: number | null) => finish(new Error(`${name} exited (${code}) before starting:\n${tail}`));
-      const timer = setTimeout(
-        () => finish(new Error(`${name} did not start within ${START_TIMEOUT_MS / 1000} s:\n${tail}`)),
-        START_TIMEOUT_MS,
-      );
-      const finish = (error?: Error) => {
-        clearTimeout(timer);
-        child.stdout?.off('data', onData);
-        child.stderr?.off('data', onData);
-        child.off('exit', onExit);
-        if (error) reject(error);
-        else resolve();
-      };
-      child.stdout?.on('data', onData);
-      child.stderr?.on('data', onData);
-      child.once('exit', onExit);
-    });
+    await awaitStarted(child, `Azurite's ${service[0]?.toUpperCase()}${service.slice(1)} service`);
   } catch (error) {
     if (child.exitCode === null) child.kill('SIGTERM');
     throw error;
   }
-  // Started: keep the pipes flowing (a full pipe would block the service), without looking at them.
-  child.stdout?.resume();
-  child.stderr?.resume();
   return { child, exited };
 }
 

@@ -33,7 +33,7 @@
  * own `/admin/…` API) only the master key, in the `x-functions-key` header or the `code` query parameter,
  * and anything else gets an empty 401 as in Azure.
  */
-import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomFillSync, randomUUID, timingSafeEqual } from 'node:crypto';
 import { globSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import Module, { createRequire } from 'node:module';
@@ -43,6 +43,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { HttpRequest, HttpResponseInit, InvocationContext, Timer } from '@azure/functions';
 import { parseNcrontab, type Schedule } from '../../shared/core/ncrontab.js';
 import { parseTraceParent } from '../../shared/telemetry/telemetry.js';
+import { wireAnswer } from './http-answer.js';
 import {
   defaultQueuesOptions,
   type LocalQueueSettings,
@@ -212,8 +213,10 @@ function presentedKey(req: IncomingMessage, url: URL): string | undefined {
   return (typeof header === 'string' ? header : undefined) ?? url.searchParams.get('code') ?? undefined;
 }
 
-function authorized(authLevel: string, key: string | undefined, masterKey: string | undefined): boolean {
+/** Whether the request may call a function of `authLevel`; its key is looked at only when keys are enforced. */
+function authorized(authLevel: string, req: IncomingMessage, url: URL, masterKey: string | undefined): boolean {
   if (masterKey === undefined || authLevel.toLowerCase() === 'anonymous') return true;
+  const key = presentedKey(req, url);
   if (key === undefined) return false;
   const a = Buffer.from(key);
   const b = Buffer.from(masterKey);
@@ -245,32 +248,62 @@ function safeDecode(segment: string): string | undefined {
   }
 }
 
-/** `route` templates: literal segments, `{name}`, `{name?}` and a trailing `{*rest}`. */
-function matchRoute(template: string, path: string): Record<string, string> | undefined {
-  const want = template.split('/').filter(Boolean);
-  const got = path.split('/').filter(Boolean);
+type RouteSegment = { literal: string } | { literal?: undefined; name: string; catchAll: boolean; optional: boolean };
+
+/** A route template's segments, parsed once when the host starts. */
+function compileRoute(template: string): RouteSegment[] {
+  return template
+    .split('/')
+    .filter(Boolean)
+    .map((segment): RouteSegment => {
+      const param = /^\{(\*?)([A-Za-z_][\w]*)(?::[^}?]*)?(\??)\}$/.exec(segment);
+      if (!param) return { literal: segment.toLowerCase() };
+      const [, catchAll, name, optional] = param as unknown as [string, string, string, string];
+      return { name, catchAll: catchAll !== '', optional: optional !== '' };
+    });
+}
+
+/**
+ * `route` templates: literal segments (matched without regard to case), `{name}`, `{name?}` and a trailing
+ * `{*rest}`, against the request path's non-empty segments.
+ */
+function matchRoute(want: readonly RouteSegment[], got: readonly string[]): Record<string, string> | undefined {
   const params: Record<string, string> = {};
   for (let i = 0; i < want.length; i++) {
-    const segment = want[i] as string;
+    const segment = want[i] as RouteSegment;
     const value = got[i];
-    const param = /^\{(\*?)([A-Za-z_][\w]*)(?::[^}?]*)?(\??)\}$/.exec(segment);
-    if (!param) {
-      if (value === undefined || value.toLowerCase() !== segment.toLowerCase()) return undefined;
+    if (segment.literal !== undefined) {
+      if (value === undefined || value.toLowerCase() !== segment.literal) return undefined;
       continue;
     }
-    const [, catchAll, name, optional] = param as unknown as [string, string, string, string];
-    if (catchAll) {
+    if (segment.catchAll) {
       const rest = got.slice(i).map(safeDecode);
       if (rest.includes(undefined)) return undefined;
-      params[name] = rest.join('/');
+      params[segment.name] = rest.join('/');
       return params;
     }
-    if (value === undefined) return optional ? params : undefined;
+    if (value === undefined) return segment.optional ? params : undefined;
     const decoded = safeDecode(value);
     if (decoded === undefined) return undefined;
-    params[name] = decoded;
+    params[segment.name] = decoded;
   }
   return got.length === want.length ? params : undefined;
+}
+
+/**
+ * Random ids in hex (trace and span ids), cut from a pool refilled 4 KiB at a time: one call to the system's
+ * random source per few hundred requests instead of two per request.
+ */
+const RANDOM_POOL = Buffer.alloc(4096);
+let randomOffset = RANDOM_POOL.length;
+function randomHex(bytes: number): string {
+  if (randomOffset + bytes > RANDOM_POOL.length) {
+    randomFillSync(RANDOM_POOL);
+    randomOffset = 0;
+  }
+  const hex = RANDOM_POOL.toString('hex', randomOffset, randomOffset + bytes);
+  randomOffset += bytes;
+  return hex;
 }
 
 const defaultLog: LogLine = (level, functionName, message) => {
@@ -292,7 +325,7 @@ interface RecordedRequest {
 async function requestRecorder(): Promise<{
   start(name: string, url: URL, traceParent: string | undefined): RecordedRequest;
 }> {
-  const hex = (bytes: number) => randomBytes(bytes).toString('hex');
+  const hex = randomHex;
   if (!process.env.APPLICATIONINSIGHTS_CONNECTION_STRING) {
     return {
       start: (_name, _url, incoming) => {
@@ -334,12 +367,18 @@ async function requestRecorder(): Promise<{
   };
 }
 
+/** The last `Host` header seen and its origin: a client sends the same one on every request of a connection. */
+let lastHost: { host: string; origin: string } | undefined;
+
 /** `http://<host>` for a `Host` header that is a host (and port), else undefined. */
 function requestOrigin(host: string | undefined): string | undefined {
   if (host === undefined || host === '') return 'http://127.0.0.1';
+  if (lastHost?.host === host) return lastHost.origin;
   if (!/^[^\s/?#@\\]+$/.test(host)) return undefined;
   try {
-    return new URL(`http://${host}`).origin;
+    const origin = new URL(`http://${host}`).origin;
+    lastHost = { host, origin };
+    return origin;
   } catch {
     return undefined;
   }
@@ -448,7 +487,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       invocationId: randomUUID(),
       logHandler: (level, ...args) => log(level, name, args.map(String).join(' ')),
       traceContext: {
-        traceParent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`,
+        traceParent: `00-${randomHex(16)}-${randomHex(8)}-01`,
         attributes: {},
       },
     });
@@ -486,12 +525,14 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       ? { ...readQueuesOptions(options.appDir), ...localHostQueueSettings(process.env), ...options.queues }
       : defaultQueuesOptions();
 
+  const routes = app.functions.map((fn) => ({ fn, segments: compileRoute(fn.route) }));
+
   async function handle(req: IncomingMessage, res: ServerResponse, origin: string): Promise<void> {
     const url = new URL(req.url ?? '/', origin);
     const method = (req.method ?? 'GET').toUpperCase();
     const adminRun = /^\/admin\/functions\/([^/]+)$/i.exec(url.pathname);
     if (adminRun && method === 'POST') {
-      if (!authorized('admin', presentedKey(req, url), options.masterKey)) {
+      if (!authorized('admin', req, url, options.masterKey)) {
         res.writeHead(401).end();
         return;
       }
@@ -506,7 +547,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       return;
     }
     if (url.pathname.toLowerCase() === '/admin/functions' && method === 'GET') {
-      if (!authorized('admin', presentedKey(req, url), options.masterKey)) {
+      if (!authorized('admin', req, url, options.masterKey)) {
         res.writeHead(401).end();
         return;
       }
@@ -524,11 +565,12 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     const path = url.pathname.toLowerCase().startsWith(`${prefix.toLowerCase()}/`)
       ? url.pathname.slice(prefix.length)
       : undefined;
+    const segments = path?.split('/').filter(Boolean);
     const matches =
-      path === undefined
+      segments === undefined
         ? []
-        : app.functions.flatMap((fn) => {
-            const params = matchRoute(fn.route, path);
+        : routes.flatMap(({ fn, segments: want }) => {
+            const params = matchRoute(want, segments);
             return params ? [{ fn, params }] : [];
           });
     const match = matches.find(({ fn }) => fn.methods.includes(method));
@@ -538,7 +580,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       res.writeHead(status, allow).end();
       return;
     }
-    if (!authorized(match.fn.authLevel, presentedKey(req, url), options.masterKey)) {
+    if (!authorized(match.fn.authLevel, req, url, options.masterKey)) {
       res.writeHead(401).end();
       return;
     }
@@ -560,7 +602,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       url: url.href,
       headers,
       params: match.params,
-      ...(body.length > 0 ? { body: { bytes: new Uint8Array(body) } } : {}),
+      // The bytes as read (HttpRequest copies them into its own body).
+      ...(body.length > 0 ? { body: { bytes: body } } : {}),
     });
     const context = new azf.InvocationContext({
       functionName,
@@ -581,15 +624,9 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       res.writeHead(500).end();
       return;
     }
-    const response =
-      result instanceof azf.HttpResponse ? result : new azf.HttpResponse((result ?? {}) as HttpResponseInit);
-    const outHeaders: Record<string, string> = {};
-    response.headers.forEach((value, name) => {
-      outHeaders[name] = value;
-    });
-    const payload = Buffer.from(await response.arrayBuffer());
-    invocation.end(response.status);
-    res.writeHead(response.status, outHeaders).end(payload);
+    const answer = await wireAnswer(result, azf.HttpResponse);
+    invocation.end(answer.status);
+    res.writeHead(answer.status, answer.headers).end(answer.body);
   }
 
   const server: Server = createServer((req, res) => {

@@ -35,6 +35,8 @@ it('writes out/bench/report.md, never the tracked docs/performance.md nor out/pa
         BENCH_THROUGHPUT_RUNS: '1',
         BENCH_MEMORY_EVENTS: '20',
         BENCH_MEMORY_HOLD_MS: '500',
+        BENCH_HOST_REQUESTS: '5',
+        BENCH_HOST_RUNS: '1',
       }),
       maxBuffer: 16 * 1024 * 1024,
     });
@@ -62,6 +64,7 @@ it('writes out/bench/report.md, never the tracked docs/performance.md nor out/pa
       'deploy package import vs an empty Node process',
       'events in flight vs at rest',
       'requests/s rate limit',
+      'local host: CPU per request through the host',
     ]) {
       expect(goals).toContain(figure);
     }
