@@ -2,8 +2,10 @@
  * Admission to Partner Center for one process (docs/behaviour.md#admission-to-partner-center): at most
  * `permits` requests in flight (the connection pool's size, so the pool never queues a request and a request's
  * timeout covers only its time on the wire), granted oldest first (by the time the caller gives, its event's
- * start; else its arrival, so FIFO), never before a shared "not before" time (a `429`'s `Retry-After`) and,
- * while a pace is set, no closer together than the pace allows (docs/partner-center-api.md#throttling-and-retries).
+ * start; else its arrival, so FIFO), never before a shared "not before" time (a `429`'s `Retry-After`),
+ * while a pace is set, no closer together than the pace allows, and never more at once than the window: a
+ * slow start that ./throttle.ts widens on success and narrows on `429`
+ * (docs/partner-center-api.md#throttling-and-retries).
  */
 import { performance } from 'node:perf_hooks';
 
@@ -32,6 +34,13 @@ export class Admission {
   /** Minimum time between two grants; 0: no pace. */
   #intervalMs = 0;
   #lastGrantAt = Number.NEGATIVE_INFINITY;
+  /** Requests in flight at most right now (1 … permits; fractional: it grows in steps below one). */
+  #window: number;
+  /** The window after {@link #idleMs} with nothing in flight (the slow start again); permits: none. */
+  #initialWindow: number;
+  #idleMs = Number.POSITIVE_INFINITY;
+  /** When the last request in flight was released. */
+  #idleSince = Number.NEGATIVE_INFINITY;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
 
@@ -39,6 +48,8 @@ export class Admission {
     if (!Number.isInteger(options.permits) || options.permits < 1) throw new RangeError('permits must be ≥ 1');
     this.#permits = options.permits;
     this.#now = options.now ?? Date.now;
+    this.#window = options.permits;
+    this.#initialWindow = options.permits;
   }
 
   /** Requests admitted and not yet released. */
@@ -56,6 +67,16 @@ export class Admission {
     return this.#notBefore;
   }
 
+  /** Requests in flight at most right now: the window (1 … permits; may be fractional), all permits by default. */
+  get window(): number {
+    return this.#window;
+  }
+
+  /** Requests in flight at most: ⌊window⌋. */
+  get limit(): number {
+    return Math.floor(this.#window);
+  }
+
   /** Requests per second while a pace is set; undefined: none. */
   get pace(): number | undefined {
     return this.#intervalMs === 0 ? undefined : 1000 / this.#intervalMs;
@@ -69,7 +90,7 @@ export class Admission {
    */
   acquire(abortSignal?: AbortSignal, since: number = performance.now()): Promise<Release> {
     if (abortSignal?.aborted) return Promise.reject(abortSignal.reason);
-    if (this.#queue.length === 0 && this.#inFlight < this.#permits && this.#now() >= this.#nextGrantAt()) {
+    if (this.#queue.length === 0 && this.#inFlight < this.#limitNow() && this.#now() >= this.#nextGrantAt()) {
       return Promise.resolve(this.#grant());
     }
     return new Promise<Release>((resolve, reject) => {
@@ -113,6 +134,25 @@ export class Admission {
     this.#pump();
   }
 
+  /** At most ⌊`requests`⌋ in flight (kept within 1 … permits); requests already in flight stay. */
+  setWindow(requests: number): void {
+    const window = requests >= 1 ? Math.min(this.#permits, requests) : 1;
+    if (window === this.#window) return;
+    this.#window = window;
+    this.#pump();
+  }
+
+  /**
+   * The slow start: the window becomes `initial` now (if smaller), and again whenever a request is admitted
+   * after `idleMs` with nothing in flight (what held once says little after a quiet spell, RFC 5681 §4.1).
+   */
+  slowStart(initial: number, idleMs: number): void {
+    this.#initialWindow = initial >= 1 ? Math.min(this.#permits, initial) : 1;
+    this.#idleMs = idleMs;
+    this.#idleSince = this.#now();
+    this.setWindow(Math.min(this.#window, this.#initialWindow));
+  }
+
   /** Stops the wake-up timer (the process is closing); waiters stay queued. */
   close(): void {
     if (this.#timer) clearTimeout(this.#timer);
@@ -124,6 +164,14 @@ export class Admission {
     return Math.max(this.#notBefore, this.#intervalMs === 0 ? 0 : this.#lastGrantAt + this.#intervalMs);
   }
 
+  /** ⌊window⌋, after a restart of the slow start if the instance was idle long enough. */
+  #limitNow(): number {
+    if (this.#inFlight === 0 && this.#now() - this.#idleSince >= this.#idleMs) {
+      this.#window = Math.min(this.#window, this.#initialWindow);
+    }
+    return Math.floor(this.#window);
+  }
+
   #grant(): Release {
     this.#inFlight++;
     this.#lastGrantAt = this.#now();
@@ -132,12 +180,13 @@ export class Admission {
       if (released) return;
       released = true;
       this.#inFlight--;
+      if (this.#inFlight === 0) this.#idleSince = this.#now();
       this.#pump();
     };
   }
 
   #pump(): void {
-    while (this.#queue.length > 0 && this.#inFlight < this.#permits) {
+    while (this.#queue.length > 0 && this.#inFlight < this.#limitNow()) {
       const at = this.#nextGrantAt();
       const now = this.#now();
       if (now < at) {

@@ -8,6 +8,17 @@
  * that window less a margin ({@link PACE_MARGIN}), until {@link PACE_HOLD_MS} pass without a `429`; a `429`
  * for a request sent while paced (after the last pause) lowers the pace by that margin again. A `429` without
  * `Retry-After` (or `0`) pauses nothing: the event's own backoff handles it.
+ *
+ * The limit (per partner tenant, shared with every other instance and app of the tenant) is unknown until the
+ * first `429`, and every request already sent by then meets it too: admitting every waiting request at once
+ * costs a `429` for each one beyond the limit, and for each follow-up (the `PUT` after an accepted `GET`) sent
+ * before that `429` comes back. So the instance starts slowly, with an admission window (requests in flight,
+ * {@link Admission.setWindow}): {@link INITIAL_WINDOW} at first, {@link WINDOW_GROWTH} more for every answer
+ * accepted while the window is full (×1.5 per round trip, up to the connection pool's size), halved by a `429`
+ * (once per wave: for a request sent after the last cut), and back to the start after {@link IDLE_RESTART_MS}
+ * with nothing in flight. The requests in flight never exceed {@link INITIAL_WINDOW} + {@link WINDOW_GROWTH} ×
+ * the answers accepted so far, so the first wave of `429`s is at most that many: at most
+ * {@link INITIAL_WINDOW} plus half the requests Partner Center accepted before its first `429` came back.
  */
 import type { Admission } from './admission.js';
 
@@ -28,6 +39,15 @@ export const PACE_HOLD_MS = 60_000;
 /** The slowest pace (requests per second): repeated `429`s lower it by {@link PACE_MARGIN}, never below this. */
 export const MIN_PACE = 1;
 
+/** Requests in flight at first, and again after {@link IDLE_RESTART_MS} with none: the slow start. */
+export const INITIAL_WINDOW = 2;
+/** An answer accepted while the window is full widens it by this much (×1.5 per round trip). */
+export const WINDOW_GROWTH = 0.5;
+/** A `429` for a request sent after the window was last narrowed multiplies it by this (never below 1). */
+export const WINDOW_CUT = 0.5;
+/** With nothing in flight this long, the window starts again from {@link INITIAL_WINDOW}. */
+export const IDLE_RESTART_MS = 60_000;
+
 interface Answer {
   sentAt: number;
   throttled: boolean;
@@ -42,12 +62,15 @@ export class InstanceThrottle {
   #lastThrottleAt = Number.NEGATIVE_INFINITY;
   /** When the last pause began: a `429` for a request sent before then was already counted. */
   #pausedAt = Number.NEGATIVE_INFINITY;
+  /** When the window was last narrowed: a `429` for a request sent before then narrows it no further. */
+  #cutAt = Number.NEGATIVE_INFINITY;
   /** `429`s received since the process started (for tests and health). */
   throttles = 0;
 
   constructor(admission: Admission, now: () => number = Date.now) {
     this.#admission = admission;
     this.#now = now;
+    admission.slowStart(INITIAL_WINDOW, IDLE_RESTART_MS);
   }
 
   /** An answer from Partner Center to a request sent at `sentAt` (epoch ms); `retryAfterMs` as parsed. */
@@ -62,12 +85,19 @@ export class InstanceThrottle {
       this.#answers.shift();
     }
     if (!throttled) {
+      // Called before this request's permit goes back: in flight counts it.
+      const admission = this.#admission;
+      if (status < 500 && admission.inFlight >= admission.limit) admission.setWindow(admission.window + WINDOW_GROWTH);
       if (this.#admission.pace !== undefined && now - this.#lastThrottleAt >= PACE_HOLD_MS) {
         this.#admission.setPace(undefined);
       }
       return;
     }
     this.throttles++;
+    if (sentAt > this.#cutAt) {
+      this.#cutAt = now;
+      this.#admission.setWindow(this.#admission.window * WINDOW_CUT);
+    }
     if (retryAfterMs === undefined || retryAfterMs <= 0) return;
     this.#lastThrottleAt = now;
     const fresh = sentAt > this.#pausedAt;
