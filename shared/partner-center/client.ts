@@ -82,6 +82,8 @@ export function createPartnerCenterClient(
   tokens: TokenProvider,
 ): ReferralsClient {
   let pool: Promise<Pool> | undefined;
+  /** The pool once made: a request then takes it without waiting for a settled promise. */
+  let ready: Pool | undefined;
   // As many permits as connections: the pool's own queue is never used (docs/behaviour.md#admission-to-partner-center).
   const admission = new Admission({ permits: config.connections });
   const throttle = new InstanceThrottle(admission);
@@ -100,17 +102,20 @@ export function createPartnerCenterClient(
     return now;
   };
   const getPool = () => {
-    pool ??= import('./undici.js').then(
-      ({ Pool }) =>
-        new Pool(config.origin, {
-          connections: config.connections,
-          keepAliveTimeout: 30_000,
-          // Explicit timeouts (undici's defaults are 300 s); each request is also bounded by the event budget.
-          connect: { timeout: Math.min(10_000, retry.requestTimeoutMs) },
-          headersTimeout: retry.requestTimeoutMs,
-          bodyTimeout: retry.requestTimeoutMs,
-        }),
-    );
+    if (pool) return pool;
+    const made = import('./undici.js').then(({ Pool }) => {
+      const connections = new Pool(config.origin, {
+        connections: config.connections,
+        keepAliveTimeout: 30_000,
+        // Explicit timeouts (undici's defaults are 300 s); each request is also bounded by the event budget.
+        connect: { timeout: Math.min(10_000, retry.requestTimeoutMs) },
+        headersTimeout: retry.requestTimeoutMs,
+        bodyTimeout: retry.requestTimeoutMs,
+      });
+      if (pool === made) ready = connections; // not if closed meanwhile: the next request makes a new pool
+      return connections;
+    });
+    pool = made;
     return pool;
   };
 
@@ -164,7 +169,7 @@ export function createPartnerCenterClient(
       };
       if (extra.ifMatch !== undefined) headers['if-match'] = extra.ifMatch;
       let response: UpstreamResponse;
-      const connections = await getPool();
+      const connections = ready ?? (await getPool());
       const release = await admit(method, context);
       // The request's timeout starts now that it is sent (admission leaves the pool's queue empty).
       const started = performance.now();
@@ -241,8 +246,10 @@ export function createPartnerCenterClient(
 
     async close() {
       admission.close();
-      if (pool) await (await pool).close();
+      const closing = pool;
       pool = undefined;
+      ready = undefined;
+      if (closing) await (await closing).close();
     },
   };
 }
