@@ -75,19 +75,28 @@ export function diff(referralId: string, referral: JsonObject, desired: DesiredV
   return changes;
 }
 
-/** The PUT body: a deep copy of the referral without `links`/`@odata.*`, with the changes applied. */
+/**
+ * The PUT body: the referral without `links`/`@odata.*`, with the changes applied. Neither the referral nor
+ * the body is mutated afterwards (both are only read and serialized), so the body is a copy only where it
+ * differs: a new top-level object, and a new object on the path of each change (`details`); every other value
+ * is the referral's own, shared. Copying the whole referral for every plan (and for every event of a batch)
+ * was most of the cost of planning (docs/performance-analysis.md).
+ */
 export function buildPutBody(referral: JsonObject, changes: readonly Change[]): JsonObject {
-  const body: JsonObject = {};
-  for (const [key, value] of Object.entries(referral)) {
-    if (!isReadOnlyAnnotation(key)) defineValue(body, key, structuredClone(value));
-  }
+  const body = copyOwn(referral, true);
+  /** The objects of `body` made here: written in place; any other object on a change's path is copied first. */
+  const fresh = new Set<JsonObject>([body]);
   for (const change of changes) {
     const keys = change.path.slice(1).split('/');
     const last = keys.pop() as string;
     let node = body;
     for (const key of keys) {
-      const child = node[key];
-      if (!isJsonObject(child)) defineValue(node, key, {});
+      const child = Object.hasOwn(node, key) ? node[key] : undefined;
+      if (!isJsonObject(child) || !fresh.has(child)) {
+        const copy = isJsonObject(child) ? copyOwn(child, false) : {};
+        fresh.add(copy);
+        defineValue(node, key, copy);
+      }
       node = node[key] as JsonObject;
     }
     defineValue(node, last, change.to);
@@ -109,8 +118,11 @@ export interface PatchOperation {
  * path whose parent object is missing or `null` (a referral without `details`) becomes one operation on the
  * parent, holding only the changed keys: JSON Patch cannot add beneath a parent that does not exist.
  */
-export function patchOperations(referral: JsonObject, changes: readonly Change[]): PatchOperation[] {
-  const body = buildPutBody(referral, changes);
+export function patchOperations(
+  referral: JsonObject,
+  changes: readonly Change[],
+  body: JsonObject = buildPutBody(referral, changes),
+): PatchOperation[] {
   const operations: PatchOperation[] = [];
   const seen = new Set<string>();
   for (const change of changes) {
@@ -126,7 +138,21 @@ export function patchOperations(referral: JsonObject, changes: readonly Change[]
   return operations;
 }
 
+/** A shallow copy of `source`'s own keys (less the read-only annotations at the top level). */
+function copyOwn(source: JsonObject, topLevel: boolean): JsonObject {
+  const copy: JsonObject = {};
+  for (const key of Object.keys(source)) {
+    if (topLevel && isReadOnlyAnnotation(key)) continue;
+    const value = source[key] as JsonValue;
+    if (key === '__proto__') defineValue(copy, key, value);
+    else copy[key] = value;
+  }
+  return copy;
+}
+
 /** Defines an own property, so a key such as `__proto__` from upstream JSON stays data, never a prototype. */
 function defineValue(target: JsonObject, key: string, value: JsonValue): void {
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  if (key === '__proto__')
+    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
 }

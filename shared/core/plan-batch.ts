@@ -132,7 +132,7 @@ function plan<T>(
   });
   if (accepted.length === 0) return { events, body: undefined, operations: [], final: referral, applied };
   const body = buildPutBody(referral, accepted);
-  return { events, body, operations: patchOperations(referral, accepted), final: body, applied };
+  return { events, body, operations: patchOperations(referral, accepted, body), final: body, applied };
 }
 
 /**

@@ -19,10 +19,6 @@ export function planUpdate(referralId: string, referral: JsonObject, intent: Upd
   const changes = diff(referralId, referral, desiredValues(intent, requested));
   if (changes.length === 0) return { kind: 'unchanged' };
   assertWritable(referralId, referral, requested);
-  return {
-    kind: 'write',
-    changes,
-    body: buildPutBody(referral, changes),
-    operations: patchOperations(referral, changes),
-  };
+  const body = buildPutBody(referral, changes);
+  return { kind: 'write', changes, body, operations: patchOperations(referral, changes, body) };
 }

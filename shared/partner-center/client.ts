@@ -13,11 +13,12 @@
  * docs/partner-center-api.md#throttling-and-retries).
  */
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher, Pool } from 'undici';
 import type { TokenProvider } from '../auth/token-provider.js';
 import type { Config } from '../config.js';
-import { anySignal, isAbortOf } from '../core/abort.js';
+import { isAbortOf } from '../core/abort.js';
 import { AdapterError, type ErrorCode } from '../core/errors.js';
 import type { PatchOperation } from '../core/merge.js';
 import { isJsonObject, type JsonObject } from '../core/referral.js';
@@ -101,6 +102,8 @@ export function createPartnerCenterClient(
   tokens: TokenProvider,
 ): ReferralsClient {
   let pool: Promise<Pool> | undefined;
+  /** The pool once made: a request then takes it without waiting for a settled promise. */
+  let ready: Pool | undefined;
   // As many permits as connections: the pool's own queue is never used (docs/behaviour.md#admission-to-partner-center).
   const admission = new Admission({ permits: config.connections });
   const throttle = new InstanceThrottle(admission);
@@ -119,17 +122,20 @@ export function createPartnerCenterClient(
     return now;
   };
   const getPool = () => {
-    pool ??= import('./undici.js').then(
-      ({ Pool }) =>
-        new Pool(config.origin, {
-          connections: config.connections,
-          keepAliveTimeout: 30_000,
-          // Explicit timeouts (undici's defaults are 300 s); each request is also bounded by the event budget.
-          connect: { timeout: Math.min(10_000, retry.requestTimeoutMs) },
-          headersTimeout: retry.requestTimeoutMs,
-          bodyTimeout: retry.requestTimeoutMs,
-        }),
-    );
+    if (pool) return pool;
+    const made = import('./undici.js').then(({ Pool }) => {
+      const connections = new Pool(config.origin, {
+        connections: config.connections,
+        keepAliveTimeout: 30_000,
+        // Explicit timeouts (undici's defaults are 300 s); each request is also bounded by the event budget.
+        connect: { timeout: Math.min(10_000, retry.requestTimeoutMs) },
+        headersTimeout: retry.requestTimeoutMs,
+        bodyTimeout: retry.requestTimeoutMs,
+      });
+      if (pool === made) ready = connections; // not if closed meanwhile: the next request makes a new pool
+      return connections;
+    });
+    pool = made;
     return pool;
   };
 
@@ -184,18 +190,20 @@ export function createPartnerCenterClient(
       if (extra.ifMatch !== undefined) headers['if-match'] = extra.ifMatch;
       if (extra.prefer !== undefined) headers.prefer = extra.prefer;
       let response: UpstreamResponse;
-      const connections = await getPool();
+      const connections = ready ?? (await getPool());
       const release = await admit(method, context);
       // The request's timeout starts now that it is sent (admission leaves the pool's queue empty).
       const started = performance.now();
       const sentAt = Date.now();
+      // The exchange, its body included, within timeoutMs and the event's deadline.
+      const bound = new ExchangeBound(context.timeoutMs, context.abortSignal);
       try {
         const result = await connections.request({
           method,
           path,
           headers,
           body: extra.body ?? null,
-          signal: anySignal(AbortSignal.timeout(context.timeoutMs), context.abortSignal),
+          signal: bound,
         });
         response = { status: result.statusCode, headers: result.headers, text: await result.body.text() };
         // Before the permit goes back, so that a pause holds the next call already.
@@ -204,6 +212,7 @@ export function createPartnerCenterClient(
         context.observe?.(performance.now() - started, undefined);
         throw networkError(error, method);
       } finally {
+        bound.done();
         release();
       }
       context.observe?.(performance.now() - started, response.status);
@@ -283,10 +292,57 @@ export function createPartnerCenterClient(
 
     async close() {
       admission.close();
-      if (pool) await (await pool).close();
+      const closing = pool;
       pool = undefined;
+      ready = undefined;
+      if (closing) await (await closing).close();
     },
   };
+}
+
+/**
+ * The bound of one HTTP exchange: aborts it `timeoutMs` after it is sent (a `TimeoutError`, as
+ * `AbortSignal.timeout` gives) or when the event's signal aborts (with that signal's reason), whichever comes
+ * first, until `done()`. An EventEmitter with `aborted` and `reason`, which undici takes as a request's `signal`
+ * (its `AbortSignal | EventEmitter`): per request, one timer and one listener on the event's signal, instead of
+ * `AbortSignal.any([AbortSignal.timeout(…), signal])`, whose signals, weak references and finalization cost
+ * more than the rest of the client's bookkeeping for the exchange (docs/performance-analysis.md).
+ */
+class ExchangeBound extends EventEmitter {
+  aborted = false;
+  reason: unknown;
+  readonly #outer: AbortSignal | undefined;
+  readonly #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #onOuterAbort = () => this.#abort(this.#outer?.reason);
+
+  constructor(timeoutMs: number, outer: AbortSignal | undefined) {
+    super();
+    this.#outer = outer;
+    if (outer?.aborted) {
+      this.aborted = true;
+      this.reason = outer.reason;
+      return;
+    }
+    this.#timer = setTimeout(
+      () => this.#abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
+      timeoutMs,
+    );
+    outer?.addEventListener('abort', this.#onOuterAbort, { once: true });
+  }
+
+  /** The exchange is over (answered or failed): nothing aborts it any more. */
+  done(): void {
+    clearTimeout(this.#timer);
+    this.#outer?.removeEventListener('abort', this.#onOuterAbort);
+  }
+
+  #abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.done();
+    this.aborted = true;
+    this.reason = reason;
+    this.emit('abort');
+  }
 }
 
 /** A call not sent because this instance's calls are paused by a `429`'s `Retry-After`. */

@@ -251,6 +251,34 @@ describe('buildPutBody: examples', () => {
     ]);
   });
 
+  it("copies only the objects on the paths it writes: every other value is the referral's own, unchanged", () => {
+    // The body is only serialized and the referral only read, so sharing is safe; copying the whole referral
+    // for every plan was most of the cost of planning (docs/performance-analysis.md).
+    const referral: JsonObject = JSON.parse(
+      '{"id":"r","status":"New","substatus":"Pending","customerProfile":{"team":[{"name":"a"}]},' +
+        '"details":{"dealValue":1,"requirements":{"iot":{}}},"links":{"self":{}}}',
+    );
+    const snapshot = structuredClone(referral);
+    const body = buildPutBody(referral, [
+      { path: '/details/dealValue', from: 1, to: 2 },
+      { path: '/details/notes', from: null, to: 'n' },
+      { path: '/name', from: null, to: 'x' },
+    ]);
+    expect(body).not.toBe(referral);
+    expect(body.details).not.toBe(referral.details);
+    expect(body.customerProfile).toBe(referral.customerProfile);
+    expect((body.details as JsonObject).requirements).toBe((referral.details as JsonObject).requirements);
+    expect(body).toEqual({
+      id: 'r',
+      status: 'New',
+      substatus: 'Pending',
+      name: 'x',
+      customerProfile: { team: [{ name: 'a' }] },
+      details: { dealValue: 2, notes: 'n', requirements: { iot: {} } },
+    });
+    expect(referral).toEqual(snapshot);
+  });
+
   it('creates details with only the written keys when it is null or missing', () => {
     for (const details of [null, undefined]) {
       const referral: JsonObject = { id: 'r', status: 'New', substatus: 'Pending' };
