@@ -16,6 +16,41 @@ export function anySignal(...signals: Array<AbortSignal | undefined>): AbortSign
   return present.length === 1 ? (present[0] as AbortSignal) : AbortSignal.any(present);
 }
 
+/** A signal bounded by a timeout and an outer signal, and its release once the operation is over. */
+export interface BoundedSignal {
+  signal: AbortSignal;
+  /** The operation is over: the timer is cleared and the outer signal no longer listened to. */
+  release(): void;
+}
+
+/**
+ * A signal that aborts `timeoutMs` from now (a `TimeoutError`, as `AbortSignal.timeout` gives) or when `outer`
+ * aborts (with its reason), until `release()`: one controller, one timer and one listener, cheaper per call than
+ * `AbortSignal.any([AbortSignal.timeout(…), outer])` and its weak references (docs/performance-analysis.md).
+ */
+export function boundedSignal(timeoutMs: number, outer?: AbortSignal): BoundedSignal {
+  const controller = new AbortController();
+  if (outer?.aborted) {
+    controller.abort(outer.reason);
+    return { signal: controller.signal, release: () => {} };
+  }
+  const onOuterAbort = () => abort(outer?.reason);
+  const timer = setTimeout(
+    () => abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
+    timeoutMs,
+  );
+  const release = () => {
+    clearTimeout(timer);
+    outer?.removeEventListener('abort', onOuterAbort);
+  };
+  const abort = (reason: unknown) => {
+    release();
+    controller.abort(reason);
+  };
+  outer?.addEventListener('abort', onOuterAbort, { once: true });
+  return { signal: controller.signal, release };
+}
+
 /**
  * `work`, or a rejection with the signal's reason as soon as `signal` aborts: the caller stops waiting,
  * the work itself goes on (for work shared with other waiters, such as a single-flight token request).

@@ -11,7 +11,7 @@
  */
 import { managedIdentityCredential } from '../auth/managed-identity.js';
 import type { DeliveryConfig } from '../config.js';
-import { abortable, anySignal } from '../core/abort.js';
+import { abortable, boundedSignal } from '../core/abort.js';
 import { AdapterError, failureSummary } from '../core/errors.js';
 import { sharedUntilFailure } from '../core/lazy.js';
 import type { EventQueue } from './store.js';
@@ -69,7 +69,8 @@ export function createStorageEventQueue(config: QueueDeliveryConfig, bounds: Sto
 
   return {
     async send(message, options = {}) {
-      const abortSignal = anySignal(AbortSignal.timeout(operationTimeoutMs), options.abortSignal);
+      const bound = boundedSignal(operationTimeoutMs, options.abortSignal);
+      const { signal: abortSignal } = bound;
       const delay = Math.min(MAX_DELAY_SECONDS, Math.max(0, Math.ceil(options.delaySeconds ?? 0)));
       try {
         const queue = await abortable(getClient(), abortSignal);
@@ -80,6 +81,8 @@ export function createStorageEventQueue(config: QueueDeliveryConfig, bounds: Sto
         });
       } catch (error) {
         throw queueError(error);
+      } finally {
+        bound.release();
       }
     },
   };

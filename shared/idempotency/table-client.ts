@@ -9,7 +9,7 @@
 import type { TableClient } from '@azure/data-tables';
 import { managedIdentityCredential } from '../auth/managed-identity.js';
 import type { IdempotencyConfig } from '../config.js';
-import { type AbortOptions, abortable, anySignal } from '../core/abort.js';
+import { type AbortOptions, abortable, boundedSignal } from '../core/abort.js';
 import { sharedUntilFailure } from '../core/lazy.js';
 
 export type TableConfig = Extract<IdempotencyConfig, { store: 'table' }>;
@@ -56,11 +56,14 @@ export function tableOperation(
     return table;
   });
   return async (options, fn) => {
-    const abortSignal = anySignal(AbortSignal.timeout(operationTimeoutMs), options?.abortSignal);
+    const bound = boundedSignal(operationTimeoutMs, options?.abortSignal);
+    const { signal: abortSignal } = bound;
     try {
       return await fn(await abortable(client(), abortSignal), { abortSignal });
     } catch (error) {
       throw toError(error);
+    } finally {
+      bound.release();
     }
   };
 }

@@ -13,12 +13,11 @@
  * docs/partner-center-api.md#throttling-and-retries).
  */
 import { randomUUID } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher, Pool } from 'undici';
 import type { TokenProvider } from '../auth/token-provider.js';
 import type { Config } from '../config.js';
-import { isAbortOf } from '../core/abort.js';
+import { boundedSignal, isAbortOf } from '../core/abort.js';
 import { AdapterError, type ErrorCode } from '../core/errors.js';
 import type { PatchOperation } from '../core/merge.js';
 import { isJsonObject, type JsonObject } from '../core/referral.js';
@@ -196,14 +195,15 @@ export function createPartnerCenterClient(
       const started = performance.now();
       const sentAt = Date.now();
       // The exchange, its body included, within timeoutMs and the event's deadline.
-      const bound = new ExchangeBound(context.timeoutMs, context.abortSignal);
+      // One timer and one listener (core/abort.ts boundedSignal), not AbortSignal.any + AbortSignal.timeout.
+      const bound = boundedSignal(context.timeoutMs, context.abortSignal);
       try {
         const result = await connections.request({
           method,
           path,
           headers,
           body: extra.body ?? null,
-          signal: bound,
+          signal: bound.signal,
         });
         response = { status: result.statusCode, headers: result.headers, text: await result.body.text() };
         // Before the permit goes back, so that a pause holds the next call already.
@@ -212,7 +212,7 @@ export function createPartnerCenterClient(
         context.observe?.(performance.now() - started, undefined);
         throw networkError(error, method);
       } finally {
-        bound.done();
+        bound.release();
         release();
       }
       context.observe?.(performance.now() - started, response.status);
@@ -298,51 +298,6 @@ export function createPartnerCenterClient(
       if (closing) await (await closing).close();
     },
   };
-}
-
-/**
- * The bound of one HTTP exchange: aborts it `timeoutMs` after it is sent (a `TimeoutError`, as
- * `AbortSignal.timeout` gives) or when the event's signal aborts (with that signal's reason), whichever comes
- * first, until `done()`. An EventEmitter with `aborted` and `reason`, which undici takes as a request's `signal`
- * (its `AbortSignal | EventEmitter`): per request, one timer and one listener on the event's signal, instead of
- * `AbortSignal.any([AbortSignal.timeout(…), signal])`, whose signals, weak references and finalization cost
- * more than the rest of the client's bookkeeping for the exchange (docs/performance-analysis.md).
- */
-class ExchangeBound extends EventEmitter {
-  aborted = false;
-  reason: unknown;
-  readonly #outer: AbortSignal | undefined;
-  readonly #timer: ReturnType<typeof setTimeout> | undefined;
-  readonly #onOuterAbort = () => this.#abort(this.#outer?.reason);
-
-  constructor(timeoutMs: number, outer: AbortSignal | undefined) {
-    super();
-    this.#outer = outer;
-    if (outer?.aborted) {
-      this.aborted = true;
-      this.reason = outer.reason;
-      return;
-    }
-    this.#timer = setTimeout(
-      () => this.#abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
-      timeoutMs,
-    );
-    outer?.addEventListener('abort', this.#onOuterAbort, { once: true });
-  }
-
-  /** The exchange is over (answered or failed): nothing aborts it any more. */
-  done(): void {
-    clearTimeout(this.#timer);
-    this.#outer?.removeEventListener('abort', this.#onOuterAbort);
-  }
-
-  #abort(reason: unknown): void {
-    if (this.aborted) return;
-    this.done();
-    this.aborted = true;
-    this.reason = reason;
-    this.emit('abort');
-  }
 }
 
 /** A call not sent because this instance's calls are paused by a `429`'s `Retry-After`. */
