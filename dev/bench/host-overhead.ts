@@ -39,7 +39,7 @@ import { SEED_IDS } from '../sandbox/seed.js';
 import { startPartnerCenterSandbox } from '../sandbox/server.js';
 import { cleanEnv, LOOPBACK_GUARD, median } from './cold-start.js';
 import { inProcessApp } from './in-process.js';
-import type { BenchRow } from './rows.js';
+import { type BenchRow, benchSetting } from './rows.js';
 
 /** Through the host at most this many times the app in process: the host's own part less than half of the whole. */
 const GOAL = 2.0;
@@ -54,15 +54,10 @@ interface HostOverheadFigures {
   hostUs: number;
 }
 
-const env = (name: string, fallback: number) => {
-  const value = Number(process.env[name] ?? fallback);
-  return Number.isFinite(value) && value > 0 ? Math.round(value) : fallback;
-};
-
 /** In the child: the measurement itself. */
 async function measure(): Promise<HostOverheadFigures> {
-  const requests = env('BENCH_HOST_REQUESTS', 100);
-  const runs = env('BENCH_HOST_RUNS', 10);
+  const requests = benchSetting('BENCH_HOST_REQUESTS', 100);
+  const runs = benchSetting('BENCH_HOST_RUNS', 10);
   const identity = await startIdentityEmulator();
   // Any token: the host's app gets one from the identity emulator, the in-process series has a fixed one.
   const sandbox = await startPartnerCenterSandbox();

@@ -18,7 +18,7 @@ import { createMemoryIdempotencyStore } from '../../shared/idempotency/store.js'
 import { SEED_IDS } from '../sandbox/seed.js';
 import { startPartnerCenterSandbox } from '../sandbox/server.js';
 import { inProcessApp } from './in-process.js';
-import type { BenchRow } from './rows.js';
+import { type BenchRow, benchSetting } from './rows.js';
 
 const MiB = 1024 * 1024;
 const GOAL_MIB = 40;
@@ -34,15 +34,10 @@ interface MemoryFigures {
   unanswered: number;
 }
 
-const env = (name: string, fallback: number) => {
-  const value = Number(process.env[name] ?? fallback);
-  return Number.isFinite(value) && value > 0 ? Math.round(value) : fallback;
-};
-
 /** In the child: the measurement itself. */
 async function measure(): Promise<MemoryFigures> {
-  const events = env('BENCH_MEMORY_EVENTS', 500);
-  const holdMs = env('BENCH_MEMORY_HOLD_MS', 4000);
+  const events = benchSetting('BENCH_MEMORY_EVENTS', 500);
+  const holdMs = benchSetting('BENCH_MEMORY_HOLD_MS', 4000);
   const sandbox = await startPartnerCenterSandbox();
   const parsed = parseConfig({ PARTNER_CENTER_BASE_URL: sandbox.url, IDEMPOTENCY_STORE: 'memory' });
   if (!parsed.ok) throw new Error(parsed.problems.join('; '));
@@ -53,7 +48,7 @@ async function measure(): Promise<MemoryFigures> {
   for (const id of referrals) sandbox.putReferral({ ...structuredClone(template), id });
   let sequence = 0;
   let unanswered = 0;
-  const warmup = Math.min(events, env('BENCH_MEMORY_WARMUP', 64));
+  const warmup = Math.min(events, benchSetting('BENCH_MEMORY_WARMUP', 64));
   const wave = (count: number) =>
     Promise.all(
       referrals.slice(0, count).map(async (referralId) => {

@@ -8,3 +8,10 @@ export interface BenchRow {
   goal: string;
   met: boolean;
 }
+
+/** A BENCH_* size from the environment: a positive number, rounded unless `integer` is false; else `fallback`. */
+export function benchSetting(name: string, fallback: number, integer = true): number {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isFinite(value) || value <= 0) return fallback;
+  return integer ? Math.round(value) : value;
+}

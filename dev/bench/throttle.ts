@@ -30,7 +30,7 @@ import { KeyedLock } from '../../shared/use-cases/keyed-lock.js';
 import { updateReferral } from '../../shared/use-cases/update-referral.js';
 import { makeReferral } from '../sandbox/seed.js';
 import { type RateLimit, startPartnerCenterSandbox } from '../sandbox/server.js';
-import type { BenchRow } from './rows.js';
+import { type BenchRow, benchSetting } from './rows.js';
 
 export interface LoadOptions {
   events: number;
@@ -193,11 +193,6 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   }
 }
 
-const env = (name: string, fallback: number) => {
-  const value = Number(process.env[name] ?? fallback);
-  return Number.isFinite(value) && value > 0 ? value : fallback;
-};
-
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const failed = (result: LoadResult) =>
   Object.entries(result.failures)
@@ -206,14 +201,14 @@ const failed = (result: LoadResult) =>
 
 /** The rows of the two figures of issue 13 this module measures (both runs at once: under ~45 s by default). */
 export async function benchThrottle(): Promise<BenchRow[]> {
-  const throttleEvents = env('BENCH_THROTTLE_EVENTS', 200);
-  const perSecond = env('BENCH_THROTTLE_RATE', 10);
-  const backlogEvents = env('BENCH_BACKLOG_EVENTS', 450);
-  const delayMs = env('BENCH_BACKLOG_DELAY_MS', 1100);
+  const throttleEvents = benchSetting('BENCH_THROTTLE_EVENTS', 200, false);
+  const perSecond = benchSetting('BENCH_THROTTLE_RATE', 10, false);
+  const backlogEvents = benchSetting('BENCH_BACKLOG_EVENTS', 450, false);
+  const delayMs = benchSetting('BENCH_BACKLOG_DELAY_MS', 1100, false);
   const [throttled, backlog] = await Promise.all([
     runLoad({
       events: throttleEvents,
-      referrals: env('BENCH_THROTTLE_REFERRALS', 20),
+      referrals: benchSetting('BENCH_THROTTLE_REFERRALS', 20, false),
       rateLimit: { perSecond },
     }),
     runLoad({ events: backlogEvents, referrals: backlogEvents, delayMs }),

@@ -23,18 +23,13 @@ import { SEED_IDS } from '../sandbox/seed.js';
 import { startPartnerCenterSandbox } from '../sandbox/server.js';
 import { median } from './cold-start.js';
 import { bareUpdate, inProcessApp } from './in-process.js';
-import type { BenchRow } from './rows.js';
+import { type BenchRow, benchSetting } from './rows.js';
 
 const CONCURRENCY = 16;
 
-const env = (name: string, fallback: number) => {
-  const value = Number(process.env[name] ?? fallback);
-  return Number.isFinite(value) && value > 0 ? Math.round(value) : fallback;
-};
-
 export async function benchThroughput(): Promise<BenchRow[]> {
-  const events = Math.max(CONCURRENCY, env('BENCH_THROUGHPUT_EVENTS', 480));
-  const runs = env('BENCH_THROUGHPUT_RUNS', 5);
+  const events = Math.max(CONCURRENCY, benchSetting('BENCH_THROUGHPUT_EVENTS', 480));
+  const runs = benchSetting('BENCH_THROUGHPUT_RUNS', 5);
   const azurite = await startAzurite();
   const sandbox = await startPartnerCenterSandbox();
   const tableName = `bench${randomUUID().replaceAll('-', '')}`;

@@ -20,6 +20,7 @@ import type { Change } from '../core/merge.js';
 import { type JsonValue, STATUSES, SUBSTATUSES } from '../core/referral.js';
 import type { Outcome, UpdateResult } from '../core/update.js';
 import { DELIVERY_STATE_VALUES, deliveryErrorSchema } from './async.js';
+import { stageMapping } from './stages.js';
 
 export const ERROR_CODES = Object.keys(ERROR_DEFINITIONS) as [ErrorCode, ...ErrorCode[]];
 
@@ -76,25 +77,6 @@ export const supersededSchema = z
   .meta({ title: 'Superseded Field', description: 'A field a later event (by occurredAt) had already set.' });
 
 const OUTCOMES = ['updated', 'unchanged', 'dry-run', 'stale'] as const satisfies readonly Outcome[];
-
-/** A CRM stage and its target (a new schema per use: zod would otherwise share it as a component of its own). */
-const stageMapping = () =>
-  z.strictObject({
-    name: z.string().meta({
-      title: 'Name',
-      description: 'The stage as STAGE_MAP spells it.',
-      examples: ['Closed Won'],
-    }),
-    target: z
-      .string()
-      .nullable()
-      .meta({
-        title: 'Target',
-        description:
-          'What it mapped to: Status/Substatus such as Closed/Won, New (the current New substatus kept), or null (no status change).',
-        examples: ['Closed/Won'],
-      }),
-  });
 
 export const updateResultSchema = z
   .strictObject({

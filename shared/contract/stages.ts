@@ -6,11 +6,15 @@
 import { z } from 'zod';
 import { formatTarget, STAGE_PRESETS, type StageMap } from '../core/stages.js';
 
-export const stageSchema = z
-  .strictObject({
+/**
+ * A CRM stage and its target, as the stage list and an event's answer (`stage`) both show it: a new schema per
+ * use, so that zod does not share it as a component of its own.
+ */
+export const stageMapping = () =>
+  z.strictObject({
     name: z.string().meta({
       title: 'Name',
-      description: 'The stage name, as STAGE_MAP spells it: the value to send as the event stage.',
+      description: 'The stage as STAGE_MAP spells it: the value an event sends as its stage.',
       examples: ['Closed Won'],
     }),
     target: z
@@ -22,6 +26,10 @@ export const stageSchema = z
           'What it maps to: Status/Substatus such as Closed/Won, New (the current New substatus kept), or null (no status change).',
         examples: ['Closed/Won'],
       }),
+  });
+
+export const stageSchema = stageMapping()
+  .extend({
     title: z.string().meta({
       title: 'Title',
       description: 'The stage and its target, as the dropdown shows it.',
