@@ -190,35 +190,49 @@ export function claimFields(
   writes: ReadonlyMap<OrderedField, string>,
   claim: { by: string; until: number },
 ): OrderingRecord {
-  return claimFieldsAt(record, new Map(apply.map((field) => [field, occurredAt])), writes, claim);
+  const applied = new Map(apply.map((field) => [field, { at: occurredAt, by: claim.by }] as const));
+  return claimFieldsAt(record, applied, writes, { owner: claim.by, until: claim.until });
 }
 
 /**
- * {@link claimFields} with a time per field: the claim of a batch (core/plan-batch.ts), whose fields were
- * applied by events of different times; each gets the time of the latest event of the batch that applied it.
+ * Who a claim belongs to: one claim id (one event), or the claim ids of a batch's events (core/plan-batch.ts), each
+ * field claimed by the event whose value the batch's PUT leaves in it, so that a redelivery of that event can take
+ * its claim over as it would its own (docs/ordering.md#batches).
+ */
+export type ClaimOwner = string | ReadonlySet<string>;
+
+/** Whether the pending claim `by` is one of `owner`'s. */
+export function owns(owner: ClaimOwner, by: string | undefined): boolean {
+  return by !== undefined && (typeof owner === 'string' ? by === owner : owner.has(by));
+}
+
+/**
+ * {@link claimFields} with a time and a claim id per field: the claim of a batch, whose fields were applied by
+ * events of different times; each gets the time and the claim id of the latest event of the batch that applied it.
+ * A field any of `owner`'s ids already held keeps its original `prev` and at least its `until`.
  */
 export function claimFieldsAt(
   record: OrderingRecord,
-  applied: ReadonlyMap<OrderedField, string>,
+  applied: ReadonlyMap<OrderedField, { at: string; by: string }>,
   writes: ReadonlyMap<OrderedField, string>,
-  claim: { by: string; until: number },
+  claim: { owner: ClaimOwner; until: number },
 ): OrderingRecord {
   const next: OrderingRecord = { ...record };
-  for (const [field, at] of applied) {
+  for (const [field, { at, by }] of applied) {
     const entry = record[field];
     const key = writes.get(field);
     if (key === undefined) {
       next[field] = { at };
       continue;
     }
-    // Taking over a claim of the same id (a redelivery, or a batch's next attempt): its original `prev`,
-    // and at least its `until`, since the earlier attempt's PUT may still land until then.
-    const own = entry?.pending?.by === claim.by ? entry.pending : undefined;
+    // Taking over a claim of its own (a redelivery, or a batch's next attempt): its original `prev`, and at least
+    // its `until`, since the earlier attempt's PUT may still land until then.
+    const own = owns(claim.owner, entry?.pending?.by) ? entry?.pending : undefined;
     const prev = own ? own.prev : entry?.at;
     const until = Math.max(claim.until, own?.until ?? 0);
     next[field] = {
       at,
-      pending: { by: claim.by, key, until, ...(prev === undefined ? {} : { prev }) },
+      pending: { by, key, until, ...(prev === undefined ? {} : { prev }) },
     };
   }
   return next;
@@ -235,12 +249,12 @@ export function confirmClaims(record: OrderingRecord, claimId: string): Ordering
 }
 
 /** The write failed for good (and none of it can land): this claim's fields get their previous time back. */
-export function rollbackClaims(record: OrderingRecord, claimId: string): OrderingRecord {
+export function rollbackClaims(record: OrderingRecord, owner: ClaimOwner): OrderingRecord {
   const next: OrderingRecord = {};
   for (const field of ORDERED_FIELDS) {
     const entry = record[field];
     if (!entry) continue;
-    if (entry.pending?.by !== claimId) next[field] = entry;
+    if (!entry.pending || !owns(owner, entry.pending.by)) next[field] = entry;
     else if (entry.pending.prev !== undefined) next[field] = { at: entry.pending.prev };
   }
   return next;
@@ -255,8 +269,8 @@ export function rollbackClaims(record: OrderingRecord, claimId: string): Orderin
  */
 export function settleBatchClaims(
   record: OrderingRecord,
-  claimId: string,
-  landed: ReadonlyMap<OrderedField, string>,
+  owner: ClaimOwner,
+  landed: ReadonlyMap<OrderedField, { at: string }>,
   keepUnlanded: boolean,
 ): OrderingRecord {
   const next: OrderingRecord = {};
@@ -264,8 +278,8 @@ export function settleBatchClaims(
     const entry = record[field];
     if (!entry) continue;
     const { pending } = entry;
-    const at = landed.get(field);
-    if (pending?.by !== claimId || (at === undefined && keepUnlanded)) next[field] = entry;
+    const at = landed.get(field)?.at;
+    if (!pending || !owns(owner, pending.by) || (at === undefined && keepUnlanded)) next[field] = entry;
     else if (at !== undefined) next[field] = { at };
     else if (pending.prev !== undefined) next[field] = { at: pending.prev };
   }
@@ -273,8 +287,8 @@ export function settleBatchClaims(
 }
 
 /** Whether the claim holds any pending entry in the record. */
-export function holdsClaims(record: OrderingRecord, claimId: string): boolean {
-  return ORDERED_FIELDS.some((field) => record[field]?.pending?.by === claimId);
+export function holdsClaims(record: OrderingRecord, owner: ClaimOwner): boolean {
+  return ORDERED_FIELDS.some((field) => owns(owner, record[field]?.pending?.by));
 }
 
 /** The latest time among the entries (for `lastAppliedOccurredAt`). */

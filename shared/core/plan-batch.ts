@@ -45,10 +45,17 @@ export interface BatchPlan {
   /** The referral as the batch leaves it (the body, or the read referral when nothing is written). */
   final: JsonObject;
   /**
-   * Ordered batches: each field an event applied, with the `occurredAt` of the latest one that did (the time the
-   * batch claims it at, docs/ordering.md#batches). Empty for a batch of events without `occurredAt`.
+   * Ordered batches: each field an event applied, with the `occurredAt` of the latest one that did and its index
+   * among the events (the time the batch claims it at, and whose claim it is: docs/ordering.md#batches). Empty for a
+   * batch of events without `occurredAt`.
    */
-  applied: Map<OrderedField, string>;
+  applied: Map<OrderedField, AppliedField>;
+}
+
+/** A field an ordered batch writes: the time of the latest event that applied it, and that event's index. */
+export interface AppliedField {
+  at: string;
+  event: number;
 }
 
 /** One event of an ordered batch: its change and when it happened at the source. */
@@ -76,7 +83,7 @@ export function planOrderedBatch(
   events: readonly OrderedIntent[],
 ): BatchPlan {
   let running = record;
-  return plan(referralId, referral, events, ({ intent, occurredAt }) => {
+  return plan(referralId, referral, events, ({ intent, occurredAt }, event) => {
     const fields = fieldsOf(intent);
     const decision = decideOrder(running, occurredAt, fields, '');
     // A field under a live claim would be written unclaimed: the caller waits for such claims first.
@@ -91,7 +98,7 @@ export function planOrderedBatch(
       applied: () => {
         running = { ...running };
         for (const field of decision.apply) running[field] = { at: occurredAt };
-        return decision.apply.map((field) => [field, occurredAt] as const);
+        return decision.apply.map((field) => [field, { at: occurredAt, event }] as const);
       },
     };
   });
@@ -103,20 +110,20 @@ interface Decided {
   superseded: Superseded[];
   stale?: true;
   /** The event was accepted: moves the running record, returns the fields it applied with their times. */
-  applied?: () => ReadonlyArray<readonly [OrderedField, string]>;
+  applied?: () => ReadonlyArray<readonly [OrderedField, AppliedField]>;
 }
 
 function plan<T>(
   referralId: string,
   referral: JsonObject,
   inputs: readonly T[],
-  decide: (input: T) => Decided,
+  decide: (input: T, index: number) => Decided,
 ): BatchPlan {
   let running = referral;
   const accepted: Change[] = [];
-  const applied = new Map<OrderedField, string>();
-  const events = inputs.map((input): BatchEventPlan => {
-    const { intent, superseded, stale, applied: apply } = decide(input);
+  const applied = new Map<OrderedField, AppliedField>();
+  const events = inputs.map((input, index): BatchEventPlan => {
+    const { intent, superseded, stale, applied: apply } = decide(input, index);
     if (stale) return { kind: 'stale', superseded };
     try {
       const planned = planUpdate(referralId, running, intent);

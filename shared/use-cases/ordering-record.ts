@@ -6,7 +6,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { AdapterError } from '../core/errors.js';
-import { holdsClaims, type OrderingRecord } from '../core/ordering.js';
+import { type ClaimOwner, holdsClaims, type OrderingRecord } from '../core/ordering.js';
 import type { IdempotencyStore, VersionedOrdering } from '../idempotency/store.js';
 import { afterDeadline } from './deadline.js';
 
@@ -23,7 +23,8 @@ export class ClaimedRecord {
   constructor(
     store: OrderingStore,
     readonly referralId: string,
-    readonly claimId: string,
+    /** Whose pending entries are this claim's: one event's claim id, or a batch's events' ids. */
+    readonly owner: ClaimOwner,
     snapshot: VersionedOrdering | undefined,
     readonly abortSignal: AbortSignal | undefined,
   ) {
@@ -62,7 +63,7 @@ export class ClaimedRecord {
       abortSignal ? { abortSignal } : {},
     );
     this.#known = version === undefined ? undefined : { record: next, version };
-    if (version !== undefined && holdsClaims(next, this.claimId)) this.#claimedHere = true;
+    if (version !== undefined && holdsClaims(next, this.owner)) this.#claimedHere = true;
     return version !== undefined;
   }
 
@@ -75,7 +76,7 @@ export class ClaimedRecord {
     try {
       for (let attempt = 0; attempt < ORDERING_WRITE_ATTEMPTS; attempt++) {
         const known = await this.read(abortSignal);
-        if (!holdsClaims(known.record, this.claimId)) return;
+        if (!holdsClaims(known.record, this.owner)) return;
         if (await this.write(known, change(known.record), abortSignal)) return;
       }
     } catch {

@@ -35,6 +35,7 @@ import {
   currentKey,
   fieldsOf,
   type OrderedField,
+  owns,
   rollbackClaims,
   settleBatchClaims,
   settleLapsed,
@@ -386,14 +387,18 @@ type BatchDecided =
   | { kind: 'go'; plan: BatchPlan; putBy?: number };
 
 /**
- * The claims of an ordered batch on the ordering record, across the attempts of its loop: one claim id for the
- * batch, each applied field claimed with the time of the latest event that applied it (docs/ordering.md#batches).
+ * The claims of an ordered batch on the ordering record, across the attempts of its loop: each applied field
+ * claimed with the time of the latest event of the batch that applied it, under that event's claim id (the one it
+ * takes when applied alone; a fresh one for the batch's events without an id), so that a redelivery of it takes the
+ * claim over as its own (docs/ordering.md#batches).
  */
 class BatchClaim {
   readonly #record: ClaimedRecord;
   readonly #fields: OrderedField[];
-  /** The claim ids the batch's events take when applied alone: a claim of one of them is a redelivery's. */
-  readonly #ownEvents: Set<string>;
+  /** Per event of the batch, the claim id its fields are claimed under. */
+  readonly #ids: string[];
+  /** The claim ids of the batch's events that have an event id: a claim of one of them may be a redelivery's. */
+  readonly #redeliverable: Set<string>;
   #waits = 0;
   #rereads = 0;
 
@@ -403,9 +408,11 @@ class BatchClaim {
     readonly options: { retry: BatchDependencies['retry']; expiresAt: number; abortSignal: AbortSignal },
   ) {
     const { referralId } = (members[0] as BatchMember).event;
-    this.#record = new ClaimedRecord(deps.store, referralId, randomUUID(), undefined, options.abortSignal);
+    const fresh = randomUUID();
+    this.#ids = members.map((m) => m.claimId ?? fresh);
+    this.#redeliverable = new Set(members.flatMap((m) => (m.claimId === undefined ? [] : [m.claimId])));
+    this.#record = new ClaimedRecord(deps.store, referralId, new Set(this.#ids), undefined, options.abortSignal);
     this.#fields = [...new Set(members.flatMap((m) => fieldsOf(m.event.intent)))];
-    this.#ownEvents = new Set(members.flatMap((m) => (m.claimId === undefined ? [] : [m.claimId])));
   }
 
   /** Reads the record, when no current copy is known, before the referral is read. */
@@ -415,17 +422,18 @@ class BatchClaim {
 
   /** The decision for this read of the referral, and the batch's claim, written before the PUT. */
   async decide(referral: JsonObject, readStartedAt: number): Promise<BatchDecided> {
-    const { referralId, claimId } = this.#record;
+    const { referralId, owner } = this.#record;
     const known = this.#record.known;
     if (!known) return this.#reread();
     const settled = settleLapsed(known.record, referral, readStartedAt);
     for (const field of this.#fields) {
       const by = settled[field]?.pending?.by;
-      if (by === undefined || by === claimId) continue;
-      // An earlier delivery of one of the batch's events left a claim (its PUT may still land): only that event,
-      // applied alone, can take it over; unless the batch already holds claims of its own, then it waits like
-      // for any other event's claim.
-      if (this.#ownEvents.has(by) && !this.#record.claimedHere) throw new ApplyOneByOne();
+      if (by === undefined) continue;
+      // The batch's own claim, from an earlier attempt.
+      if (owns(owner, by) && this.#record.claimedHere) continue;
+      // An earlier delivery of one of the batch's events left a claim (its PUT may still land): that event, applied
+      // alone, takes it over as its own (a redelivery); the turn applies its events one by one.
+      if (this.#redeliverable.has(by)) throw new ApplyOneByOne();
       this.#record.forget();
       return { kind: 'wait', waits: ++this.#waits };
     }
@@ -433,7 +441,7 @@ class BatchClaim {
     const plan = planOrderedBatch(
       referralId,
       referral,
-      rollbackClaims(settled, claimId),
+      rollbackClaims(settled, owner),
       this.members.map(({ event }) => ({ intent: event.intent, occurredAt: event.occurredAt as string })),
     );
     const { body } = plan;
@@ -444,7 +452,10 @@ class BatchClaim {
       marginMs: this.deps.marginMs,
       expiresAt: this.options.expiresAt,
     });
-    const next = claimFieldsAt(settled, plan.applied, writes, { by: claimId, until });
+    const applied = new Map(
+      [...plan.applied].map(([field, { at, event }]) => [field, { at, by: this.#ids[event] as string }] as const),
+    );
+    const next = claimFieldsAt(settled, applied, writes, { owner, until });
     if (!(await this.#record.write(known, next))) return this.#reread();
     return body ? { kind: 'go', plan, putBy: until - this.deps.marginMs } : { kind: 'go', plan };
   }
@@ -454,9 +465,9 @@ class BatchClaim {
    * attempt claimed get their previous time back, unless that attempt's PUT may still land (core/ordering.ts).
    */
   confirm(landed: BatchPlan, unlandedMayLand: boolean): Promise<void> {
-    const { claimId } = this.#record;
+    const { owner } = this.#record;
     return this.#record.settle(
-      (record) => settleBatchClaims(record, claimId, landed.applied, unlandedMayLand),
+      (record) => settleBatchClaims(record, owner, landed.applied, unlandedMayLand),
       this.options.expiresAt,
     );
   }
@@ -464,8 +475,8 @@ class BatchClaim {
   /** The batch failed and none of its writes can land: its fields get their previous times back. */
   rollback(): Promise<void> {
     if (!this.#record.claimedHere) return Promise.resolve();
-    const { claimId } = this.#record;
-    return this.#record.settle((record) => rollbackClaims(record, claimId), this.options.expiresAt);
+    const { owner } = this.#record;
+    return this.#record.settle((record) => rollbackClaims(record, owner), this.options.expiresAt);
   }
 
   #reread(): BatchDecided {

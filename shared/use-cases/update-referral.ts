@@ -285,6 +285,7 @@ class OrderingClaim {
    * delivery (it cannot know that PUT's outcome); it lapses and a read settles it (docs/ordering.md).
    */
   #inherited: boolean | undefined;
+  readonly #claimId: string;
   superseded: Superseded[] = [];
 
   constructor(
@@ -300,13 +301,8 @@ class OrderingClaim {
       dryRun: boolean;
     },
   ) {
-    this.#record = new ClaimedRecord(
-      deps.store,
-      referralId,
-      deps.claimId ?? randomUUID(),
-      deps.snapshot,
-      options.abortSignal,
-    );
+    this.#claimId = deps.claimId ?? randomUUID();
+    this.#record = new ClaimedRecord(deps.store, referralId, this.#claimId, deps.snapshot, options.abortSignal);
     this.fields = fieldsOf(intent);
   }
 
@@ -318,7 +314,7 @@ class OrderingClaim {
    */
   async decide(referral: JsonObject, readStartedAt: number): Promise<Decided> {
     const { referralId, occurredAt, fields, options } = this;
-    const claimId = this.#record.claimId;
+    const claimId = this.#claimId;
     // The record version this decision writes against was read before the referral (prepare): any claim or
     // confirmation by another event after that read changes the version, so the conditional write below
     // fails and the referral is read again. A record read after the referral could hide a write that
@@ -355,14 +351,14 @@ class OrderingClaim {
   /** The write landed (or the referral already held the values): the claim becomes the field's time. */
   confirm(expiresAt: number): Promise<void> {
     if (this.options.dryRun) return Promise.resolve();
-    const claimId = this.#record.claimId;
+    const claimId = this.#claimId;
     return this.#record.settle((record) => confirmClaims(record, claimId), expiresAt);
   }
 
   /** The event failed and none of its writes can land: the fields get their previous times back. */
   rollback(expiresAt: number): Promise<void> {
     if (!this.#record.claimedHere || this.#inherited) return Promise.resolve();
-    const claimId = this.#record.claimId;
+    const claimId = this.#claimId;
     return this.#record.settle((record) => rollbackClaims(record, claimId), expiresAt);
   }
 }

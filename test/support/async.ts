@@ -546,6 +546,27 @@ export function checkLedger(
   return { doubled, mismatches, writesByEvent, writeSeqsByEvent, storedWrites };
 }
 
+/**
+ * Whether an applied event with no write of its own is explained by group commit (docs/ordering.md#batches): every
+ * field of it was also set by a later event (by `occurredAt`) of the same referral that was applied, so one write of
+ * a batch holding both carried only the later value. `applied` says whether an event ended updated or unchanged.
+ */
+export function overwrittenInBatch(
+  event: AsyncEvent,
+  events: readonly AsyncEvent[],
+  applied: (event: AsyncEvent) => boolean,
+): boolean {
+  return event.unique.every((field) =>
+    events.some(
+      (other) =>
+        other.referralId === event.referralId &&
+        other.occurredAtMs > event.occurredAtMs &&
+        other.values[field] !== undefined &&
+        applied(other),
+    ),
+  );
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Figures
 

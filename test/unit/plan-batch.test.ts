@@ -146,7 +146,12 @@ describe('planOrderedBatch: events with occurredAt, decided per field as if appl
         superseded: [],
       },
     ]);
-    expect(Object.fromEntries(batch.applied)).toEqual({ dealValue: t(3), notes: t(6), name: t(6) });
+    expect(Object.fromEntries(batch.applied)).toEqual({
+      // dealValue: the third event (a tie with the first) applied it last; its claim is that event's.
+      dealValue: { at: t(3), event: 2 },
+      notes: { at: t(6), event: 3 },
+      name: { at: t(6), event: 3 },
+    });
     expect(batch.body).toMatchObject({ name: 'N', details: { dealValue: 3, notes: 'newest' } });
   });
 
@@ -157,7 +162,7 @@ describe('planOrderedBatch: events with occurredAt, decided per field as if appl
     ]);
 
     expect(batch.events.map((e) => e.kind)).toEqual(['refused', 'changed']);
-    expect(Object.fromEntries(batch.applied)).toEqual({ status: t(2) });
+    expect(Object.fromEntries(batch.applied)).toEqual({ status: { at: t(2), event: 1 } });
     expect(batch.body).toMatchObject({ status: 'Closed', substatus: 'Won' });
   });
 

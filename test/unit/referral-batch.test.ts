@@ -701,6 +701,60 @@ describe('group commit against the same events one by one (model-based)', () => 
     expect(pc.held).toMatchObject({ details: { notes: 'again', dealValue: 2 } });
   });
 
+  it("an ordered batch's write lands unanswered and the batch gives up: each event's redelivery takes its own claim over", async () => {
+    const pc = new CountingPartnerCenter();
+    // The claims outlive the budget (request timeout + 5 s): waiting for them to lapse would answer 409.
+    const app = appOn(pc, {
+      UPSTREAM_BUDGET_MS: '3000',
+      UPSTREAM_REQUEST_TIMEOUT_MS: '2000',
+      UPSTREAM_MAX_RETRIES: '0',
+    });
+    const real = pc.putReferral.bind(pc);
+    pc.putReferral = async (id, body, eTag) => {
+      const written = await real(id, body, eTag);
+      if (pc.puts === 2) throw new AdapterError('upstream_timeout', 'The answer was lost (in process).');
+      return written;
+    };
+    const events = [
+      { notes: 'a', occurredAt: '2026-11-25T10:00:01Z' },
+      { dealValue: 2, occurredAt: '2026-11-25T10:00:02Z' },
+    ];
+    const headers = (i: number) => ({ 'Idempotency-Key': `"evt-batch-lost-${i}"` });
+    const open = deferred();
+    pc.gate = open.promise;
+    const opener = deliver(app, {
+      body: { referralId: REFERRAL_ID, statusReason: 'opener', occurredAt: '2026-11-25T09:00:00Z' },
+    });
+    while (pc.gets === 0) await sleep(1);
+    const first = events.map((body, i) =>
+      deliver(app, { body: { referralId: REFERRAL_ID, ...body }, headers: headers(i) }),
+    );
+    while (app.runtimeValue.referrals.waiting(REFERRAL_ID) < 2) await sleep(1);
+    open.resolve();
+    await opener;
+    expect((await Promise.all(first)).map((a) => a.status)).toEqual([504, 504]);
+    const { record } = await app.runtimeValue.idempotency.readOrdering(REFERRAL_ID, {});
+    expect([record.notes?.pending, record.dealValue?.pending]).toEqual([expect.anything(), expect.anything()]);
+    expect(record.notes?.pending?.by).not.toBe(record.dealValue?.pending?.by); // each event's own claim
+
+    const again = await Promise.all(
+      events.map((body, i) => deliver(app, { body: { referralId: REFERRAL_ID, ...body }, headers: headers(i) })),
+    );
+
+    // Their values had landed: each takes its claim over and finds them there, with no wait for the claims to lapse.
+    expect(again.map((a) => [a.status, a.json.outcome])).toEqual([
+      [200, 'unchanged'],
+      [200, 'unchanged'],
+    ]);
+    expect(pc.puts).toBe(2);
+    const after = await app.runtimeValue.idempotency.readOrdering(REFERRAL_ID, {});
+    expect(after.record).toMatchObject({
+      notes: { at: '2026-11-25T10:00:01.000Z' },
+      dealValue: { at: '2026-11-25T10:00:02.000Z' },
+    });
+    expect(after.record.notes?.pending ?? after.record.dealValue?.pending).toBeUndefined();
+  });
+
   it('the difference: a value Partner Center would refuse, overwritten later in the batch, is never sent', async () => {
     const pc = new CountingPartnerCenter();
     const app = appOn(pc);

@@ -237,11 +237,7 @@ const WRONG: Record<ContractKey, fc.Arbitrary<JsonValue>> = {
   name: fc.oneof(nonString, fc.constant(''), longString(513, 2000)),
   externalReferenceId: fc.oneof(nonString, longString(257, 2000)),
   occurredAt: fc.oneof(nonString, badDate),
-  dryRun: fc.oneof(
-    fc.string(),
-    fc.constantFrom('true', 'false', 1, 0, ''),
-    fc.array(fc.boolean(), { maxLength: 2 }),
-  ),
+  dryRun: fc.oneof(fc.string(), fc.constantFrom('true', 'false', 1, 0, ''), fc.array(fc.boolean(), { maxLength: 2 })),
   // Without STAGE_MAP any stage is refused; with one, these are still the wrong type or too long.
   stage: fc.oneof(nonString, longString(257, 2000)),
 };
