@@ -5,34 +5,15 @@
  * and outcomes only.
  */
 import { getEventListeners } from 'node:events';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { makeReferral } from '../../dev/sandbox/seed.js';
-import { type PartnerCenterSandbox, startPartnerCenterSandbox } from '../../dev/sandbox/server.js';
-import type { TokenProvider } from '../../shared/auth/token-provider.js';
+import { describe, expect, it, vi } from 'vitest';
 import { AdapterError } from '../../shared/core/errors.js';
-import { createPartnerCenterClient, type RequestContext } from '../../shared/partner-center/client.js';
-import { testConfig } from '../support/use-cases.js';
+import type { RequestContext } from '../../shared/partner-center/client.js';
+import { clientWorld, closedAfterEach } from '../support/client-world.js';
 
-const tokens: TokenProvider = {
-  getToken: async () => 'test-token',
-  invalidate: () => {},
-  health: () => Promise.reject(new Error('not used')),
-};
+const opened = closedAfterEach();
 
-const opened: Array<{ close(): Promise<void> }> = [];
-afterEach(async () => {
-  for (const thing of opened.splice(0).reverse()) await thing.close();
-});
-
-async function world() {
-  const sandbox: PartnerCenterSandbox = await startPartnerCenterSandbox({ seed: false });
-  opened.push(sandbox);
-  const referral = makeReferral();
-  sandbox.putReferral(referral);
-  const config = testConfig({ PARTNER_CENTER_BASE_URL: sandbox.url, UPSTREAM_REQUEST_TIMEOUT_MS: '60000' });
-  const client = createPartnerCenterClient(config.partnerCenter, config.retry, tokens);
-  opened.push(client);
-  return { sandbox, client, id: referral.id };
+function world() {
+  return clientWorld(opened, { settings: { UPSTREAM_REQUEST_TIMEOUT_MS: '60000' } });
 }
 
 const context = (extra: Partial<RequestContext> = {}): RequestContext => ({

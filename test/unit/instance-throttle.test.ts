@@ -3,46 +3,22 @@
  * instance until then (docs/partner-center-api.md#throttling-and-retries), and a call waiting for its turn
  * never sends once its deadline passes (docs/behaviour.md#admission-to-partner-center). Counts only.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { makeReferral } from '../../dev/sandbox/seed.js';
-import { type PartnerCenterSandbox, startPartnerCenterSandbox } from '../../dev/sandbox/server.js';
-import type { TokenProvider } from '../../shared/auth/token-provider.js';
+import { describe, expect, it } from 'vitest';
 import { AdapterError } from '../../shared/core/errors.js';
-import {
-  createPartnerCenterClient,
-  type PartnerCenterClient,
-  type RequestContext,
-} from '../../shared/partner-center/client.js';
-import { testConfig } from '../support/use-cases.js';
+import type { RequestContext } from '../../shared/partner-center/client.js';
+import { clientWorld, closedAfterEach } from '../support/client-world.js';
 
-const tokens: TokenProvider = {
-  getToken: async () => 'test-token',
-  invalidate: () => {},
-  health: () => Promise.reject(new Error('not used')),
-};
+const opened = closedAfterEach();
 
-const opened: Array<{ close(): Promise<void> }> = [];
-afterEach(async () => {
-  for (const thing of opened.splice(0).reverse()) await thing.close();
-});
-
-async function world(options: { perSecond?: number; connections?: number } = {}) {
-  const sandbox: PartnerCenterSandbox = await startPartnerCenterSandbox({
-    seed: false,
-    ...(options.perSecond ? { rateLimit: { perSecond: options.perSecond, burst: 1 } } : {}),
+function world(options: { perSecond?: number; connections?: number } = {}) {
+  return clientWorld(opened, {
+    sandbox: options.perSecond ? { rateLimit: { perSecond: options.perSecond, burst: 1 } } : {},
+    settings: {
+      UPSTREAM_REQUEST_TIMEOUT_MS: '5000',
+      RETRY_MAX_DELAY_MS: '10000',
+      UPSTREAM_CONNECTIONS: String(options.connections ?? 4),
+    },
   });
-  opened.push(sandbox);
-  const referral = makeReferral();
-  sandbox.putReferral(referral);
-  const config = testConfig({
-    PARTNER_CENTER_BASE_URL: sandbox.url,
-    UPSTREAM_REQUEST_TIMEOUT_MS: '5000',
-    RETRY_MAX_DELAY_MS: '10000',
-    UPSTREAM_CONNECTIONS: String(options.connections ?? 4),
-  });
-  const client: PartnerCenterClient = createPartnerCenterClient(config.partnerCenter, config.retry, tokens);
-  opened.push(client);
-  return { sandbox, client, id: referral.id };
 }
 
 const context = (extra: Partial<RequestContext> = {}): RequestContext => ({

@@ -6,10 +6,9 @@
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { makeReferral } from '../../dev/sandbox/seed.js';
 import { type PartnerCenterSandbox, startPartnerCenterSandbox } from '../../dev/sandbox/server.js';
-import type { TokenProvider } from '../../shared/auth/token-provider.js';
 import { isAdapterError } from '../../shared/core/errors.js';
 import { planUpdate } from '../../shared/core/plan-update.js';
 import type { JsonObject } from '../../shared/core/referral.js';
@@ -18,24 +17,16 @@ import {
   type ReferralsClient,
   type RequestContext,
 } from '../../shared/partner-center/client.js';
+import { closedAfterEach, FIXED_TOKENS } from '../support/client-world.js';
 import { testConfig } from '../support/use-cases.js';
 
-const tokens: TokenProvider = {
-  getToken: async () => 'test-token',
-  invalidate: () => {},
-  health: () => Promise.reject(new Error('not used')),
-};
-
-const opened: Array<{ close(): Promise<void> }> = [];
-afterEach(async () => {
-  for (const thing of opened.splice(0).reverse()) await thing.close();
-});
+const opened = closedAfterEach();
 
 const context: RequestContext = { correlationId: '00000000-0000-4000-8000-000000000002', timeoutMs: 5000 };
 
 function clientFor(url: string, method: 'put' | 'patch'): ReferralsClient {
   const config = testConfig({ PARTNER_CENTER_BASE_URL: url, PARTNER_CENTER_WRITE_METHOD: method });
-  const client = createPartnerCenterClient(config.partnerCenter, config.retry, tokens);
+  const client = createPartnerCenterClient(config.partnerCenter, config.retry, FIXED_TOKENS);
   opened.push(client);
   return client;
 }
