@@ -40,6 +40,16 @@ class CountingPartnerCenter implements PartnerCenterClient {
     return this.gets + this.puts;
   }
 
+  /** The answer of PUT number `n` is lost after it was applied (an `upstream_timeout`, retryable). */
+  loseAnswerOfPut(n: number): void {
+    const real = this.putReferral.bind(this);
+    this.putReferral = async (id, body, eTag) => {
+      const written = await real(id, body, eTag);
+      if (this.puts === n) throw new AdapterError('upstream_timeout', 'The answer was lost (in process).');
+      return written;
+    };
+  }
+
   /** Another writer edits the referral: a new eTag. */
   edit(change: (ref: JsonObject) => void): void {
     change(this.held);
@@ -320,12 +330,7 @@ describe('group commit: events waiting for the same turn share one read and one 
   it('a PUT whose answer is lost but which landed is settled by the re-read: each event keeps its own changes', async () => {
     const pc = new CountingPartnerCenter();
     const app = appOn(pc);
-    const real = pc.putReferral.bind(pc);
-    pc.putReferral = async (id, body, eTag) => {
-      const written = await real(id, body, eTag);
-      if (pc.puts === 2) throw new AdapterError('upstream_timeout', 'The answer was lost (in process).');
-      return written;
-    };
+    pc.loseAnswerOfPut(2);
 
     const { answers } = await burst(app, pc, [{ dealValue: 1 }, { dealValue: 2 }]);
 
@@ -599,12 +604,7 @@ describe('group commit against the same events one by one (model-based)', () => 
   it('an ordered batch whose PUT landed but whose answer was lost: settled by the re-read, the claims confirmed', async () => {
     const pc = new CountingPartnerCenter();
     const app = appOn(pc);
-    const real = pc.putReferral.bind(pc);
-    pc.putReferral = async (id, body, eTag) => {
-      const written = await real(id, body, eTag);
-      if (pc.puts === 2) throw new AdapterError('upstream_timeout', 'The answer was lost (in process).');
-      return written;
-    };
+    pc.loseAnswerOfPut(2);
     const opener = { referralId: REFERRAL_ID, statusReason: 'opener', occurredAt: '2026-11-25T09:00:00Z' };
 
     const answers = await orderedBurst(app, pc, opener, [
@@ -709,12 +709,7 @@ describe('group commit against the same events one by one (model-based)', () => 
       UPSTREAM_REQUEST_TIMEOUT_MS: '2000',
       UPSTREAM_MAX_RETRIES: '0',
     });
-    const real = pc.putReferral.bind(pc);
-    pc.putReferral = async (id, body, eTag) => {
-      const written = await real(id, body, eTag);
-      if (pc.puts === 2) throw new AdapterError('upstream_timeout', 'The answer was lost (in process).');
-      return written;
-    };
+    pc.loseAnswerOfPut(2);
     const events = [
       { notes: 'a', occurredAt: '2026-11-25T10:00:01Z' },
       { dealValue: 2, occurredAt: '2026-11-25T10:00:02Z' },
