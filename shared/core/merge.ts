@@ -138,6 +138,26 @@ export function patchOperations(
   return operations;
 }
 
+/**
+ * `write` (a planned write holding its PUT `body`) with `operations`, the same write as JSON Patch, built on first
+ * use only: under the default `PUT` nothing reads it, and a batch plans one write per event before its own.
+ * The property is enumerable (it reads like a plain field), so spreading the write builds it.
+ */
+export function withPatchOperations<T extends { body: JsonObject }>(
+  write: T,
+  referral: JsonObject,
+  changes: readonly Change[],
+): T & { readonly operations: PatchOperation[] } {
+  let operations: PatchOperation[] | undefined;
+  return Object.defineProperty(write, 'operations', {
+    enumerable: true,
+    get: () => {
+      operations ??= patchOperations(referral, changes, write.body);
+      return operations;
+    },
+  }) as T & { readonly operations: PatchOperation[] };
+}
+
 /** A shallow copy of `source`'s own keys (less the read-only annotations at the top level). */
 function copyOwn(source: JsonObject, topLevel: boolean): JsonObject {
   const copy: JsonObject = {};

@@ -13,7 +13,7 @@
 
 import type { AdapterError } from './errors.js';
 import { isAdapterError } from './errors.js';
-import { buildPutBody, type Change, type PatchOperation, patchOperations } from './merge.js';
+import { type Change, type PatchOperation, withPatchOperations } from './merge.js';
 import {
   decideOrder,
   fieldsOf,
@@ -40,8 +40,8 @@ export interface BatchPlan {
   events: BatchEventPlan[];
   /** The one PUT body; undefined when no event changes anything. */
   body: JsonObject | undefined;
-  /** The same write as one JSON Patch document (PATCH); empty when no event changes anything. */
-  operations: PatchOperation[];
+  /** The same write as one JSON Patch document (PATCH, built when read); empty when no event changes anything. */
+  readonly operations: PatchOperation[];
   /** The referral as the batch leaves it (the body, or the read referral when nothing is written). */
   final: JsonObject;
   /**
@@ -50,6 +50,11 @@ export interface BatchPlan {
    * batch of events without `occurredAt`.
    */
   applied: Map<OrderedField, AppliedField>;
+}
+
+/** Whether the batch writes anything: then its `body` (and `operations`) are the write. */
+export function writesSomething(plan: BatchPlan): plan is BatchPlan & { body: JsonObject } {
+  return plan.body !== undefined;
 }
 
 /** A field an ordered batch writes: the time of the latest event that applied it, and that event's index. */
@@ -138,8 +143,8 @@ function plan<T>(
     }
   });
   if (accepted.length === 0) return { events, body: undefined, operations: [], final: referral, applied };
-  const body = buildPutBody(referral, accepted);
-  return { events, body, operations: patchOperations(referral, accepted, body), final: body, applied };
+  // The running referral is the read one with every accepted change applied in order: the batch's PUT body.
+  return withPatchOperations({ events, body: running, final: running, applied }, referral, accepted);
 }
 
 /**

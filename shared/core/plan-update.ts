@@ -4,21 +4,24 @@
  * unknown-outcome write), so the intent is always re-applied to the current resource, never to a stale one.
  */
 
-import { buildPutBody, type Change, desiredValues, diff, type PatchOperation, patchOperations } from './merge.js';
+import { buildPutBody, type Change, desiredValues, diff, type PatchOperation, withPatchOperations } from './merge.js';
 import type { JsonObject } from './referral.js';
 import { assertWritable, requestedState } from './transitions.js';
 import type { UpdateIntent } from './update.js';
 
-/** `body` is the PUT body, `operations` the same write as a JSON Patch document for PATCH. */
+/** `body` is the PUT body, `operations` the same write as a JSON Patch document for PATCH (built when read). */
 export type UpdatePlan =
   | { kind: 'unchanged' }
-  | { kind: 'write'; changes: Change[]; body: JsonObject; operations: PatchOperation[] };
+  | { kind: 'write'; changes: Change[]; body: JsonObject; readonly operations: PatchOperation[] };
 
 export function planUpdate(referralId: string, referral: JsonObject, intent: UpdateIntent): UpdatePlan {
   const requested = requestedState(referral, intent);
   const changes = diff(referralId, referral, desiredValues(intent, requested));
   if (changes.length === 0) return { kind: 'unchanged' };
   assertWritable(referralId, referral, requested);
-  const body = buildPutBody(referral, changes);
-  return { kind: 'write', changes, body, operations: patchOperations(referral, changes, body) };
+  return withPatchOperations(
+    { kind: 'write' as const, changes, body: buildPutBody(referral, changes) },
+    referral,
+    changes,
+  );
 }

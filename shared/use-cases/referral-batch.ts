@@ -40,18 +40,16 @@ import {
   settleBatchClaims,
   settleLapsed,
 } from '../core/ordering.js';
-import { type BatchPlan, batchHolds, planBatch, planOrderedBatch } from '../core/plan-batch.js';
+import { type BatchPlan, batchHolds, planBatch, planOrderedBatch, writesSomething } from '../core/plan-batch.js';
 import type { JsonObject } from '../core/referral.js';
 import { Deadline } from '../core/retry.js';
 import type { UpdateEvent, UpdateResult } from '../core/update.js';
 import { asAdapterError } from '../http/response.js';
-import type { RequestContext } from '../partner-center/client.js';
 import { newStats, type UpdateStats } from '../telemetry/event-record.js';
 import type { EventDeadline } from './deadline.js';
 import { KeyedLock } from './keyed-lock.js';
 import {
   ClaimedRecord,
-  claimedElsewhere,
   claimUntil,
   ORDERING_WRITE_ATTEMPTS,
   type OrderingStore,
@@ -270,35 +268,20 @@ async function writeBatch(
       `The time budget of the batch of ${members.length} events for referral ${referralId} (the earliest of their budgets of ${retry.budgetMs} ms) ran out.`,
       { extensions: { referralId } },
     );
-  const writes = writeLoop({ referralId, retry, random: deps.random, stats, deadline, abortSignal });
+  const writes = writeLoop({
+    referralId,
+    retry,
+    random: deps.random,
+    stats,
+    deadline,
+    abortSignal,
+    // One correlation id for the batch's calls: its first event's.
+    correlationId: leader.correlationId,
+    budgetRanOut,
+  });
   const ordering = leader.event.occurredAt !== undefined ? deps.ordering : undefined;
   const claim = ordering && new BatchClaim(ordering, members, { retry, expiresAt, abortSignal });
-  /** `putBy` (epoch ms): a claimed PUT must be over before its claim lapses (as for one event). */
-  const requestContext = (putBy?: number): RequestContext => {
-    const remaining = deadline.remaining();
-    if (remaining <= 0 || abortSignal.aborted) throw budgetRanOut();
-    const claimLeft = putBy === undefined ? Number.POSITIVE_INFINITY : putBy - Date.now();
-    if (claimLeft <= 0) {
-      throw new AdapterError(
-        'upstream_timeout',
-        `The ordering claim on referral ${referralId} left no time to write.`,
-        {
-          extensions: { referralId },
-        },
-      );
-    }
-    stats.upstreamCalls++;
-    return {
-      // One correlation id for the batch's calls: its first event's.
-      correlationId: leader.correlationId,
-      timeoutMs: Math.min(retry.requestTimeoutMs, remaining, claimLeft),
-      abortSignal: putBy === undefined ? abortSignal : anySignal(abortSignal, AbortSignal.timeout(claimLeft)),
-      observe: (durationMs, status) => {
-        stats.upstreamDurationsMs.push(durationMs);
-        if (status === 429) stats.throttles++;
-      },
-    };
-  };
+  const { requestContext } = writes;
   /** `unlandedMayLand`: a PUT of an earlier attempt, not the one of `plan`, may still land. */
   const answers = async (
     plan: BatchPlan,
@@ -347,10 +330,7 @@ async function writeBatch(
           const decided = await claim.decide(read.referral, readStartedAt);
           if (decided.kind === 'reread') continue;
           if (decided.kind === 'wait') {
-            const delay = writes.backoff(decided.waits - 1);
-            const busy = () => claimedElsewhere(referralId);
-            if (delay >= deadline.remaining() || abortSignal.aborted) throw busy();
-            await writes.wait(delay, busy);
+            await writes.waitForClaim(decided.waits);
             continue;
           }
           plan = decided.plan;
@@ -361,10 +341,15 @@ async function writeBatch(
             read.referral,
             members.map((m) => m.event.intent),
           );
-        if (!plan.body) return await answers(plan, read.referral, read.eTag, unconfirmed !== undefined);
+        if (!writesSomething(plan)) return await answers(plan, read.referral, read.eTag, unconfirmed !== undefined);
         const context = requestContext(putBy);
         writing = plan;
-        const write = await client.writeReferral(referralId, { ...plan, body: plan.body }, read.eTag, context);
+        const write = await client.writeReferral(
+          referralId,
+          { body: plan.body, operations: plan.operations },
+          read.eTag,
+          context,
+        );
         if (writes.written(write)) return await answers(plan, write.referral ?? plan.body, write.eTag ?? null);
       } catch (error) {
         if (writing && mayHaveLanded(error)) unconfirmed = writing;

@@ -21,7 +21,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
-import { anySignal } from '../core/abort.js';
 import { AdapterError } from '../core/errors.js';
 import { type Change, desiredValues } from '../core/merge.js';
 import {
@@ -45,15 +44,9 @@ import { Deadline } from '../core/retry.js';
 import { requestedState } from '../core/transitions.js';
 import type { Outcome, UpdateEvent, UpdateIntent, UpdateResult } from '../core/update.js';
 import type { IdempotencyStore, VersionedOrdering } from '../idempotency/store.js';
-import type { PartnerCenterClient, RequestContext } from '../partner-center/client.js';
+import type { PartnerCenterClient } from '../partner-center/client.js';
 import { newStats, type UpdateStats } from '../telemetry/event-record.js';
-import {
-  ClaimedRecord,
-  claimedElsewhere,
-  claimUntil,
-  ORDERING_WRITE_ATTEMPTS,
-  orderingBusy,
-} from './ordering-record.js';
+import { ClaimedRecord, claimUntil, ORDERING_WRITE_ATTEMPTS, orderingBusy } from './ordering-record.js';
 import { mayHaveLanded, writeLoop } from './write-loop.js';
 
 export interface UpdateDependencies {
@@ -107,8 +100,16 @@ export async function updateReferral(
     new AdapterError('upstream_timeout', `The time budget of ${retry.budgetMs} ms for this event ran out.`, {
       extensions: { referralId },
     });
-  const writes = writeLoop({ referralId, retry, random: deps.random, stats, deadline, abortSignal });
-  const { backoff, wait } = writes;
+  const writes = writeLoop({
+    referralId,
+    retry,
+    random: deps.random,
+    stats,
+    deadline,
+    abortSignal,
+    correlationId,
+    budgetRanOut,
+  });
   /** Changes of a PUT whose outcome is unknown (timeout, reset, 5xx): it may have landed. */
   let unconfirmedWrite: Change[] | undefined;
   const ordering =
@@ -126,36 +127,7 @@ export async function updateReferral(
   /** Decisions whose record write lost to another writer (each one reads again). */
   let orderingRereads = 0;
 
-  /**
-   * The context of one upstream call. `putBy` (epoch ms): a claimed PUT must not run past its claim, so
-   * that bound covers everything the call waits for (the token, a 401's second attempt), not only the wire.
-   */
-  const requestContext = (putBy?: number): RequestContext => {
-    const remaining = deadline.remaining();
-    if (remaining <= 0 || abortSignal?.aborted) throw budgetRanOut();
-    const claimLeft = putBy === undefined ? undefined : putBy - Date.now();
-    if (claimLeft !== undefined && claimLeft <= 0) {
-      // The claim was written too slowly to leave its PUT any time: nothing was sent; claim again.
-      throw new AdapterError(
-        'upstream_timeout',
-        `The ordering claim on referral ${referralId} left no time to write.`,
-        {
-          extensions: { referralId },
-        },
-      );
-    }
-    stats.upstreamCalls++;
-    const signal = claimLeft === undefined ? abortSignal : anySignal(abortSignal, AbortSignal.timeout(claimLeft));
-    return {
-      correlationId,
-      timeoutMs: Math.min(retry.requestTimeoutMs, remaining, claimLeft ?? Number.POSITIVE_INFINITY),
-      ...(signal ? { abortSignal: signal } : {}),
-      observe: (durationMs, status) => {
-        stats.upstreamDurationsMs.push(durationMs);
-        if (status === 429) stats.throttles++;
-      },
-    };
-  };
+  const { requestContext } = writes;
   const answer = (outcome: Outcome, referral: JsonObject, eTag: string | null, changes: Change[]): UpdateResult => ({
     referralId,
     ...(event.eventId === undefined ? {} : { eventId: event.eventId }),
@@ -187,11 +159,7 @@ export async function updateReferral(
             continue;
           }
           if (decided.kind === 'wait') {
-            orderingWaits++;
-            const delay = backoff(orderingWaits - 1);
-            const busy = () => claimedElsewhere(referralId);
-            if (delay >= deadline.remaining() || abortSignal?.aborted) throw busy();
-            await wait(delay, busy);
+            await writes.waitForClaim(++orderingWaits);
             continue;
           }
           plan = decided.plan;

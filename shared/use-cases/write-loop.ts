@@ -5,10 +5,12 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
+import { anySignal } from '../core/abort.js';
 import { AdapterError, isAdapterError } from '../core/errors.js';
 import { backoffDelay, type Deadline } from '../core/retry.js';
-import type { WriteResult } from '../partner-center/client.js';
+import type { RequestContext, WriteResult } from '../partner-center/client.js';
 import type { UpdateStats } from '../telemetry/event-record.js';
+import { claimedElsewhere } from './ordering-record.js';
 
 export interface WriteLoopOptions {
   referralId: string;
@@ -20,13 +22,21 @@ export interface WriteLoopOptions {
   deadline: Deadline;
   /** The deadline of the event(s): it ends every wait. */
   abortSignal?: AbortSignal | undefined;
+  /** `MS-CorrelationId` of every upstream call of the loop. */
+  correlationId: string;
+  /** The error when the loop's budget has run out before a call. */
+  budgetRanOut: () => AdapterError;
 }
 
 export interface WriteLoop {
-  /** The backoff before retry number `attempt + 1` (core/retry.ts). */
-  backoff(attempt: number): number;
-  /** Waits `delay` ms, or throws `onAbort()` if the deadline comes first. */
-  wait(delay: number, onAbort: () => AdapterError): Promise<void>;
+  /**
+   * The context of one upstream call (counted in `stats`). `putBy` (epoch ms): a claimed PUT must not run past its
+   * ordering claim, so that bound covers everything the call waits for (the token, a 401's second attempt), not
+   * only the wire; a claim that left it no time throws, with nothing sent (docs/ordering.md).
+   */
+  requestContext(putBy?: number): RequestContext;
+  /** Another event's live ordering claim is on a field: back off (`waits` so far) or throw `409 conflict`. */
+  waitForClaim(waits: number): Promise<void>;
   /** Records a PUT's answer in `stats`: true when it was written, false after a 412/409 (one more conflict). */
   written(write: WriteResult): write is Extract<WriteResult, { kind: 'written' }>;
   /** After a read or write failed: throws what ends the loop, or waits out the backoff before the next read. */
@@ -36,7 +46,7 @@ export interface WriteLoop {
 }
 
 export function writeLoop(options: WriteLoopOptions): WriteLoop {
-  const { referralId, retry, stats, deadline, abortSignal } = options;
+  const { referralId, retry, stats, deadline, abortSignal, correlationId } = options;
   const backoff = (attempt: number) => backoffDelay(attempt, { ...retry, random: options.random });
   const wait = async (delay: number, onAbort: () => AdapterError) => {
     try {
@@ -47,8 +57,38 @@ export function writeLoop(options: WriteLoopOptions): WriteLoop {
     }
   };
   return {
-    backoff,
-    wait,
+    requestContext(putBy) {
+      const remaining = deadline.remaining();
+      if (remaining <= 0 || abortSignal?.aborted) throw options.budgetRanOut();
+      const claimLeft = putBy === undefined ? undefined : putBy - Date.now();
+      if (claimLeft !== undefined && claimLeft <= 0) {
+        // The claim was written too slowly to leave its PUT any time: nothing was sent; claim again.
+        throw new AdapterError(
+          'upstream_timeout',
+          `The ordering claim on referral ${referralId} left no time to write.`,
+          {
+            extensions: { referralId },
+          },
+        );
+      }
+      stats.upstreamCalls++;
+      const signal = claimLeft === undefined ? abortSignal : anySignal(abortSignal, AbortSignal.timeout(claimLeft));
+      return {
+        correlationId,
+        timeoutMs: Math.min(retry.requestTimeoutMs, remaining, claimLeft ?? Number.POSITIVE_INFINITY),
+        ...(signal ? { abortSignal: signal } : {}),
+        observe: (durationMs, status) => {
+          stats.upstreamDurationsMs.push(durationMs);
+          if (status === 429) stats.throttles++;
+        },
+      };
+    },
+    async waitForClaim(waits) {
+      const delay = backoff(waits - 1);
+      const busy = () => claimedElsewhere(referralId);
+      if (delay >= deadline.remaining() || abortSignal?.aborted) throw busy();
+      await wait(delay, busy);
+    },
     written(write): write is Extract<WriteResult, { kind: 'written' }> {
       if (write.kind === 'written') {
         stats.lastUpstreamStatus = 200;
