@@ -121,11 +121,13 @@ async function burst(
   pc: CountingPartnerCenter,
   bodies: Array<Record<string, unknown>>,
   headers: (i: number) => Record<string, string> = () => ({}),
+  openerBody: Record<string, unknown> = { referralId: REFERRAL_ID, statusReason: 'opener' },
 ): Promise<{ opener: Answer; answers: Answer[] }> {
   const open = deferred();
   pc.gate = open.promise;
-  const opener = deliver(app, { body: { referralId: REFERRAL_ID, statusReason: 'opener' } });
-  while (pc.gets === 0) await sleep(1);
+  const getsBefore = pc.gets;
+  const opener = deliver(app, { body: openerBody });
+  while (pc.gets === getsBefore) await sleep(1);
   const answers = bodies.map((body, i) =>
     deliver(app, { body: { referralId: REFERRAL_ID, ...body }, headers: headers(i) }),
   );
@@ -680,21 +682,16 @@ describe('group commit against the same events one by one (model-based)', () => 
     const before = await app.runtimeValue.idempotency.readOrdering(REFERRAL_ID, {});
     expect(before.record.notes?.pending).toBeDefined();
 
-    const open = deferred();
-    pc.gate = open.promise;
-    const opener = deliver(app, {
-      body: { referralId: REFERRAL_ID, statusReason: 'opener', occurredAt: '2026-11-25T09:00:00Z' },
-    });
-    while (pc.gets < 2) await sleep(1);
-    const answers = [
-      deliver(app, { body: { referralId: REFERRAL_ID, ...redelivered }, headers }),
-      deliver(app, { body: { referralId: REFERRAL_ID, dealValue: 2, occurredAt: '2026-11-25T10:00:02Z' } }),
-    ];
-    while (app.runtimeValue.referrals.waiting(REFERRAL_ID) < 2) await sleep(1);
-    open.resolve();
+    const opener = { referralId: REFERRAL_ID, statusReason: 'opener', occurredAt: '2026-11-25T09:00:00Z' };
+    const answers = await orderedBurst(
+      app,
+      pc,
+      opener,
+      [redelivered, { dealValue: 2, occurredAt: '2026-11-25T10:00:02Z' }],
+      (i) => (i === 0 ? headers : {}),
+    );
 
-    expect((await opener).status).toBe(200);
-    expect((await Promise.all(answers)).map((a) => [a.status, a.json.outcome])).toEqual([
+    expect(answers.map((a) => [a.status, a.json.outcome])).toEqual([
       [200, 'updated'],
       [200, 'updated'],
     ]);
@@ -715,19 +712,9 @@ describe('group commit against the same events one by one (model-based)', () => 
       { dealValue: 2, occurredAt: '2026-11-25T10:00:02Z' },
     ];
     const headers = (i: number) => ({ 'Idempotency-Key': `"evt-batch-lost-${i}"` });
-    const open = deferred();
-    pc.gate = open.promise;
-    const opener = deliver(app, {
-      body: { referralId: REFERRAL_ID, statusReason: 'opener', occurredAt: '2026-11-25T09:00:00Z' },
-    });
-    while (pc.gets === 0) await sleep(1);
-    const first = events.map((body, i) =>
-      deliver(app, { body: { referralId: REFERRAL_ID, ...body }, headers: headers(i) }),
-    );
-    while (app.runtimeValue.referrals.waiting(REFERRAL_ID) < 2) await sleep(1);
-    open.resolve();
-    await opener;
-    expect((await Promise.all(first)).map((a) => a.status)).toEqual([504, 504]);
+    const opener = { referralId: REFERRAL_ID, statusReason: 'opener', occurredAt: '2026-11-25T09:00:00Z' };
+    const first = await orderedBurst(app, pc, opener, events, headers);
+    expect(first.map((a) => a.status)).toEqual([504, 504]);
     const { record } = await app.runtimeValue.idempotency.readOrdering(REFERRAL_ID, {});
     expect([record.notes?.pending, record.dealValue?.pending]).toEqual([expect.anything(), expect.anything()]);
     expect(record.notes?.pending?.by).not.toBe(record.dealValue?.pending?.by); // each event's own claim
@@ -771,18 +758,11 @@ async function orderedBurst(
   pc: CountingPartnerCenter,
   opener: Record<string, unknown>,
   bodies: Array<Record<string, unknown>>,
+  headers: (i: number) => Record<string, string> = () => ({}),
 ): Promise<Answer[]> {
-  const open = deferred();
-  pc.gate = open.promise;
-  const first = deliver(app, { body: opener });
-  while (pc.gets === 0) await sleep(1);
-  const answers = bodies.map((body) => deliver(app, { body: { referralId: REFERRAL_ID, ...body } }));
-  const queues = app.runtimeValue.referrals;
-  for (let i = 0; i < 1000 && queues.waiting(REFERRAL_ID) < bodies.length; i++) await sleep(1);
-  expect(queues.waiting(REFERRAL_ID)).toBe(bodies.length);
-  open.resolve();
-  expect((await first).status).toBe(200);
-  return Promise.all(answers);
+  const { opener: first, answers } = await burst(app, pc, bodies, headers, opener);
+  expect(first.status).toBe(200);
+  return answers;
 }
 
 /** {@link gist} with what ordering adds: the superseded fields and the time of the latest of them. */
