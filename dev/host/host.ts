@@ -325,12 +325,11 @@ interface RecordedRequest {
 async function requestRecorder(): Promise<{
   start(name: string, url: URL, traceParent: string | undefined): RecordedRequest;
 }> {
-  const hex = randomHex;
   if (!process.env.APPLICATIONINSIGHTS_CONNECTION_STRING) {
     return {
       start: (_name, _url, incoming) => {
-        const trace = parseTraceParent(incoming)?.traceId ?? hex(16);
-        return { traceParent: `00-${trace}-${hex(8)}-01`, end: () => {} };
+        const trace = parseTraceParent(incoming)?.traceId ?? randomHex(16);
+        return { traceParent: `00-${trace}-${randomHex(8)}-01`, end: () => {} };
       },
     };
   }
@@ -354,7 +353,7 @@ async function requestRecorder(): Promise<{
       );
       // A span made before the app registered its providers records nothing: give the invocation a trace anyway.
       const spanContext = span.spanContext();
-      const ids = api.isSpanContextValid(spanContext) ? spanContext : { traceId: hex(16), spanId: hex(8) };
+      const ids = api.isSpanContextValid(spanContext) ? spanContext : { traceId: randomHex(16), spanId: randomHex(8) };
       return {
         traceParent: `00-${ids.traceId}-${ids.spanId}-01`,
         end(status) {

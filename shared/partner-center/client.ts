@@ -36,10 +36,15 @@ export interface RequestContext {
   timeoutMs: number;
   /**
    * The event's deadline: it bounds the token acquisition, the wait for admission and the exchange, on top of
-   * `timeoutMs`. An event whose deadline passes while it waits never sends the request. The same signal on
-   * every call of one event lets admission serve that event before later ones (docs/behaviour.md#admission-to-partner-center).
+   * `timeoutMs`. An event whose deadline passes while it waits never sends the request.
    */
   abortSignal?: AbortSignal;
+  /**
+   * When the event started (`performance.now()` time; for a batch, its oldest event): admission serves the oldest
+   * event first, so an event already under way (its PUT, a retry) is not queued behind events that arrived after
+   * it (docs/behaviour.md#admission-to-partner-center). Absent: the time of this call.
+   */
+  since?: number;
   /** Told the duration and status (undefined: no answer) of every HTTP exchange. */
   observe?: (durationMs: number, status: number | undefined) => void;
 }
@@ -106,20 +111,6 @@ export function createPartnerCenterClient(
   // As many permits as connections: the pool's own queue is never used (docs/behaviour.md#admission-to-partner-center).
   const admission = new Admission({ permits: config.connections });
   const throttle = new InstanceThrottle(admission);
-  /**
-   * When each event (its deadline signal) first asked for a turn: the oldest event goes first, so an event
-   * already under way (its PUT, a retry) is not queued behind every event that arrived after it. Not the
-   * `MS-CorrelationId`: a caller may send the same one with many events. Calls without a signal: arrival order.
-   */
-  const eventsSince = new WeakMap<AbortSignal, number>();
-  const sinceOf = (signal: AbortSignal | undefined) => {
-    const now = performance.now();
-    if (!signal) return now;
-    const since = eventsSince.get(signal);
-    if (since !== undefined) return since;
-    eventsSince.set(signal, now);
-    return now;
-  };
   const getPool = () => {
     if (pool) return pool;
     const made = import('./undici.js').then(({ Pool }) => {
@@ -151,7 +142,7 @@ export function createPartnerCenterClient(
     const outlasts = context.timeoutMs < pausedFor && context.timeoutMs < retry.requestTimeoutMs;
     if (pausedFor > 0 && (pausedFor > waitable || outlasts)) throw paused(pausedFor);
     try {
-      return await admission.acquire(context.abortSignal, sinceOf(context.abortSignal));
+      return await admission.acquire(context.abortSignal, context.since ?? performance.now());
     } catch (error) {
       if (!isAbortOf(error, context.abortSignal)) throw error;
       const left = admission.notBefore - Date.now();
@@ -207,7 +198,12 @@ export function createPartnerCenterClient(
         });
         response = { status: result.statusCode, headers: result.headers, text: await result.body.text() };
         // Before the permit goes back, so that a pause holds the next call already.
-        throttle.answered(sentAt, response.status, parseRetryAfter(header(response, 'retry-after')));
+        const { status } = response;
+        throttle.answered(
+          sentAt,
+          status,
+          status === 429 ? parseRetryAfter(header(response, 'retry-after')) : undefined,
+        );
       } catch (error) {
         context.observe?.(performance.now() - started, undefined);
         throw networkError(error, method);

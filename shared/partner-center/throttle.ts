@@ -77,7 +77,8 @@ export class InstanceThrottle {
   answered(sentAt: number, status: number, retryAfterMs: number | undefined): void {
     const now = this.#now();
     const throttled = status === 429;
-    this.#answers.push({ sentAt, throttled, accepted: status < 500 && !throttled });
+    const taken = status < 500 && !throttled;
+    this.#answers.push({ sentAt, throttled, accepted: taken });
     while (
       this.#answers.length > MAX_ANSWERS ||
       ((this.#answers[0]?.sentAt ?? now) < now - MAX_WINDOW_MS && this.#answers.length > 0)
@@ -87,7 +88,7 @@ export class InstanceThrottle {
     if (!throttled) {
       // Called before this request's permit goes back: in flight counts it.
       const admission = this.#admission;
-      if (status < 500 && admission.inFlight >= admission.limit) admission.setWindow(admission.window + WINDOW_GROWTH);
+      if (taken && admission.inFlight >= admission.limit) admission.setWindow(admission.window + WINDOW_GROWTH);
       if (this.#admission.pace !== undefined && now - this.#lastThrottleAt >= PACE_HOLD_MS) {
         this.#admission.setPace(undefined);
       }

@@ -189,18 +189,6 @@ export function telemetryStatus(): TelemetryStatus {
   return starter?.status() ?? 'off';
 }
 
-/**
- * Starts telemetry when it is configured (once per process: the first call's settings win) and resolves once it
- * is ready; a failure to start is reported once and leaves the app running without telemetry. Events do not wait
- * for this: they use {@link TelemetryStarter.current}.
- */
-export function startTelemetry(
-  config: TelemetryConfig | undefined,
-  log: (message: string) => void = console.error,
-): Promise<Telemetry> {
-  return telemetryStarter(config, log).ready();
-}
-
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
 
 /** The trace and parent span of a W3C `traceparent` (version 00); undefined when absent or invalid. */

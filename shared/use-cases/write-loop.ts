@@ -3,6 +3,7 @@
  * (./referral-batch.ts) share: back off and retry after a transient failure, re-read after a 412/409, and
  * whether a failed PUT may still land. The loops own their reads, plans and answers; these own the waits.
  */
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import { anySignal } from '../core/abort.js';
@@ -47,6 +48,8 @@ export interface WriteLoop {
 
 export function writeLoop(options: WriteLoopOptions): WriteLoop {
   const { referralId, retry, stats, deadline, abortSignal, correlationId } = options;
+  // Every event's budget is the same, so the earliest expiry is the oldest event: its start, on admission's clock.
+  const since = performance.now() - (Date.now() - (deadline.expiresAt - retry.budgetMs));
   const backoff = (attempt: number) => backoffDelay(attempt, { ...retry, random: options.random });
   const wait = async (delay: number, onAbort: () => AdapterError) => {
     try {
@@ -75,6 +78,7 @@ export function writeLoop(options: WriteLoopOptions): WriteLoop {
       const signal = claimLeft === undefined ? abortSignal : anySignal(abortSignal, AbortSignal.timeout(claimLeft));
       return {
         correlationId,
+        since,
         timeoutMs: Math.min(retry.requestTimeoutMs, remaining, claimLeft ?? Number.POSITIVE_INFINITY),
         ...(signal ? { abortSignal: signal } : {}),
         observe: (durationMs, status) => {
