@@ -4,7 +4,8 @@
  * (OpenAPI, connector) and the tests parse real answers with it.
  */
 import { z } from 'zod';
-import { formatTarget, STAGE_PRESETS, type StageMap } from '../core/stages.js';
+import { STAGE_PRESETS, type StageList } from '../core/stages.js';
+import type { Expect, Extends } from './responses.js';
 
 /**
  * A CRM stage and its target, as the stage list and an event's answer (`stage`) both show it: a new schema per
@@ -54,16 +55,8 @@ export const stageListSchema = z
   })
   .meta({ title: 'Stage List', description: 'The CRM stages an event may name, and what each maps to.' });
 
-export type StageList = z.output<typeof stageListSchema>;
-
-/** The list of a map (or of no map). */
-export function stageList(map: StageMap | undefined): StageList {
-  if (!map) return { source: null, stages: [] };
-  return {
-    source: map.source,
-    stages: map.entries.map(({ stage, target }) => {
-      const shown = formatTarget(target);
-      return { name: stage, target: shown, title: `${stage} (${shown ?? 'no status change'})` };
-    }),
-  };
-}
+/** The list and its documented schema are the same shape, checked at compile time. */
+export type StageListTypeChecks = [
+  Expect<Extends<z.output<typeof stageListSchema>, StageList>>,
+  Expect<Extends<StageList, z.output<typeof stageListSchema>>>,
+];

@@ -7,6 +7,7 @@
  */
 
 import { isAbortError } from './abort.js';
+import type { StageMapping } from './update.js';
 
 export const ERROR_DEFINITIONS = {
   invalid_event: { status: 400, retryable: false, title: 'The update event is invalid' },
@@ -103,7 +104,7 @@ export interface ProblemExtensions {
   upstream?: { status?: number; code?: string; message?: string };
   problems?: string[];
   /** A refusal of the transition rules for an event that named a CRM stage: the stage and what it mapped to. */
-  stage?: { name: string; target: string | null };
+  stage?: StageMapping;
   /** Asynchronous delivery (docs/async-delivery.md): where the event is (`failed` and `dead_lettered` answers of the status URL, replay_not_allowed). */
   state?: 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'dead_lettered';
   eventId?: string;

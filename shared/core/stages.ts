@@ -292,3 +292,21 @@ function readFlatObject(text: string): { members: Array<[string, string | null]>
   if (at !== text.length) return { error: `unexpected text after the object at character ${at + 1}` };
   return { members };
 }
+
+/** `GET /api/stages`: the configured stages and their targets (contract/stages.ts documents it). */
+export interface StageList {
+  source: StageMap['source'] | null;
+  stages: Array<{ name: string; target: string | null; title: string }>;
+}
+
+/** The list of a map (or of no map). Plain data: the function serving it loads no schema. */
+export function stageList(map: StageMap | undefined): StageList {
+  if (!map) return { source: null, stages: [] };
+  return {
+    source: map.source,
+    stages: map.entries.map(({ stage, target }) => {
+      const shown = formatTarget(target);
+      return { name: stage, target: shown, title: `${stage} (${shown ?? 'no status change'})` };
+    }),
+  };
+}

@@ -71,6 +71,13 @@ describe('start-up cost', () => {
     expect(graph).not.toContain('shared/contract/responses.js');
   });
 
+  it('the stages entry point loads no response schema: the list is plain data', () => {
+    const graph = importGraph('dist/functions/stages.js');
+    expect(graph).toContain('shared/core/stages.js');
+    expect(graph).not.toContain('shared/contract/stages.js');
+    expect(graph).not.toContain('shared/contract/responses.js');
+  });
+
   it('the openapi entry point loads the contract only: no settings, no runtime, no Partner Center client', () => {
     expect(importGraph('dist/functions/openapi.js')).toEqual([
       'functions/openapi.js',

@@ -445,6 +445,14 @@ describe('STAGE_MAP (#14)', () => {
     });
   });
 
+  it('a stage given twice with the very same spelling is named too (JSON.parse would keep the last silently)', () => {
+    const result = parseConfig({ ...base, STAGE_MAP: '{"Won": "Won", "Won": "Lost"}' });
+    expect(result.ok).toBe(false);
+    if (!result.ok) {
+      expect(result.problems).toEqual([expect.stringMatching(/^STAGE_MAP entry "Won": the same stage as "Won"/)]);
+    }
+  });
+
   it('every bad entry is a configuration problem naming it: invalid targets, a stage given twice after normalisation', () => {
     const result = parseConfig({
       ...base,

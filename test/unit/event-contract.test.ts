@@ -347,6 +347,8 @@ describe('stage, mapped by STAGE_MAP (#14)', () => {
       intent: { status: 'New' },
       stage: { name: 'Prospecting', target: 'New' },
     });
+    // New alone: the referral keeps its current New substatus (no substatus in the intent).
+    expect(parseUpdateEvent({ referralId: id, stage: 'Prospecting' }, salesforce).intent).toEqual({ status: 'New' });
   });
 
   it('a stage mapped to null changes no status; the other fields still apply', () => {
