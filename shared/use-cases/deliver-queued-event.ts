@@ -197,14 +197,23 @@ async function attempt(
   }
   // What Partner Center answered is the truth: it replaces a `dead_lettered` that the poison queue's handler
   // wrote while this attempt ran (its write may have landed), never a `succeeded` or `failed`.
-  const written = await updateUnlessFinal(
-    store,
-    record,
-    changes,
-    recording,
-    changes.state === 'succeeded' || changes.state === 'failed' ? ['dead_lettered'] : [],
-  );
-  if (!written) summary = { ...summary, state: 'superseded' };
+  let superseded = false;
+  try {
+    superseded = !(await updateUnlessFinal(
+      store,
+      record,
+      changes,
+      recording,
+      changes.state === 'succeeded' || changes.state === 'failed' ? ['dead_lettered'] : [],
+    ));
+  } catch (error) {
+    // The retry's message is sent: it carries the event on, and its attempt replaces the `running` left here.
+    // Throwing would make the host deliver this message again at once: a second chain of attempts that ignores
+    // the delay. A final state is thrown for: the host's retry then finds the event's stored answer.
+    if (changes.state !== 'retrying') throw error;
+    logger.warn(JSON.stringify({ event: 'referral-update-delivery', eventId, logCode: 'DELIVERY_RECORD_FAILED' }));
+  }
+  if (superseded) summary = { ...summary, state: 'superseded' };
   const line = {
     ...eventRecord(
       {

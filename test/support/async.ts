@@ -26,6 +26,7 @@ import {
   type RecordedRequest,
   startPartnerCenterSandbox,
 } from '../../dev/sandbox/server.js';
+import { encodeMessage } from '../../shared/delivery/queue.js';
 import { adapterFields, enc, FIELDS, type Field, groupOf, type Json, type JsonRecord } from './reliability/model.js';
 import { type Answer, type HostProcess, REPO_ROOT, startHostProcess } from './stack.js';
 
@@ -288,7 +289,7 @@ export function queueService(): QueueServiceClient {
 export async function sendToPoison(queue: string, eventId: string): Promise<void> {
   const poison = queueService().getQueueClient(`${queue}-poison`);
   await poison.createIfNotExists();
-  await poison.sendMessage(Buffer.from(JSON.stringify({ v: 1, eventId })).toString('base64'));
+  await poison.sendMessage(encodeMessage({ v: 1, eventId }));
 }
 
 /** Messages in a queue, visible or not (approximate, as Queue Storage counts them). */

@@ -339,6 +339,24 @@ describe('messages that are not for the worker, and crashes', () => {
     expect(app.lines.join('\n')).toContain('DELIVERY_NOT_CONFIGURED');
   });
 
+  it('a retry whose record write fails after its message was sent is not thrown: one chain of attempts, not two', async () => {
+    const pc = new ScriptedPartnerCenter([GET.status(429, { retryAfterSeconds: 120 })]);
+    const app = testApp(pc, { settings: ONE_TRY });
+    const { queue, store } = withDelivery(app);
+    const { eventId } = await accept(app, event({ eventId: 'evt-record-fails', status: 'Active' }));
+    const update = store.update.bind(store);
+    store.update = async (id, changes, options) => {
+      if (changes.state === 'retrying') throw new Error('the Table is unavailable (in process)');
+      return update(id, changes, options);
+    };
+
+    await work(app, eventId, clockAt(recordOf(app, eventId), 0, 0));
+
+    expect(queue.sent).toEqual([expect.anything(), { message: { v: 1, eventId }, delaySeconds: 120 }]);
+    expect(recordOf(app, eventId)).toMatchObject({ state: 'running', attempts: 1 });
+    expect(app.lines.some((line) => line.includes('DELIVERY_RECORD_FAILED'))).toBe(true);
+  });
+
   it('an unexpected failure is thrown, so that the host delivers the message again', async () => {
     const idempotency = createMemoryIdempotencyStore();
     idempotency.begin = async () => {
