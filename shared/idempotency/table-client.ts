@@ -34,6 +34,29 @@ export function tableOperation(
   toError: (error: unknown) => Error,
 ): TableOperation {
   const { operationTimeoutMs = 10_000, setupTimeoutMs = 10_000 } = bounds;
+  const client = sharedClient(config, setupTimeoutMs);
+  return async (options, fn) => {
+    const bound = boundedSignal(operationTimeoutMs, options?.abortSignal);
+    const { signal: abortSignal } = bound;
+    try {
+      return await fn(await abortable(client(), abortSignal), { abortSignal });
+    } catch (error) {
+      throw toError(error);
+    } finally {
+      bound.release();
+    }
+  };
+}
+
+/**
+ * One `TableClient` per table configuration in the process: the event store and the delivery store use the same
+ * table (the same configuration object), so one client, one connection pool and one `createTable` serve both.
+ */
+const clients = new WeakMap<TableConfig, () => Promise<TableClient>>();
+
+function sharedClient(config: TableConfig, setupTimeoutMs: number): () => Promise<TableClient> {
+  const known = clients.get(config);
+  if (known) return known;
   const client = sharedUntilFailure(async () => {
     const { TableClient } = await import('./data-tables.js');
     const { connection } = config;
@@ -55,15 +78,6 @@ export function tableOperation(
     await table.createTable({ abortSignal: AbortSignal.timeout(setupTimeoutMs) });
     return table;
   });
-  return async (options, fn) => {
-    const bound = boundedSignal(operationTimeoutMs, options?.abortSignal);
-    const { signal: abortSignal } = bound;
-    try {
-      return await fn(await abortable(client(), abortSignal), { abortSignal });
-    } catch (error) {
-      throw toError(error);
-    } finally {
-      bound.release();
-    }
-  };
+  clients.set(config, client);
+  return client;
 }

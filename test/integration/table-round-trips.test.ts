@@ -8,6 +8,7 @@ import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JsonObject } from '../../shared/core/referral.js';
+import { createTableDeliveryStore } from '../../shared/delivery/table-store.js';
 import { createTableIdempotencyStore } from '../../shared/idempotency/table-store.js';
 import type { PartnerCenterClient } from '../../shared/partner-center/client.js';
 import { deliver, referral, testApp } from '../support/use-cases.js';
@@ -193,5 +194,20 @@ describe('Table round trips per event (real Table store, Azurite)', () => {
     // The opener's claim and confirmation (its record read came before), then the batch's 3 (one by one: 30).
     const trips = proxy.requests.slice(before);
     expect(trips, trips.join('\n')).toHaveLength(5);
+  });
+
+  it('the event store and the delivery store on one table share one client: the table is created once', async () => {
+    const config = {
+      store: 'table' as const,
+      retentionSeconds: 3600,
+      waitMs: 1000,
+      tableName: `t${randomUUID().replaceAll('-', '')}`,
+      connection: { connectionString: proxy.connectionString },
+    };
+    const before = proxy.requests.length;
+    await createTableIdempotencyStore(config).readOrdering('ref-e', {});
+    await createTableDeliveryStore(config).get('evt-e', {});
+    const creates = proxy.requests.slice(before).filter((line) => /^POST \S*\/Tables$/.test(line));
+    expect(creates).toHaveLength(1);
   });
 });
