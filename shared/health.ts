@@ -52,7 +52,10 @@ export async function healthReport(): Promise<HealthReport> {
     };
   }
   const { partnerCenter, identity, telemetry, inbound, idempotency, delivery } = result.config;
-  const tokens = await getRuntime().tokens.health();
+  const runtime = getRuntime();
+  const tokens = await runtime.tokens.health();
+  // The runtime decides whether `202`s can be given (a Table store and a queue connection): health reads its answer.
+  const asyncAvailable = runtime.delivery !== undefined;
   const telemetryNow = telemetryStatus();
   const warnings = [
     ...tokens.warnings,
@@ -60,7 +63,7 @@ export async function healthReport(): Promise<HealthReport> {
       ? ['Application Insights failed to start: the app runs without telemetry (see the start-up log).']
       : []),
     // Table store without a queue connection (an identity-based table endpoint alone): `202`s are refused.
-    ...(idempotency.store === 'table' && delivery.queue === undefined
+    ...(idempotency.store === 'table' && !asyncAvailable
       ? [
           `Asynchronous delivery is unavailable: no connection for the queue ${delivery.queueName}; set AzureWebJobsStorage__queueServiceUri (identity-based) or AzureWebJobsStorage (a connection string).`,
         ]
@@ -79,7 +82,7 @@ export async function healthReport(): Promise<HealthReport> {
     signatures: { enforced: inbound.webhookSecrets.length > 0, secrets: inbound.webhookSecrets.length },
     delivery: {
       default: delivery.default,
-      available: idempotency.store === 'table' && delivery.queue !== undefined,
+      available: asyncAvailable,
       queue: delivery.queueName,
       poisonQueue: delivery.poisonQueueName,
     },

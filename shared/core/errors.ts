@@ -182,6 +182,26 @@ export function toProblem(error: AdapterError): Problem {
   };
 }
 
+/**
+ * How a storage edge (a Table store, the queue) turns any failure into its own retryable error: the error of
+ * `code`, "`what` could not be used (the failure's summary)`suffix`.", with its log code; an `AdapterError` passes.
+ */
+export function storageFailure(
+  code: ErrorCode,
+  what: string,
+  logCode: string,
+  suffix = '',
+): (error: unknown) => AdapterError {
+  return (error) =>
+    error instanceof AdapterError
+      ? error
+      : new AdapterError(code, `${what} could not be used (${failureSummary(error)})${suffix}.`, {
+          cause: error,
+          retryAfterSeconds: 2,
+          logCode,
+        });
+}
+
 /** What a storage call's failure was, for a detail: its HTTP status, a timeout, or the error's name (never its message). */
 export function failureSummary(error: unknown): string {
   const status = statusCodeOf(error);

@@ -12,12 +12,9 @@
 import { managedIdentityCredential } from '../auth/managed-identity.js';
 import type { DeliveryConfig } from '../config.js';
 import { abortable, boundedSignal } from '../core/abort.js';
-import { AdapterError, failureSummary } from '../core/errors.js';
+import { storageFailure } from '../core/errors.js';
 import { sharedUntilFailure } from '../core/lazy.js';
-import type { EventQueue } from './store.js';
-
-/** The longest visibility timeout a message may get: just under 7 days (https://learn.microsoft.com/rest/api/storageservices/put-message). */
-export const MAX_DELAY_SECONDS = 604_799;
+import { type EventQueue, MAX_MESSAGE_DELAY_SECONDS } from './store.js';
 
 export interface StorageQueueOptions {
   /** Upper bound for one send. Default 10 s. */
@@ -30,18 +27,11 @@ export type QueueDeliveryConfig = Pick<DeliveryConfig, 'queueName' | 'poisonQueu
   queue: NonNullable<DeliveryConfig['queue']>;
 };
 
-function queueError(error: unknown): AdapterError {
-  if (error instanceof AdapterError) return error;
-  return new AdapterError(
-    'delivery_unavailable',
-    `The delivery queue (Azure Storage Queues) could not be used (${failureSummary(error)}).`,
-    {
-      cause: error,
-      retryAfterSeconds: 2,
-      logCode: 'DELIVERY_QUEUE_UNAVAILABLE',
-    },
-  );
-}
+const queueError = storageFailure(
+  'delivery_unavailable',
+  'The delivery queue (Azure Storage Queues)',
+  'DELIVERY_QUEUE_UNAVAILABLE',
+);
 
 /** The message as the trigger reads it: base64 of its JSON. */
 export function encodeMessage(message: unknown): string {
@@ -71,7 +61,7 @@ export function createStorageEventQueue(config: QueueDeliveryConfig, bounds: Sto
     async send(message, options = {}) {
       const bound = boundedSignal(operationTimeoutMs, options.abortSignal);
       const { signal: abortSignal } = bound;
-      const delay = Math.min(MAX_DELAY_SECONDS, Math.max(0, Math.ceil(options.delaySeconds ?? 0)));
+      const delay = Math.min(MAX_MESSAGE_DELAY_SECONDS, Math.max(0, Math.ceil(options.delaySeconds ?? 0)));
       try {
         const queue = await abortable(getClient(), abortSignal);
         await queue.sendMessage(encodeMessage(message), {

@@ -29,6 +29,12 @@ export interface DeliveryError {
 }
 
 /** The last error of an event whose message the host gave up on (the poison queue). */
+/**
+ * The longest a queue message can stay invisible: just under 7 days
+ * (https://learn.microsoft.com/rest/api/storageservices/put-message). A retry is never delayed longer.
+ */
+export const MAX_MESSAGE_DELAY_SECONDS = 604_799;
+
 export const POISON_ERROR: DeliveryError = { code: 'poison_message', status: 500 };
 
 /** The event as the worker needs it: what the contract parsed, minus `dryRun` (a dry run is never queued). */

@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { TableClient, TableEntityResult } from '@azure/data-tables';
-import { AdapterError, failureSummary, statusCodeOf } from '../core/errors.js';
+import { AdapterError, statusCodeOf, storageFailure } from '../core/errors.js';
 import type { StoredResponse } from '../idempotency/store.js';
 import { type TableConfig, type TableStoreOptions, tableOperation } from '../idempotency/table-client.js';
 import {
@@ -64,14 +64,11 @@ export function deliveryKeys(eventId: string): { partitionKey: string; rowKey: s
   return { partitionKey: `${PARTITION_PREFIX}${digest.slice(0, 2)}`, rowKey: digest };
 }
 
-function storeError(error: unknown): AdapterError {
-  if (error instanceof AdapterError) return error;
-  return new AdapterError(
-    'delivery_unavailable',
-    `The deliveries store (Azure Table Storage) could not be used (${failureSummary(error)}).`,
-    { cause: error, retryAfterSeconds: 2, logCode: 'DELIVERY_STORE_UNAVAILABLE' },
-  );
-}
+const storeError = storageFailure(
+  'delivery_unavailable',
+  'The deliveries store (Azure Table Storage)',
+  'DELIVERY_STORE_UNAVAILABLE',
+);
 
 function putChunks(row: Row, prefix: 'event' | 'answer', text: string): number {
   const chunks = Math.max(1, Math.ceil(text.length / CHUNK));

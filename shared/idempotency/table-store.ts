@@ -17,7 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
-import { AdapterError, failureSummary, statusCodeOf } from '../core/errors.js';
+import { statusCodeOf, storageFailure } from '../core/errors.js';
 import { parseOrderingRecord } from '../core/ordering.js';
 import type { BeginResult, IdempotencyStore, StoredResponse } from './store.js';
 import { type TableConfig, type TableStoreOptions, tableOperation } from './table-client.js';
@@ -46,14 +46,12 @@ function eventKeys(key: string): { partitionKey: string; rowKey: string } {
   return { partitionKey: `event-${digest.slice(0, 2)}`, rowKey: digest };
 }
 
-function storeError(error: unknown): AdapterError {
-  if (error instanceof AdapterError) return error;
-  return new AdapterError(
-    'idempotency_store_unavailable',
-    `The idempotency store (Azure Table Storage) could not be used (${failureSummary(error)}); the event was not processed.`,
-    { cause: error, retryAfterSeconds: 2, logCode: 'IDEMPOTENCY_STORE_UNAVAILABLE' },
-  );
-}
+const storeError = storageFailure(
+  'idempotency_store_unavailable',
+  'The idempotency store (Azure Table Storage)',
+  'IDEMPOTENCY_STORE_UNAVAILABLE',
+  '; the event was not processed',
+);
 
 export function createTableIdempotencyStore(config: TableConfig, bounds: TableStoreOptions = {}): IdempotencyStore {
   const operation = tableOperation(config, bounds, storeError);

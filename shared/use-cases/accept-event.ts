@@ -54,13 +54,12 @@ export function unavailable(error: unknown, what: string): AdapterError {
  * same fingerprint) gets the same status URL whatever its state; the same id for another event is `422`.
  */
 export async function acceptAsync(
-  event: UpdateEvent,
+  accepted: UpdateEvent & { eventId: string },
   runtime: EventRuntime,
   context: AcceptContext,
 ): Promise<Answered> {
   const delivery = deliveryOf(runtime);
   const { store, queue, config } = delivery;
-  const accepted = withEventId(event);
   const { eventId, referralId } = accepted;
   const fingerprint = eventFingerprint(accepted);
   const now = new Date((context.now ?? Date.now)()).toISOString();

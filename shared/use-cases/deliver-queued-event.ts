@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { CORRELATION_HEADER, RESPONSE_HEADERS } from '../contract/headers.js';
+import { RESPONSE_HEADERS } from '../contract/headers.js';
 import type { UpdateEvent } from '../core/update.js';
 import {
   type DeliveryChanges,
@@ -23,6 +23,7 @@ import {
   type DeliveryState,
   type DeliveryStore,
   FINAL_STATES,
+  MAX_MESSAGE_DELAY_SECONDS,
   parseQueueMessage,
 } from '../delivery/store.js';
 import type { StoredResponse } from '../idempotency/store.js';
@@ -30,13 +31,17 @@ import { type DeliveryAttempt, eventRecord, logEvent, newStats } from '../teleme
 import type { Telemetry } from '../telemetry/telemetry.js';
 import type { AsyncDeliverySettings } from './async-delivery.js';
 import { afterDeadline, eventDeadline } from './deadline.js';
-import { type ApplyContext, applyEvent, type EventApp, type Invocation, isFinal } from './process-event.js';
+import {
+  type ApplyContext,
+  applyEvent,
+  type EventApp,
+  type Invocation,
+  isFinal,
+  storedAnswer,
+} from './process-event.js';
 
 /** A retry's message may become visible this much before its `nextAttemptAt` (clocks, rounding to seconds). */
 const EARLY_TOLERANCE_MS = 2_000;
-
-/** The longest a queue message can stay invisible (Azure Storage Queues: 7 days). */
-export const MAX_VISIBILITY_SECONDS = 604_800;
 
 /** The times the worker records and the chance of its jitter, injectable for tests (its deadline runs on real time). */
 export interface WorkerClock {
@@ -62,7 +67,7 @@ export function retryDelaySeconds(
   const exponent = Math.min(Math.max(attempts - 1, 0), 30);
   const cap = Math.min(settings.retryMaxSeconds, settings.retryMinSeconds * 2 ** exponent);
   const jittered = Math.max(1, Math.ceil(random() * cap));
-  return Math.min(MAX_VISIBILITY_SECONDS, Math.max(jittered, Math.ceil(retryAfterSeconds ?? 0)));
+  return Math.min(MAX_MESSAGE_DELAY_SECONDS, Math.max(jittered, Math.ceil(retryAfterSeconds ?? 0)));
 }
 
 /**
@@ -233,18 +238,6 @@ async function attempt(
 }
 
 const iso = (epochMs: number) => new Date(epochMs).toISOString();
-
-/** The answer as the status URL gives it back: without this attempt's correlation id or replay marker. */
-function storedAnswer(response: StoredResponse): StoredResponse {
-  const headers = Object.fromEntries(
-    Object.entries(response.headers).filter(
-      ([name]) =>
-        name.toLowerCase() !== CORRELATION_HEADER.toLowerCase() &&
-        name.toLowerCase() !== RESPONSE_HEADERS.replayed.toLowerCase(),
-    ),
-  );
-  return { status: response.status, headers, body: response.body };
-}
 
 /** The paths of a 200 answer's `changes`. */
 function changedPathsOf(body: string): string[] {

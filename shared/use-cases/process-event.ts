@@ -36,7 +36,13 @@ import type { StageMapping, UpdateEvent, UpdateResult } from '../core/update.js'
 import { correlationIdFrom, decodeUtf8, type InboundRequest, parseJsonBody, readBodyBytes } from '../http/inbound.js';
 import { asAdapterError, type HttpAnswer, jsonResponse, problemResponse } from '../http/response.js';
 import { verifyWebhookSignature } from '../http/webhook-signature.js';
-import { eventFingerprint, type IdempotencyStore, type Lease, type VersionedOrdering } from '../idempotency/store.js';
+import {
+  eventFingerprint,
+  type IdempotencyStore,
+  type Lease,
+  type StoredResponse,
+  type VersionedOrdering,
+} from '../idempotency/store.js';
 import type { PartnerCenterClient } from '../partner-center/client.js';
 import {
   type EventLogger,
@@ -65,7 +71,7 @@ export type EventResponse = HttpAnswer;
 
 const POLL_MS = 200;
 /** A claimed event stays leased this long past the update's own time budget. */
-const LEASE_MARGIN_MS = 15_000;
+export const LEASE_MARGIN_MS = 15_000;
 /**
  * An ordering claim outlives the PUT's request timeout by this much (docs/ordering.md): long enough for a
  * request the adapter gave up on to have landed or never to, short enough not to hold the field's later
@@ -316,9 +322,7 @@ async function oncePerEventId(
   const recording = afterDeadline(deadline);
   try {
     if (isFinal(response.status)) {
-      const { [CORRELATION_HEADER]: _c, ...headers } = response.headers;
-      const stored = { status: response.status, headers, body: response.body };
-      await store.complete(lease, fingerprint, stored, { retentionMs, abortSignal: recording });
+      await store.complete(lease, fingerprint, storedAnswer(response), { retentionMs, abortSignal: recording });
     } else {
       await store.release(lease, { abortSignal: recording });
     }
@@ -330,6 +334,21 @@ async function oncePerEventId(
     );
   }
   return answered;
+}
+
+/**
+ * An answer as it is stored for replay (step 4) and for the status URL: without this delivery's correlation id or
+ * replay marker, which every delivery sets anew.
+ */
+export function storedAnswer(response: StoredResponse): StoredResponse {
+  const headers = Object.fromEntries(
+    Object.entries(response.headers).filter(
+      ([name]) =>
+        name.toLowerCase() !== CORRELATION_HEADER.toLowerCase() &&
+        name.toLowerCase() !== RESPONSE_HEADERS.replayed.toLowerCase(),
+    ),
+  );
+  return { status: response.status, headers, body: response.body };
 }
 
 /** The event's outcome is its own (not the infrastructure's), so a redelivery must get the same answer. */

@@ -13,7 +13,7 @@
  */
 import { AdapterError } from '../core/errors.js';
 import { type DeliveryRecord, type DeliveryState, FINAL_STATES } from '../delivery/store.js';
-import type { EventApp, Invocation } from './process-event.js';
+import { type EventApp, type Invocation, LEASE_MARGIN_MS } from './process-event.js';
 
 /**
  * How long past its due time a non-final record must be before it is deemed to have no message: the Functions
@@ -24,9 +24,6 @@ import type { EventApp, Invocation } from './process-event.js';
  * idempotency claim): the margin only avoids needless ones.
  */
 export const STALE_AFTER_MS = 10 * 60_000;
-
-/** A claimed event stays leased this long past the update's own time budget (as process-event.ts's claim). */
-const LEASE_MARGIN_MS = 15_000;
 
 /** At most this many records are examined per run; the next run (5 minutes later) goes on. */
 export const MAX_RECORDS_PER_RUN = 1_000;
