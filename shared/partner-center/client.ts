@@ -246,14 +246,7 @@ export function createPartnerCenterClient(
 
     async putReferral(referralId, body, eTag, context) {
       const response = await send('PUT', pathOf(referralId), context, { body: JSON.stringify(body), ifMatch: eTag });
-      if (response.status === 412 || response.status === 409) {
-        return { kind: 'precondition-failed', upstreamStatus: response.status };
-      }
-      if (response.status < 200 || response.status >= 300) throw statusError(response, referralId, 'PUT');
-      const parsed = parseJson(response.text);
-      const referral = isJsonObject(parsed) ? parsed : undefined;
-      const newETag = typeof referral?.eTag === 'string' ? referral.eTag : header(response, 'etag');
-      return { kind: 'written', referral, eTag: newETag };
+      return writeResult(response, referralId, 'PUT');
     },
 
     writeMethod: config.writeMethod,
@@ -267,14 +260,8 @@ export function createPartnerCenterClient(
         ifMatch: eTag,
         prefer: 'return=representation',
       });
-      if (response.status === 412 || response.status === 409) {
-        return { kind: 'precondition-failed', upstreamStatus: response.status };
-      }
-      if (response.status < 200 || response.status >= 300) throw statusError(response, referralId, 'PATCH');
-      const parsed = parseJson(response.text);
-      const referral = isJsonObject(parsed) ? parsed : undefined;
-      const newETag = typeof referral?.eTag === 'string' ? referral.eTag : header(response, 'etag');
-      if (referral !== undefined || newETag !== undefined) return { kind: 'written', referral, eTag: newETag };
+      const result = writeResult(response, referralId, 'PATCH');
+      if (result.kind !== 'written' || result.referral !== undefined || result.eTag !== undefined) return result;
       // A 204 without an ETag: the write landed, its eTag is read back. A failure of that read leaves the
       // use case a write whose outcome it does not know, which it settles by reading again, never by resending.
       const after = await this.getReferral(referralId, context);
@@ -294,6 +281,21 @@ export function createPartnerCenterClient(
       if (closing) await (await closing).close();
     },
   };
+}
+
+/**
+ * A conditional write's answer: `412`/`409` a precondition failure, another non-2xx refused (statusError), else
+ * written, with the referral when the answer has one and its eTag from the body or the `ETag` header.
+ */
+function writeResult(response: UpstreamResponse, referralId: string, method: 'PUT' | 'PATCH'): WriteResult {
+  if (response.status === 412 || response.status === 409) {
+    return { kind: 'precondition-failed', upstreamStatus: response.status };
+  }
+  if (response.status < 200 || response.status >= 300) throw statusError(response, referralId, method);
+  const parsed = parseJson(response.text);
+  const referral = isJsonObject(parsed) ? parsed : undefined;
+  const eTag = typeof referral?.eTag === 'string' ? referral.eTag : header(response, 'etag');
+  return { kind: 'written', referral, eTag };
 }
 
 /** A call not sent because this instance's calls are paused by a `429`'s `Retry-After`. */
