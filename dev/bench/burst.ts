@@ -19,11 +19,11 @@ import { SEED_IDS } from '../sandbox/seed.js';
 import { startPartnerCenterSandbox } from '../sandbox/server.js';
 import { median } from './cold-start.js';
 import { FIXED_TOKENS } from './in-process.js';
-import type { BenchRow } from './rows.js';
+import { type BenchRow, benchSetting } from './rows.js';
 
 const EVENTS = 50;
 const DELAY_MS = 100;
-const RUNS = Number(process.env.BENCH_BURST_RUNS ?? 3);
+const RUNS = benchSetting('BENCH_BURST_RUNS', 3);
 const quiet = { log: () => {}, warn: () => {}, error: () => {} };
 
 export async function benchBurst(): Promise<BenchRow[]> {

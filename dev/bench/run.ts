@@ -43,7 +43,7 @@ import { describeColdStarts, importAll, measureColdStarts, median, medianTimes, 
 import { benchHostOverhead } from './host-overhead.js';
 import { bareUpdate } from './in-process.js';
 import { benchMemory } from './memory.js';
-import type { BenchRow } from './rows.js';
+import { type BenchRow, benchSetting } from './rows.js';
 import { benchStartup } from './startup.js';
 import { benchThrottle } from './throttle.js';
 import { benchThroughput } from './throughput.js';
@@ -52,8 +52,8 @@ const appDir = fileURLToPath(new URL('../../../', import.meta.url));
 const { values: flags } = parseArgs({ options: { 'write-docs': { type: 'boolean', default: false } } });
 const REPORT = new URL('../../../out/bench/report.md', import.meta.url);
 const DOCS = new URL('../../../docs/performance.md', import.meta.url);
-const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 9);
-const EVENTS = Number(process.env.BENCH_EVENTS ?? 400);
+const COLD_RUNS = benchSetting('BENCH_COLD_RUNS', 9);
+const EVENTS = benchSetting('BENCH_EVENTS', 400);
 
 const ms = (value: number) => `${value.toFixed(2)} ms`;
 

@@ -27,7 +27,7 @@ import {
   ratio,
   TELEMETRY_ENV,
 } from './cold-start.js';
-import type { BenchRow } from './rows.js';
+import { type BenchRow, benchSetting } from './rows.js';
 
 const HOST = new URL('../host/host.js', import.meta.url).href;
 
@@ -60,7 +60,7 @@ process.exit(0);
 `;
 
 export async function benchStartup(options: StartupOptions = {}): Promise<BenchRow[]> {
-  const runs = options.runs ?? Number(process.env.BENCH_COLD_RUNS ?? 9);
+  const runs = options.runs ?? benchSetting('BENCH_COLD_RUNS', 9);
   const appDir =
     options.packagedAppDir ??
     (await buildPackage({ outDir: fileURLToPath(new URL('../../../out/bench/startup-package', import.meta.url)) }))

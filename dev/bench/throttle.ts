@@ -14,7 +14,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { TokenProvider } from '../../shared/auth/token-provider.js';
 import { parseConfig } from '../../shared/config.js';
 import { parseUpdateEvent } from '../../shared/contract/update-event.js';
 import { isAdapterError } from '../../shared/core/errors.js';
@@ -30,6 +29,7 @@ import { KeyedLock } from '../../shared/use-cases/keyed-lock.js';
 import { updateReferral } from '../../shared/use-cases/update-referral.js';
 import { makeReferral } from '../sandbox/seed.js';
 import { type RateLimit, startPartnerCenterSandbox } from '../sandbox/server.js';
+import { FIXED_TOKENS } from './in-process.js';
 import { type BenchRow, benchSetting } from './rows.js';
 
 export interface LoadOptions {
@@ -72,12 +72,6 @@ export interface LoadResult {
   lastAnswerMs: number;
 }
 
-const tokens: TokenProvider = {
-  getToken: async () => 'bench-token',
-  invalidate: () => {},
-  health: () => Promise.reject(new Error('not used by the bench')),
-};
-
 /** Runs `events` update events at once over `referrals` referrals (event i sets dealValue i + 1 on referral i mod n). */
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const sandbox = await startPartnerCenterSandbox({
@@ -99,7 +93,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   });
   if (!parsed.ok) throw new Error(parsed.problems.join('; '));
   const { config } = parsed;
-  const real = createPartnerCenterClient(config.partnerCenter, config.retry, tokens);
+  const real = createPartnerCenterClient(config.partnerCenter, config.retry, FIXED_TOKENS);
   /** Every answer: when its request was sent and when it came back (ms since the start), and its status. */
   const answers: Array<{ sentAt: number; at: number; status: number | undefined }> = [];
   const watch = (context: RequestContext): RequestContext => ({
@@ -201,14 +195,14 @@ const failed = (result: LoadResult) =>
 
 /** The rows of the two figures of issue 13 this module measures (both runs at once: under ~45 s by default). */
 export async function benchThrottle(): Promise<BenchRow[]> {
-  const throttleEvents = benchSetting('BENCH_THROTTLE_EVENTS', 200, false);
+  const throttleEvents = benchSetting('BENCH_THROTTLE_EVENTS', 200);
   const perSecond = benchSetting('BENCH_THROTTLE_RATE', 10, false);
-  const backlogEvents = benchSetting('BENCH_BACKLOG_EVENTS', 450, false);
+  const backlogEvents = benchSetting('BENCH_BACKLOG_EVENTS', 450);
   const delayMs = benchSetting('BENCH_BACKLOG_DELAY_MS', 1100, false);
   const [throttled, backlog] = await Promise.all([
     runLoad({
       events: throttleEvents,
-      referrals: benchSetting('BENCH_THROTTLE_REFERRALS', 20, false),
+      referrals: benchSetting('BENCH_THROTTLE_REFERRALS', 20),
       rateLimit: { perSecond },
     }),
     runLoad({ events: backlogEvents, referrals: backlogEvents, delayMs }),

@@ -3,18 +3,14 @@
  * exchange bounds, write methods): a fixed token, a seeded referral, and everything opened closed after each test.
  */
 import { afterEach } from 'vitest';
+import { FIXED_TOKENS } from '../../dev/bench/in-process.js';
 import { makeReferral } from '../../dev/sandbox/seed.js';
 import { type PartnerCenterSandbox, type SandboxOptions, startPartnerCenterSandbox } from '../../dev/sandbox/server.js';
-import type { TokenProvider } from '../../shared/auth/token-provider.js';
 import { createPartnerCenterClient, type PartnerCenterClient } from '../../shared/partner-center/client.js';
 import { type Settings, testConfig } from './use-cases.js';
 
-/** A token provider that always has the same token (the sandbox here accepts any). */
-export const FIXED_TOKENS: TokenProvider = {
-  getToken: async () => 'test-token',
-  invalidate: () => {},
-  health: () => Promise.reject(new Error('not used')),
-};
+/** A token provider that always has the same token (the sandbox here accepts any): the bench's. */
+export { FIXED_TOKENS };
 
 /** What a test opened, closed in reverse order after it (registers the `afterEach`). */
 export function closedAfterEach(): Array<{ close(): Promise<void> }> {
