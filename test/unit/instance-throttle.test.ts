@@ -10,12 +10,12 @@ import { clientWorld, closedAfterEach } from '../support/client-world.js';
 
 const opened = closedAfterEach();
 
-function world(options: { perSecond?: number; connections?: number } = {}) {
+function world(options: { perSecond?: number; connections?: number; maxDelayMs?: number } = {}) {
   return clientWorld(opened, {
     sandbox: options.perSecond ? { rateLimit: { perSecond: options.perSecond, burst: 1 } } : {},
     settings: {
       UPSTREAM_REQUEST_TIMEOUT_MS: '5000',
-      RETRY_MAX_DELAY_MS: '10000',
+      RETRY_MAX_DELAY_MS: String(options.maxDelayMs ?? 10_000),
       UPSTREAM_CONNECTIONS: String(options.connections ?? 4),
     },
   });
@@ -67,6 +67,20 @@ describe('one 429 with Retry-After pauses the instance', () => {
     // The next call waits out the pause, then passes: without the pause it would have met the 429 too.
     expect(await outcome(client.getReferral(id, context()))).toBe('ok');
     expect(sandbox.stats()).toMatchObject({ requests: 3, throttled: 1 });
+  });
+});
+
+describe('a pause longer than the event may wait', () => {
+  it('a pause over RETRY_MAX_DELAY_MS fails the next call at once with its Retry-After, unsent, whatever time is left', async () => {
+    const { sandbox, client, id } = await world({ perSecond: 1, maxDelayMs: 500 });
+    expect(await outcome(client.getReferral(id, context()))).toBe('ok');
+    expect(await outcome(client.getReferral(id, context()))).toMatchObject({ upstreamStatus: 429 });
+    expect(await outcome(client.getReferral(id, context()))).toEqual({
+      code: 'upstream_unavailable',
+      retryAfterSeconds: 1,
+      upstreamStatus: 429,
+    });
+    expect(sandbox.stats().requests).toBe(2);
   });
 });
 

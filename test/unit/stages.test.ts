@@ -94,13 +94,15 @@ describe('targets: the event fields shorthands', () => {
     }
   });
 
-  it('every target parsed is a state the transition rules know (with New alone: any New substatus)', () => {
+  it('every target parsed is a state the transition rules know (with New alone: any New substatus), and only New goes back', () => {
     fc.assert(
       fc.property(fc.constantFrom(...STATUSES), fc.constantFrom(...SUBSTATUSES, ''), (status, substatus) => {
         const parsed = parseTarget(substatus ? `${status}/${substatus}` : status);
         if (!('target' in parsed) || parsed.target === null) return;
         const to = { status: parsed.target.status, substatus: parsed.target.substatus ?? 'Pending' };
         expect(isAllowedTransition({ status: 'New', substatus: 'Pending' }, to)).toBe(true);
+        // From an accepted referral, a target that goes back to New is refused and every other one is allowed.
+        expect(isAllowedTransition({ status: 'Active', substatus: 'Accepted' }, to)).toBe(to.status !== 'New');
       }),
     );
   });
