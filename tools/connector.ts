@@ -204,7 +204,7 @@ export function toSwaggerSchema(schema: JsonSchema | SchemaObject | ReferenceObj
  * `x-ms-dynamic-values`, and `x-ms-dynamic-list` beside it for the designers that read the newer extension.
  * The flow author may still type a value or pass the CRM's column.
  */
-export const STAGE_DROPDOWN = {
+const STAGE_DROPDOWN = {
   'x-ms-dynamic-values': {
     operationId: OPERATION_IDS.listStages,
     'value-collection': 'stages',

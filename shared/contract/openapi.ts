@@ -166,7 +166,7 @@ export const UPDATE_RESULT_EXAMPLE = {
 } as const;
 
 /** `GET /stages` with STAGE_MAP=salesforce, its first and last stages. */
-export const STAGE_LIST_EXAMPLE = {
+const STAGE_LIST_EXAMPLE = {
   source: 'salesforce',
   stages: [
     { name: 'Prospecting', target: 'New', title: 'Prospecting (New)' },

@@ -20,14 +20,14 @@ import {
 /** What a stage maps to: a status with its substatus (undefined with `New` alone), or null for no change. */
 export type StageTarget = { status: Status; substatus?: Substatus } | null;
 
-export interface StageEntry {
+interface StageEntry {
   /** The stage name as configured (its spelling is what the list shows). */
   stage: string;
   target: StageTarget;
 }
 
 export const STAGE_PRESETS = ['dynamics365', 'salesforce', 'hubspot'] as const;
-export type StagePreset = (typeof STAGE_PRESETS)[number];
+type StagePreset = (typeof STAGE_PRESETS)[number];
 
 export interface StageMap {
   /** The preset it came from, or `custom` (a JSON object of your own). */

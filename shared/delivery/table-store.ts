@@ -35,7 +35,7 @@ const PARTITION_PREFIX = 'delivery-';
 /** The character after `-`: `PartitionKey lt 'delivery.'` ends the range of delivery partitions. */
 const PARTITION_END = 'delivery.';
 
-export type DeliveryTableStoreOptions = TableStoreOptions;
+type DeliveryTableStoreOptions = TableStoreOptions;
 
 type Row = {
   partitionKey: string;
@@ -59,7 +59,7 @@ type Row = {
   answerChunks?: number;
 } & { [chunk: `event${number}` | `answer${number}`]: string };
 
-export function deliveryKeys(eventId: string): { partitionKey: string; rowKey: string } {
+function deliveryKeys(eventId: string): { partitionKey: string; rowKey: string } {
   const digest = createHash('sha256').update(eventId).digest('hex');
   return { partitionKey: `${PARTITION_PREFIX}${digest.slice(0, 2)}`, rowKey: digest };
 }
@@ -84,7 +84,7 @@ function readChunks(row: Partial<Row>, prefix: 'event' | 'answer', chunks: numbe
 }
 
 /** The row of a record (without its version). */
-export function rowOf(record: Omit<DeliveryRecord, 'version'>): Row {
+function rowOf(record: Omit<DeliveryRecord, 'version'>): Row {
   const row: Row = {
     ...deliveryKeys(record.eventId),
     eventId: record.eventId,

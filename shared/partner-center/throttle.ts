@@ -23,7 +23,7 @@
 import type { Admission } from './admission.js';
 
 /** The window of answers a pace is learned from (at least; a longer `Retry-After` widens it). */
-export const WINDOW_MS = 1_000;
+const WINDOW_MS = 1_000;
 /** Longest window kept (memory bound). */
 const MAX_WINDOW_MS = 60_000;
 /** Answers kept at most (memory bound). */
@@ -31,7 +31,7 @@ const MAX_ANSWERS = 10_000;
 /** Fewer answers than this in the window say nothing about a rate. */
 export const MIN_SAMPLE = 10;
 /** A smaller share of `429`s is a sporadic throttle (a pause is enough), not a rate limit. */
-export const MIN_THROTTLED_SHARE = 0.25;
+const MIN_THROTTLED_SHARE = 0.25;
 /** The pace is this share of the rate Partner Center accepted (a pace at the limit itself would meet it again). */
 export const PACE_MARGIN = 0.9;
 /** A pace is lifted once this long passes without a `429`. */

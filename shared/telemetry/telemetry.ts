@@ -55,9 +55,9 @@ export interface PendingCounts {
 /** At most this many records wait for the SDK; more are dropped and counted (docs/telemetry.md#start-up). */
 export const PENDING_LIMIT = 1_000;
 /** After load, the SDK starts at the first moment no event is in flight, past this grace… */
-export const START_GRACE_MS = 250;
+const START_GRACE_MS = 250;
 /** …and at the latest this long after load, busy or not. */
-export const START_LATEST_MS = 10_000;
+const START_LATEST_MS = 10_000;
 
 export interface TelemetryStarter {
   /** The telemetry an event uses now: never waits (records are kept while the SDK starts). */

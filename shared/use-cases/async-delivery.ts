@@ -22,7 +22,7 @@ export interface DeliveryRuntime {
 }
 
 /** The Functions host's route prefix (host.json `extensions.http.routePrefix`, default `api`). */
-export const ROUTE_PREFIX = '/api';
+const ROUTE_PREFIX = '/api';
 /** Route of the status URL (functions/referral-update-status.ts), under {@link ROUTE_PREFIX}. */
 export const STATUS_ROUTE = 'referral-updates/status';
 /** Route of the operations on accepted events (functions/referral-update-events.ts), under {@link ROUTE_PREFIX}. */

@@ -22,8 +22,8 @@ export interface OperationsRequest {
   query: { get(name: string): string | null };
 }
 
-export const DEFAULT_TOP = 50;
-export const MAX_TOP = 200;
+const DEFAULT_TOP = 50;
+const MAX_TOP = 200;
 /** How long one operation's store calls may take. */
 const OPERATION_TIMEOUT_MS = 15_000;
 /** The URL spelling of `dead_lettered`, accepted in `?state=`. */
@@ -125,7 +125,7 @@ async function read<T>(call: () => Promise<T>): Promise<T> {
 }
 
 /** The filter of `?state=&referralId=&top=&continuationToken=`, or `400 invalid_event` naming each bad parameter. */
-export function listFilter(query: OperationsRequest['query']): DeliveryFilter {
+function listFilter(query: OperationsRequest['query']): DeliveryFilter {
   const errors: FieldError[] = [];
   const bad = (field: string, message: string) => errors.push({ pointer: '', field, code: 'invalid_query', message });
   const filter: DeliveryFilter = { top: DEFAULT_TOP };

@@ -26,10 +26,10 @@ import { type EventApp, type Invocation, LEASE_MARGIN_MS } from './process-event
 export const STALE_AFTER_MS = 10 * 60_000;
 
 /** At most this many records are examined per run; the next run (5 minutes later) goes on. */
-export const MAX_RECORDS_PER_RUN = 1_000;
+const MAX_RECORDS_PER_RUN = 1_000;
 
 /** A run's time bound: well within the timer's period and the host's function timeout. */
-export const RUN_TIMEOUT_MS = 60_000;
+const RUN_TIMEOUT_MS = 60_000;
 
 const PAGE_SIZE = 100;
 
@@ -63,7 +63,7 @@ function before(iso: string | null, limit: number): boolean {
 }
 
 /** Whether the record has most likely no live message left (see {@link STALE_AFTER_MS}). */
-export function isStale(record: DeliveryRecord, now: number, budgetMs: number): boolean {
+function isStale(record: DeliveryRecord, now: number, budgetMs: number): boolean {
   if (FINAL_STATES.includes(record.state)) return false;
   switch (record.state) {
     case 'queued':
