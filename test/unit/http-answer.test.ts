@@ -57,6 +57,20 @@ describe('the answer to a handler result', () => {
     );
   });
 
+  it("writes this app's plain answers without building an HttpResponse (the fast path is taken)", async () => {
+    let built = 0;
+    class CountedResponse extends HttpResponse {
+      constructor(...args: ConstructorParameters<typeof HttpResponse>) {
+        super(...args);
+        built++;
+      }
+    }
+    await wireAnswer({ status: 200, headers: { 'Content-Type': 'application/json' }, body: '{}' }, CountedResponse);
+    expect(built).toBe(0);
+    await wireAnswer({ status: 200, jsonBody: {} }, CountedResponse);
+    expect(built).toBe(1); // anything else still goes the library's way
+  });
+
   it("gives this app's answers: status, its headers lowercased, the body's UTF-8", async () => {
     const answer = await wireAnswer(
       {

@@ -184,6 +184,25 @@ describe('telemetry start-up', () => {
     await vi.waitFor(() => expect(loads).toBe(1));
   });
 
+  it('starts the SDK at the latest after latestMs, busy or not: a steady stream of events never starves it', async () => {
+    const { sdk } = fakeSdk();
+    let loads = 0;
+    const starter = createTelemetryStarter(
+      async () => {
+        loads++;
+        return sdk;
+      },
+      () => {},
+      { graceMs: 1_000_000, latestMs: 0 },
+    );
+    const gate = deferred();
+    const running = starter.current().inInvocation(TRACE(1), () => gate.promise);
+    // Still in flight, and still within the grace period: only the latest bound can start it.
+    await vi.waitFor(() => expect(loads).toBe(1));
+    gate.resolve();
+    await running;
+  });
+
   it('is a no-op, importing nothing, when not configured', async () => {
     const starter = createTelemetryStarter(undefined);
     expect(starter.status()).toBe('off');
